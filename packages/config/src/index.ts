@@ -1,1 +1,32 @@
-export const placeholderForSmoke = 1;
+export type { LaunchAgentConfig } from './generated/agent-config.js';
+export { agentConfigSchema } from './generated/agent-config-schema.js';
+export { formatProblem, joinPath, showValue, type Problem } from './problems.js';
+export { parseDestination, type Destination, type RegistryKind, type ParseResult } from './uri/destination.js';
+export { parseContextStore, type ContextStore } from './uri/context-store.js';
+export { validateAgainstSchema } from './validate/schema-validator.js';
+export { checkSemantics, effectiveDestination } from './validate/semantic-rules.js';
+export {
+  normalizeConfig,
+  DEFAULT_BUILD_JOB_NAME,
+  DEFAULT_BUILD_TIMEOUT_SECONDS,
+  DEFAULT_CONTEXT_PVC_MOUNT_PATH,
+  DEFAULT_QUEUE,
+  type AgentSettings,
+  type BuilderSettings,
+  type BuilderType,
+  type EnvironmentType,
+} from './normalize.js';
+export {
+  checkConfigText,
+  loadConfig,
+  readConfigSource,
+  defaultConfigPath,
+  ConfigFileError,
+  ConfigInvalidError,
+  CONFIG_ENVIRONMENT,
+  DEFAULT_CONFIG_RELATIVE_PATH,
+  type CheckResult,
+  type ConfigOverrides,
+  type LoadOptions,
+  type LoadedConfig,
+} from './load/load-config.js';

@@ -1,0 +1,442 @@
+// Generated from schemas/agent-config.schema.json by `pnpm generate`. Do not edit.
+
+export const agentConfigSchema: Record<string, unknown> = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://launch-agent.dev/schemas/agent-config.schema.json',
+  title: 'LaunchAgentConfig',
+  description:
+    "The launch agent's configuration file (launch-config.yaml). A file written for the Weights & Biases launch agent loads here with the same meaning; keys this agent adds are marked as such.",
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    queues: {
+      description: 'Names of the queues the agent takes jobs from.',
+      type: 'array',
+      items: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 253,
+        'x-expected': 'a non-empty queue name',
+      },
+      uniqueItems: true,
+      default: ['default'],
+      examples: [['default', 'gpu-a100']],
+      'x-expected': 'a list of queue names',
+    },
+    queue: {
+      description: 'Legacy single queue name. Still accepted: it is appended to `queues`.',
+      type: 'string',
+      minLength: 1,
+      examples: ['default'],
+      'x-expected': 'a queue name',
+    },
+    entity: {
+      description: 'The team or user that owns the queues.',
+      type: 'string',
+      minLength: 1,
+      examples: ['ml-platform'],
+      'x-expected': 'an entity (team or user) name',
+    },
+    max_jobs: {
+      description: 'How many jobs the agent runs at once. -1 means no limit.',
+      type: 'integer',
+      minimum: -1,
+      not: { const: 0 },
+      default: 1,
+      examples: [4, -1],
+      'x-expected': 'an integer >= 1, or -1 for unlimited',
+    },
+    max_schedulers: {
+      description: 'How many sweep schedulers the agent runs at once. -1 means no limit.',
+      type: 'integer',
+      minimum: -1,
+      not: { const: 0 },
+      default: 1,
+      examples: [1],
+      'x-expected': 'an integer >= 1, or -1 for unlimited',
+    },
+    verbosity: {
+      description:
+        'Log detail: 0 is info, 1 adds debug messages, 2 adds the full build and Kubernetes traffic.',
+      type: 'integer',
+      minimum: 0,
+      maximum: 2,
+      default: 0,
+      examples: [1],
+      'x-expected': '0, 1 or 2',
+    },
+    secure_mode: {
+      description:
+        'When true, jobs may not override the container entrypoint, run privileged or mount host paths.',
+      type: 'boolean',
+      default: false,
+      examples: [true],
+      'x-expected': 'true or false',
+    },
+    stopped_run_timeout: {
+      description:
+        "Seconds the agent waits for a stopped run's workload to exit before it is killed.",
+      type: 'integer',
+      minimum: 0,
+      default: 60,
+      examples: [120],
+      'x-expected': 'a whole number of seconds >= 0',
+    },
+    environment: {
+      description: 'The cloud the agent runs in. It decides how cloud credentials are found.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['type'],
+      properties: {
+        type: {
+          description: 'Cloud environment: aws, gcp, azure, or local (no cloud).',
+          type: 'string',
+          enum: ['aws', 'gcp', 'azure', 'local'],
+          examples: ['aws'],
+          'x-expected': 'one of aws, gcp, azure, local',
+        },
+        region: {
+          description: 'Region the agent runs in. Required for aws and gcp.',
+          type: 'string',
+          pattern: '^[a-z0-9-]+$',
+          examples: ['us-east-1', 'us-central1'],
+          'x-expected': 'a region name such as us-east-1 or us-central1',
+        },
+        project: {
+          description: 'Google Cloud project the agent runs in. Required for gcp.',
+          type: 'string',
+          pattern: '^[a-z][a-z0-9-]{4,28}[a-z0-9]$',
+          examples: ['my-ml-project'],
+          'x-expected': 'a Google Cloud project id (6-30 lowercase letters, digits, hyphens)',
+        },
+      },
+      allOf: [
+        {
+          if: { properties: { type: { const: 'aws' } }, required: ['type'] },
+          then: { required: ['region'] },
+        },
+        {
+          if: { properties: { type: { const: 'gcp' } }, required: ['type'] },
+          then: { required: ['region', 'project'] },
+        },
+      ],
+      examples: [{ type: 'aws', region: 'us-east-1' }],
+      'x-expected':
+        'a mapping with type (aws, gcp, azure, local) and, for aws and gcp, region (and project for gcp)',
+    },
+    registry: {
+      description:
+        'Deprecated: set builder.destination instead. The registry block is folded into the builder with a warning.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        type: {
+          description: 'Registry kind: ecr, gcr (Artifact Registry) or acr.',
+          type: 'string',
+          enum: ['ecr', 'gcr', 'acr'],
+          examples: ['ecr'],
+          'x-expected': 'one of ecr, gcr, acr',
+        },
+        uri: {
+          description: 'Repository URI, used as builder.destination when that is not set.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^(https://)?[^/\\s]+(/[^/:@\\s]+)+/?$',
+          examples: ['123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images'],
+          'x-expected': 'a repository URI without a tag, like host[:port]/path',
+        },
+      },
+      examples: [
+        { type: 'ecr', uri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images' },
+      ],
+      'x-expected': 'a mapping with type and uri',
+    },
+    builder: {
+      description:
+        'How the agent turns source into images. Without this block the agent uses docker when a Docker engine answers, else noop.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['type'],
+      properties: {
+        type: {
+          description:
+            'docker builds through a Docker Engine API, kaniko builds in a Kubernetes Job, noop never builds.',
+          type: 'string',
+          enum: ['docker', 'kaniko', 'noop'],
+          examples: ['kaniko'],
+          'x-expected': 'one of docker, kaniko, noop',
+        },
+        destination: {
+          description:
+            'Repository the agent pushes images to, without a tag: every image is tagged with its source hash. ECR <account>.dkr.ecr.<region>.amazonaws.com/<repository>, Artifact Registry <region>-docker.pkg.dev/<project>/<repository>/<image>, ACR <name>.azurecr.io/<repository>, or any host[:port]/path. A leading https:// is allowed.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^(https://)?[^/\\s]+(/[^/:@\\s]+)+/?$',
+          examples: [
+            '123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images',
+            'us-central1-docker.pkg.dev/my-ml-project/launch/images',
+            'https://myregistry.azurecr.io/team/launch-images',
+            'registry.internal:5000/ml/launch',
+          ],
+          'x-expected': 'a repository without a tag or digest, like host[:port]/path',
+        },
+        uri: {
+          description:
+            "Alias of destination, as written in the source document's Google Cloud example. Set one of the two.",
+          type: 'string',
+          minLength: 1,
+          pattern: '^(https://)?[^/\\s]+(/[^/:@\\s]+)+/?$',
+          examples: ['us-central1-docker.pkg.dev/my-ml-project/launch/images'],
+          'x-expected': 'a repository without a tag or digest, like host[:port]/path',
+        },
+        platform: {
+          description: 'Target platform of built images.',
+          type: 'string',
+          enum: ['linux/amd64', 'linux/arm64'],
+          examples: ['linux/amd64'],
+          'x-expected': 'linux/amd64 or linux/arm64',
+        },
+        'build-context-store': {
+          description:
+            'Where kaniko build contexts are uploaded: s3://bucket[/path], gs://bucket[/path], https://<account>.blob.core.windows.net/<container>[/path], or pvc://<claim>[/path] for a PersistentVolumeClaim (clusters without an object store, such as CoreWeave). Required by the kaniko builder.',
+          type: 'string',
+          pattern:
+            '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?|https://[a-z0-9]{3,24}\\.blob\\.core\\.windows\\.net/[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(/.*)?)$',
+          examples: [
+            's3://my-launch-bucket/contexts',
+            'gs://my-launch-bucket/contexts',
+            'https://mystorageacct.blob.core.windows.net/contexts',
+            'pvc://launch-contexts/builds',
+          ],
+          'x-expected':
+            's3://bucket[/path], gs://bucket[/path], https://<account>.blob.core.windows.net/<container>[/path] or pvc://<claim>[/path]',
+        },
+        'build-job-name': {
+          description: 'Prefix of kaniko build Job names; a short hash of the build is appended.',
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+          maxLength: 46,
+          default: 'wandb-launch-container-build',
+          examples: ['image-build'],
+          'x-expected':
+            "a DNS-1123 label prefix (lowercase letters, digits, '-') of at most 46 characters",
+        },
+        'secret-name': {
+          description:
+            'Kubernetes Secret holding cloud credentials for kaniko (for example a Google service-account key). Needs secret-key.',
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['kaniko-gcp-key'],
+          'x-expected': 'a Kubernetes Secret name',
+        },
+        'secret-key': {
+          description: 'Key inside secret-name that holds the credentials file. Needs secret-name.',
+          type: 'string',
+          pattern: '^[-._a-zA-Z0-9]+$',
+          examples: ['key.json'],
+          'x-expected': "a Secret data key (letters, digits, '-', '_', '.')",
+        },
+        'kaniko-image': {
+          description:
+            'Kaniko executor image used by build Jobs. Defaults to a maintained executor pinned by the runtime.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^[^\\s]+$',
+          examples: ['ghcr.io/osscontainertools/kaniko:latest'],
+          'x-expected': 'an image reference',
+        },
+        'kaniko-config': {
+          description:
+            'Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.',
+          type: 'object',
+          properties: {
+            spec: {
+              type: 'object',
+              properties: {
+                template: {
+                  type: 'object',
+                  properties: {
+                    spec: {
+                      type: 'object',
+                      properties: {
+                        containers: {
+                          description: 'Exactly one container: the kaniko executor.',
+                          type: 'array',
+                          minItems: 1,
+                          maxItems: 1,
+                          items: {
+                            type: 'object',
+                            properties: {
+                              args: {
+                                type: 'array',
+                                items: {
+                                  type: 'string',
+                                  pattern: '^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$',
+                                  'x-expected': 'a kaniko flag in the form --key=value',
+                                },
+                                'x-expected': 'a list of --key=value strings',
+                              },
+                            },
+                            'x-expected': 'a container mapping',
+                          },
+                          'x-expected': 'a list with exactly one container',
+                        },
+                      },
+                      'x-expected': 'a pod spec mapping',
+                    },
+                  },
+                  'x-expected': 'a pod template mapping',
+                },
+              },
+              'x-expected': 'a Job spec mapping',
+            },
+          },
+          examples: [
+            {
+              spec: {
+                template: {
+                  spec: {
+                    containers: [
+                      {
+                        args: ['--cache=false'],
+                        env: [{ name: 'MY_ENV_VAR', value: 'my-env-var-value' }],
+                      },
+                    ],
+                  },
+                },
+              },
+            },
+          ],
+          'x-expected': 'a partial batch/v1 Job mapping',
+        },
+        'build-timeout-seconds': {
+          description:
+            'Added by this agent. Deadline of a kaniko build Job (activeDeadlineSeconds).',
+          type: 'integer',
+          minimum: 1,
+          default: 1800,
+          examples: [3600],
+          'x-expected': 'a whole number of seconds >= 1',
+        },
+        'create-repository': {
+          description:
+            'Added by this agent. Create the ECR repository when it does not exist (needs ecr:CreateRepository).',
+          type: 'boolean',
+          default: false,
+          examples: [true],
+          'x-expected': 'true or false',
+        },
+        'docker-config-secret': {
+          description:
+            'Added by this agent. kubernetes.io/dockerconfigjson Secret mounted into kaniko pods as registry credentials (CoreWeave or any registry without a cloud helper).',
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['registry-push-credentials'],
+          'x-expected': 'a Kubernetes Secret name',
+        },
+        'azure-storage-secret': {
+          description:
+            'Added by this agent. Secret holding the Azure storage account key kaniko uses to read build contexts from Azure Blob Storage. Without it, kaniko pods use workload identity.',
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: {
+            name: {
+              description: 'Secret name.',
+              type: 'string',
+              pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+              examples: ['azure-storage-access-key'],
+              'x-expected': 'a Kubernetes Secret name',
+            },
+            key: {
+              description: 'Key inside the Secret.',
+              type: 'string',
+              pattern: '^[-._a-zA-Z0-9]+$',
+              default: 'AZURE_STORAGE_ACCESS_KEY',
+              examples: ['AZURE_STORAGE_ACCESS_KEY'],
+              'x-expected': 'a Secret data key',
+            },
+          },
+          examples: [{ name: 'azure-storage-access-key', key: 'AZURE_STORAGE_ACCESS_KEY' }],
+          'x-expected': 'a mapping with name and optional key',
+        },
+        'context-pvc-mount-path': {
+          description:
+            "Added by this agent. Where the claim named by a pvc:// build-context-store is mounted in the agent's own pod.",
+          type: 'string',
+          pattern: '^/.*',
+          default: '/var/run/launch-agent/contexts',
+          examples: ['/var/run/launch-agent/contexts'],
+          'x-expected': 'an absolute path',
+        },
+      },
+      dependencies: { 'secret-name': ['secret-key'], 'secret-key': ['secret-name'] },
+      allOf: [
+        {
+          if: { properties: { type: { const: 'kaniko' } }, required: ['type'] },
+          then: { required: ['build-context-store'] },
+        },
+      ],
+      examples: [
+        {
+          type: 'kaniko',
+          destination: '123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images',
+          'build-context-store': 's3://my-launch-bucket/contexts',
+        },
+      ],
+      'x-expected': 'a mapping with type (docker, kaniko, noop) and its settings',
+    },
+    kubernetes: {
+      description:
+        'Added by this agent. Facts about the cluster the agent runs in; the Helm chart fills this block in.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        namespace: {
+          description:
+            "Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.",
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+          maxLength: 63,
+          examples: ['launch'],
+          'x-expected': 'a Kubernetes namespace name',
+        },
+        'service-account': {
+          description: 'ServiceAccount the agent runs as.',
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['launch-agent'],
+          'x-expected': 'a ServiceAccount name',
+        },
+        'build-service-account': {
+          description:
+            "ServiceAccount of kaniko build pods. It carries only the cloud identity needed to push images and read contexts, none of the agent's Kubernetes permissions.",
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['launch-agent-build'],
+          'x-expected': 'a ServiceAccount name',
+        },
+        'target-namespaces': {
+          description: 'Namespaces the agent may run jobs in.',
+          type: 'array',
+          items: {
+            type: 'string',
+            pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+            maxLength: 63,
+            'x-expected': 'a Kubernetes namespace name',
+          },
+          uniqueItems: true,
+          examples: [['launch', 'training']],
+          'x-expected': 'a list of namespace names',
+        },
+      },
+      examples: [{ namespace: 'launch', 'service-account': 'launch-agent' }],
+      'x-expected':
+        'a mapping of namespace, service-account, build-service-account, target-namespaces',
+    },
+  },
+};

@@ -1,0 +1,182 @@
+// Generated from schemas/agent-config.schema.json by `pnpm generate`. Do not edit.
+
+/**
+ * The launch agent's configuration file (launch-config.yaml). A file written for the Weights & Biases launch agent loads here with the same meaning; keys this agent adds are marked as such.
+ */
+export interface LaunchAgentConfig {
+  /**
+   * Names of the queues the agent takes jobs from.
+   */
+  queues?: string[];
+  /**
+   * Legacy single queue name. Still accepted: it is appended to `queues`.
+   */
+  queue?: string;
+  /**
+   * The team or user that owns the queues.
+   */
+  entity?: string;
+  /**
+   * How many jobs the agent runs at once. -1 means no limit.
+   */
+  max_jobs?: number;
+  /**
+   * How many sweep schedulers the agent runs at once. -1 means no limit.
+   */
+  max_schedulers?: number;
+  /**
+   * Log detail: 0 is info, 1 adds debug messages, 2 adds the full build and Kubernetes traffic.
+   */
+  verbosity?: number;
+  /**
+   * When true, jobs may not override the container entrypoint, run privileged or mount host paths.
+   */
+  secure_mode?: boolean;
+  /**
+   * Seconds the agent waits for a stopped run's workload to exit before it is killed.
+   */
+  stopped_run_timeout?: number;
+  /**
+   * The cloud the agent runs in. It decides how cloud credentials are found.
+   */
+  environment?: {
+    /**
+     * Cloud environment: aws, gcp, azure, or local (no cloud).
+     */
+    type: 'aws' | 'gcp' | 'azure' | 'local';
+    /**
+     * Region the agent runs in. Required for aws and gcp.
+     */
+    region?: string;
+    /**
+     * Google Cloud project the agent runs in. Required for gcp.
+     */
+    project?: string;
+  };
+  /**
+   * Deprecated: set builder.destination instead. The registry block is folded into the builder with a warning.
+   */
+  registry?: {
+    /**
+     * Registry kind: ecr, gcr (Artifact Registry) or acr.
+     */
+    type?: 'ecr' | 'gcr' | 'acr';
+    /**
+     * Repository URI, used as builder.destination when that is not set.
+     */
+    uri?: string;
+  };
+  /**
+   * How the agent turns source into images. Without this block the agent uses docker when a Docker engine answers, else noop.
+   */
+  builder?: {
+    /**
+     * docker builds through a Docker Engine API, kaniko builds in a Kubernetes Job, noop never builds.
+     */
+    type: 'docker' | 'kaniko' | 'noop';
+    /**
+     * Repository the agent pushes images to, without a tag: every image is tagged with its source hash. ECR <account>.dkr.ecr.<region>.amazonaws.com/<repository>, Artifact Registry <region>-docker.pkg.dev/<project>/<repository>/<image>, ACR <name>.azurecr.io/<repository>, or any host[:port]/path. A leading https:// is allowed.
+     */
+    destination?: string;
+    /**
+     * Alias of destination, as written in the source document's Google Cloud example. Set one of the two.
+     */
+    uri?: string;
+    /**
+     * Target platform of built images.
+     */
+    platform?: 'linux/amd64' | 'linux/arm64';
+    /**
+     * Where kaniko build contexts are uploaded: s3://bucket[/path], gs://bucket[/path], https://<account>.blob.core.windows.net/<container>[/path], or pvc://<claim>[/path] for a PersistentVolumeClaim (clusters without an object store, such as CoreWeave). Required by the kaniko builder.
+     */
+    'build-context-store'?: string;
+    /**
+     * Prefix of kaniko build Job names; a short hash of the build is appended.
+     */
+    'build-job-name'?: string;
+    /**
+     * Kubernetes Secret holding cloud credentials for kaniko (for example a Google service-account key). Needs secret-key.
+     */
+    'secret-name'?: string;
+    /**
+     * Key inside secret-name that holds the credentials file. Needs secret-name.
+     */
+    'secret-key'?: string;
+    /**
+     * Kaniko executor image used by build Jobs. Defaults to a maintained executor pinned by the runtime.
+     */
+    'kaniko-image'?: string;
+    /**
+     * Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.
+     */
+    'kaniko-config'?: {
+      spec?: {
+        template?: {
+          spec?: {
+            /**
+             * Exactly one container: the kaniko executor.
+             *
+             * @minItems 1
+             * @maxItems 1
+             */
+            containers?: [
+              {
+                args?: string[];
+              },
+            ];
+          };
+        };
+      };
+    };
+    /**
+     * Added by this agent. Deadline of a kaniko build Job (activeDeadlineSeconds).
+     */
+    'build-timeout-seconds'?: number;
+    /**
+     * Added by this agent. Create the ECR repository when it does not exist (needs ecr:CreateRepository).
+     */
+    'create-repository'?: boolean;
+    /**
+     * Added by this agent. kubernetes.io/dockerconfigjson Secret mounted into kaniko pods as registry credentials (CoreWeave or any registry without a cloud helper).
+     */
+    'docker-config-secret'?: string;
+    /**
+     * Added by this agent. Secret holding the Azure storage account key kaniko uses to read build contexts from Azure Blob Storage. Without it, kaniko pods use workload identity.
+     */
+    'azure-storage-secret'?: {
+      /**
+       * Secret name.
+       */
+      name: string;
+      /**
+       * Key inside the Secret.
+       */
+      key?: string;
+    };
+    /**
+     * Added by this agent. Where the claim named by a pvc:// build-context-store is mounted in the agent's own pod.
+     */
+    'context-pvc-mount-path'?: string;
+  };
+  /**
+   * Added by this agent. Facts about the cluster the agent runs in; the Helm chart fills this block in.
+   */
+  kubernetes?: {
+    /**
+     * Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.
+     */
+    namespace?: string;
+    /**
+     * ServiceAccount the agent runs as.
+     */
+    'service-account'?: string;
+    /**
+     * ServiceAccount of kaniko build pods. It carries only the cloud identity needed to push images and read contexts, none of the agent's Kubernetes permissions.
+     */
+    'build-service-account'?: string;
+    /**
+     * Namespaces the agent may run jobs in.
+     */
+    'target-namespaces'?: string[];
+  };
+}

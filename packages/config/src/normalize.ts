@@ -1,0 +1,109 @@
+import type { LaunchAgentConfig } from './generated/agent-config.js';
+import { parseContextStore, type ContextStore } from './uri/context-store.js';
+import { parseDestination, type Destination } from './uri/destination.js';
+import { effectiveDestination } from './validate/semantic-rules.js';
+
+export type EnvironmentType = 'aws' | 'gcp' | 'azure' | 'local';
+export type BuilderType = 'docker' | 'kaniko' | 'noop';
+
+/** The builder as every later stage sees it: aliases resolved, URIs parsed, defaults applied. */
+export interface BuilderSettings {
+  /** `auto` when the config has no builder block: docker if an engine answers, else noop. */
+  type: BuilderType | 'auto';
+  destination?: Destination;
+  platform?: 'linux/amd64' | 'linux/arm64';
+  buildContextStore?: ContextStore;
+  buildJobName: string;
+  /** Cloud credentials Secret for kaniko (`secret-name` / `secret-key`). */
+  credentialsSecret?: { name: string; key: string };
+  kanikoImage?: string;
+  kanikoConfig?: Record<string, unknown>;
+  buildTimeoutSeconds: number;
+  createRepository: boolean;
+  dockerConfigSecret?: string;
+  azureStorageSecret?: { name: string; key: string };
+  contextPvcMountPath: string;
+}
+
+/** The one internal shape of the agent config. No code after normalization looks at aliases. */
+export interface AgentSettings {
+  queues: string[];
+  entity?: string;
+  /** -1 means unlimited. */
+  maxJobs: number;
+  maxSchedulers: number;
+  verbosity: 0 | 1 | 2;
+  secureMode: boolean;
+  stoppedRunTimeoutSeconds: number;
+  environment: { type: EnvironmentType; region?: string; project?: string };
+  builder: BuilderSettings;
+  kubernetes: {
+    namespace?: string;
+    serviceAccount?: string;
+    buildServiceAccount?: string;
+    targetNamespaces: string[];
+  };
+}
+
+export const DEFAULT_QUEUE = 'default';
+export const DEFAULT_BUILD_JOB_NAME = 'wandb-launch-container-build';
+export const DEFAULT_BUILD_TIMEOUT_SECONDS = 1800;
+export const DEFAULT_CONTEXT_PVC_MOUNT_PATH = '/var/run/launch-agent/contexts';
+
+/**
+ * Folds a valid raw config into AgentSettings: `uri` becomes `destination`, the deprecated
+ * registry block fills a missing destination, the legacy `queue` is appended to `queues`.
+ * Call only on a config that passed validation.
+ */
+export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
+  const queues = [...(config.queues ?? [])];
+  if (config.queue && !queues.includes(config.queue)) queues.push(config.queue);
+  if (queues.length === 0) queues.push(DEFAULT_QUEUE);
+
+  const raw = config.builder;
+  const target = effectiveDestination(config);
+  const destination = target ? parseDestination(target.value, target.path).value : undefined;
+  const store = raw?.['build-context-store'] ? parseContextStore(raw['build-context-store']).value : undefined;
+  const builder: BuilderSettings = {
+    type: raw?.type ?? 'auto',
+    buildJobName: raw?.['build-job-name'] ?? DEFAULT_BUILD_JOB_NAME,
+    buildTimeoutSeconds: raw?.['build-timeout-seconds'] ?? DEFAULT_BUILD_TIMEOUT_SECONDS,
+    createRepository: raw?.['create-repository'] ?? false,
+    contextPvcMountPath: raw?.['context-pvc-mount-path'] ?? DEFAULT_CONTEXT_PVC_MOUNT_PATH,
+  };
+  if (destination) builder.destination = destination;
+  if (raw?.platform) builder.platform = raw.platform;
+  if (store) builder.buildContextStore = store;
+  if (raw?.['secret-name'] && raw['secret-key']) {
+    builder.credentialsSecret = { name: raw['secret-name'], key: raw['secret-key'] };
+  }
+  if (raw?.['kaniko-image']) builder.kanikoImage = raw['kaniko-image'];
+  if (raw?.['kaniko-config']) builder.kanikoConfig = raw['kaniko-config'] as Record<string, unknown>;
+  if (raw?.['docker-config-secret']) builder.dockerConfigSecret = raw['docker-config-secret'];
+  if (raw?.['azure-storage-secret']) {
+    builder.azureStorageSecret = {
+      name: raw['azure-storage-secret'].name,
+      key: raw['azure-storage-secret'].key ?? 'AZURE_STORAGE_ACCESS_KEY',
+    };
+  }
+
+  const settings: AgentSettings = {
+    queues,
+    maxJobs: config.max_jobs ?? 1,
+    maxSchedulers: config.max_schedulers ?? 1,
+    verbosity: (config.verbosity ?? 0) as 0 | 1 | 2,
+    secureMode: config.secure_mode ?? false,
+    stoppedRunTimeoutSeconds: config.stopped_run_timeout ?? 60,
+    environment: { type: config.environment?.type ?? 'local' },
+    builder,
+    kubernetes: { targetNamespaces: [...(config.kubernetes?.['target-namespaces'] ?? [])] },
+  };
+  if (config.entity) settings.entity = config.entity;
+  if (config.environment?.region) settings.environment.region = config.environment.region;
+  if (config.environment?.project) settings.environment.project = config.environment.project;
+  const k8s = config.kubernetes;
+  if (k8s?.namespace) settings.kubernetes.namespace = k8s.namespace;
+  if (k8s?.['service-account']) settings.kubernetes.serviceAccount = k8s['service-account'];
+  if (k8s?.['build-service-account']) settings.kubernetes.buildServiceAccount = k8s['build-service-account'];
+  return settings;
+}

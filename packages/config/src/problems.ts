@@ -1,0 +1,46 @@
+/** One thing wrong (or worth a warning) in a config, located by its dotted key path. */
+export interface Problem {
+  /** Dotted key path, e.g. `builder.destination`; `(root)` for the document itself. */
+  path: string;
+  /** What is wrong, in the user's terms. */
+  message: string;
+  /** The offending value, when there is one. */
+  value?: unknown;
+  /** The form the key expects. */
+  expected?: string;
+  /** Where in the file, when the config came from a file. */
+  location?: { file: string; line: number; column: number };
+}
+
+/** Formats a value for a message: short, single-line, never more than 80 characters. */
+export function showValue(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** `file:line:col: path: message (got X; expected Y)` — one line per problem. */
+export function formatProblem(problem: Problem): string {
+  const where = problem.location
+    ? `${problem.location.file}:${problem.location.line}:${problem.location.column}: `
+    : '';
+  const details: string[] = [];
+  if (problem.value !== undefined) details.push(`got ${showValue(problem.value)}`);
+  if (problem.expected) details.push(`expected ${problem.expected}`);
+  const suffix = details.length > 0 ? ` (${details.join('; ')})` : '';
+  return `${where}${problem.path}: ${problem.message}${suffix}`;
+}
+
+/** Joins path segments the way messages show them: `a.b[0].c`. */
+export function joinPath(segments: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? segment : `.${segment}`;
+  }
+  return out === '' ? '(root)' : out;
+}

@@ -1,0 +1,141 @@
+import type { Problem } from '../problems.js';
+
+/** Which registry API the agent uses for a destination. */
+export type RegistryKind = 'ecr' | 'artifact-registry' | 'acr' | 'oci';
+
+/** A parsed `builder.destination`: where images are pushed, without a tag. */
+export interface Destination {
+  kind: RegistryKind;
+  /** Registry host, with port when one was given (`localhost:5000`). */
+  host: string;
+  /** Repository path inside the registry (`team/launch-images`). */
+  repository: string;
+  /** `host/repository`, the reference every image tag is appended to. */
+  reference: string;
+  ecr?: { account: string; region: string };
+  artifactRegistry?: { location: string; project: string; repository: string; image: string };
+  acr?: { registryName: string };
+}
+
+export interface ParseResult<T> {
+  value?: T;
+  errors: Problem[];
+  warnings: Problem[];
+}
+
+const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/;
+const ECR_TYPO_HOST = /^(\d{12})\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+const AR_HOST = /^([a-z0-9-]+)-docker\.pkg\.dev$/;
+const ACR_HOST = /^([a-z0-9]{5,50})\.azurecr\.io$/;
+const GCR_HOST = /^(?:[a-z]+\.)?gcr\.io$/;
+// One repository path component, as the distribution reference grammar defines it.
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+
+const EXPECTED =
+  'a repository without a tag: <account>.dkr.ecr.<region>.amazonaws.com/<repository>, ' +
+  '<region>-docker.pkg.dev/<project>/<repository>/<image>, <name>.azurecr.io/<repository>, or host[:port]/path';
+
+/**
+ * Parses a destination the way every part of the agent reads it. Ports and nested repository
+ * paths work for every registry; a tag or digest is an error because the agent tags each image
+ * with its source hash.
+ */
+export function parseDestination(input: string, path = 'builder.destination'): ParseResult<Destination> {
+  const errors: Problem[] = [];
+  const warnings: Problem[] = [];
+  const fail = (message: string, expected = EXPECTED): ParseResult<Destination> => {
+    errors.push({ path, message, value: input, expected });
+    return { errors, warnings };
+  };
+
+  let text = input.trim();
+  if (/^http:\/\//i.test(text)) {
+    return fail('a destination is a repository, not a URL; only a leading https:// is accepted');
+  }
+  text = text.replace(/^https:\/\//i, '').replace(/\/+$/, '');
+  if (text.includes('@')) return fail('a destination may not carry a digest');
+
+  const slash = text.indexOf('/');
+  let host: string;
+  let repository: string;
+  const first = slash === -1 ? text : text.slice(0, slash);
+  // Docker's rule: the first component is a registry host when it has a dot or a port or is localhost.
+  if (slash !== -1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    host = first;
+    repository = text.slice(slash + 1);
+  } else {
+    host = 'docker.io';
+    repository = text;
+    warnings.push({
+      path,
+      message: `no registry host given, so this means Docker Hub (docker.io/${text}); write the host explicitly to silence this`,
+      value: input,
+    });
+  }
+
+  if (!HOST.test(host)) return fail(`"${host}" is not a registry host`);
+  const lastColon = repository.lastIndexOf(':');
+  if (lastColon !== -1) {
+    return fail(
+      `a destination may not carry a tag (":${repository.slice(lastColon + 1)}"); every image is tagged with its source hash`,
+    );
+  }
+  if (repository === '') return fail('the repository path is missing');
+  const components = repository.split('/');
+  const bad = components.find((c) => !PATH_COMPONENT.test(c));
+  if (bad !== undefined) {
+    return fail(
+      `repository path component "${bad}" is not valid`,
+      'lowercase letters and digits, separated by ".", "_", "__" or "-"',
+    );
+  }
+  host = host.toLowerCase();
+  const destination: Destination = { kind: 'oci', host, repository, reference: `${host}/${repository}` };
+
+  const ecr = ECR_HOST.exec(host);
+  const ar = AR_HOST.exec(host);
+  const acr = ACR_HOST.exec(host);
+  if (ecr) {
+    destination.kind = 'ecr';
+    destination.ecr = { account: ecr[1]!, region: ecr[2]! };
+  } else if (ECR_TYPO_HOST.test(host)) {
+    const [, account, region] = ECR_TYPO_HOST.exec(host)!;
+    return fail(
+      `"${host}" is not an ECR registry host; did you mean ${account}.dkr.ecr.${region}.amazonaws.com?`,
+      '<account>.dkr.ecr.<region>.amazonaws.com/<repository>',
+    );
+  } else if (ar) {
+    if (components.length < 3) {
+      return fail(
+        'an Artifact Registry destination needs the project, the repository and an image name',
+        '<region>-docker.pkg.dev/<project>/<repository>/<image>',
+      );
+    }
+    destination.kind = 'artifact-registry';
+    destination.artifactRegistry = {
+      location: ar[1]!,
+      project: components[0]!,
+      repository: components[1]!,
+      image: components.slice(2).join('/'),
+    };
+  } else if (acr) {
+    destination.kind = 'acr';
+    destination.acr = { registryName: acr[1]! };
+  } else if (GCR_HOST.test(host)) {
+    warnings.push({
+      path,
+      message:
+        'Google Container Registry (gcr.io) has been shut down in favour of Artifact Registry; pushes may fail',
+      value: input,
+      expected: '<region>-docker.pkg.dev/<project>/<repository>/<image>',
+    });
+  } else if (host !== 'docker.io') {
+    warnings.push({
+      path,
+      message: `"${host}" is not ECR, Artifact Registry or ACR; the agent will use the plain OCI distribution API and docker credentials for it`,
+      value: input,
+    });
+  }
+  return { value: destination, errors, warnings };
+}

@@ -1,0 +1,168 @@
+// Rules that draft-07 cannot state cleanly. Shared by the CLI's `validate` and the runtime's loader:
+// both call `checkSemantics` on a config the schema has already accepted.
+import type { LaunchAgentConfig } from '../generated/agent-config.js';
+import type { Problem } from '../problems.js';
+import { parseContextStore } from '../uri/context-store.js';
+import { parseDestination, type RegistryKind } from '../uri/destination.js';
+
+export interface SemanticResult {
+  errors: Problem[];
+  warnings: Problem[];
+}
+
+const REGISTRY_TYPE_KIND: Record<string, RegistryKind> = {
+  ecr: 'ecr',
+  gcr: 'artifact-registry',
+  acr: 'acr',
+};
+const CLOUD_OF_KIND: Partial<Record<RegistryKind, string>> = {
+  ecr: 'aws',
+  'artifact-registry': 'gcp',
+  acr: 'azure',
+};
+const CLOUD_OF_STORE: Record<string, string> = { s3: 'aws', gcs: 'gcp', 'azure-blob': 'azure' };
+
+/** The destination key actually in effect, after the `uri` alias and the deprecated registry block. */
+export function effectiveDestination(
+  config: LaunchAgentConfig,
+): { value: string; path: string } | undefined {
+  const builder = config.builder;
+  if (builder?.destination) return { value: builder.destination, path: 'builder.destination' };
+  if (builder?.uri) return { value: builder.uri, path: 'builder.uri' };
+  if (config.registry?.uri) return { value: config.registry.uri, path: 'registry.uri' };
+  return undefined;
+}
+
+export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
+  const errors: Problem[] = [];
+  const warnings: Problem[] = [];
+  const builder = config.builder;
+  const environment = config.environment;
+
+  if (builder?.destination && builder.uri) {
+    const same =
+      builder.destination.replace(/^https:\/\//, '').replace(/\/+$/, '') ===
+      builder.uri.replace(/^https:\/\//, '').replace(/\/+$/, '');
+    if (!same) {
+      errors.push({
+        path: 'builder.uri',
+        message: 'uri is an alias of destination and the two disagree; set only one',
+        value: builder.uri,
+        expected: `the same repository as builder.destination (${builder.destination})`,
+      });
+    }
+  }
+
+  if (config.registry) {
+    warnings.push({
+      path: 'registry',
+      message: builder?.destination || builder?.uri
+        ? 'the registry block is deprecated and ignored because builder.destination is set; remove it'
+        : 'the registry block is deprecated; move registry.uri to builder.destination',
+    });
+  }
+
+  const target = effectiveDestination(config);
+  if (target) {
+    const parsed = parseDestination(target.value, target.path);
+    errors.push(...parsed.errors);
+    warnings.push(...parsed.warnings);
+    const destination = parsed.value;
+    if (destination) {
+      const registryType = config.registry?.type;
+      if (registryType && target.path === 'registry.uri' && REGISTRY_TYPE_KIND[registryType] !== destination.kind) {
+        warnings.push({
+          path: 'registry.type',
+          message: `registry type "${registryType}" does not match the registry in registry.uri (${destination.host})`,
+          value: registryType,
+        });
+      }
+      const cloud = CLOUD_OF_KIND[destination.kind];
+      if (cloud && environment && environment.type !== 'local' && environment.type !== cloud) {
+        warnings.push({
+          path: target.path,
+          message: `this registry belongs to ${cloud} but environment.type is ${environment.type}; credentials may not be found`,
+          value: target.value,
+        });
+      }
+      if (destination.ecr && environment?.type === 'aws' && environment.region && destination.ecr.region !== environment.region) {
+        warnings.push({
+          path: target.path,
+          message: `the ECR registry is in ${destination.ecr.region} but environment.region is ${environment.region}`,
+          value: target.value,
+        });
+      }
+      const ar = destination.artifactRegistry;
+      if (ar && environment?.type === 'gcp' && environment.project && ar.project !== environment.project) {
+        warnings.push({
+          path: target.path,
+          message: `the Artifact Registry project is ${ar.project} but environment.project is ${environment.project}`,
+          value: target.value,
+        });
+      }
+    }
+  } else if (builder?.type === 'kaniko') {
+    errors.push({
+      path: 'builder.destination',
+      message: 'missing; the kaniko builder pushes every image it builds and needs a destination',
+      expected: 'a repository without a tag, like host[:port]/path',
+    });
+  }
+
+  const store = builder?.['build-context-store'];
+  if (store) {
+    const parsed = parseContextStore(store);
+    errors.push(...parsed.errors);
+    const cloud = parsed.value ? CLOUD_OF_STORE[parsed.value.kind] : undefined;
+    if (cloud && environment && environment.type !== 'local' && environment.type !== cloud) {
+      warnings.push({
+        path: 'builder.build-context-store',
+        message: `this store belongs to ${cloud} but environment.type is ${environment.type}; credentials may not be found`,
+        value: store,
+      });
+    }
+    if (builder.type !== 'kaniko') {
+      warnings.push({
+        path: 'builder.build-context-store',
+        message: `only the kaniko builder uses a build-context store; it is ignored by the ${builder.type} builder`,
+        value: store,
+      });
+    }
+    if (parsed.value?.kind !== 'azure-blob' && builder['azure-storage-secret']) {
+      warnings.push({
+        path: 'builder.azure-storage-secret',
+        message: 'only an Azure Blob build-context store uses a storage key; it is ignored',
+      });
+    }
+  }
+
+  if (builder && builder.type !== 'kaniko') {
+    for (const key of ['kaniko-config', 'kaniko-image', 'build-job-name'] as const) {
+      if (builder[key] !== undefined) {
+        warnings.push({ path: `builder.${key}`, message: `only the kaniko builder uses ${key}; it is ignored by the ${builder.type} builder` });
+      }
+    }
+  }
+
+  const containers = builder?.['kaniko-config']?.spec?.template?.spec?.containers;
+  const args = containers?.[0]?.args;
+  if (Array.isArray(args)) {
+    const seen = new Map<string, number>();
+    args.forEach((arg, index) => {
+      const flag = String(arg).split('=')[0]!;
+      if (seen.has(flag)) {
+        warnings.push({
+          path: `builder.kaniko-config.spec.template.spec.containers[0].args[${index}]`,
+          message: `${flag} is given twice; the last one wins`,
+          value: arg,
+        });
+      }
+      seen.set(flag, index);
+    });
+  }
+
+  if (config.queue && config.queues?.includes(config.queue)) {
+    warnings.push({ path: 'queue', message: `"${config.queue}" is already listed in queues`, value: config.queue });
+  }
+  return { errors, warnings };
+}
