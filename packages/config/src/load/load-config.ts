@@ -50,6 +50,19 @@ export interface CheckResult {
   warnings: Problem[];
 }
 
+/** Problems in the order a reader meets them in the file (stable for equal positions). */
+function sortByLocation(problems: Problem[]): Problem[] {
+  return problems
+    .map((problem, index) => ({ problem, index }))
+    .sort(
+      (a, b) =>
+        (a.problem.location?.line ?? 0) - (b.problem.location?.line ?? 0) ||
+        (a.problem.location?.column ?? 0) - (b.problem.location?.column ?? 0) ||
+        a.index - b.index,
+    )
+    .map(({ problem }) => problem);
+}
+
 function pathSegments(path: string): Array<string | number> {
   const out: Array<string | number> = [];
   for (const part of path.split('.')) {
@@ -109,10 +122,12 @@ export function checkConfigText(text: string, file: string): CheckResult {
   const schemaProblems = validateAgainstSchema(raw);
   if (schemaProblems.length > 0) {
     return {
-      errors: schemaProblems.map(({ segments, atKey, ...problem }) => ({
-        ...problem,
-        location: { file, ...locate(doc, lineCounter, segments, atKey) },
-      })),
+      errors: sortByLocation(
+        schemaProblems.map(({ segments, atKey, ...problem }) => ({
+          ...problem,
+          location: { file, ...locate(doc, lineCounter, segments, atKey) },
+        })),
+      ),
       warnings: [],
     };
   }
@@ -122,11 +137,11 @@ export function checkConfigText(text: string, file: string): CheckResult {
     ...p,
     location: { file, ...locate(doc, lineCounter, pathSegments(p.path), false) },
   });
-  const errors = semantic.errors.map(place);
+  const errors = sortByLocation(semantic.errors.map(place));
   return {
     ...(errors.length === 0 ? { config } : {}),
     errors,
-    warnings: semantic.warnings.map(place),
+    warnings: sortByLocation(semantic.warnings.map(place)),
   };
 }
 

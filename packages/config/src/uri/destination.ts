@@ -60,8 +60,13 @@ export function parseDestination(input: string, path = 'builder.destination'): P
   let host: string;
   let repository: string;
   const first = slash === -1 ? text : text.slice(0, slash);
+  const looksLikeHost = (part: string) =>
+    part.includes('.') || /:\d+$/.test(part) || part === 'localhost' || part.startsWith('localhost:');
+  if (slash === -1 && looksLikeHost(first)) {
+    return fail('the repository path is missing');
+  }
   // Docker's rule: the first component is a registry host when it has a dot or a port or is localhost.
-  if (slash !== -1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+  if (slash !== -1 && looksLikeHost(first)) {
     host = first;
     repository = text.slice(slash + 1);
   } else {
@@ -100,11 +105,19 @@ export function parseDestination(input: string, path = 'builder.destination'): P
     destination.kind = 'ecr';
     destination.ecr = { account: ecr[1]!, region: ecr[2]! };
   } else if (ECR_TYPO_HOST.test(host)) {
+    // The source document's AWS example writes the host without "dkr"; read it as the ECR host meant.
     const [, account, region] = ECR_TYPO_HOST.exec(host)!;
-    return fail(
-      `"${host}" is not an ECR registry host; did you mean ${account}.dkr.ecr.${region}.amazonaws.com?`,
-      '<account>.dkr.ecr.<region>.amazonaws.com/<repository>',
-    );
+    const fixed = `${account}.dkr.ecr.${region}.amazonaws.com`;
+    warnings.push({
+      path,
+      message: `"${host}" is not an ECR registry host; using ${fixed}, write that to silence this`,
+      value: input,
+      expected: '<account>.dkr.ecr.<region>.amazonaws.com/<repository>',
+    });
+    destination.kind = 'ecr';
+    destination.host = fixed;
+    destination.reference = `${fixed}/${repository}`;
+    destination.ecr = { account: account!, region: region! };
   } else if (ar) {
     if (components.length < 3) {
       return fail(

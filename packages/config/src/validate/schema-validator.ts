@@ -2,6 +2,16 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { closest, distance } from 'fastest-levenshtein';
 import { agentConfigSchema } from '../generated/agent-config-schema.js';
 import { joinPath, type Problem } from '../problems.js';
+import { parseContextStore } from '../uri/context-store.js';
+import { parseDestination } from '../uri/destination.js';
+
+/** Keys whose form a parser explains better than a regular expression can. */
+const PARSED_KEYS: Record<string, (value: string, path: string) => { errors: Problem[] }> = {
+  'builder.destination': parseDestination,
+  'builder.uri': parseDestination,
+  'registry.uri': parseDestination,
+  'builder.build-context-store': parseContextStore,
+};
 
 /** Keys written in the reference agent's other spellings, mapped to the key it actually reads. */
 const KNOWN_MISSPELLINGS: Record<string, string> = {
@@ -110,9 +120,21 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
         message: `missing; ${params.property} and ${key} must be set together`,
       };
     }
+    case 'pattern': {
+      const path = joinPath(base);
+      const parser = PARSED_KEYS[path];
+      const specific = parser && typeof error.data === 'string' ? parser(error.data, path).errors[0] : undefined;
+      return {
+        segments: base,
+        atKey: false,
+        path,
+        message: specific?.message ?? 'invalid value',
+        value: error.data,
+        expected: specific?.expected ?? expectedOf(error.parentSchema),
+      };
+    }
     case 'enum':
     case 'type':
-    case 'pattern':
     case 'minimum':
     case 'maximum':
     case 'minLength':
