@@ -9,7 +9,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
 if (process.argv.includes('--help')) {
-  console.log('Usage: node scripts/generate.mjs [--check]\n\nRegenerates files derived from the schema; --check only reports stale ones (exit 1).');
+  console.log(
+    'Usage: node scripts/generate.mjs [--check]\n\nRegenerates files derived from the schema; --check only reports stale ones (exit 1).',
+  );
   process.exit(0);
 }
 
@@ -32,6 +34,8 @@ for (const file of modules) {
   }
 }
 if (stale.length > 0) {
-  console.error(`Stale generated files (run \`pnpm generate\` and commit):\n  ${stale.join('\n  ')}`);
+  console.error(
+    `Stale generated files (run \`pnpm generate\` and commit):\n  ${stale.join('\n  ')}`,
+  );
   process.exit(1);
 }

@@ -22,12 +22,15 @@ function rows(node, prefix, out) {
     out.push(
       `| \`${path}\`${required} | ${cell(typeOf(child))} | ${cell(dflt)} | ${cell(child.description ?? '')} | ${cell(child['x-expected'] ?? '')} | ${cell(example)} |`,
     );
-    if (child.type === 'object' && child.properties && key !== 'kaniko-config') rows(child, path, out);
+    if (child.type === 'object' && child.properties && key !== 'kaniko-config')
+      rows(child, path, out);
   }
 }
 
 export async function generate(root) {
-  const schema = JSON.parse(await readFile(join(root, 'schemas', 'agent-config.schema.json'), 'utf8'));
+  const schema = JSON.parse(
+    await readFile(join(root, 'schemas', 'agent-config.schema.json'), 'utf8'),
+  );
   const out = [
     '<!-- Generated from schemas/agent-config.schema.json by `pnpm generate`. Do not edit. -->',
     '',

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { compile } from 'json-schema-to-typescript';
 import prettier from 'prettier';
 
-const HEADER = '// Generated from schemas/agent-config.schema.json by `pnpm generate`. Do not edit.\n';
+const HEADER =
+  '// Generated from schemas/agent-config.schema.json by `pnpm generate`. Do not edit.\n';
 
 export async function generate(root) {
-  const schema = JSON.parse(await readFile(join(root, 'schemas', 'agent-config.schema.json'), 'utf8'));
+  const schema = JSON.parse(
+    await readFile(join(root, 'schemas', 'agent-config.schema.json'), 'utf8'),
+  );
   const prettierOptions = {
     ...(await prettier.resolveConfig(join(root, 'package.json'))),
     parser: 'typescript',

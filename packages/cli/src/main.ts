@@ -12,7 +12,9 @@ const { version } = JSON.parse(
 
 export function buildProgram(out: Output = new Output()): Command {
   const program = new Command('launch-agent')
-    .description('A launch agent for Kubernetes: validate and render its config, build images, run jobs.')
+    .description(
+      'A launch agent for Kubernetes: validate and render its config, build images, run jobs.',
+    )
     .version(version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showHelpAfterError('(run with --help for usage)')
@@ -46,7 +48,11 @@ export async function main(argv: string[], out: Output = new Output()): Promise<
     return Number(process.exitCode ?? EXIT.ok);
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      ) {
         return EXIT.ok;
       }
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;

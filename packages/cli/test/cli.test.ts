@@ -43,23 +43,35 @@ describe('launch-agent', () => {
 
 describe('launch-agent validate', () => {
   test('a valid file exits 0 and summarizes what it means; warnings go to stderr', async () => {
-    const file = configFile('builder:\n  type: docker\n  destination: localhost:5000/team/images\n');
+    const file = configFile(
+      'builder:\n  type: docker\n  destination: localhost:5000/team/images\n',
+    );
     const result = await runCli(['validate', '--config', file]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/is valid: builder docker; destination localhost:5000\/team\/images \(oci\)/);
+    expect(result.stdout).toMatch(
+      /is valid: builder docker; destination localhost:5000\/team\/images \(oci\)/,
+    );
     expect(result.stderr).toMatch(/^warning: .*builder\.destination/m);
   });
 
   test('an invalid file exits 1 with one line per problem: file, line, column, key path, value, expected form', async () => {
-    const file = configFile('max_jobs: 0\nbuilder:\n  type: kaniko\n  destination: localhost:5000/x:v1\n  build_context_store: s3://b/c\n');
+    const file = configFile(
+      'max_jobs: 0\nbuilder:\n  type: kaniko\n  destination: localhost:5000/x:v1\n  build_context_store: s3://b/c\n',
+    );
     const result = await runCli(['validate', '-c', file]);
     expect(result.code).toBe(1);
     const lines = result.stderr.split('\n').filter((l) => l.startsWith('error:'));
     expect(lines).toEqual([
       `error: ${file}:1:11: max_jobs: invalid value (got 0; expected an integer >= 1, or -1 for unlimited)`,
       expect.stringContaining(`${file}:3:3: builder.build-context-store: missing`),
-      expect.stringMatching(new RegExp(`${file}:4:16: builder.destination: a destination may not carry a tag .*got "localhost:5000/x:v1"`)),
-      expect.stringContaining(`${file}:5:3: builder.build_context_store: unknown key; did you mean "build-context-store"?`),
+      expect.stringMatching(
+        new RegExp(
+          `${file}:4:16: builder.destination: a destination may not carry a tag .*got "localhost:5000/x:v1"`,
+        ),
+      ),
+      expect.stringContaining(
+        `${file}:5:3: builder.build_context_store: unknown key; did you mean "build-context-store"?`,
+      ),
     ]);
   });
 
@@ -67,13 +79,17 @@ describe('launch-agent validate', () => {
     const file = configFile('builder:\n  type: "docker\n');
     const result = await runCli(['validate', '--config', file]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(`error: ${file}:\\d+:\\d+: \\(root\\): YAML syntax error`));
+    expect(result.stderr).toMatch(
+      new RegExp(`error: ${file}:\\d+:\\d+: \\(root\\): YAML syntax error`),
+    );
   });
 
   test('a missing file exits 2', async () => {
     const result = await runCli(['validate', '--config', '/nonexistent/launch-config.yaml']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/cannot read config file \/nonexistent\/launch-config.yaml: no such file/);
+    expect(result.stderr).toMatch(
+      /cannot read config file \/nonexistent\/launch-config.yaml: no such file/,
+    );
   });
 
   test('--format json gives a machine-readable verdict', async () => {
@@ -81,7 +97,11 @@ describe('launch-agent validate', () => {
     const result = await runCli(['validate', '--config', file, '--format', 'json']);
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout);
-    expect(report).toMatchObject({ file, valid: false, errors: [{ path: 'verbosity', value: 4, expected: '0, 1 or 2' }] });
+    expect(report).toMatchObject({
+      file,
+      valid: false,
+      errors: [{ path: 'verbosity', value: 4, expected: '0, 1 or 2' }],
+    });
   });
 
   test('an invalid --format is a usage error', async () => {
@@ -90,7 +110,9 @@ describe('launch-agent validate', () => {
   });
 
   test('environment overrides are validated too', async () => {
-    const result = await runCli(['validate', '--config', configFile('')], { LAUNCH_AGENT_VERBOSITY: 'loud' });
+    const result = await runCli(['validate', '--config', configFile('')], {
+      LAUNCH_AGENT_VERBOSITY: 'loud',
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/verbosity: .*from environment variable LAUNCH_AGENT_VERBOSITY/);
   });
@@ -102,6 +124,8 @@ describe('launch-agent schema', () => {
     expect(result.code).toBe(0);
     const schema = JSON.parse(result.stdout);
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['queues', 'builder', 'environment']));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['queues', 'builder', 'environment']),
+    );
   });
 });

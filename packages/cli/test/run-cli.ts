@@ -3,7 +3,10 @@ import { main } from '../src/main.js';
 import { Output } from '../src/output.js';
 
 /** Runs the CLI in-process and captures what it writes. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';

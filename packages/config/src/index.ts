@@ -1,7 +1,12 @@
 export type { LaunchAgentConfig } from './generated/agent-config.js';
 export { agentConfigSchema } from './generated/agent-config-schema.js';
 export { formatProblem, joinPath, showValue, type Problem } from './problems.js';
-export { parseDestination, type Destination, type RegistryKind, type ParseResult } from './uri/destination.js';
+export {
+  parseDestination,
+  type Destination,
+  type RegistryKind,
+  type ParseResult,
+} from './uri/destination.js';
 export { parseContextStore, type ContextStore } from './uri/context-store.js';
 export { validateAgainstSchema } from './validate/schema-validator.js';
 export { checkSemantics, effectiveDestination } from './validate/semantic-rules.js';

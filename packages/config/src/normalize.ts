@@ -63,7 +63,9 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
   const raw = config.builder;
   const target = effectiveDestination(config);
   const destination = target ? parseDestination(target.value, target.path).value : undefined;
-  const store = raw?.['build-context-store'] ? parseContextStore(raw['build-context-store']).value : undefined;
+  const store = raw?.['build-context-store']
+    ? parseContextStore(raw['build-context-store']).value
+    : undefined;
   const builder: BuilderSettings = {
     type: raw?.type ?? 'auto',
     buildJobName: raw?.['build-job-name'] ?? DEFAULT_BUILD_JOB_NAME,
@@ -78,7 +80,8 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     builder.credentialsSecret = { name: raw['secret-name'], key: raw['secret-key'] };
   }
   if (raw?.['kaniko-image']) builder.kanikoImage = raw['kaniko-image'];
-  if (raw?.['kaniko-config']) builder.kanikoConfig = raw['kaniko-config'] as Record<string, unknown>;
+  if (raw?.['kaniko-config'])
+    builder.kanikoConfig = raw['kaniko-config'] as Record<string, unknown>;
   if (raw?.['docker-config-secret']) builder.dockerConfigSecret = raw['docker-config-secret'];
   if (raw?.['azure-storage-secret']) {
     builder.azureStorageSecret = {
@@ -104,6 +107,7 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
   const k8s = config.kubernetes;
   if (k8s?.namespace) settings.kubernetes.namespace = k8s.namespace;
   if (k8s?.['service-account']) settings.kubernetes.serviceAccount = k8s['service-account'];
-  if (k8s?.['build-service-account']) settings.kubernetes.buildServiceAccount = k8s['build-service-account'];
+  if (k8s?.['build-service-account'])
+    settings.kubernetes.buildServiceAccount = k8s['build-service-account'];
   return settings;
 }

@@ -7,10 +7,19 @@ describe('parseContextStore', () => {
     ['gs://my_bucket/contexts', { kind: 'gcs', bucket: 'my_bucket', prefix: 'contexts' }],
     [
       'https://acct123.blob.core.windows.net/contexts/team',
-      { kind: 'azure-blob', account: 'acct123', container: 'contexts', prefix: 'team', endpoint: 'https://acct123.blob.core.windows.net' },
+      {
+        kind: 'azure-blob',
+        account: 'acct123',
+        container: 'contexts',
+        prefix: 'team',
+        endpoint: 'https://acct123.blob.core.windows.net',
+      },
     ],
     ['pvc://launch-contexts', { kind: 'pvc', claim: 'launch-contexts', prefix: '' }],
-    ['pvc://launch-contexts/builds/x', { kind: 'pvc', claim: 'launch-contexts', prefix: 'builds/x' }],
+    [
+      'pvc://launch-contexts/builds/x',
+      { kind: 'pvc', claim: 'launch-contexts', prefix: 'builds/x' },
+    ],
   ])('accepts %s', (input, expected) => {
     const result = parseContextStore(input);
     expect(result.errors).toEqual([]);

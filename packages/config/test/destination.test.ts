@@ -2,13 +2,48 @@ import { parseDestination } from '../src/uri/destination.js';
 
 describe('parseDestination', () => {
   test.each([
-    ['123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images', 'ecr', '123456789012.dkr.ecr.us-east-1.amazonaws.com', 'launch-images'],
-    ['123456789012.dkr.ecr.eu-west-2.amazonaws.com/team/nested.name/images', 'ecr', '123456789012.dkr.ecr.eu-west-2.amazonaws.com', 'team/nested.name/images'],
-    ['https://123456789012.dkr.ecr.us-east-1.amazonaws.com/repo', 'ecr', '123456789012.dkr.ecr.us-east-1.amazonaws.com', 'repo'],
-    ['us-central1-docker.pkg.dev/my-project/launch/images', 'artifact-registry', 'us-central1-docker.pkg.dev', 'my-project/launch/images'],
-    ['europe-docker.pkg.dev/my-project/launch/team/images', 'artifact-registry', 'europe-docker.pkg.dev', 'my-project/launch/team/images'],
-    ['https://myregistry.azurecr.io/launch-images', 'acr', 'myregistry.azurecr.io', 'launch-images'],
-    ['myregistry.azurecr.io/team/project/images', 'acr', 'myregistry.azurecr.io', 'team/project/images'],
+    [
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images',
+      'ecr',
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+      'launch-images',
+    ],
+    [
+      '123456789012.dkr.ecr.eu-west-2.amazonaws.com/team/nested.name/images',
+      'ecr',
+      '123456789012.dkr.ecr.eu-west-2.amazonaws.com',
+      'team/nested.name/images',
+    ],
+    [
+      'https://123456789012.dkr.ecr.us-east-1.amazonaws.com/repo',
+      'ecr',
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+      'repo',
+    ],
+    [
+      'us-central1-docker.pkg.dev/my-project/launch/images',
+      'artifact-registry',
+      'us-central1-docker.pkg.dev',
+      'my-project/launch/images',
+    ],
+    [
+      'europe-docker.pkg.dev/my-project/launch/team/images',
+      'artifact-registry',
+      'europe-docker.pkg.dev',
+      'my-project/launch/team/images',
+    ],
+    [
+      'https://myregistry.azurecr.io/launch-images',
+      'acr',
+      'myregistry.azurecr.io',
+      'launch-images',
+    ],
+    [
+      'myregistry.azurecr.io/team/project/images',
+      'acr',
+      'myregistry.azurecr.io',
+      'team/project/images',
+    ],
     ['localhost:5000/launch/images', 'oci', 'localhost:5000', 'launch/images'],
     ['registry.internal:30500/a/b/c', 'oci', 'registry.internal:30500', 'a/b/c'],
     ['127.0.0.1:5000/img', 'oci', '127.0.0.1:5000', 'img'],
@@ -16,18 +51,27 @@ describe('parseDestination', () => {
   ])('accepts %s as %s', (input, kind, host, repository) => {
     const result = parseDestination(input);
     expect(result.errors).toEqual([]);
-    expect(result.value).toMatchObject({ kind, host, repository, reference: `${host}/${repository}` });
+    expect(result.value).toMatchObject({
+      kind,
+      host,
+      repository,
+      reference: `${host}/${repository}`,
+    });
   });
 
   test('splits an ECR host into account and region', () => {
-    expect(parseDestination('123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/x').value?.ecr).toEqual({
+    expect(
+      parseDestination('123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/x').value?.ecr,
+    ).toEqual({
       account: '123456789012',
       region: 'ap-southeast-2',
     });
   });
 
   test('splits an Artifact Registry path into project, repository and a nested image', () => {
-    expect(parseDestination('us-central1-docker.pkg.dev/proj-1/repo/team/img').value?.artifactRegistry).toEqual({
+    expect(
+      parseDestination('us-central1-docker.pkg.dev/proj-1/repo/team/img').value?.artifactRegistry,
+    ).toEqual({
       location: 'us-central1',
       project: 'proj-1',
       repository: 'repo',
@@ -38,7 +82,9 @@ describe('parseDestination', () => {
   test('reads the source document\'s ECR host without "dkr" as the ECR host, with a warning', () => {
     const result = parseDestination('123456789012.ecr.us-east-1.amazonaws.com/launch-images');
     expect(result.errors).toEqual([]);
-    expect(result.value?.reference).toBe('123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images');
+    expect(result.value?.reference).toBe(
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/launch-images',
+    );
     expect(result.warnings[0]?.message).toMatch(/not an ECR registry host/);
   });
 

@@ -30,7 +30,11 @@ describe('loadConfig', () => {
       secureMode: false,
       stoppedRunTimeoutSeconds: 60,
       environment: { type: 'local' },
-      builder: { type: 'auto', buildJobName: 'wandb-launch-container-build', buildTimeoutSeconds: 1800 },
+      builder: {
+        type: 'auto',
+        buildJobName: 'wandb-launch-container-build',
+        buildTimeoutSeconds: 1800,
+      },
     });
   });
 
@@ -42,7 +46,10 @@ describe('loadConfig', () => {
   });
 
   test('an absent explicit file is an error with exit code 2', async () => {
-    const error = await loadConfig({ configPath: '/nonexistent/launch-config.yaml', env: {} }).catch((e: unknown) => e);
+    const error = await loadConfig({
+      configPath: '/nonexistent/launch-config.yaml',
+      env: {},
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigFileError);
     expect((error as ConfigFileError).exitCode).toBe(2);
     expect((error as Error).message).toMatch(/\/nonexistent\/launch-config.yaml: no such file/);
@@ -54,41 +61,73 @@ describe('loadConfig', () => {
   });
 
   test('an invalid file throws every problem with exit code 1', async () => {
-    const error = await loadConfig({ configPath: tempFile('max_jobs: 0\nverbosity: 7\n'), env: {} }).catch((e: unknown) => e);
+    const error = await loadConfig({
+      configPath: tempFile('max_jobs: 0\nverbosity: 7\n'),
+      env: {},
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigInvalidError);
-    expect((error as ConfigInvalidError).problems.map((p) => p.path)).toEqual(['max_jobs', 'verbosity']);
+    expect((error as ConfigInvalidError).problems.map((p) => p.path)).toEqual([
+      'max_jobs',
+      'verbosity',
+    ]);
   });
 
   test('the legacy queue is appended to queues', async () => {
-    const loaded = await loadConfig({ configPath: tempFile('queues: [a, b]\nqueue: c\n'), env: {} });
+    const loaded = await loadConfig({
+      configPath: tempFile('queues: [a, b]\nqueue: c\n'),
+      env: {},
+    });
     expect(loaded.settings.queues).toEqual(['a', 'b', 'c']);
   });
 
   test('the registry block fills a missing destination and warns', async () => {
     const loaded = await loadConfig({
-      configPath: tempFile('registry:\n  type: acr\n  uri: https://myregistry.azurecr.io/team/images\nbuilder:\n  type: docker\n'),
+      configPath: tempFile(
+        'registry:\n  type: acr\n  uri: https://myregistry.azurecr.io/team/images\nbuilder:\n  type: docker\n',
+      ),
       env: {},
     });
-    expect(loaded.settings.builder.destination?.reference).toBe('myregistry.azurecr.io/team/images');
+    expect(loaded.settings.builder.destination?.reference).toBe(
+      'myregistry.azurecr.io/team/images',
+    );
     expect(loaded.warnings.map((w) => w.path)).toContain('registry');
   });
 
   test('precedence is file < environment < flags', async () => {
     const file = tempFile('queues: [from-file]\nmax_jobs: 2\nverbosity: 0\n');
-    const env = { LAUNCH_AGENT_QUEUES: 'env-a, env-b', LAUNCH_AGENT_MAX_JOBS: '5', LAUNCH_AGENT_VERBOSITY: '1' };
+    const env = {
+      LAUNCH_AGENT_QUEUES: 'env-a, env-b',
+      LAUNCH_AGENT_MAX_JOBS: '5',
+      LAUNCH_AGENT_VERBOSITY: '1',
+    };
     const fromEnv = await loadConfig({ configPath: file, env });
-    expect(fromEnv.settings).toMatchObject({ queues: ['env-a', 'env-b'], maxJobs: 5, verbosity: 1 });
-    const fromFlags = await loadConfig({ configPath: file, env, flags: { queues: ['flag'], maxJobs: '-1', verbosity: 2 } });
+    expect(fromEnv.settings).toMatchObject({
+      queues: ['env-a', 'env-b'],
+      maxJobs: 5,
+      verbosity: 1,
+    });
+    const fromFlags = await loadConfig({
+      configPath: file,
+      env,
+      flags: { queues: ['flag'], maxJobs: '-1', verbosity: 2 },
+    });
     expect(fromFlags.settings).toMatchObject({ queues: ['flag'], maxJobs: -1, verbosity: 2 });
   });
 
   test('a bad override names where it came from', async () => {
-    const error = await loadConfig({ configPath: tempFile(''), env: { LAUNCH_AGENT_MAX_JOBS: 'lots' } }).catch((e: unknown) => e);
+    const error = await loadConfig({
+      configPath: tempFile(''),
+      env: { LAUNCH_AGENT_MAX_JOBS: 'lots' },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigInvalidError);
     const [problem] = (error as ConfigInvalidError).problems;
     expect(problem).toMatchObject({ path: 'max_jobs', value: 'lots' });
     expect(problem!.message).toMatch(/environment variable LAUNCH_AGENT_MAX_JOBS/);
-    const flagError = await loadConfig({ configPath: tempFile(''), env: {}, flags: { verbosity: '9' } }).catch((e: unknown) => e);
+    const flagError = await loadConfig({
+      configPath: tempFile(''),
+      env: {},
+      flags: { verbosity: '9' },
+    }).catch((e: unknown) => e);
     expect((flagError as ConfigInvalidError).problems[0]!.message).toMatch(/flag --verbosity/);
   });
 });

@@ -10,8 +10,11 @@ interface ValidateOptions {
 
 function describe(settings: Awaited<ReturnType<typeof loadConfig>>['settings']): string {
   const builder = settings.builder;
-  const parts = [`builder ${builder.type === 'auto' ? 'auto (docker if an engine answers, else noop)' : builder.type}`];
-  if (builder.destination) parts.push(`destination ${builder.destination.reference} (${builder.destination.kind})`);
+  const parts = [
+    `builder ${builder.type === 'auto' ? 'auto (docker if an engine answers, else noop)' : builder.type}`,
+  ];
+  if (builder.destination)
+    parts.push(`destination ${builder.destination.reference} (${builder.destination.kind})`);
   if (builder.buildContextStore) parts.push(`context store ${builder.buildContextStore.uri}`);
   parts.push(`queues ${settings.queues.join(', ')}`);
   return parts.join('; ');
@@ -20,7 +23,9 @@ function describe(settings: Awaited<ReturnType<typeof loadConfig>>['settings']):
 export function registerValidateCommand(program: Command, out: Output): void {
   program
     .command('validate')
-    .description('Check a launch-config.yaml: exit 0 when valid, 1 when not (one line per problem), 2 when unreadable.')
+    .description(
+      'Check a launch-config.yaml: exit 0 when valid, 1 when not (one line per problem), 2 when unreadable.',
+    )
     .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
     .option('--format <format>', 'text or json', 'text')
     .addHelpText(
@@ -31,11 +36,13 @@ export function registerValidateCommand(program: Command, out: Output): void {
     )
     .action(async (options: ValidateOptions) => {
       if (options.format !== 'text' && options.format !== 'json') {
-        program.error(`error: --format must be text or json, not "${options.format}"`, { exitCode: EXIT.usage });
+        program.error(`error: --format must be text or json, not "${options.format}"`, {
+          exitCode: EXIT.usage,
+        });
       }
       let file = options.config ?? '(defaults)';
       let errors: Problem[] = [];
-      let warnings: Problem[] = [];
+      let warnings: Problem[];
       let summary: string | undefined;
       try {
         const loaded = await loadConfig({ configPath: options.config });

@@ -196,13 +196,14 @@ function applyOverrides(
   env: NodeJS.ProcessEnv,
   flags: ConfigOverrides,
 ): { config: LaunchAgentConfig; errors: Problem[] } {
-  const layers: Array<{ values: ConfigOverrides; origin: (key: keyof ConfigOverrides) => string }> = [
-    {
-      values: environmentOverrides(env),
-      origin: (key) => `environment variable ${CONFIG_ENVIRONMENT[key]}`,
-    },
-    { values: flags, origin: (key) => `flag ${FLAG_NAMES[key]}` },
-  ];
+  const layers: Array<{ values: ConfigOverrides; origin: (key: keyof ConfigOverrides) => string }> =
+    [
+      {
+        values: environmentOverrides(env),
+        origin: (key) => `environment variable ${CONFIG_ENVIRONMENT[key]}`,
+      },
+      { values: flags, origin: (key) => `flag ${FLAG_NAMES[key]}` },
+    ];
   const result: LaunchAgentConfig = { ...config };
   const errors: Problem[] = [];
   for (const { values, origin } of layers) {
@@ -220,8 +221,11 @@ function applyOverrides(
       patch.verbosity = toInteger(values.verbosity);
       from.verbosity = origin('verbosity');
     }
-    for (const { segments, atKey: _atKey, ...problem } of validateAgainstSchema(patch)) {
-      errors.push({ ...problem, message: `${problem.message} (from ${from[String(segments[0])]})` });
+    for (const { segments, atKey, ...problem } of validateAgainstSchema(patch)) {
+      errors.push({
+        ...problem,
+        message: `${problem.message} (from ${from[String(segments[0])]})`,
+      });
     }
     Object.assign(result, patch);
     // Queues given explicitly replace the file's list, legacy `queue` included.
@@ -272,7 +276,11 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
   const { file, text } = await readConfigSource(options);
   const checked = checkConfigText(text, file ?? '(defaults)');
   if (!checked.config) throw new ConfigInvalidError(checked.errors, checked.warnings, file);
-  const overridden = applyOverrides(checked.config, options.env ?? process.env, options.flags ?? {});
+  const overridden = applyOverrides(
+    checked.config,
+    options.env ?? process.env,
+    options.flags ?? {},
+  );
   if (overridden.errors.length > 0) {
     throw new ConfigInvalidError(overridden.errors, checked.warnings, file);
   }

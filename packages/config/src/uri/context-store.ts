@@ -5,7 +5,14 @@ import type { ParseResult } from './destination.js';
 export type ContextStore =
   | { kind: 's3'; uri: string; bucket: string; prefix: string }
   | { kind: 'gcs'; uri: string; bucket: string; prefix: string }
-  | { kind: 'azure-blob'; uri: string; account: string; container: string; prefix: string; endpoint: string }
+  | {
+      kind: 'azure-blob';
+      uri: string;
+      account: string;
+      container: string;
+      prefix: string;
+      endpoint: string;
+    }
   | { kind: 'pvc'; uri: string; claim: string; prefix: string };
 
 const EXPECTED =
@@ -37,14 +44,20 @@ export function parseContextStore(
   if (!match) return fail('not a build-context store URI');
   const [, scheme, authority = '', rest = ''] = match;
   const prefix = cleanPrefix(rest);
-  if (prefix.split('/').some((s) => s === '..' || s === '.')) return fail('the path may not contain "." or ".." segments');
+  if (prefix.split('/').some((s) => s === '..' || s === '.'))
+    return fail('the path may not contain "." or ".." segments');
   switch (scheme) {
     case 's3':
       if (!S3_BUCKET.test(authority)) return fail(`"${authority}" is not a valid S3 bucket name`);
       return { value: { kind: 's3', uri: input, bucket: authority, prefix }, errors, warnings: [] };
     case 'gs':
-      if (!GCS_BUCKET.test(authority)) return fail(`"${authority}" is not a valid Cloud Storage bucket name`);
-      return { value: { kind: 'gcs', uri: input, bucket: authority, prefix }, errors, warnings: [] };
+      if (!GCS_BUCKET.test(authority))
+        return fail(`"${authority}" is not a valid Cloud Storage bucket name`);
+      return {
+        value: { kind: 'gcs', uri: input, bucket: authority, prefix },
+        errors,
+        warnings: [],
+      };
     case 'pvc':
       if (!DNS_SUBDOMAIN.test(authority) || authority.length > 253) {
         return fail(`"${authority}" is not a valid PersistentVolumeClaim name`);
@@ -52,12 +65,17 @@ export function parseContextStore(
       return { value: { kind: 'pvc', uri: input, claim: authority, prefix }, errors, warnings: [] };
     case 'https': {
       const host = /^([a-z0-9]+)\.blob\.core\.windows\.net$/.exec(authority);
-      if (!host) return fail(`"${authority}" is not an Azure Blob Storage endpoint (<account>.blob.core.windows.net)`);
+      if (!host)
+        return fail(
+          `"${authority}" is not an Azure Blob Storage endpoint (<account>.blob.core.windows.net)`,
+        );
       const account = host[1]!;
-      if (!AZURE_ACCOUNT.test(account)) return fail(`"${account}" is not a valid storage account name`);
+      if (!AZURE_ACCOUNT.test(account))
+        return fail(`"${account}" is not a valid storage account name`);
       const [container = '', ...restSegments] = prefix.split('/');
       if (container === '') return fail('the Azure Blob container is missing');
-      if (!AZURE_CONTAINER.test(container)) return fail(`"${container}" is not a valid Azure Blob container name`);
+      if (!AZURE_CONTAINER.test(container))
+        return fail(`"${container}" is not a valid Azure Blob container name`);
       return {
         value: {
           kind: 'azure-blob',

@@ -23,14 +23,16 @@ export interface ParseResult<T> {
   warnings: Problem[];
 }
 
-const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/;
+const ECR_HOST =
+  /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/;
 const ECR_TYPO_HOST = /^(\d{12})\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
 const AR_HOST = /^([a-z0-9-]+)-docker\.pkg\.dev$/;
 const ACR_HOST = /^([a-z0-9]{5,50})\.azurecr\.io$/;
 const GCR_HOST = /^(?:[a-z]+\.)?gcr\.io$/;
 // One repository path component, as the distribution reference grammar defines it.
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+const HOST =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
 
 const EXPECTED =
   'a repository without a tag: <account>.dkr.ecr.<region>.amazonaws.com/<repository>, ' +
@@ -41,7 +43,10 @@ const EXPECTED =
  * paths work for every registry; a tag or digest is an error because the agent tags each image
  * with its source hash.
  */
-export function parseDestination(input: string, path = 'builder.destination'): ParseResult<Destination> {
+export function parseDestination(
+  input: string,
+  path = 'builder.destination',
+): ParseResult<Destination> {
   const errors: Problem[] = [];
   const warnings: Problem[] = [];
   const fail = (message: string, expected = EXPECTED): ParseResult<Destination> => {
@@ -61,7 +66,10 @@ export function parseDestination(input: string, path = 'builder.destination'): P
   let repository: string;
   const first = slash === -1 ? text : text.slice(0, slash);
   const looksLikeHost = (part: string) =>
-    part.includes('.') || /:\d+$/.test(part) || part === 'localhost' || part.startsWith('localhost:');
+    part.includes('.') ||
+    /:\d+$/.test(part) ||
+    part === 'localhost' ||
+    part.startsWith('localhost:');
   if (slash === -1 && looksLikeHost(first)) {
     return fail('the repository path is missing');
   }
@@ -96,7 +104,12 @@ export function parseDestination(input: string, path = 'builder.destination'): P
     );
   }
   host = host.toLowerCase();
-  const destination: Destination = { kind: 'oci', host, repository, reference: `${host}/${repository}` };
+  const destination: Destination = {
+    kind: 'oci',
+    host,
+    repository,
+    reference: `${host}/${repository}`,
+  };
 
   const ecr = ECR_HOST.exec(host);
   const ar = AR_HOST.exec(host);

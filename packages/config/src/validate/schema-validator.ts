@@ -96,7 +96,8 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
     }
     case 'required': {
       const key = String(params.missingProperty);
-      const property = (error.parentSchema as { properties?: Record<string, unknown> }).properties?.[key];
+      const property = (error.parentSchema as { properties?: Record<string, unknown> })
+        .properties?.[key];
       const why =
         base.length === 1 && base[0] === 'builder' && key === 'build-context-store'
           ? 'is required by the kaniko builder'
@@ -123,7 +124,8 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
     case 'pattern': {
       const path = joinPath(base);
       const parser = PARSED_KEYS[path];
-      const specific = parser && typeof error.data === 'string' ? parser(error.data, path).errors[0] : undefined;
+      const specific =
+        parser && typeof error.data === 'string' ? parser(error.data, path).errors[0] : undefined;
       return {
         segments: base,
         atKey: false,
@@ -150,7 +152,8 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
         maxItems: `has too many entries (at most ${params.limit})`,
         minItems: `has too few entries (at least ${params.limit})`,
         maxLength: `is too long (at most ${params.limit} characters)`,
-        minLength: error.data === '' ? 'is empty' : `is too short (at least ${params.limit} characters)`,
+        minLength:
+          error.data === '' ? 'is empty' : `is too short (at least ${params.limit} characters)`,
       };
       return {
         segments: base,

@@ -56,9 +56,10 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
   if (config.registry) {
     warnings.push({
       path: 'registry',
-      message: builder?.destination || builder?.uri
-        ? 'the registry block is deprecated and ignored because builder.destination is set; remove it'
-        : 'the registry block is deprecated; move registry.uri to builder.destination',
+      message:
+        builder?.destination || builder?.uri
+          ? 'the registry block is deprecated and ignored because builder.destination is set; remove it'
+          : 'the registry block is deprecated; move registry.uri to builder.destination',
     });
   }
 
@@ -70,7 +71,11 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
     const destination = parsed.value;
     if (destination) {
       const registryType = config.registry?.type;
-      if (registryType && target.path === 'registry.uri' && REGISTRY_TYPE_KIND[registryType] !== destination.kind) {
+      if (
+        registryType &&
+        target.path === 'registry.uri' &&
+        REGISTRY_TYPE_KIND[registryType] !== destination.kind
+      ) {
         warnings.push({
           path: 'registry.type',
           message: `registry type "${registryType}" does not match the registry in registry.uri (${destination.host})`,
@@ -85,7 +90,12 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
           value: target.value,
         });
       }
-      if (destination.ecr && environment?.type === 'aws' && environment.region && destination.ecr.region !== environment.region) {
+      if (
+        destination.ecr &&
+        environment?.type === 'aws' &&
+        environment.region &&
+        destination.ecr.region !== environment.region
+      ) {
         warnings.push({
           path: target.path,
           message: `the ECR registry is in ${destination.ecr.region} but environment.region is ${environment.region}`,
@@ -93,7 +103,12 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
         });
       }
       const ar = destination.artifactRegistry;
-      if (ar && environment?.type === 'gcp' && environment.project && ar.project !== environment.project) {
+      if (
+        ar &&
+        environment?.type === 'gcp' &&
+        environment.project &&
+        ar.project !== environment.project
+      ) {
         warnings.push({
           path: target.path,
           message: `the Artifact Registry project is ${ar.project} but environment.project is ${environment.project}`,
@@ -139,7 +154,10 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
   if (builder && builder.type !== 'kaniko') {
     for (const key of ['kaniko-config', 'kaniko-image', 'build-job-name'] as const) {
       if (builder[key] !== undefined) {
-        warnings.push({ path: `builder.${key}`, message: `only the kaniko builder uses ${key}; it is ignored by the ${builder.type} builder` });
+        warnings.push({
+          path: `builder.${key}`,
+          message: `only the kaniko builder uses ${key}; it is ignored by the ${builder.type} builder`,
+        });
       }
     }
   }
@@ -162,7 +180,11 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
   }
 
   if (config.queue && config.queues?.includes(config.queue)) {
-    warnings.push({ path: 'queue', message: `"${config.queue}" is already listed in queues`, value: config.queue });
+    warnings.push({
+      path: 'queue',
+      message: `"${config.queue}" is already listed in queues`,
+      value: config.queue,
+    });
   }
   return { errors, warnings };
 }
