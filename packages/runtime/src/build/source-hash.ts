@@ -1,0 +1,154 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { ContextEntry } from './context-walk.js';
+import { hashFiles, type HashFilesOptions, type HashJob } from './hash-worker.js';
+import { StatCache } from './stat-cache.js';
+
+/** First line of the hashed text; it changes whenever the rules in docs/source-hash.md change. */
+export const SOURCE_HASH_VERSION = 'launch-agent-source-hash/v1';
+/** Hex characters of the source hash used as the image tag: 128 bits. */
+export const TAG_HEX_LENGTH = 32;
+
+export interface SourceHashInputs {
+  /** Included context entries, as `walkContext` returns them (sorted by UTF-8 path). */
+  entries: readonly ContextEntry[];
+  /** The Dockerfile's bytes, hashed whether or not the Dockerfile is inside the context. */
+  dockerfile: Buffer;
+  buildArgs: Readonly<Record<string, string>>;
+  target?: string;
+  platform?: string;
+}
+
+export interface SourceHashOptions extends HashFilesOptions {
+  /** Digests remembered from earlier scans; `StatCache.disabled` to always read every file. */
+  cache?: StatCache;
+}
+
+export interface SourceHash {
+  /** SHA-256 (64 hex characters) of the canonical text described in docs/source-hash.md. */
+  hash: string;
+  /** The image tag: the first TAG_HEX_LENGTH hex characters of `hash`. */
+  tag: string;
+  /** SHA-256 of each included regular file's bytes, by relative path. */
+  fileDigests: Map<string, string>;
+  stats: {
+    files: number;
+    bytes: number;
+    hashedFiles: number;
+    hashedBytes: number;
+    cachedFiles: number;
+  };
+}
+
+/** Appends `<byte length>:<bytes>`, which keeps every field unambiguous whatever it contains. */
+function field(hash: Hash, value: string | Buffer): void {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  hash.update(`${bytes.length}:`);
+  hash.update(bytes);
+}
+
+function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * Computes the text of the spec and its SHA-256 from already known file digests. Separate
+ * from file reading so the rules can be tested and re-implemented on their own.
+ */
+export function digestSourceManifest(
+  inputs: SourceHashInputs,
+  fileDigests: ReadonlyMap<string, string>,
+): string {
+  const hash = createHash('sha256');
+  hash.update(`${SOURCE_HASH_VERSION}\n`);
+  hash.update('dockerfile ');
+  field(hash, inputs.dockerfile);
+  hash.update('\nplatform ');
+  field(hash, inputs.platform ?? '');
+  hash.update('\ntarget ');
+  field(hash, inputs.target ?? '');
+  hash.update('\n');
+  for (const key of Object.keys(inputs.buildArgs).sort(compareUtf8)) {
+    hash.update('arg ');
+    field(hash, key);
+    hash.update(' ');
+    field(hash, inputs.buildArgs[key]!);
+    hash.update('\n');
+  }
+  for (const entry of inputs.entries) {
+    if (entry.type === 'directory') {
+      hash.update('dir ');
+      field(hash, entry.path);
+    } else if (entry.type === 'symlink') {
+      hash.update('link ');
+      field(hash, entry.path);
+      hash.update(' ');
+      field(hash, entry.target);
+    } else {
+      const digest = fileDigests.get(entry.path);
+      if (digest === undefined) throw new Error(`no digest for ${entry.path}`);
+      hash.update('file ');
+      field(hash, entry.path);
+      hash.update(entry.executable ? ' x ' : ' - ');
+      hash.update(digest);
+    }
+    hash.update('\n');
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The source hash of a build: the Dockerfile, each included file's relative path, executable
+ * bit and bytes, symlinks as links, the build args, target and platform. Independent of mtimes,
+ * absolute paths, owners and directory order. Unchanged files are taken from the stat cache;
+ * the others are read on worker threads.
+ */
+export async function computeSourceHash(
+  inputs: SourceHashInputs,
+  options: SourceHashOptions = {},
+): Promise<SourceHash> {
+  const cache = options.cache ?? StatCache.disabled('');
+  const fileDigests = new Map<string, string>();
+  const jobs: HashJob[] = [];
+  const pending: Array<Extract<ContextEntry, { type: 'file' }>> = [];
+  let files = 0;
+  let bytes = 0;
+  for (const entry of inputs.entries) {
+    if (entry.type !== 'file') continue;
+    files += 1;
+    bytes += entry.stat.size;
+    const cached = cache.lookup(entry.path, entry.stat);
+    if (cached !== undefined) {
+      fileDigests.set(entry.path, cached);
+    } else {
+      jobs.push({ path: entry.absolutePath, size: entry.stat.size });
+      pending.push(entry);
+    }
+  }
+  const digests = await hashFiles(jobs, options);
+  let hashedBytes = 0;
+  digests.forEach((result, i) => {
+    const entry = pending[i]!;
+    fileDigests.set(entry.path, result.digest);
+    hashedBytes += result.size;
+    // Remember the digest only if the file did not change between the walk and the last read.
+    const unchanged =
+      result.size === entry.stat.size &&
+      result.mtimeMs === entry.stat.mtimeMs &&
+      result.ctimeMs === entry.stat.ctimeMs;
+    if (unchanged) cache.record(entry.path, entry.stat, result.digest);
+  });
+  cache.save();
+  const hash = digestSourceManifest(inputs, fileDigests);
+  return {
+    hash,
+    tag: hash.slice(0, TAG_HEX_LENGTH),
+    fileDigests,
+    stats: {
+      files,
+      bytes,
+      hashedFiles: jobs.length,
+      hashedBytes,
+      cachedFiles: files - jobs.length,
+    },
+  };
+}

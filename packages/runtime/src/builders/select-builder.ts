@@ -1,0 +1,78 @@
+import type { BuilderSettings, BuilderType } from '@launch-agent/config';
+import Docker from 'dockerode';
+import { BuilderUnavailableError, type Builder } from './builder.js';
+import { DockerBuilder, dockerEndpoint } from './docker-builder.js';
+import { NoopBuilder } from './noop-builder.js';
+
+export interface BuilderContext {
+  settings: BuilderSettings;
+  env: NodeJS.ProcessEnv;
+  /** Why this builder was chosen, for messages (`builder.type is noop`, `no Docker engine answered ...`). */
+  reason: string;
+}
+
+export type BuilderFactory = (context: BuilderContext) => Builder | Promise<Builder>;
+
+/**
+ * The builders this runtime can make, by `builder.type`. Another builder (kaniko) registers a
+ * factory here or passes one to `selectBuilder`.
+ */
+export const defaultBuilderFactories: Partial<Record<BuilderType, BuilderFactory>> = {
+  docker: () => new DockerBuilder(),
+  noop: (context) => new NoopBuilder(context.reason),
+};
+
+export interface SelectBuilderOptions {
+  factories?: Partial<Record<BuilderType, BuilderFactory>>;
+  env?: NodeJS.ProcessEnv;
+  /** Resolves when a Docker engine answers; default: `GET /_ping` on DOCKER_HOST within 3 s. */
+  pingDocker?: () => Promise<void>;
+}
+
+const PING_TIMEOUT_MS = 3000;
+
+async function pingDockerEngine(): Promise<void> {
+  // A separate client: its timeout must not apply to long, silent build steps.
+  await new Docker({ timeout: PING_TIMEOUT_MS } as Docker.DockerOptions).ping();
+}
+
+export interface SelectedBuilder {
+  builder: Builder;
+  type: BuilderType;
+  reason: string;
+}
+
+/**
+ * Picks the builder, as the source document says: the configured `builder.type`; with no
+ * builder block (`auto`), docker when a Docker engine answers, else noop.
+ */
+export async function selectBuilder(
+  settings: BuilderSettings,
+  options: SelectBuilderOptions = {},
+): Promise<SelectedBuilder> {
+  const env = options.env ?? process.env;
+  const factories = { ...defaultBuilderFactories, ...options.factories };
+  let type: BuilderType;
+  let reason: string;
+  if (settings.type === 'auto') {
+    try {
+      await (options.pingDocker ?? pingDockerEngine)();
+      type = 'docker';
+      reason = `the config has no builder block and a Docker engine answered at ${dockerEndpoint(env)}`;
+    } catch (error) {
+      type = 'noop';
+      reason = `the config has no builder block and no Docker engine answered at ${dockerEndpoint(env)} (${(error as Error).message})`;
+    }
+  } else {
+    type = settings.type;
+    reason = `builder.type is ${type}`;
+  }
+  const factory = factories[type];
+  if (!factory) {
+    throw new BuilderUnavailableError(
+      type,
+      `builder.type ${type} is not available in this build of the agent; use docker or noop`,
+    );
+  }
+  return { builder: await factory({ settings, env, reason }), type, reason };
+}
