@@ -21,6 +21,8 @@ export interface BuildPlanOptions {
   cacheDir?: string | false;
   /** Hashing threads; default one per core. */
   threads?: number;
+  /** When the scan starts (ms since the epoch), for the stat cache's racy-file rule; default now. */
+  now?: number;
   cwd?: string;
 }
 
@@ -128,7 +130,7 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
   const cache =
     options.cacheDir === false
       ? StatCache.disabled(contextDir)
-      : StatCache.open(contextDir, options.cacheDir ?? defaultCacheDir());
+      : StatCache.open(contextDir, options.cacheDir ?? defaultCacheDir(), options.now);
   const inputs = {
     entries,
     dockerfile,

@@ -102,6 +102,8 @@ export function createContextTar(plan: BuildPlan): ContextTar {
         size: entry.stat.size,
         mode: entry.executable ? EXECUTABLE_MODE : FILE_MODE,
       });
+      // Destroying the pack destroys the open entry too; its error travels through the pack.
+      sink.on('error', () => {});
       const hash = createHash('sha256');
       let size = 0;
       for await (const chunk of createReadStream(entry.absolutePath, {
@@ -127,6 +129,9 @@ export function createContextTar(plan: BuildPlan): ContextTar {
     }
     pack.finalize();
   };
+  // The error reaches the reader through the returned stream; this listener only keeps the
+  // emitter from treating it as unhandled.
+  pack.on('error', () => {});
   writeEntries().catch((error: Error) => pack.destroy(error));
   return {
     stream: Readable.from(pack as unknown as AsyncIterable<Buffer>, { objectMode: false }),

@@ -74,7 +74,7 @@ export class StatCache {
    * Opens the cache of one context directory (an absolute, resolved path). A missing, unreadable
    * or foreign-format cache file is treated as empty: the cache can only save work, never fail a build.
    */
-  static open(context: string, cacheDir = defaultCacheDir(), now = Date.now()): StatCache {
+  static open(context: string, cacheDir = defaultCacheDir(), now?: number): StatCache {
     const name = createHash('sha256').update(context).digest('hex').slice(0, 32);
     const file = join(cacheDir, 'hash-cache', `${name}.json`);
     let previous = new Map<string, StoredEntry>();
@@ -86,7 +86,7 @@ export class StatCache {
     } catch {
       // No cache yet, or one we cannot read: start empty.
     }
-    return new StatCache(file, context, previous, now);
+    return new StatCache(file, context, previous, now ?? Date.now());
   }
 
   /** The remembered digest of `path` when its stat is exactly what it was, else undefined. */

@@ -18,6 +18,7 @@ interface DockerConfigFile {
 export type CredentialHelperRunner = (
   helper: string,
   serverAddress: string,
+  env: NodeJS.ProcessEnv,
 ) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
 export interface DockerCredentialOptions {
@@ -46,11 +47,12 @@ function hostnameOf(key: string): string {
     .toLowerCase();
 }
 
-const runHelperProgram: CredentialHelperRunner = (helper, serverAddress) =>
+const runHelperProgram: CredentialHelperRunner = (helper, serverAddress, env) =>
   new Promise((resolve, reject) => {
     // The server address goes on stdin, the secret comes back on stdout: neither is ever an argument.
     const child = spawn(`docker-credential-${helper}`, ['get'], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env,
     });
     let stdout = '';
     let stderr = '';
@@ -65,15 +67,16 @@ async function fromHelper(
   helper: string,
   host: string,
   run: CredentialHelperRunner,
+  env: NodeJS.ProcessEnv,
 ): Promise<RegistryCredentials | undefined> {
   let result;
   try {
-    result = await run(helper, host);
+    result = await run(helper, host, env);
   } catch (error) {
     throw new RegistryAuthError(
       `credential helper docker-credential-${helper} for ${host} could not be run (${(error as Error).message})`,
       host,
-      `Install docker-credential-${helper} on the PATH, or remove it from credHelpers/credsStore in ${dockerConfigPath()}`,
+      `Install docker-credential-${helper} on the PATH, or remove it from credHelpers/credsStore in ${dockerConfigPath(env)}`,
     );
   }
   if (result.exitCode !== 0) {
@@ -132,8 +135,8 @@ export async function dockerCredentialsFor(
 
   const helperKey = Object.keys(config.credHelpers ?? {}).find(matches);
   if (helperKey !== undefined)
-    return fromHelper(config.credHelpers![helperKey]!, serverAddress, run);
-  if (config.credsStore) return fromHelper(config.credsStore, serverAddress, run);
+    return fromHelper(config.credHelpers![helperKey]!, serverAddress, run, env);
+  if (config.credsStore) return fromHelper(config.credsStore, serverAddress, run, env);
 
   const authKey = Object.keys(config.auths ?? {}).find(matches);
   if (authKey === undefined) return undefined;
