@@ -30,8 +30,8 @@ export interface ArtifactRegistryOptions {
  * OAuth2 access token from Application Default Credentials (`google-auth-library`).
  */
 export class ArtifactRegistry extends BaseRegistry {
-  private readonly client: ArtifactRegistryClient;
-  private readonly auth: GoogleAuth | undefined;
+  private clientInstance: ArtifactRegistryClient | undefined;
+  private authInstance: GoogleAuth | undefined;
   private readonly ar: NonNullable<Destination['artifactRegistry']>;
 
   constructor(
@@ -42,18 +42,29 @@ export class ArtifactRegistry extends BaseRegistry {
     if (!destination.artifactRegistry)
       throw new Error(`${destination.reference} is not an Artifact Registry destination`);
     this.ar = destination.artifactRegistry;
-    this.auth = options.authClient ? undefined : new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] });
-    // The HTTP/1.1 REST transport: one code path for production and for the local test server.
-    const clientOptions: Record<string, unknown> = { fallback: true };
-    if (options.authClient) clientOptions.authClient = options.authClient;
-    else clientOptions.auth = this.auth;
-    if (options.apiEndpoint) clientOptions.apiEndpoint = options.apiEndpoint;
-    if (options.port !== undefined) clientOptions.port = options.port;
-    if (options.protocol) clientOptions.protocol = options.protocol;
-    // `protocol` is read by google-gax's REST transport but missing from its typings.
-    this.client = new ArtifactRegistryClient(
-      clientOptions as ConstructorParameters<typeof ArtifactRegistryClient>[0],
-    );
+  }
+
+  /** Application Default Credentials, made on first use: looking them up may probe the metadata server. */
+  private get auth(): GoogleAuth {
+    this.authInstance ??= new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] });
+    return this.authInstance;
+  }
+
+  private get client(): ArtifactRegistryClient {
+    if (!this.clientInstance) {
+      // The HTTP/1.1 REST transport: one code path for production and for the local test server.
+      const clientOptions: Record<string, unknown> = { fallback: true };
+      if (this.options.authClient) clientOptions.authClient = this.options.authClient;
+      else clientOptions.auth = this.auth;
+      if (this.options.apiEndpoint) clientOptions.apiEndpoint = this.options.apiEndpoint;
+      if (this.options.port !== undefined) clientOptions.port = this.options.port;
+      if (this.options.protocol) clientOptions.protocol = this.options.protocol;
+      // `protocol` is read by google-gax's REST transport but missing from its typings.
+      this.clientInstance = new ArtifactRegistryClient(
+        clientOptions as ConstructorParameters<typeof ArtifactRegistryClient>[0],
+      );
+    }
+    return this.clientInstance;
   }
 
   /** `projects/P/locations/L/repositories/R/packages/IMAGE/tags/TAG`, the image's slashes escaped as %2F. */
@@ -103,7 +114,7 @@ export class ArtifactRegistry extends BaseRegistry {
   async credentials(): Promise<RegistryCredentials> {
     let token: string | null | undefined;
     try {
-      const client = this.options.authClient ?? (await this.auth!.getClient());
+      const client = this.options.authClient ?? (await this.auth.getClient());
       token = (await client.getAccessToken()).token;
     } catch (error) {
       throw this.translate(error, 'getting an access token');
@@ -120,6 +131,6 @@ export class ArtifactRegistry extends BaseRegistry {
   }
 
   async close(): Promise<void> {
-    await this.client.close();
+    await this.clientInstance?.close();
   }
 }
