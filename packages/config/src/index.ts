@@ -35,3 +35,4 @@ export {
   type LoadOptions,
   type LoadedConfig,
 } from './load/load-config.js';
+export * from './permissions/index.js';
