@@ -102,7 +102,7 @@ export class AcrRegistry extends BaseRegistry {
       );
     const body = new URLSearchParams({
       grant_type: 'access_token',
-      service: this.destination.host,
+      service: new URL(this.endpoint).host,
       access_token: aadToken,
     }).toString();
     let response;

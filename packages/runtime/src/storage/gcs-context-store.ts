@@ -1,0 +1,120 @@
+import { Storage, type Bucket } from '@google-cloud/storage';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ContextStoreError,
+  countingStream,
+  joinKey,
+  toReadable,
+  type BuildContextStore,
+  type PutOptions,
+} from './context-store.js';
+
+export interface GcsContextStoreOptions {
+  bucket: string;
+  prefix: string;
+  /** The project (environment.project); only needed by some credential types. */
+  project?: string;
+  /** A prepared client (tests); otherwise Application Default Credentials are used. */
+  storage?: Storage;
+}
+
+/** Bodies up to this size go in one request; above it (or of unknown size), a resumable upload. */
+const SIMPLE_UPLOAD_LIMIT = 5 * 1024 * 1024;
+
+function code(error: unknown): number | undefined {
+  const value = (error as { code?: unknown }).code;
+  return typeof value === 'number' ? value : undefined;
+}
+
+/**
+ * Google Cloud Storage with Application Default Credentials (Workload Identity on GKE).
+ * STORAGE_EMULATOR_HOST, read by the client library itself, points it at an emulator.
+ */
+export class GcsContextStore implements BuildContextStore {
+  readonly location: string;
+  private readonly bucket: Bucket;
+  private readonly prefix: string;
+
+  constructor(options: GcsContextStoreOptions) {
+    this.prefix = options.prefix;
+    this.location = `gs://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`;
+    const storage =
+      options.storage ?? new Storage(options.project ? { projectId: options.project } : {});
+    this.bucket = storage.bucket(options.bucket);
+  }
+
+  uri(key: string): string {
+    return `gs://${this.bucket.name}/${joinKey(this.prefix, key)}`;
+  }
+
+  private fail(error: unknown, doing: string, key: string): ContextStoreError {
+    const object = `gs://${this.bucket.name}/${joinKey(this.prefix, key)}`;
+    const message = (error as Error).message ?? String(error);
+    if (/Could not load the default credentials|Unable to detect a Project Id/i.test(message)) {
+      return new ContextStoreError(
+        `no Google credentials were found for ${doing}`,
+        this.location,
+        'Use Workload Identity on GKE, or set GOOGLE_APPLICATION_CREDENTIALS',
+        { cause: error },
+      );
+    }
+    if (code(error) === 403 || code(error) === 401) {
+      return new ContextStoreError(
+        `Cloud Storage refused ${doing} on ${object}`,
+        this.location,
+        'Grant the agent the custom role `launch-agent permissions` prints (storage.objects.create, storage.objects.get, storage.objects.delete, storage.buckets.get) on the bucket',
+        { cause: error },
+      );
+    }
+    if (code(error) === 404) {
+      return new ContextStoreError(
+        `bucket ${this.bucket.name} does not exist`,
+        this.location,
+        'Create it, or fix builder.build-context-store',
+        { cause: error },
+      );
+    }
+    return new ContextStoreError(
+      `Cloud Storage failed ${doing} on ${object}: ${message}`,
+      this.location,
+      'Check the bucket name, and STORAGE_EMULATOR_HOST when using an emulator',
+      { cause: error },
+    );
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
+    const file = this.bucket.file(joinKey(this.prefix, key));
+    const size = Buffer.isBuffer(body) ? body.length : options.size;
+    const resumable = size === undefined || size > SIMPLE_UPLOAD_LIMIT;
+    try {
+      await pipeline(
+        toReadable(body),
+        countingStream(options.onProgress),
+        file.createWriteStream({
+          resumable,
+          contentType: 'application/gzip',
+        }),
+      );
+    } catch (error) {
+      throw this.fail(error, 'uploading the build context', key);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      const [found] = await this.bucket.file(joinKey(this.prefix, key)).exists();
+      return found;
+    } catch (error) {
+      throw this.fail(error, 'checking for the build context', key);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.bucket.file(joinKey(this.prefix, key)).delete({ ignoreNotFound: true });
+    } catch (error) {
+      throw this.fail(error, 'deleting the build context', key);
+    }
+  }
+}

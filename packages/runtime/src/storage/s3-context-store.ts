@@ -1,0 +1,158 @@
+import {
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import {
+  ContextStoreError,
+  joinKey,
+  type BuildContextStore,
+  type PutOptions,
+} from './context-store.js';
+
+export interface S3ContextStoreOptions {
+  bucket: string;
+  prefix: string;
+  /** Region of the bucket; default AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
+  region?: string;
+  env?: NodeJS.ProcessEnv;
+  /** A prepared client (tests); otherwise one is made with the default credential chain. */
+  client?: S3Client;
+}
+
+/** Buffers up to this size go in one PutObject; larger bodies and streams go multipart. */
+const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
+const PART_SIZE = 8 * 1024 * 1024;
+
+function status(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/**
+ * Amazon S3 (or any S3 API: moto, MinIO) through the default credential chain. AWS_ENDPOINT_URL_S3
+ * or AWS_ENDPOINT_URL selects another endpoint, and then path-style addressing, which emulators
+ * and most S3-compatible servers need.
+ */
+export class S3ContextStore implements BuildContextStore {
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(options: S3ContextStoreOptions) {
+    const env = options.env ?? process.env;
+    this.bucket = options.bucket;
+    this.prefix = options.prefix;
+    this.location = `s3://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`;
+    const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+    this.client =
+      options.client ??
+      new S3Client({
+        region: options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+        followRegionRedirects: true,
+        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+      });
+  }
+
+  uri(key: string): string {
+    return `s3://${this.bucket}/${joinKey(this.prefix, key)}`;
+  }
+
+  private fail(error: unknown, doing: string, key: string): ContextStoreError {
+    const name = (error as Error).name ?? '';
+    const object = `arn:aws:s3:::${this.bucket}/${joinKey(this.prefix, key)}`;
+    if (
+      name === 'CredentialsProviderError' ||
+      /Could not load credentials/i.test((error as Error).message)
+    ) {
+      return new ContextStoreError(
+        `no AWS credentials were found for ${doing}`,
+        this.location,
+        'Provide credentials through the default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, IRSA or an instance role',
+        { cause: error },
+      );
+    }
+    if (name === 'NoSuchBucket') {
+      return new ContextStoreError(
+        `bucket ${this.bucket} does not exist`,
+        this.location,
+        'Create it, or fix builder.build-context-store',
+        { cause: error },
+      );
+    }
+    if (name === 'AccessDenied' || status(error) === 403) {
+      return new ContextStoreError(
+        `S3 refused ${doing} on ${object}`,
+        this.location,
+        'Grant the agent the policy `launch-agent permissions` prints (s3:PutObject, s3:GetObject, s3:DeleteObject on the objects, s3:ListBucket on the bucket)',
+        { cause: error },
+      );
+    }
+    return new ContextStoreError(
+      `S3 failed ${doing} on ${object}: ${(error as Error).message}`,
+      this.location,
+      'Check the bucket name and region, and AWS_ENDPOINT_URL when using an S3-compatible server',
+      { cause: error },
+    );
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
+    const Key = joinKey(this.prefix, key);
+    try {
+      if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key,
+            Body: body,
+            ContentLength: body.length,
+          }),
+        );
+        options.onProgress?.(body.length);
+        return;
+      }
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key, Body: body },
+        partSize: PART_SIZE,
+        queueSize: 4,
+        leavePartsOnError: false,
+      });
+      if (options.onProgress) {
+        const onProgress = options.onProgress;
+        upload.on('httpUploadProgress', (progress) => {
+          if (progress.loaded !== undefined) onProgress(progress.loaded);
+        });
+      }
+      await upload.done();
+    } catch (error) {
+      throw this.fail(error, 'uploading the build context', key);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'NotFound' || status(error) === 404) return false;
+      throw this.fail(error, 'checking for the build context', key);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey' || status(error) === 404) return;
+      throw this.fail(error, 'deleting the build context', key);
+    }
+  }
+}

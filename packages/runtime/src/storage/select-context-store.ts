@@ -1,0 +1,59 @@
+import type { AgentSettings, ContextStore } from '@launch-agent/config';
+import { AzureBlobContextStore } from './azure-blob-context-store.js';
+import type { BuildContextStore } from './context-store.js';
+import { GcsContextStore } from './gcs-context-store.js';
+import { PvcContextStore } from './pvc-context-store.js';
+import { S3ContextStore } from './s3-context-store.js';
+
+export interface SelectContextStoreOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Overrides builder.context-pvc-mount-path (tests, running outside the cluster). */
+  pvcMountPath?: string;
+}
+
+/** The store for a parsed `build-context-store` URI. */
+export function createContextStore(
+  store: ContextStore,
+  settings: Pick<AgentSettings, 'environment' | 'builder'>,
+  options: SelectContextStoreOptions = {},
+): BuildContextStore {
+  const env = options.env ?? process.env;
+  switch (store.kind) {
+    case 's3':
+      return new S3ContextStore({
+        bucket: store.bucket,
+        prefix: store.prefix,
+        ...(settings.environment.region ? { region: settings.environment.region } : {}),
+        env,
+      });
+    case 'gcs':
+      return new GcsContextStore({
+        bucket: store.bucket,
+        prefix: store.prefix,
+        ...(settings.environment.project ? { project: settings.environment.project } : {}),
+      });
+    case 'azure-blob':
+      return new AzureBlobContextStore({
+        account: store.account,
+        container: store.container,
+        prefix: store.prefix,
+        endpoint: store.endpoint,
+        env,
+      });
+    case 'pvc':
+      return new PvcContextStore({
+        claim: store.claim,
+        prefix: store.prefix,
+        mountPath: options.pvcMountPath ?? settings.builder.contextPvcMountPath,
+      });
+  }
+}
+
+/** The configured store, or undefined when the config has none. */
+export function selectContextStore(
+  settings: Pick<AgentSettings, 'environment' | 'builder'>,
+  options: SelectContextStoreOptions = {},
+): BuildContextStore | undefined {
+  const store = settings.builder.buildContextStore;
+  return store ? createContextStore(store, settings, options) : undefined;
+}
