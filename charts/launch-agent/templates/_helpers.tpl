@@ -1,0 +1,226 @@
+{{/*
+Names. Kubernetes names are limited to 63 characters for some fields (DNS-1123 labels), so
+they are truncated there. packages/config/src/render/chart-names.ts mirrors these helpers; keep
+the two in step (test/chart/render-equivalence.test.ts compares them).
+*/}}
+{{- define "launch-agent.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "launch-agent.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "launch-agent.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride }}
+{{- end }}
+
+{{- define "launch-agent.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "launch-agent.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "launch-agent.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "launch-agent.labels" -}}
+helm.sh/chart: {{ include "launch-agent.chart" . }}
+{{ include "launch-agent.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: launch-agent
+{{- end }}
+
+{{/* The agent's ServiceAccount, respecting serviceAccount.create. */}}
+{{- define "launch-agent.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "launch-agent.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The ServiceAccount kaniko build pods run as: no RBAC, no API token. */}}
+{{- define "launch-agent.buildServiceAccountName" -}}
+{{- if .Values.buildServiceAccount.create }}
+{{- default (printf "%s-build" (include "launch-agent.fullname" .)) .Values.buildServiceAccount.name }}
+{{- else }}
+{{- default "default" .Values.buildServiceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "launch-agent.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the chart mounts launch-config.yaml: the agent's default config path (HOME is /home/launch_agent). */}}
+{{- define "launch-agent.configDir" -}}
+/home/launch_agent/.config/wandb
+{{- end }}
+
+{{- define "launch-agent.credentialsSecretName" -}}
+{{- printf "%s-credentials" (include "launch-agent.fullname" .) }}
+{{- end }}
+
+{{/* The dockerconfigjson Secret for kaniko: an existing one, or the chart's when inline content is given. */}}
+{{- define "launch-agent.dockerConfigSecretName" -}}
+{{- $d := .Values.kaniko.dockerConfigSecret }}
+{{- if $d.existingSecret }}
+{{- $d.existingSecret }}
+{{- else if $d.dockerConfigJson }}
+{{- printf "%s-docker-config" (include "launch-agent.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The claim named by kaniko.contextPvc, existing or created by the chart. */}}
+{{- define "launch-agent.contextPvcClaim" -}}
+{{- if .Values.kaniko.contextPvc.existingClaim }}
+{{- .Values.kaniko.contextPvc.existingClaim }}
+{{- else }}
+{{- printf "%s-contexts" (include "launch-agent.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks on values that a JSON Schema cannot express with a readable message. The same checks
+are in packages/config/src/render/launch-config.ts.
+*/}}
+{{- define "launch-agent.validate" -}}
+{{- $k := .Values.kaniko }}
+{{- $builder := .Values.agentConfig.builder }}
+{{- $type := "" }}
+{{- if kindIs "map" $builder }}{{ $type = $builder.type | default "" }}{{ end }}
+{{- $kanikoValues := list }}
+{{- if $k.contextPvc.enabled }}{{ $kanikoValues = append $kanikoValues "kaniko.contextPvc.enabled" }}{{ end }}
+{{- if $k.dockerConfigSecret.existingSecret }}{{ $kanikoValues = append $kanikoValues "kaniko.dockerConfigSecret.existingSecret" }}{{ end }}
+{{- if $k.dockerConfigSecret.dockerConfigJson }}{{ $kanikoValues = append $kanikoValues "kaniko.dockerConfigSecret.dockerConfigJson" }}{{ end }}
+{{- if $k.azureStorageSecret.name }}{{ $kanikoValues = append $kanikoValues "kaniko.azureStorageSecret.name" }}{{ end }}
+{{- if and $kanikoValues (ne $type "kaniko") }}
+{{- fail (printf "%s is set, but agentConfig.builder.type is %q: the kaniko.* values only apply to the kaniko builder. Set agentConfig.builder.type: kaniko or unset them." (first $kanikoValues) $type) }}
+{{- end }}
+{{- if and $k.dockerConfigSecret.existingSecret $k.dockerConfigSecret.dockerConfigJson }}
+{{- fail "kaniko.dockerConfigSecret: set existingSecret or dockerConfigJson, not both." }}
+{{- end }}
+{{- if and .Values.credentials.existingSecret .Values.credentials.env }}
+{{- fail "credentials: set existingSecret or env, not both." }}
+{{- end }}
+{{- if and $k.contextPvc.enabled (kindIs "map" $builder) (hasKey $builder "build-context-store") }}
+{{- $want := include "launch-agent.contextPvcStore" . }}
+{{- if ne (index $builder "build-context-store") $want }}
+{{- fail (printf "agentConfig.builder.build-context-store is %q but kaniko.contextPvc.enabled asks for %q: set one of the two." (index $builder "build-context-store") $want) }}
+{{- end }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (ne (toString ($pdb.minAvailable | default "")) "") (ne (toString ($pdb.maxUnavailable | default "")) "") }}
+{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set minAvailable to \"\" to use maxUnavailable)." }}
+{{- end }}
+{{- end }}
+
+{{- define "launch-agent.contextPvcStore" -}}
+{{- $path := trimAll "/" .Values.kaniko.contextPvc.path }}
+{{- if $path }}
+{{- printf "pvc://%s/%s" (include "launch-agent.contextPvcClaim" .) $path }}
+{{- else }}
+{{- printf "pvc://%s" (include "launch-agent.contextPvcClaim" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The rendered launch-config.yaml as a dict, serialised with toYaml by the ConfigMap:
+agentConfig, plus
+  - a kubernetes block: namespace, service-account, build-service-account, target-namespaces
+    (keys already set under agentConfig.kubernetes win);
+  - the kaniko.* values reflected into agentConfig.builder (keys already set there win):
+    build-context-store pvc://<claim>[/path], context-pvc-mount-path, docker-config-secret,
+    azure-storage-secret {name, key}.
+packages/config/src/render/launch-config.ts computes the same object.
+*/}}
+{{- define "launch-agent.launchConfig" -}}
+{{- $config := deepCopy (.Values.agentConfig | default dict) }}
+{{- $ns := include "launch-agent.namespace" . }}
+{{- $targets := list $ns }}
+{{- range .Values.additionalTargetNamespaces }}
+{{- if not (has . $targets) }}{{ $targets = append $targets . }}{{ end }}
+{{- end }}
+{{- $kube := dict "namespace" $ns "service-account" (include "launch-agent.serviceAccountName" .) "build-service-account" (include "launch-agent.buildServiceAccountName" .) "target-namespaces" $targets }}
+{{- $userKube := dict }}
+{{- if kindIs "map" (get $config "kubernetes") }}{{ $userKube = get $config "kubernetes" }}{{ end }}
+{{- range $key, $value := $kube }}
+{{- if not (hasKey $userKube $key) }}{{ $_ := set $userKube $key $value }}{{ end }}
+{{- end }}
+{{- $_ := set $config "kubernetes" $userKube }}
+{{- $builder := get $config "builder" }}
+{{- if kindIs "map" $builder }}
+{{- $k := .Values.kaniko }}
+{{- if and $k.contextPvc.enabled (not (hasKey $builder "build-context-store")) }}
+{{- $_ := set $builder "build-context-store" (include "launch-agent.contextPvcStore" .) }}
+{{- end }}
+{{- if and (hasPrefix "pvc://" (toString (get $builder "build-context-store"))) (not (hasKey $builder "context-pvc-mount-path")) }}
+{{- $_ := set $builder "context-pvc-mount-path" "/var/run/launch-agent/contexts" }}
+{{- end }}
+{{- $dockerSecret := include "launch-agent.dockerConfigSecretName" . }}
+{{- if and $dockerSecret (not (hasKey $builder "docker-config-secret")) }}
+{{- $_ := set $builder "docker-config-secret" $dockerSecret }}
+{{- end }}
+{{- if and $k.azureStorageSecret.name (not (hasKey $builder "azure-storage-secret")) }}
+{{- $_ := set $builder "azure-storage-secret" (dict "name" $k.azureStorageSecret.name "key" $k.azureStorageSecret.key) }}
+{{- end }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+The claim the agent mounts for a pvc:// build-context store (from kaniko.contextPvc or from a
+pvc:// store written into agentConfig), and where; empty when the store is not a claim.
+*/}}
+{{- define "launch-agent.contextMount" -}}
+{{- $config := include "launch-agent.launchConfig" . | fromYaml }}
+{{- $builder := get $config "builder" }}
+{{- if kindIs "map" $builder }}
+{{- $store := toString (get $builder "build-context-store") }}
+{{- if hasPrefix "pvc://" $store }}
+{{- $claim := first (splitList "/" (trimPrefix "pvc://" $store)) }}
+{{- toYaml (dict "claim" $claim "mountPath" (get $builder "context-pvc-mount-path")) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cloud identity annotations for a ServiceAccount. Argument: dict with aws, gcp, azure. */}}
+{{- define "launch-agent.workloadIdentityAnnotations" -}}
+{{- if .aws.roleArn }}
+eks.amazonaws.com/role-arn: {{ .aws.roleArn | quote }}
+{{- end }}
+{{- if .gcp.serviceAccount }}
+iam.gke.io/gcp-service-account: {{ .gcp.serviceAccount | quote }}
+{{- end }}
+{{- if .azure.clientId }}
+azure.workload.identity/client-id: {{ .azure.clientId | quote }}
+{{- end }}
+{{- if .azure.tenantId }}
+azure.workload.identity/tenant-id: {{ .azure.tenantId | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The build ServiceAccount's identity: its own values, falling back to the agent's. */}}
+{{- define "launch-agent.buildWorkloadIdentity" -}}
+{{- $own := .Values.buildServiceAccount.workloadIdentity }}
+{{- $agent := .Values.workloadIdentity }}
+{{- $aws := dict "roleArn" (default $agent.aws.roleArn $own.aws.roleArn) }}
+{{- $gcp := dict "serviceAccount" (default $agent.gcp.serviceAccount $own.gcp.serviceAccount) }}
+{{- $azure := dict "clientId" (default $agent.azure.clientId $own.azure.clientId) "tenantId" $agent.azure.tenantId }}
+{{- toYaml (dict "aws" $aws "gcp" $gcp "azure" $azure) }}
+{{- end }}
