@@ -76,6 +76,14 @@ app.kubernetes.io/part-of: launch-agent
 {{- printf "%s-credentials" (include "launch-agent.fullname" .) }}
 {{- end }}
 
+{{/* The inline secret values the chart renders into Secrets; the pod restarts when they change. */}}
+{{- define "launch-agent.inlineSecrets" -}}
+{{- $inline := dict }}
+{{- with .Values.credentials.env }}{{ $_ := set $inline "credentials" . }}{{ end }}
+{{- with .Values.kaniko.dockerConfigSecret.dockerConfigJson }}{{ $_ := set $inline "dockerConfigJson" . }}{{ end }}
+{{- if $inline }}{{ toYaml $inline }}{{ end }}
+{{- end }}
+
 {{/* The dockerconfigjson Secret for kaniko: an existing one, or the chart's when inline content is given. */}}
 {{- define "launch-agent.dockerConfigSecretName" -}}
 {{- $d := .Values.kaniko.dockerConfigSecret }}
