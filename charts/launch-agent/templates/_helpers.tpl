@@ -132,10 +132,6 @@ are in packages/config/src/render/launch-config.ts.
 {{- fail (printf "agentConfig.builder.build-context-store is %q but kaniko.contextPvc.enabled asks for %q: set one of the two." (index $builder "build-context-store") $want) }}
 {{- end }}
 {{- end }}
-{{- $pdb := .Values.podDisruptionBudget }}
-{{- if and $pdb.enabled (ne (toString ($pdb.minAvailable | default "")) "") (ne (toString ($pdb.maxUnavailable | default "")) "") }}
-{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set minAvailable to \"\" to use maxUnavailable)." }}
-{{- end }}
 {{- end }}
 
 {{- define "launch-agent.contextPvcStore" -}}
