@@ -13,8 +13,11 @@ export interface FileDigest {
   ctimeMs: number;
 }
 
-/** Read size: big reads keep the per-syscall cost well below the cost of hashing. */
-export const READ_CHUNK_BYTES = 1 << 20;
+/**
+ * Read size: large enough that the per-read cost is small next to hashing, small enough that
+ * the buffer stays in the core's L2 cache between the read and the hash (1 MiB measured slower).
+ */
+export const READ_CHUNK_BYTES = 256 << 10;
 
 /**
  * Streams one file through SHA-256 in fixed-size reads. It takes its modules as parameters and

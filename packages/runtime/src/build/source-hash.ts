@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ContextEntry } from './context-walk.js';
 import { hashFiles, type HashFilesOptions, type HashJob } from './hash-worker.js';
 import { StatCache } from './stat-cache.js';
@@ -39,11 +39,9 @@ export interface SourceHash {
   };
 }
 
-/** Appends `<byte length>:<bytes>`, which keeps every field unambiguous whatever it contains. */
-function field(hash: Hash, value: string | Buffer): void {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  hash.update(`${bytes.length}:`);
-  hash.update(bytes);
+/** `<byte length>:<text>`, which keeps every field unambiguous whatever it contains. */
+function field(value: string): string {
+  return `${Buffer.byteLength(value, 'utf8')}:${value}`;
 }
 
 function compareUtf8(a: string, b: string): number {
@@ -59,40 +57,30 @@ export function digestSourceManifest(
   fileDigests: ReadonlyMap<string, string>,
 ): string {
   const hash = createHash('sha256');
-  hash.update(`${SOURCE_HASH_VERSION}\n`);
-  hash.update('dockerfile ');
-  field(hash, inputs.dockerfile);
-  hash.update('\nplatform ');
-  field(hash, inputs.platform ?? '');
-  hash.update('\ntarget ');
-  field(hash, inputs.target ?? '');
-  hash.update('\n');
+  hash.update(`${SOURCE_HASH_VERSION}\ndockerfile ${inputs.dockerfile.length}:`);
+  hash.update(inputs.dockerfile);
+  // The rest is built as text and hashed in one call: per-entry update calls cost more than the hashing.
+  const lines: string[] = [
+    '',
+    `platform ${field(inputs.platform ?? '')}`,
+    `target ${field(inputs.target ?? '')}`,
+  ];
   for (const key of Object.keys(inputs.buildArgs).sort(compareUtf8)) {
-    hash.update('arg ');
-    field(hash, key);
-    hash.update(' ');
-    field(hash, inputs.buildArgs[key]!);
-    hash.update('\n');
+    lines.push(`arg ${field(key)} ${field(inputs.buildArgs[key]!)}`);
   }
   for (const entry of inputs.entries) {
     if (entry.type === 'directory') {
-      hash.update('dir ');
-      field(hash, entry.path);
+      lines.push(`dir ${field(entry.path)}`);
     } else if (entry.type === 'symlink') {
-      hash.update('link ');
-      field(hash, entry.path);
-      hash.update(' ');
-      field(hash, entry.target);
+      lines.push(`link ${field(entry.path)} ${field(entry.target)}`);
     } else {
       const digest = fileDigests.get(entry.path);
       if (digest === undefined) throw new Error(`no digest for ${entry.path}`);
-      hash.update('file ');
-      field(hash, entry.path);
-      hash.update(entry.executable ? ' x ' : ' - ');
-      hash.update(digest);
+      lines.push(`file ${field(entry.path)} ${entry.executable ? 'x' : '-'} ${digest}`);
     }
-    hash.update('\n');
   }
+  lines.push('');
+  hash.update(lines.join('\n'), 'utf8');
   return hash.digest('hex');
 }
 

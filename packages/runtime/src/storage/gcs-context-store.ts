@@ -17,6 +17,27 @@ export interface GcsContextStoreOptions {
   project?: string;
   /** A prepared client (tests); otherwise Application Default Credentials are used. */
   storage?: Storage;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * A Storage client for the project. With STORAGE_EMULATOR_HOST set, the client library uses the
+ * variable verbatim as the JSON API base (without `/storage/v1`) but derives upload URLs from the
+ * host: an emulator such as fake-gcs-server needs both right, so both are set from the host here,
+ * whether the variable carries the `/storage/v1` suffix or not.
+ */
+export function gcsClient(
+  project: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Storage {
+  const emulator = env.STORAGE_EMULATOR_HOST;
+  if (!emulator) return new Storage(project ? { projectId: project } : {});
+  const host = (/^[a-z]+:\/\//i.test(emulator) ? emulator : `http://${emulator}`)
+    .replace(/\/+$/, '')
+    .replace(/\/storage\/v1$/, '');
+  const storage = new Storage({ projectId: project ?? 'emulator', apiEndpoint: host });
+  storage.baseUrl = `${host}/storage/v1`;
+  return storage;
 }
 
 /** Bodies up to this size go in one request; above it (or of unknown size), a resumable upload. */
@@ -39,8 +60,7 @@ export class GcsContextStore implements BuildContextStore {
   constructor(options: GcsContextStoreOptions) {
     this.prefix = options.prefix;
     this.location = `gs://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`;
-    const storage =
-      options.storage ?? new Storage(options.project ? { projectId: options.project } : {});
+    const storage = options.storage ?? gcsClient(options.project, options.env);
     this.bucket = storage.bucket(options.bucket);
   }
 

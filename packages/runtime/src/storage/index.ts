@@ -6,7 +6,7 @@ export {
   type PutOptions,
 } from './context-store.js';
 export { S3ContextStore, type S3ContextStoreOptions } from './s3-context-store.js';
-export { GcsContextStore, type GcsContextStoreOptions } from './gcs-context-store.js';
+export { GcsContextStore, gcsClient, type GcsContextStoreOptions } from './gcs-context-store.js';
 export {
   AzureBlobContextStore,
   azureBlobServiceClient,
