@@ -26,7 +26,7 @@ export interface BuildReport {
   destination: string;
   tag: string;
   sourceHash: string;
-  /** built: pushed now; reused: the tag was already there; planned: dry run, nothing done. */
+  /** built: pushed now; reused: the tag was already there; planned: a dry run (see `existed`). */
   status: 'built' | 'reused' | 'planned';
   /** Whether the tag existed before this run. */
   existed: boolean;
@@ -72,7 +72,7 @@ export async function buildImage(request: BuildImageRequest): Promise<BuildRepor
     destination: registry.repositoryUri,
     tag: plan.tag,
     sourceHash: plan.sourceHash,
-    status: found.exists ? 'reused' : 'planned',
+    status: found.exists && !request.dryRun ? 'reused' : 'planned',
     existed: found.exists,
     ...(found.digest ? { digest: found.digest } : {}),
     context: {
