@@ -26,6 +26,13 @@ export default {
       testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
     },
     {
+      // Needs helm on PATH (scripts/install-chart-tools); scripts/test-chart runs it.
+      ...shared,
+      displayName: 'chart',
+      testMatch: ['<rootDir>/test/chart/**/*.test.ts'],
+      testTimeout: 120000,
+    },
+    {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
