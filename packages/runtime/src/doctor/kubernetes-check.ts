@@ -1,0 +1,148 @@
+import * as k8s from '@kubernetes/client-node';
+import { failed, failureFrom, passed, type DoctorCheck } from './doctor-check.js';
+
+/** One permission the agent needs: `verb group/resource[/subresource]`. */
+export interface AccessRequirement {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+}
+
+const JOB_RUNNING: AccessRequirement[] = [
+  ...['create', 'get', 'list', 'watch', 'delete'].map((verb) => ({
+    verb,
+    group: 'batch',
+    resource: 'jobs',
+  })),
+  ...['get', 'list', 'watch'].map((verb) => ({ verb, group: '', resource: 'pods' })),
+  { verb: 'get', group: '', resource: 'pods', subresource: 'log' },
+];
+
+/**
+ * What the agent does in its own namespace (run jobs and kaniko builds, create and delete the
+ * ConfigMaps kaniko needs) and in each target namespace (run jobs): the chart's Role, as access
+ * requirements.
+ */
+export function requiredAccess(kaniko: boolean): {
+  own: AccessRequirement[];
+  target: AccessRequirement[];
+} {
+  const own = [...JOB_RUNNING];
+  if (kaniko) {
+    own.push(
+      { verb: 'create', group: '', resource: 'configmaps' },
+      { verb: 'delete', group: '', resource: 'configmaps' },
+    );
+  }
+  return { own, target: JOB_RUNNING };
+}
+
+function describe(requirement: AccessRequirement): string {
+  const resource = `${requirement.resource}${requirement.subresource ? `/${requirement.subresource}` : ''}`;
+  return `${requirement.verb} ${requirement.group ? `${resource}.${requirement.group}` : resource}`;
+}
+
+export interface KubernetesCheckOptions {
+  kubeConfig: k8s.KubeConfig;
+  /** The agent's namespace; default: the kubeconfig context's, else `default`. */
+  namespace?: string;
+  targetNamespaces: string[];
+  kaniko: boolean;
+}
+
+/** The namespace the kubeconfig's current context names (in a pod: the pod's own). */
+export function contextNamespace(kubeConfig: k8s.KubeConfig): string | undefined {
+  return kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
+}
+
+/** Asks the API server, with SelfSubjectAccessReview, whether this identity may do each thing. */
+export async function checkKubernetesAccess(
+  options: KubernetesCheckOptions,
+): Promise<DoctorCheck[]> {
+  const { kubeConfig } = options;
+  const namespace = options.namespace ?? contextNamespace(kubeConfig) ?? 'default';
+  const server = kubeConfig.getCurrentCluster()?.server ?? '(no cluster)';
+  const authz = kubeConfig.makeApiClient(k8s.AuthorizationV1Api);
+  let who = 'this identity';
+  try {
+    const review = await kubeConfig
+      .makeApiClient(k8s.AuthenticationV1Api)
+      .createSelfSubjectReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      });
+    if (review.status?.userInfo?.username) who = review.status.userInfo.username;
+  } catch (error) {
+    // Older API servers lack SelfSubjectReview; access reviews still answer.
+    if (!(error instanceof k8s.ApiException)) {
+      return [
+        failureFrom(
+          'kubernetes.access',
+          `Kubernetes API at ${server}`,
+          Object.assign(new Error((error as Error).message), {
+            hint: 'Check KUBECONFIG (or, in a pod, the ServiceAccount token mount) and that the API server is reachable',
+          }),
+        ),
+      ];
+    }
+  }
+  const access = requiredAccess(options.kaniko);
+  const plan = [
+    { namespace, requirements: access.own },
+    ...options.targetNamespaces
+      .filter((ns) => ns !== namespace)
+      .map((ns) => ({ namespace: ns, requirements: access.target })),
+  ];
+  const checks: DoctorCheck[] = [];
+  for (const { namespace: ns, requirements } of plan) {
+    const missing: string[] = [];
+    try {
+      for (const requirement of requirements) {
+        const review = await authz.createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: {
+              resourceAttributes: {
+                namespace: ns,
+                verb: requirement.verb,
+                group: requirement.group,
+                resource: requirement.resource,
+                ...(requirement.subresource ? { subresource: requirement.subresource } : {}),
+              },
+            },
+          },
+        });
+        if (!review.status?.allowed) missing.push(describe(requirement));
+      }
+    } catch (error) {
+      checks.push(
+        failureFrom(
+          'kubernetes.access',
+          `Kubernetes API at ${server}`,
+          Object.assign(new Error((error as Error).message), {
+            hint: 'Check KUBECONFIG (or, in a pod, the ServiceAccount token mount) and that the API server is reachable',
+          }),
+        ),
+      );
+      continue;
+    }
+    if (missing.length === 0) {
+      checks.push(
+        passed(
+          'kubernetes.access',
+          `Kubernetes: ${who} may run jobs${ns === namespace && options.kaniko ? ' and kaniko builds' : ''} in namespace ${ns}`,
+        ),
+      );
+    } else {
+      checks.push(
+        failed(
+          'kubernetes.access',
+          `Kubernetes: ${who} may not ${missing.join(', ')} in namespace ${ns}`,
+          `Install the chart with rbac.create: true${ns === namespace ? '' : ` and ${ns} in additionalTargetNamespaces`}, or bind a Role that grants these verbs in ${ns}`,
+        ),
+      );
+    }
+  }
+  return checks;
+}
