@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+// Source-hash benchmark (not a timed test): generates a mixed build context (default ~500 MB:
+// thousands of small compressible text files, medium text and random files, a few large random
+// files), then in the same run times
+//   - `sha256sum` over the same files (the single-threaded baseline),
+//   - `openssl speed sha256` (what one core can hash, from memory),
+//   - our source hash cold (empty stat cache) and warm (unchanged context, stat cache filled),
+// and prints throughputs and ratios. Results are recorded in docs/benchmarks.md.
+//
+//   pnpm bench:hash [-- --size-mb N] [--runs N] [--keep] [--json]
+//
+// Needs the compiled runtime (`pnpm bench:hash` runs `tsc -b packages/runtime` first).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    'size-mb': { type: 'string', default: '500' },
+    runs: { type: 'string', default: '3' },
+    keep: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+});
+const runtime = await import(new URL('../../packages/runtime/dist/index.js', import.meta.url).href);
+const { createBuildPlan, RACY_WINDOW_MS } = runtime;
+
+const MB = 1024 * 1024;
+const targetBytes = Number(args['size-mb']) * MB;
+const runs = Math.max(1, Number(args.runs));
+const log = (text) => process.stderr.write(`${text}\n`);
+
+// --- the context -----------------------------------------------------------------------------
+
+const WORDS =
+  'import export const function return class async await model train batch epoch tensor loss optimizer gradient layer dropout config data loader sample weight bias token embed'.split(
+    ' ',
+  );
+
+/** Source-like text: compressible, different in every file. */
+function text(bytes, seed) {
+  let out = '';
+  let x = seed * 2654435761;
+  while (out.length < bytes) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out += `${WORDS[x % WORDS.length]}${x % 7 === 0 ? '\n' : ' '}`;
+  }
+  return out.slice(0, bytes);
+}
+
+function random(bytes) {
+  return randomFillSync(Buffer.allocUnsafe(bytes));
+}
+
+function generate(root, total) {
+  writeFileSync(join(root, 'Dockerfile'), 'FROM scratch\nCOPY . /app\n');
+  writeFileSync(join(root, '.dockerignore'), '*.log\n.cache\n');
+  const plan = [
+    // [share of the total, count, kind]
+    [0.05, 3000, 'text'], // source files, ~8 KB each at 500 MB
+    [0.2, 200, 'text'], // data/config text, ~500 KB each
+    [0.2, 200, 'random'], // small binaries, ~500 KB each
+    [0.55, 8, 'random'], // weights / archives, ~34 MB each
+  ];
+  let files = 0;
+  let bytes = 0;
+  plan.forEach(([share, count, kind], group) => {
+    const size = Math.max(1, Math.round((share * total) / count));
+    for (let i = 0; i < count; i++) {
+      const dir = join(root, `group${group}`, `d${i % 40}`);
+      mkdirSync(dir, { recursive: true });
+      // Vary sizes ±25% so batches are uneven, as in real trees.
+      const n = Math.max(1, Math.round(size * (0.75 + ((i * 37) % 50) / 100)));
+      writeFileSync(
+        join(dir, `f${i}.${kind === 'text' ? 'py' : 'bin'}`),
+        kind === 'text' ? text(n, i + group * 10_000) : random(n),
+      );
+      files += 1;
+      bytes += n;
+    }
+  });
+  // Excluded by .dockerignore: neither we nor the baseline read these.
+  mkdirSync(join(root, '.cache'));
+  writeFileSync(join(root, '.cache', 'big.bin'), random(8 * MB));
+  writeFileSync(join(root, 'run.log'), text(MB, 1));
+  return { files: files + 2, bytes };
+}
+
+/** The files a build would read: the walk the hash does, so the baseline reads the same bytes. */
+function includedFiles(root) {
+  const out = [];
+  const visit = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === '.cache' || entry.name.endsWith('.log')) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) visit(path);
+      else if (entry.isFile()) out.push(path);
+    }
+  };
+  visit(root);
+  return out;
+}
+
+// --- measurements ----------------------------------------------------------------------------
+
+function timeSha256sum(files) {
+  // xargs batches the file list into few sha256sum processes, all one after the other.
+  const started = process.hrtime.bigint();
+  const result = spawnSync('xargs', ['-0', 'sha256sum'], {
+    input: files.join('\0'),
+    stdio: ['pipe', 'ignore', 'inherit'],
+    maxBuffer: 1 << 30,
+  });
+  if (result.status !== 0) throw new Error('sha256sum failed');
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+function opensslSpeed() {
+  const output = execFileSync(
+    'openssl',
+    ['speed', '-seconds', '2', '-bytes', String(MB), 'sha256'],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  // Last line: "sha256   1524804.27k" (thousands of bytes per second).
+  const match = /^sha256\s+([\d.]+)k\s*$/m.exec(output);
+  if (!match) throw new Error(`cannot read openssl speed output:\n${output}`);
+  return (Number(match[1]) * 1000) / MB;
+}
+
+/** What Node's own crypto (its bundled OpenSSL) hashes on one core, from memory. */
+function nodeSha256() {
+  const block = randomFillSync(Buffer.allocUnsafe(256 * 1024));
+  const rounds = 1600; // 400 MiB
+  const started = process.hrtime.bigint();
+  const hash = createHash('sha256');
+  for (let i = 0; i < rounds; i++) hash.update(block);
+  hash.digest();
+  return (rounds * block.length) / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+async function timeHash(contextDir, cacheDir) {
+  const started = process.hrtime.bigint();
+  const plan = await createBuildPlan({ contextDir, cacheDir });
+  return { ms: Number(process.hrtime.bigint() - started) / 1e6, plan };
+}
+
+const best = (xs) => Math.min(...xs);
+const mbps = (bytes, ms) => bytes / MB / (ms / 1000);
+
+const root = mkdtempSync(join(tmpdir(), 'bench-hash-'));
+const caches = mkdtempSync(join(tmpdir(), 'bench-hash-cache-'));
+try {
+  log(`generating ~${args['size-mb']} MB in ${root} ...`);
+  const generated = generate(root, targetBytes);
+  const files = includedFiles(root);
+  const bytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
+  log(`${files.length} files included (${(bytes / MB).toFixed(0)} MB); ${generated.files} written`);
+
+  // Warm the page cache for everyone, then time the baseline.
+  timeSha256sum(files);
+  const sha256sumMs = best(Array.from({ length: runs }, () => timeSha256sum(files)));
+  log(`sha256sum: ${sha256sumMs.toFixed(0)} ms`);
+  const opensslMBps = opensslSpeed();
+  log(`openssl speed sha256 (1 MiB blocks, one core): ${opensslMBps.toFixed(0)} MB/s`);
+  const nodeMBps = Math.max(nodeSha256(), nodeSha256());
+  log(`node crypto sha256 (one core): ${nodeMBps.toFixed(0)} MB/s`);
+
+  // The stat cache only trusts files older than its racy window (docs/source-hash.md).
+  const newest = Math.max(...files.map((f) => Math.max(statSync(f).mtimeMs, statSync(f).ctimeMs)));
+  const wait = newest + RACY_WINDOW_MS + 100 - Date.now();
+  if (wait > 0) await sleep(wait);
+
+  const cold = [];
+  let coldPlan;
+  for (let i = 0; i < runs; i++) {
+    const r = await timeHash(root, join(caches, `cold-${i}`));
+    cold.push(r.ms);
+    coldPlan = r.plan;
+    log(`cold hash ${i + 1}: ${r.ms.toFixed(0)} ms (${r.plan.stats.hashedFiles} files read)`);
+  }
+  const warmCache = join(caches, `cold-${runs - 1}`);
+  const warm = [];
+  for (let i = 0; i < Math.max(runs, 5); i++) {
+    const r = await timeHash(root, warmCache);
+    if (r.plan.sourceHash !== coldPlan.sourceHash) throw new Error('warm and cold hashes differ');
+    if (r.plan.stats.hashedFiles !== 0)
+      throw new Error(`warm run read ${r.plan.stats.hashedFiles} files`);
+    warm.push(r.ms);
+  }
+  log(`warm hash: best ${best(warm).toFixed(1)} ms of ${warm.length}`);
+
+  const coldMs = best(cold);
+  const warmMs = best(warm);
+  const result = {
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: availableParallelism(),
+      node: process.version,
+    },
+    context: { files: files.length, bytes, mb: Number((bytes / MB).toFixed(1)) },
+    sha256sum: { ms: Math.round(sha256sumMs), MBps: Math.round(mbps(bytes, sha256sumMs)) },
+    opensslSha256: { MBps: Math.round(opensslMBps) },
+    nodeSha256: { MBps: Math.round(nodeMBps), openssl: process.versions.openssl },
+    cold: { ms: Math.round(coldMs), MBps: Math.round(mbps(bytes, coldMs)) },
+    warm: { ms: Number(warmMs.toFixed(1)) },
+    ratios: {
+      coldVsSha256sum: Number((sha256sumMs / coldMs).toFixed(2)),
+      warmVsCold: Number((warmMs / coldMs).toFixed(4)),
+      coldVsOpensslOneCore: Number((mbps(bytes, coldMs) / opensslMBps).toFixed(2)),
+    },
+    targets: { coldVsSha256sum: '>= 1.5', warmVsCold: '< 0.05' },
+  };
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else {
+    const r = result;
+    console.log(`machine: ${r.machine.cpu}, ${r.machine.cores} cores, node ${r.machine.node}`);
+    console.log(`context: ${r.context.files} files, ${r.context.mb} MB included`);
+    console.log(`sha256sum:          ${r.sha256sum.ms} ms  ${r.sha256sum.MBps} MB/s`);
+    console.log(`openssl sha256:     ${r.opensslSha256.MBps} MB/s on one core (openssl speed)`);
+    console.log(
+      `node sha256:        ${r.nodeSha256.MBps} MB/s on one core (node's OpenSSL ${r.nodeSha256.openssl})`,
+    );
+    console.log(`source hash, cold:  ${r.cold.ms} ms  ${r.cold.MBps} MB/s`);
+    console.log(`source hash, warm:  ${r.warm.ms} ms`);
+    console.log(`cold vs sha256sum:  ${r.ratios.coldVsSha256sum}x (target >= 1.5x)`);
+    console.log(`warm / cold:        ${(r.ratios.warmVsCold * 100).toFixed(2)}% (target < 5%)`);
+    console.log(
+      `cold vs openssl:    ${r.ratios.coldVsOpensslOneCore}x one core's openssl throughput`,
+    );
+  }
+} finally {
+  if (args.keep) log(`kept ${root}`);
+  else rmSync(root, { recursive: true, force: true });
+  rmSync(caches, { recursive: true, force: true });
+}
