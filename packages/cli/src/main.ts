@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { ConfigFileError, ConfigInvalidError } from '@launch-agent/config';
 import { Command, CommanderError } from 'commander';
+import { registerBuildCommand } from './commands/build.js';
+import { registerPermissionsCommand } from './commands/permissions.js';
+import { registerRenderCommand } from './commands/render.js';
 import { registerSchemaCommand } from './commands/schema.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { EXIT, UsageError } from './exit-codes.js';
@@ -29,6 +32,9 @@ export function buildProgram(out: Output = new Output()): Command {
   program.exitOverride();
   registerValidateCommand(program, out);
   registerSchemaCommand(program, out);
+  registerRenderCommand(program, out);
+  registerPermissionsCommand(program, out);
+  registerBuildCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput({

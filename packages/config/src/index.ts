@@ -36,3 +36,4 @@ export {
   type LoadedConfig,
 } from './load/load-config.js';
 export * from './permissions/index.js';
+export * from './render/index.js';
