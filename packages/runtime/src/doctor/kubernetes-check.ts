@@ -66,11 +66,9 @@ export async function checkKubernetesAccess(
   const authz = kubeConfig.makeApiClient(k8s.AuthorizationV1Api);
   let who = 'this identity';
   try {
-    const review = await kubeConfig
-      .makeApiClient(k8s.AuthenticationV1Api)
-      .createSelfSubjectReview({
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-      });
+    const review = await kubeConfig.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    });
     if (review.status?.userInfo?.username) who = review.status.userInfo.username;
   } catch (error) {
     // Older API servers lack SelfSubjectReview; access reviews still answer.
