@@ -176,34 +176,32 @@ export function derivePermissions(
     placeholder,
     note: (text: string) => notes.push(text),
   };
-  const report: PermissionsReport = {
-    version: 1,
-    builder: settings.builder.type,
-    effectiveBuilder: builder,
-    identities: builder === 'noop' ? [] : identities,
-    notes,
-    placeholders: [],
-  };
   if (settings.builder.type === 'auto') {
     notes.unshift(
       'The config has no builder block, so the agent uses docker when an engine answers: the grants below are for the docker builder.',
     );
   }
-  if (destination)
-    report.destination = { reference: destination.reference, kind: destination.kind };
-  if (store) {
-    report.contextStore = {
-      uri: store.uri,
-      kind: store.kind,
-      used: builder === 'kaniko',
-    };
-  }
   const aws = awsPermissions(input);
-  if (aws) report.aws = aws;
   const gcp = gcpPermissions(input);
-  if (gcp) report.gcp = gcp;
   const azure = azurePermissions(input);
-  if (azure) report.azure = azure;
+  // Built in one literal so the JSON reads top-down: what was asked, who, the grants, the notes.
+  const report: PermissionsReport = {
+    version: 1,
+    builder: settings.builder.type,
+    effectiveBuilder: builder,
+    ...(destination
+      ? { destination: { reference: destination.reference, kind: destination.kind } }
+      : {}),
+    ...(store
+      ? { contextStore: { uri: store.uri, kind: store.kind, used: builder === 'kaniko' } }
+      : {}),
+    identities: builder === 'noop' ? [] : identities,
+    ...(aws ? { aws } : {}),
+    ...(gcp ? { gcp } : {}),
+    ...(azure ? { azure } : {}),
+    notes,
+    placeholders: [],
+  };
   if (input.destination?.kind === 'oci') {
     notes.push(
       `${input.destination.host} is not a cloud registry with its own IAM: give the pushing identity push rights on ${input.destination.repository} there, through builder.docker-config-secret for kaniko or the engine's docker credentials.`,
