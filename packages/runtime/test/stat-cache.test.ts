@@ -101,6 +101,21 @@ describe('stat cache', () => {
     expect(reopened.lookup('racy', { ...old, ctimeMs: 1_000_000 - 10 })).toBeUndefined();
   });
 
+  it('re-applies .dockerignore to remembered files when the rules change', async () => {
+    const { root, cacheDir } = settledContext();
+    await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    writeFileSync(join(root, '.dockerignore'), 'f1.txt\n');
+    const excluded = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    expect(excluded.entries.map((e) => e.path)).not.toContain('f1.txt');
+    expect(excluded.sourceHash).toBe(
+      (await createBuildPlan({ contextDir: root, cacheDir: false })).sourceHash,
+    );
+    writeFileSync(join(root, '.dockerignore'), 'f2.txt\n');
+    const switched = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    expect(switched.entries.map((e) => e.path)).toContain('f1.txt');
+    expect(switched.entries.map((e) => e.path)).not.toContain('f2.txt');
+  });
+
   it('treats a corrupt cache file as empty', async () => {
     const { root, cacheDir } = settledContext();
     await createBuildPlan({ contextDir: root, cacheDir, now: later() });

@@ -126,11 +126,16 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
     buildArgs[key] = value;
   }
 
-  const entries = walkContext(contextDir, ignore);
   const cache =
     options.cacheDir === false
       ? StatCache.disabled(contextDir)
-      : StatCache.open(contextDir, options.cacheDir ?? defaultCacheDir(), options.now);
+      : StatCache.open(
+          contextDir,
+          options.cacheDir ?? defaultCacheDir(),
+          options.now,
+          ignore.fingerprint,
+        );
+  const entries = walkContext(contextDir, ignore, (path) => cache.wasIncluded(path));
   const inputs = {
     entries,
     dockerfile,

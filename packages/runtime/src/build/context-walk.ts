@@ -43,7 +43,12 @@ export function sortByUtf8Path<T extends { path: string }>(entries: T[]): T[] {
  * Entries come back sorted by their UTF-8 relative path, so the order never depends on the
  * file system.
  */
-export function walkContext(root: string, ignore: DockerIgnore): ContextEntry[] {
+export function walkContext(
+  root: string,
+  ignore: DockerIgnore,
+  /** Files known to be included under these same rules (from the stat cache): no need to match them again. */
+  knownIncluded: (path: string) => boolean = () => false,
+): ContextEntry[] {
   const entries: ContextEntry[] = [];
   const rootPrefix = root.endsWith('/') ? root : `${root}/`;
   const visit = (relativeDir: string) => {
@@ -59,7 +64,7 @@ export function walkContext(root: string, ignore: DockerIgnore): ContextEntry[] 
     }
     for (const dirent of names) {
       const path = relativeDir === '' ? dirent.name : `${relativeDir}/${dirent.name}`;
-      const excluded = ignore.ignores(path);
+      const excluded = dirent.isFile() && knownIncluded(path) ? false : ignore.ignores(path);
       if (dirent.isDirectory()) {
         if (!excluded) entries.push({ type: 'directory', path });
         if (!excluded || !ignore.canSkipExcludedDirectory(path)) visit(path);

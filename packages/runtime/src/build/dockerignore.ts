@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import dockerignoreModule from '@balena/dockerignore';
@@ -14,6 +15,8 @@ export class DockerIgnore {
   /** Which file the rules came from, or undefined when there is none. */
   readonly source: string | undefined;
   readonly patterns: readonly string[];
+  /** Identifies the rules: two ignores with the same fingerprint decide every path alike. */
+  readonly fingerprint: string;
   private readonly matcher: ReturnType<typeof dockerignore>;
   /** Exception (`!`) patterns, cleaned the way moby cleans them, for the directory-skip rule. */
   private readonly exceptions: readonly string[];
@@ -21,6 +24,7 @@ export class DockerIgnore {
   constructor(patterns: readonly string[], source?: string) {
     this.source = source;
     this.patterns = patterns;
+    this.fingerprint = createHash('sha256').update(patterns.join('\n')).digest('hex');
     // ignorecase: false because Docker on Linux matches names case-sensitively.
     this.matcher = dockerignore({ ignorecase: false }).add([...patterns]);
     this.exceptions = patterns

@@ -21,6 +21,8 @@ export interface StatKey {
 interface StoredCache {
   format: number;
   context: string;
+  /** Fingerprint of the .dockerignore rules the remembered paths were included under. */
+  ignore?: string;
   entries: Array<string | number>;
 }
 
@@ -59,6 +61,8 @@ export class StatCache {
     private readonly context: string,
     private readonly stored: ReadonlyArray<string | number>,
     private readonly scanStartedMs: number,
+    private readonly storedIgnore: string | undefined,
+    private readonly ignore: string | undefined,
   ) {
     this.previous = new Map();
     for (let i = 0; i + RECORD <= stored.length; i += RECORD)
@@ -67,26 +71,44 @@ export class StatCache {
 
   /** A cache that remembers nothing (hashing with the cache turned off). */
   static disabled(context: string): StatCache {
-    return new StatCache(undefined, context, [], Date.now());
+    return new StatCache(undefined, context, [], Date.now(), undefined, undefined);
   }
 
   /**
    * Opens the cache of one context directory (an absolute, resolved path). A missing, unreadable
    * or foreign-format cache file is treated as empty: the cache can only save work, never fail a build.
    */
-  static open(context: string, cacheDir = defaultCacheDir(), now?: number): StatCache {
+  static open(
+    context: string,
+    cacheDir = defaultCacheDir(),
+    now?: number,
+    ignoreFingerprint?: string,
+  ): StatCache {
     const name = createHash('sha256').update(context).digest('hex').slice(0, 32);
     const file = join(cacheDir, 'hash-cache', `${name}.json`);
     let stored: Array<string | number> = [];
+    let storedIgnore: string | undefined;
     try {
       const parsed = JSON.parse(readFileSync(file, 'utf8')) as StoredCache;
       if (parsed.format === FORMAT && parsed.context === context && Array.isArray(parsed.entries)) {
         stored = parsed.entries;
+        storedIgnore = parsed.ignore;
       }
     } catch {
       // No cache yet, or one we cannot read: start empty.
     }
-    return new StatCache(file, context, stored, now ?? Date.now());
+    return new StatCache(file, context, stored, now ?? Date.now(), storedIgnore, ignoreFingerprint);
+  }
+
+  /**
+   * True when `path` was an included file of the last scan under the same .dockerignore rules:
+   * the rules' decision is a function of the rules and the path alone, so it still holds and
+   * the walk need not run the matcher again.
+   */
+  wasIncluded(path: string): boolean {
+    return (
+      this.ignore !== undefined && this.ignore === this.storedIgnore && this.previous.has(path)
+    );
   }
 
   /** The remembered digest of `path` when its stat is exactly what it was, else undefined. */
@@ -131,11 +153,22 @@ export class StatCache {
    */
   save(): void {
     if (this.file === undefined) return;
-    if (this.added.length === 0 && this.kept.length === this.previous.size) return;
+    if (
+      this.added.length === 0 &&
+      this.kept.length === this.previous.size &&
+      this.ignore === this.storedIgnore
+    ) {
+      return;
+    }
     const entries: Array<string | number> = [];
     for (const at of this.kept) for (let k = 0; k < RECORD; k++) entries.push(this.stored[at + k]!);
     for (const value of this.added) entries.push(value);
-    const stored: StoredCache = { format: FORMAT, context: this.context, entries };
+    const stored: StoredCache = {
+      format: FORMAT,
+      context: this.context,
+      ...(this.ignore !== undefined ? { ignore: this.ignore } : {}),
+      entries,
+    };
     try {
       mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
       const temp = `${this.file}.${process.pid}.tmp`;
