@@ -40,7 +40,7 @@ async function kubeConfigForServiceAccount(): Promise<k8s.KubeConfig> {
     body: {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',
-      spec: { expirationSeconds: 600 },
+      spec: { audiences: [], expirationSeconds: 600 },
     },
   });
   const cluster = admin.getCurrentCluster()!;
