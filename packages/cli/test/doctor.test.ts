@@ -90,6 +90,17 @@ describe('launch-agent doctor', () => {
     });
   });
 
+  test('a KUBECONFIG that cannot be read is a failed check, not a crash', async () => {
+    const missing = join(tmpdir(), 'no-such-kubeconfig.yaml');
+    const result = await run(['--config', configFile('builder: {type: noop}')], {
+      KUBECONFIG: missing,
+      KUBERNETES_SERVICE_HOST: undefined,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`✗ Kubernetes: cannot load KUBECONFIG (${missing})`);
+    expect(result.stdout).toContain('    fix: Point KUBECONFIG at a valid kubeconfig file');
+  });
+
   test('an unknown format is a usage error', async () => {
     await expect(
       run(['--config', configFile('builder: {type: noop}'), '--format', 'xml'], OUTSIDE),

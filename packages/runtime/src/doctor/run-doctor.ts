@@ -47,7 +47,21 @@ export async function runDoctor(
     checks.push(await contextStoreCheck(settings, options));
   }
 
-  const kubeConfig = options.kubeConfig ?? loadKubeConfig(env);
+  let kubeConfig: k8s.KubeConfig | undefined;
+  try {
+    kubeConfig = options.kubeConfig ?? loadKubeConfig(env);
+  } catch (error) {
+    checks.push(
+      failed(
+        'kubernetes.access',
+        `Kubernetes: cannot load ${env.KUBECONFIG ? `KUBECONFIG (${env.KUBECONFIG})` : 'the in-cluster ServiceAccount credentials'}: ${(error as Error).message}`,
+        env.KUBECONFIG
+          ? 'Point KUBECONFIG at a valid kubeconfig file, or unset it outside a cluster'
+          : 'Mount the ServiceAccount token (automountServiceAccountToken: true)',
+      ),
+    );
+    return checks;
+  }
   if (kubeConfig) {
     checks.push(
       ...(await checkKubernetesAccess({
@@ -68,8 +82,18 @@ export async function runDoctor(
 function loadKubeConfig(env: NodeJS.ProcessEnv): k8s.KubeConfig | undefined {
   if (!env.KUBERNETES_SERVICE_HOST && !env.KUBECONFIG) return undefined;
   const kubeConfig = new k8s.KubeConfig();
-  if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG.split(':')[0]!);
-  else kubeConfig.loadFromCluster();
+  if (!env.KUBECONFIG) {
+    kubeConfig.loadFromCluster();
+    return kubeConfig;
+  }
+  // kubectl's rule for a list of files: merged in order, the first current-context wins.
+  const [first, ...rest] = env.KUBECONFIG.split(':').filter((file) => file !== '');
+  kubeConfig.loadFromFile(first!);
+  for (const file of rest) {
+    const more = new k8s.KubeConfig();
+    more.loadFromFile(file);
+    kubeConfig.mergeConfig(more, true);
+  }
   return kubeConfig;
 }
 
