@@ -175,6 +175,39 @@ describe('docker builder against podman and real registries', () => {
     ).toBe(report.sourceHash);
   });
 
+  it('builds for the requested platform, and a different platform is a different tag', async () => {
+    const repository = `launch-test/${uniqueName('arm')}`;
+    const destination = parseDestination(`${env.registry}/${repository}`).value!;
+    const dir = context({ 'model.txt': 'weights\n' });
+    const builder = () => new DockerBuilder({ docker });
+    const arm = await buildImage({
+      plan: { contextDir: dir, cacheDir: false, platform: 'linux/arm64' },
+      destination,
+      builder,
+    });
+    const amd = await buildImage({
+      plan: { contextDir: dir, cacheDir: false, platform: 'linux/amd64' },
+      destination,
+      builder,
+    });
+    expect(arm.tag).not.toBe(amd.tag);
+    const architecture = async (tag: string) => {
+      const manifest = await registryGet(
+        env.registry,
+        `/v2/${repository}/manifests/${tag}`,
+        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+      );
+      const digest = (manifest.body as { config: { digest: string } }).config.digest;
+      return (
+        (await registryGet(env.registry, `/v2/${repository}/blobs/${digest}`, '*/*')).body as {
+          architecture: string;
+        }
+      ).architecture;
+    };
+    expect(await architecture(arm.tag)).toBe('arm64');
+    expect(await architecture(amd.tag)).toBe('amd64');
+  });
+
   it('fails a broken Dockerfile with the failing step, and pushes nothing', async () => {
     const repository = `launch-test/${uniqueName('broken')}`;
     const destination = parseDestination(`${env.registry}/${repository}`).value!;
