@@ -33,7 +33,7 @@ export function registerDoctorCommand(program: Command, out: Output): void {
         throw new UsageError(`--format must be text or json, not "${options.format}"`);
       }
       const loaded = await loadConfig({ configPath: options.config });
-      for (const warning of loaded.warnings) out.warning(warning.message);
+      out.problems([], loaded.warnings);
       const checks = await runDoctor(loaded.settings, {
         ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
       });

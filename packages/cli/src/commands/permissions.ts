@@ -75,7 +75,7 @@ export function registerPermissionsCommand(program: Command, out: Output): void 
         throw new UsageError(`--format must be text or json, not "${options.format}"`);
       }
       const loaded = await loadConfig({ configPath: options.config });
-      for (const warning of loaded.warnings) out.warning(warning.message);
+      out.problems([], loaded.warnings);
       const flags: PermissionsOptions = {};
       for (const key of FLAG_KEYS) {
         const value = options[key];
