@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigFileError, ConfigInvalidError } from '@launch-agent/config';
 import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerPermissionsCommand } from './commands/permissions.js';
 import { registerRenderCommand } from './commands/render.js';
 import { registerSchemaCommand } from './commands/schema.js';
@@ -35,6 +36,7 @@ export function buildProgram(out: Output = new Output()): Command {
   registerRenderCommand(program, out);
   registerPermissionsCommand(program, out);
   registerBuildCommand(program, out);
+  registerDoctorCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput({

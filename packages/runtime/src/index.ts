@@ -90,3 +90,5 @@ export {
 } from './builders/select-builder.js';
 
 export { buildImage, type BuildImageRequest, type BuildReport } from './build-engine.js';
+export * from './storage/index.js';
+export * from './doctor/index.js';
