@@ -1,5 +1,5 @@
-// Installs the chart, one ci/ scenario at a time, on the real kube-apiserver of scripts/testenv
-// and checks what a cluster would:
+// Installs the chart, one ci/ scenario or example at a time, on the real kube-apiserver of
+// scripts/testenv and checks what a cluster would:
 //   - every rendered object passes the API server's own validation (server-side dry run with
 //     fieldValidation=Strict: unknown or duplicate fields are errors);
 //   - `helm install` succeeds in a namespace that enforces the "restricted" Pod Security
@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { createRequire } from 'node:module';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   AuthorizationV1Api,
@@ -248,9 +248,17 @@ function expectedTable(rules: Rule[]) {
   return table;
 }
 
-const scenarios = readdirSync(join(chartDir, 'ci'))
-  .filter((name) => name.endsWith('-values.yaml'))
-  .sort();
+// Every ci/ scenario, and every documented example (README: one per cloud and CoreWeave).
+const scenarios = [
+  ...readdirSync(join(chartDir, 'ci'))
+    .filter((name) => name.endsWith('-values.yaml'))
+    .sort()
+    .map((name) => `ci/${name}`),
+  ...readdirSync(join(chartDir, 'examples'))
+    .filter((name) => name.endsWith('.yaml'))
+    .sort()
+    .map((name) => `examples/${name}`),
+];
 
 beforeAll(
   async () => {
@@ -287,9 +295,9 @@ afterAll(async () => {
   );
 }, TIMEOUT);
 
-describe.each(scenarios)('helm install -f ci/%s', (file) => {
-  const valuesFile = join(chartDir, 'ci', file);
-  const scenario = basename(file, '-values.yaml');
+describe.each(scenarios)('helm install -f %s', (file) => {
+  const valuesFile = join(chartDir, file);
+  const scenario = `${dirname(file).slice(0, 2)}-${basename(file, '.yaml').replace(/-values$/, '')}`;
   const release = 'launch-agent';
   let namespace: string;
   let targets: string[];
