@@ -19,6 +19,8 @@ const shared = {
 };
 
 export default {
+  // Jest reads testTimeout only at the top level; unit tests finish long before it.
+  testTimeout: 120000,
   projects: [
     {
       ...shared,
@@ -30,13 +32,11 @@ export default {
       ...shared,
       displayName: 'chart',
       testMatch: ['<rootDir>/test/chart/**/*.test.ts'],
-      testTimeout: 120000,
     },
     {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      testTimeout: 120000,
     },
   ],
 };

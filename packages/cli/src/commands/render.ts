@@ -19,7 +19,12 @@ export function registerRenderCommand(program: Command, out: Output): void {
     .description(
       'Print the launch-config.yaml the Helm chart renders from these values, and check it.',
     )
-    .option('-f, --values <file>', 'a values file, as for helm (repeatable; later files win)', collect, [])
+    .option(
+      '-f, --values <file>',
+      'a values file, as for helm (repeatable; later files win)',
+      collect,
+      [],
+    )
     .option('--set <key=value>', 'set a value, as helm --set does (repeatable)', collect, [])
     .option('--release-name <name>', 'the Helm release name', 'release-name')
     .option('-n, --namespace <namespace>', 'the release namespace', 'default')

@@ -201,7 +201,7 @@ export const agentConfigSchema: Record<string, unknown> = {
             'Where kaniko build contexts are uploaded: s3://bucket[/path], gs://bucket[/path], https://<account>.blob.core.windows.net/<container>[/path], or pvc://<claim>[/path] for a PersistentVolumeClaim (clusters without an object store, such as CoreWeave). Required by the kaniko builder.',
           type: 'string',
           pattern:
-            '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?|https://[a-z0-9]{3,24}\\.blob\\.core\\.windows\\.net/[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(/.*)?)$',
+            '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?|https://[a-z0-9]{3,24}\\.blob\\.core\\.windows\\.net/[a-z0-9](-?[a-z0-9]){2,62}(/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(/.*)?)$',
           examples: [
             's3://my-launch-bucket/contexts',
             'gs://my-launch-bucket/contexts',
