@@ -24,7 +24,7 @@ describe('launch-agent', () => {
     expect(result.stdout).toMatch(/Exit codes/);
   });
 
-  test.each(['validate', 'schema'])('%s --help works', async (command) => {
+  test.each(['validate', 'schema', 'render', 'permissions', 'doctor', 'build'])('%s --help works', async (command) => {
     const result = await runCli([command, '--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`Usage: launch-agent ${command}`));
@@ -127,5 +127,43 @@ describe('launch-agent schema', () => {
     expect(Object.keys(schema.properties)).toEqual(
       expect.arrayContaining(['queues', 'builder', 'environment']),
     );
+  });
+});
+
+describe('launch-agent render', () => {
+  test('prints the launch-config the chart renders, with the kubernetes block it fills in', async () => {
+    const values = configFile(
+      'agentConfig:\n  builder:\n    type: docker\n    destination: localhost:5000/team/images\n',
+    );
+    const result = await runCli(['render', '-f', values, '--release-name', 'gpu', '-n', 'launch']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^builder:\n {2}destination: localhost:5000\/team\/images\n {2}type: docker$/m,
+    );
+    expect(result.stdout).toMatch(
+      /^kubernetes:\n {2}build-service-account: gpu-launch-agent-build\n {2}namespace: launch\n/m,
+    );
+  });
+
+  test('--set is applied after the values files', async () => {
+    const values = configFile('agentConfig:\n  max_jobs: 2\n');
+    const result = await runCli(['render', '-f', values, '--set', 'agentConfig.max_jobs=7']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^max_jobs: 7$/m);
+  });
+
+  test('an invalid agentConfig exits 1 naming the key path under agentConfig', async () => {
+    const result = await runCli(['render', '--set', 'agentConfig.verbosity=9']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(
+      /error: agentConfig\.verbosity: invalid value \(got 9; expected 0, 1 or 2\)/,
+    );
+  });
+
+  test('a missing values file is a usage error (exit 2)', async () => {
+    const result = await runCli(['render', '-f', '/nonexistent/values.yaml']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/\/nonexistent\/values.yaml/);
   });
 });

@@ -1,4 +1,4 @@
-import { checkConfigText, renderChartValues } from '@launch-agent/config';
+import { ChartRenderError, checkConfigText, renderChartValues } from '@launch-agent/config';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
@@ -45,6 +45,14 @@ export function registerRenderCommand(program: Command, out: Output): void {
           ...(options.chart ? { chartDir: options.chart } : {}),
         });
       } catch (error) {
+        if (error instanceof ChartRenderError && error.problems.length > 0) {
+          out.problems(error.problems, []);
+          out.note(
+            `the values do not meet the chart's values.schema.json; helm install would refuse them`,
+          );
+          process.exitCode = EXIT.failure;
+          return;
+        }
         throw new UsageError((error as Error).message);
       }
       out.line(rendered.yaml.trimEnd());

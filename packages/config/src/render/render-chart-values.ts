@@ -7,8 +7,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse, stringify } from 'yaml';
+import { formatProblem, type Problem } from '../problems.js';
+import { describeSchemaErrors } from '../validate/schema-validator.js';
 import { checkChartValues, chartLaunchConfig } from './launch-config.js';
 import { applySetLine } from './strvals.js';
 import {
@@ -49,6 +51,8 @@ export class ChartRenderError extends Error {
     message: string,
     /** The file at fault, when one is. */
     readonly file?: string,
+    /** Values that break the chart's schema, one per key path (`agentConfig.builder.type`). */
+    readonly problems: Problem[] = [],
   ) {
     super(message);
     this.name = 'ChartRenderError';
@@ -84,18 +88,6 @@ async function readChartFile(chartDir: string, name: string): Promise<string> {
   }
 }
 
-function schemaErrorLine(error: ErrorObject): string {
-  const at = error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replace(/\//g, '.');
-  const params = error.params as Record<string, unknown>;
-  const detail =
-    error.keyword === 'additionalProperties'
-      ? `unknown key ${JSON.stringify(params.additionalProperty)}`
-      : error.keyword === 'enum'
-        ? `${error.message}: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
-        : (error.message ?? error.keyword);
-  return `- ${at}: ${detail}`;
-}
-
 // Compiling the chart's schema takes a while; renders of the same schema text share it.
 const compiled = new Map<string, ValidateFunction>();
 
@@ -105,7 +97,7 @@ function validatorFor(schemaText: string, schemaFile: string): ValidateFunction 
     const schema: unknown = JSON.parse(schemaText);
     if (!isTable(schema))
       throw new ChartRenderError(`${schemaFile}: not a JSON Schema`, schemaFile);
-    validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    validate = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schema);
     compiled.set(schemaText, validate);
   }
   return validate;
@@ -119,13 +111,13 @@ function checkSchema(
 ): void {
   const validate = validatorFor(schemaText, schemaFile);
   if (validate(values)) return;
-  // if/then/else and anyOf wrappers repeat what their inner errors say.
-  const errors = (validate.errors ?? []).filter(
-    (e) => !['if', 'anyOf', 'oneOf'].includes(e.keyword),
+  const problems = describeSchemaErrors(validate.errors ?? []).map(
+    ({ segments, atKey, ...problem }) => problem,
   );
-  const lines = [...new Set(errors.map(schemaErrorLine))];
   throw new ChartRenderError(
-    `values from ${sources.join(', ')} don't meet ${schemaFile}:\n${lines.join('\n')}`,
+    `values from ${sources.join(', ')} don't meet ${schemaFile}:\n${problems.map((p) => `- ${formatProblem(p)}`).join('\n')}`,
+    undefined,
+    problems,
   );
 }
 

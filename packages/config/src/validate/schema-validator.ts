@@ -99,9 +99,9 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
       const property = (error.parentSchema as { properties?: Record<string, unknown> })
         .properties?.[key];
       const why =
-        base.length === 1 && base[0] === 'builder' && key === 'build-context-store'
+        base[base.length - 1] === 'builder' && key === 'build-context-store'
           ? 'is required by the kaniko builder'
-          : base[0] === 'environment' && key !== 'type'
+          : base[base.length - 1] === 'environment' && key !== 'type'
             ? `is required for environment type "${(error.data as Record<string, unknown>).type}"`
             : 'is required';
       return {
@@ -123,7 +123,7 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
     }
     case 'pattern': {
       const path = joinPath(base);
-      const parser = PARSED_KEYS[path];
+      const parser = PARSED_KEYS[path.replace(/^agentConfig\./, '')];
       const specific =
         parser && typeof error.data === 'string' ? parser(error.data, path).errors[0] : undefined;
       return {
@@ -176,17 +176,24 @@ function toProblem(error: ErrorObject): SchemaProblem | undefined {
   }
 }
 
-/** Checks a parsed config against the JSON Schema; returns one problem per key path. */
-export function validateAgainstSchema(config: unknown): SchemaProblem[] {
-  const validate = validator();
-  if (validate(config)) return [];
+/**
+ * Turns Ajv errors (from a validator compiled with `verbose: true`) into one problem per key
+ * path, with the expected form taken from each key's `x-expected` annotation.
+ */
+export function describeSchemaErrors(errors: readonly ErrorObject[]): SchemaProblem[] {
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
-  for (const error of validate.errors ?? []) {
+  for (const error of errors) {
     const problem = toProblem(error);
     if (!problem || seen.has(problem.path)) continue;
     seen.add(problem.path);
     problems.push(problem);
   }
   return problems;
+}
+
+/** Checks a parsed config against the JSON Schema; returns one problem per key path. */
+export function validateAgainstSchema(config: unknown): SchemaProblem[] {
+  const validate = validator();
+  return validate(config) ? [] : describeSchemaErrors(validate.errors ?? []);
 }
