@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -169,13 +169,15 @@ export class StatCache {
       ...(this.ignore !== undefined ? { ignore: this.ignore } : {}),
       entries,
     };
+    // A unique temp name: builds of the same context in parallel each write whole files.
+    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
-      const temp = `${this.file}.${process.pid}.tmp`;
       writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
       renameSync(temp, this.file);
     } catch {
       // A read-only home or a full disk must not fail a build; the next scan hashes again.
+      rmSync(temp, { force: true });
     }
   }
 }
