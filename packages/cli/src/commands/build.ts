@@ -45,8 +45,9 @@ export function parseBuildArgs(
   return args;
 }
 
-function seconds(ms: number | undefined): string {
-  return ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`;
+function duration(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /**
@@ -91,7 +92,9 @@ function summary(report: BuildReport, builderName: string | undefined): string {
   if (report.status === 'reused') return `${report.image} already exists${digest}: build skipped`;
   return report.existed
     ? `dry run: ${report.image} exists${digest}; nothing to build`
-    : `dry run: ${report.image} does not exist; it would be built with ${builderName ?? 'the configured builder'}`;
+    : builderName === 'noop'
+      ? `dry run: ${report.image} does not exist, and the noop builder would refuse to build it (set builder.type: docker or kaniko)`
+      : `dry run: ${report.image} does not exist; it would be built with ${builderName ?? 'the configured builder'}`;
 }
 
 function destinationOf(settings: AgentSettings, file: string | undefined) {
@@ -201,9 +204,9 @@ export function registerBuildCommand(program: Command, out: Output = new Output(
           out.note(
             `context ${report.context.directory}: ${report.context.files} files, ` +
               `${report.context.hashedFiles} hashed, ${report.context.cachedFiles} from cache; ` +
-              `plan ${seconds(report.timings.planMs)}, check ${seconds(report.timings.checkMs)}` +
+              `plan ${duration(report.timings.planMs)}, check ${duration(report.timings.checkMs)}` +
               (report.status === 'built'
-                ? `, build ${seconds(report.timings.buildMs)}, push ${seconds(report.timings.pushMs)}`
+                ? `, build ${duration(report.timings.buildMs)}, push ${duration(report.timings.pushMs)}`
                 : ''),
           );
           out.line(summary(report, wouldUse));
