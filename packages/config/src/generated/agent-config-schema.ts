@@ -252,12 +252,18 @@ export const agentConfigSchema: Record<string, unknown> = {
           type: 'object',
           properties: {
             spec: {
+              description:
+                'Job spec fields laid over the defaults (backoffLimit, activeDeadlineSeconds, template).',
               type: 'object',
               properties: {
                 template: {
+                  description:
+                    'Pod template of the build Job: labels, annotations and the pod spec.',
                   type: 'object',
                   properties: {
                     spec: {
+                      description:
+                        'Pod spec of the build pod: volumes, nodeSelector, tolerations, the executor container.',
                       type: 'object',
                       properties: {
                         containers: {
@@ -269,6 +275,8 @@ export const agentConfigSchema: Record<string, unknown> = {
                             type: 'object',
                             properties: {
                               args: {
+                                description:
+                                  'Executor flags, each --key=value; a flag given here replaces the default with the same name.',
                                 type: 'array',
                                 items: {
                                   type: 'string',

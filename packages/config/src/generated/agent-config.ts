@@ -110,8 +110,17 @@ export interface LaunchAgentConfig {
      * Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.
      */
     'kaniko-config'?: {
+      /**
+       * Job spec fields laid over the defaults (backoffLimit, activeDeadlineSeconds, template).
+       */
       spec?: {
+        /**
+         * Pod template of the build Job: labels, annotations and the pod spec.
+         */
         template?: {
+          /**
+           * Pod spec of the build pod: volumes, nodeSelector, tolerations, the executor container.
+           */
           spec?: {
             /**
              * Exactly one container: the kaniko executor.
@@ -121,6 +130,9 @@ export interface LaunchAgentConfig {
              */
             containers?: [
               {
+                /**
+                 * Executor flags, each --key=value; a flag given here replaces the default with the same name.
+                 */
                 args?: string[];
               },
             ];
