@@ -1,0 +1,175 @@
+import * as k8s from '@kubernetes/client-node';
+import { observe } from '../../kubernetes/watch-objects.js';
+import { BUILD_JOB_LABEL, KANIKO_CONTAINER_NAME } from './kaniko-job-spec.js';
+
+/** How a build Job ended, as seen through the Job and its pod. */
+export type JobOutcome =
+  | { status: 'succeeded'; pod?: k8s.V1Pod }
+  | {
+      status: 'failed';
+      /** DeadlineExceeded, ImagePullBackOff, OOMKilled, Error, BackoffLimitExceeded, ... */
+      reason: string;
+      message: string;
+      pod?: k8s.V1Pod;
+    };
+
+/** Container states that never resolve by themselves: the build cannot start. */
+const HOPELESS_WAITING = new Set([
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'ErrImageNeverPull',
+]);
+
+export interface FollowJobOptions {
+  kubeConfig: k8s.KubeConfig;
+  namespace: string;
+  jobName: string;
+  /** The Job's activeDeadlineSeconds: the agent gives up this long (plus grace) after start, even without a job controller. */
+  deadlineSeconds: number;
+  graceSeconds?: number;
+  signal?: AbortSignal;
+  /** Called with every pod state seen (the builder starts the log stream from it). */
+  onPod?: (pod: k8s.V1Pod) => void;
+}
+
+export function kanikoContainerStatus(
+  pod: k8s.V1Pod | undefined,
+): k8s.V1ContainerStatus | undefined {
+  return pod?.status?.containerStatuses?.find((c) => c.name === KANIKO_CONTAINER_NAME);
+}
+
+function condition(job: k8s.V1Job, type: string): k8s.V1JobCondition | undefined {
+  return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+}
+
+/**
+ * Follows a build Job through watches on the Job and on its pods (no polling) until it
+ * completes or fails, the pod is stuck in a state that cannot recover, the deadline passes,
+ * or the signal aborts.
+ */
+export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
+  const { kubeConfig, namespace, jobName } = options;
+  const batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const podSelector = `${BUILD_JOB_LABEL}=${jobName}`;
+  let latestPod: k8s.V1Pod | undefined;
+
+  return new Promise<JobOutcome>((resolve, reject) => {
+    let done = false;
+    const stops: Array<() => void> = [];
+    const finish = (outcome: JobOutcome | Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      for (const stop of stops) stop();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    /** The pod as the API server has it now: the watch may not have delivered its last change yet. */
+    const freshPod = async (): Promise<k8s.V1Pod | undefined> => {
+      try {
+        const pods = await core.listNamespacedPod({ namespace, labelSelector: podSelector });
+        return newest(pods.items) ?? latestPod;
+      } catch {
+        return latestPod;
+      }
+    };
+    const settleFromJob = async (job: k8s.V1Job) => {
+      const complete = condition(job, 'Complete');
+      const failed = condition(job, 'Failed');
+      if (!complete && !failed) return;
+      const pod = await freshPod();
+      if (complete) {
+        finish({ status: 'succeeded', ...(pod ? { pod } : {}) });
+        return;
+      }
+      const terminated = kanikoContainerStatus(pod)?.state?.terminated;
+      // DeadlineExceeded says more than the container's own end; otherwise the container's
+      // reason (OOMKilled, Error) names the cause better than BackoffLimitExceeded.
+      const reason =
+        failed!.reason === 'DeadlineExceeded'
+          ? 'DeadlineExceeded'
+          : (terminated?.reason ?? failed!.reason ?? 'Failed');
+      const exit = terminated?.exitCode !== undefined ? ` (exit code ${terminated.exitCode})` : '';
+      finish({
+        status: 'failed',
+        reason,
+        message: `${failed!.message ?? failed!.reason ?? 'the Job failed'}${exit}`,
+        ...(pod ? { pod } : {}),
+      });
+    };
+
+    const timer = setTimeout(
+      () =>
+        finish({
+          status: 'failed',
+          reason: 'DeadlineExceeded',
+          message: `the build did not finish within ${options.deadlineSeconds}s (builder.build-timeout-seconds)`,
+          ...(latestPod ? { pod: latestPod } : {}),
+        }),
+      (options.deadlineSeconds + (options.graceSeconds ?? 60)) * 1000,
+    );
+    const onAbort = () => finish(new Error('the build was cancelled'));
+    if (options.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    stops.push(
+      observe<k8s.V1Job>({
+        kubeConfig,
+        path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+        selector: { fieldSelector: `metadata.name=${jobName}` },
+        list: () =>
+          batch.listNamespacedJob({ namespace, fieldSelector: `metadata.name=${jobName}` }),
+        onEvent: (type, job) => {
+          if (type === 'DELETED') {
+            finish({
+              status: 'failed',
+              reason: 'Deleted',
+              message: `the Job ${namespace}/${jobName} was deleted before it finished`,
+            });
+            return;
+          }
+          settleFromJob(job).catch((error: Error) => finish(error));
+        },
+        onError: (error) => finish(error),
+      }),
+    );
+    stops.push(
+      observe<k8s.V1Pod>({
+        kubeConfig,
+        path: `/api/v1/namespaces/${namespace}/pods`,
+        selector: { labelSelector: podSelector },
+        list: () => core.listNamespacedPod({ namespace, labelSelector: podSelector }),
+        onEvent: (type, pod) => {
+          if (type === 'DELETED') return;
+          latestPod = pod;
+          options.onPod?.(pod);
+          const waiting = kanikoContainerStatus(pod)?.state?.waiting;
+          if (waiting?.reason && HOPELESS_WAITING.has(waiting.reason)) {
+            finish({
+              status: 'failed',
+              reason: waiting.reason,
+              message: waiting.message ?? waiting.reason,
+              pod,
+            });
+          }
+        },
+        onError: (error) => finish(error),
+      }),
+    );
+  });
+}
+
+function newest(pods: k8s.V1Pod[]): k8s.V1Pod | undefined {
+  return [...pods].sort(
+    (a, b) =>
+      (b.metadata?.creationTimestamp?.valueOf() ?? 0) -
+      (a.metadata?.creationTimestamp?.valueOf() ?? 0),
+  )[0];
+}
