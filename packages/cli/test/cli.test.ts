@@ -170,3 +170,23 @@ describe('launch-agent render', () => {
     expect(result.stderr).toMatch(/\/nonexistent\/values.yaml/);
   });
 });
+
+describe('config override flags', () => {
+  test('flags win over the environment, which wins over the file', async () => {
+    const file = configFile('queues: [from-file]\nmax_jobs: 2\n');
+    const env = { LAUNCH_AGENT_QUEUES: 'from-env', LAUNCH_AGENT_MAX_JOBS: '3' };
+    const fromEnv = await runCli(['validate', '--config', file], env);
+    expect(fromEnv.stdout).toMatch(/queues from-env; max_jobs 3/);
+    const fromFlags = await runCli(
+      ['validate', '--config', file, '-q', 'a', '--queue', 'b', '--max-jobs', '-1'],
+      env,
+    );
+    expect(fromFlags.stdout).toMatch(/queues a, b; max_jobs unlimited/);
+  });
+
+  test('a bad flag value is reported against the flag', async () => {
+    const result = await runCli(['validate', '--config', configFile(''), '--max-jobs', '0']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/max_jobs: invalid value \(from flag --max-jobs\)/);
+  });
+});

@@ -1,10 +1,10 @@
 import { loadConfig, ConfigInvalidError, type Problem } from '@launch-agent/config';
 import type { Command } from 'commander';
+import { addConfigFlags, configOverrides, type ConfigFlagOptions } from '../config-flags.js';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 
-interface ValidateOptions {
-  config?: string;
+interface ValidateOptions extends ConfigFlagOptions {
   format: 'text' | 'json';
 }
 
@@ -17,54 +17,58 @@ function describe(settings: Awaited<ReturnType<typeof loadConfig>>['settings']):
     parts.push(`destination ${builder.destination.reference} (${builder.destination.kind})`);
   if (builder.buildContextStore) parts.push(`context store ${builder.buildContextStore.uri}`);
   parts.push(`queues ${settings.queues.join(', ')}`);
+  parts.push(`max_jobs ${settings.maxJobs === -1 ? 'unlimited' : settings.maxJobs}`);
   return parts.join('; ');
 }
 
 export function registerValidateCommand(program: Command, out: Output): void {
-  program
+  const command = program
     .command('validate')
     .description(
       'Check a launch-config.yaml: exit 0 when valid, 1 when not (one line per problem), 2 when unreadable.',
     )
-    .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
     .option('--format <format>', 'text or json', 'text')
     .addHelpText(
       'after',
       '\nEach problem names the key by its dotted path, the file, line and column, the value\n' +
         'found and the form expected. Warnings go to stderr and do not change the exit code.\n' +
-        'LAUNCH_AGENT_QUEUES, LAUNCH_AGENT_MAX_JOBS and LAUNCH_AGENT_VERBOSITY are checked too.',
-    )
-    .action(async (options: ValidateOptions) => {
-      if (options.format !== 'text' && options.format !== 'json') {
-        program.error(`error: --format must be text or json, not "${options.format}"`, {
-          exitCode: EXIT.usage,
-        });
-      }
-      let file = options.config ?? '(defaults)';
-      let errors: Problem[] = [];
-      let warnings: Problem[];
-      let summary: string | undefined;
-      try {
-        const loaded = await loadConfig({ configPath: options.config });
-        file = loaded.file ?? '(defaults: no config file found)';
-        warnings = loaded.warnings;
-        summary = describe(loaded.settings);
-      } catch (error) {
-        if (!(error instanceof ConfigInvalidError)) throw error;
-        file = error.file ?? file;
-        errors = error.problems;
-        warnings = error.warnings;
-      }
-      if (options.format === 'json') {
-        out.line(JSON.stringify({ file, valid: errors.length === 0, errors, warnings }, null, 2));
+        'LAUNCH_AGENT_QUEUES, LAUNCH_AGENT_MAX_JOBS and LAUNCH_AGENT_VERBOSITY are checked too,\n' +
+        'and so are --queue, --max-jobs and --verbosity, which override them.',
+    );
+  addConfigFlags(command).action(async (options: ValidateOptions) => {
+    if (options.format !== 'text' && options.format !== 'json') {
+      program.error(`error: --format must be text or json, not "${options.format}"`, {
+        exitCode: EXIT.usage,
+      });
+    }
+    let file = options.config ?? '(defaults)';
+    let errors: Problem[] = [];
+    let warnings: Problem[];
+    let summary: string | undefined;
+    try {
+      const loaded = await loadConfig({
+        configPath: options.config,
+        flags: configOverrides(options),
+      });
+      file = loaded.file ?? '(defaults: no config file found)';
+      warnings = loaded.warnings;
+      summary = describe(loaded.settings);
+    } catch (error) {
+      if (!(error instanceof ConfigInvalidError)) throw error;
+      file = error.file ?? file;
+      errors = error.problems;
+      warnings = error.warnings;
+    }
+    if (options.format === 'json') {
+      out.line(JSON.stringify({ file, valid: errors.length === 0, errors, warnings }, null, 2));
+    } else {
+      out.problems(errors, warnings);
+      if (errors.length === 0) {
+        out.line(`${file} is valid: ${summary}`);
       } else {
-        out.problems(errors, warnings);
-        if (errors.length === 0) {
-          out.line(`${file} is valid: ${summary}`);
-        } else {
-          out.note(`${file}: ${errors.length} problem${errors.length === 1 ? '' : 's'}`);
-        }
+        out.note(`${file}: ${errors.length} problem${errors.length === 1 ? '' : 's'}`);
       }
-      process.exitCode = errors.length === 0 ? EXIT.ok : EXIT.failure;
-    });
+    }
+    process.exitCode = errors.length === 0 ? EXIT.ok : EXIT.failure;
+  });
 }
