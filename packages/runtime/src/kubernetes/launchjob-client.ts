@@ -1,0 +1,81 @@
+import * as k8s from '@kubernetes/client-node';
+import {
+  LAUNCHJOB_API_VERSION,
+  LAUNCHJOB_GROUP,
+  LAUNCHJOB_KIND,
+  LAUNCHJOB_PLURAL,
+  LAUNCHJOB_VERSION,
+  type LaunchJob,
+  type LaunchJobList,
+  type LaunchJobSpec,
+  type LaunchJobStatus,
+} from './launchjob-types.js';
+
+const coordinates = {
+  group: LAUNCHJOB_GROUP,
+  version: LAUNCHJOB_VERSION,
+  plural: LAUNCHJOB_PLURAL,
+};
+
+/** LaunchJob calls through the generic custom-objects API, typed. */
+export class LaunchJobClient {
+  private readonly api: k8s.CustomObjectsApi;
+
+  constructor(readonly kubeConfig: k8s.KubeConfig) {
+    this.api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  /** The collection path, for watches. */
+  static path(namespace: string): string {
+    return `/apis/${LAUNCHJOB_GROUP}/${LAUNCHJOB_VERSION}/namespaces/${namespace}/${LAUNCHJOB_PLURAL}`;
+  }
+
+  async get(namespace: string, name: string): Promise<LaunchJob> {
+    return (await this.api.getNamespacedCustomObject({
+      ...coordinates,
+      namespace,
+      name,
+    })) as LaunchJob;
+  }
+
+  async list(namespace: string, labelSelector?: string): Promise<LaunchJobList> {
+    return (await this.api.listNamespacedCustomObject({
+      ...coordinates,
+      namespace,
+      ...(labelSelector ? { labelSelector } : {}),
+    })) as LaunchJobList;
+  }
+
+  async create(
+    namespace: string,
+    metadata: k8s.V1ObjectMeta,
+    spec: LaunchJobSpec,
+  ): Promise<LaunchJob> {
+    const body: LaunchJob = {
+      apiVersion: LAUNCHJOB_API_VERSION,
+      kind: LAUNCHJOB_KIND,
+      metadata: { ...metadata, namespace },
+      spec,
+    };
+    return (await this.api.createNamespacedCustomObject({
+      ...coordinates,
+      namespace,
+      body,
+    })) as LaunchJob;
+  }
+
+  /**
+   * Replaces the status subresource. The body carries `metadata.resourceVersion`, so the API
+   * server refuses (409 Conflict) a write based on a stale copy: that is how two agents never
+   * both claim one job.
+   */
+  async replaceStatus(job: LaunchJob, status: LaunchJobStatus): Promise<LaunchJob> {
+    const body: LaunchJob = { ...job, status };
+    return (await this.api.replaceNamespacedCustomObjectStatus({
+      ...coordinates,
+      namespace: job.metadata.namespace!,
+      name: job.metadata.name!,
+      body,
+    })) as LaunchJob;
+  }
+}
