@@ -92,3 +92,4 @@ export {
 export { buildImage, type BuildImageRequest, type BuildReport } from './build-engine.js';
 export * from './storage/index.js';
 export * from './doctor/index.js';
+export * from './agent/index.js';

@@ -1,0 +1,58 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface HealthSources {
+  /** The process works: its watches are alive. False makes the kubelet restart the pod. */
+  live: () => boolean;
+  /** The agent has listed its queues and takes jobs. False while starting and shutting down. */
+  ready: () => boolean;
+  metrics: () => string;
+}
+
+export interface HealthServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** GET /healthz, /readyz and /metrics on `port` (the chart's container port `http`, 8080). */
+export async function startHealthServer(
+  sources: HealthSources,
+  port: number,
+  host = '0.0.0.0',
+): Promise<HealthServer> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const answer = (ok: boolean) => {
+      response
+        .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(ok ? 'ok\n' : 'not ready\n');
+    };
+    if (path === '/healthz' || path === '/livez') return answer(sources.live());
+    if (path === '/readyz') return answer(sources.ready());
+    if (path === '/metrics') {
+      response
+        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+        .end(sources.metrics());
+      return;
+    }
+    response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,30 @@
+export { LaunchAgent, type LaunchAgentOptions } from './launch-agent.js';
+export { AgentMetrics, BUILD_DURATION_BUCKETS } from './agent-metrics.js';
+export {
+  createLogger,
+  logFormatFor,
+  redact,
+  redactText,
+  silentLogger,
+  REDACTED,
+  type AgentLogger,
+  type LogFields,
+  type LogLevel,
+  type LoggerOptions,
+} from './agent-log.js';
+export { startHealthServer, type HealthServer, type HealthSources } from './health-server.js';
+export {
+  BuildContextUnavailableError,
+  extractContextArchive,
+  localBuildContext,
+  type LocalBuildContext,
+} from './build-context-source.js';
+export {
+  runJobName,
+  runJobSpec,
+  secureModeViolations,
+  type RunJobOptions,
+  type SecureModeViolation,
+} from './run-job-spec.js';
+export { LaunchJobClient } from '../kubernetes/launchjob-client.js';
+export * from '../kubernetes/launchjob-types.js';

@@ -1,0 +1,788 @@
+import { isAbsolute, join, relative } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { AgentSettings } from '@launch-agent/config';
+import { BuildPlanError } from '../build/build-plan.js';
+import { buildImage } from '../build-engine.js';
+import {
+  BuildFailedError,
+  BuilderUnavailableError,
+  PushFailedError,
+  type Builder,
+} from '../builders/builder.js';
+import { selectBuilder } from '../builders/select-builder.js';
+import { apiStatus } from '../kubernetes/kube-client.js';
+import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
+import {
+  isTerminal,
+  LABEL_LAUNCHJOB_UID,
+  LABEL_ROLE,
+  setCondition,
+  type LaunchJob,
+  type LaunchJobPhase,
+  type LaunchJobStatus,
+} from '../kubernetes/launchjob-types.js';
+import { observe } from '../kubernetes/watch-objects.js';
+import { RegistryError } from '../registries/registry.js';
+import type { RegistryOptions } from '../registries/select-registry.js';
+import type { BuildContextStore } from '../storage/context-store.js';
+import { silentLogger, redactText, type AgentLogger } from './agent-log.js';
+import { AgentMetrics } from './agent-metrics.js';
+import { BuildContextUnavailableError, localBuildContext } from './build-context-source.js';
+import { runJobName, runJobSpec, secureModeViolations } from './run-job-spec.js';
+
+export interface LaunchAgentOptions {
+  kubeConfig: k8s.KubeConfig;
+  settings: AgentSettings;
+  /** Where the agent's LaunchJobs live: its own namespace. */
+  namespace: string;
+  /** This agent's name in status.agent: the pod name in a cluster. Unique among live agents. */
+  identity: string;
+  log?: AgentLogger;
+  metrics?: AgentMetrics;
+  /** Default: selectBuilder(settings.builder), made on the first build. */
+  builder?: () => Promise<Builder>;
+  /** Where source.context keys are read from; default none (jobs with a context then fail). */
+  contextStore?: BuildContextStore;
+  registryOptions?: RegistryOptions;
+  /** How often a held job's status.heartbeatTime is renewed. Default 10 s. */
+  heartbeatIntervalMs?: number;
+  /** A claimed job whose heartbeat is older than this is taken over. Default 45 s. */
+  staleAfterMs?: number;
+  now?: () => Date;
+}
+
+/** Another agent owns the job now (it took over after our heartbeat went stale). */
+class ClaimLostError extends Error {
+  constructor(key: string, owner: string | undefined) {
+    super(`${key} is now held by ${owner ?? 'no agent'}`);
+    this.name = 'ClaimLostError';
+  }
+}
+
+/** The job cannot run as asked; `reason` goes into status.conditions. */
+class JobRejectedError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JobRejectedError';
+  }
+}
+
+interface HeldJob {
+  key: string;
+  uid: string;
+  stage: 'claiming' | 'working' | 'running';
+  /** The latest copy this agent wrote or read: its resourceVersion is what the next write sends. */
+  latest: LaunchJob;
+  abort: AbortController;
+  work?: Promise<void>;
+}
+
+const MESSAGE_LIMIT = 4000;
+
+const keyOf = (job: LaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
+
+function failureReason(error: unknown): string {
+  if (error instanceof JobRejectedError || error instanceof BuildContextUnavailableError)
+    return error.reason;
+  if (error instanceof BuildFailedError) return 'BuildFailed';
+  if (error instanceof PushFailedError) return 'PushFailed';
+  if (error instanceof BuilderUnavailableError) return 'BuilderUnavailable';
+  if (error instanceof BuildPlanError) return 'InvalidBuildContext';
+  if (error instanceof RegistryError) return 'RegistryUnavailable';
+  return 'AgentError';
+}
+
+function shortMessage(error: unknown): string {
+  const text = redactText(error instanceof Error ? error.message : String(error));
+  return text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}…` : text;
+}
+
+/**
+ * The agent: watches the LaunchJobs of its queues, claims at most max_jobs of them through a
+ * status write that carries the resourceVersion (the API server lets exactly one agent win),
+ * builds the image when the job needs one (skipped when the registry has it), runs it as a
+ * batch/v1 Job with a deterministic name, and mirrors the Job's outcome into the LaunchJob's
+ * status. A held job's heartbeat is renewed; a job whose holder stopped renewing is taken over
+ * and resumed from what its status says was done.
+ */
+export class LaunchAgent {
+  readonly metrics: AgentMetrics;
+  private readonly log: AgentLogger;
+  private readonly client: LaunchJobClient;
+  private readonly batch: k8s.BatchV1Api;
+  private readonly jobs = new Map<string, LaunchJob>();
+  /** Run Jobs by the LaunchJob uid in their label. */
+  private readonly runJobs = new Map<string, k8s.V1Job>();
+  private readonly held = new Map<string, HeldJob>();
+  private readonly runNamespaces: string[];
+  private readonly synced = new Set<string>();
+  private readonly stops: Array<() => void> = [];
+  private timers: NodeJS.Timeout[] = [];
+  private builderPromise: Promise<Builder> | undefined;
+  private pumpScheduled = false;
+  private stopping = false;
+  private abandoned = false;
+  private watchError: Error | undefined;
+  private readonly heartbeatIntervalMs: number;
+  private readonly staleAfterMs: number;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: LaunchAgentOptions) {
+    this.log = options.log ?? silentLogger;
+    this.metrics = options.metrics ?? new AgentMetrics();
+    this.client = new LaunchJobClient(options.kubeConfig);
+    this.batch = options.kubeConfig.makeApiClient(k8s.BatchV1Api);
+    this.runNamespaces = [
+      ...new Set([options.namespace, ...options.settings.kubernetes.targetNamespaces]),
+    ];
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
+    this.staleAfterMs = options.staleAfterMs ?? 45_000;
+    this.now = options.now ?? (() => new Date());
+    this.metrics.setActiveJobs(0, options.settings.maxJobs);
+  }
+
+  /** The watches are alive (liveness). */
+  isLive(): boolean {
+    return this.watchError === undefined;
+  }
+
+  /** Listed everything and taking jobs (readiness). */
+  isReady(): boolean {
+    return (
+      !this.stopping &&
+      this.isLive() &&
+      this.synced.has('launchjobs') &&
+      this.runNamespaces.every((ns) => this.synced.has(`jobs/${ns}`))
+    );
+  }
+
+  /** Jobs this agent holds now. */
+  activeJobs(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Starts the watches; resolves when the first lists are in (the agent is ready). */
+  async start(): Promise<void> {
+    const { namespace } = this.options;
+    this.log.info('agent starting', {
+      agent: this.options.identity,
+      namespace,
+      queues: this.options.settings.queues,
+      maxJobs: this.options.settings.maxJobs,
+      secureMode: this.options.settings.secureMode,
+      runNamespaces: this.runNamespaces,
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.watchError) reject(this.watchError);
+        else if (this.isReady()) resolve();
+        else setTimeout(check, 20).unref();
+      };
+      check();
+    });
+    this.stops.push(
+      observe<LaunchJob>({
+        kubeConfig: this.options.kubeConfig,
+        path: LaunchJobClient.path(namespace),
+        selector: {},
+        list: async () => {
+          const listed = await this.client.list(namespace);
+          // After observe() has delivered the listed items.
+          setImmediate(() => this.markSynced('launchjobs'));
+          return listed;
+        },
+        onEvent: (type, job) => this.onLaunchJob(type, job),
+        onError: (error) => this.onWatchError('LaunchJobs', error),
+      }),
+    );
+    for (const ns of this.runNamespaces) {
+      const labelSelector = `${LABEL_ROLE}=run`;
+      this.stops.push(
+        observe<k8s.V1Job>({
+          kubeConfig: this.options.kubeConfig,
+          path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+          selector: { labelSelector },
+          list: async () => {
+            const listed = await this.batch.listNamespacedJob({ namespace: ns, labelSelector });
+            setImmediate(() => this.markSynced(`jobs/${ns}`));
+            return listed;
+          },
+          onEvent: (type, job) => this.onRunJob(type, job),
+          onError: (error) => this.onWatchError(`Jobs in ${ns}`, error),
+        }),
+      );
+    }
+    this.timers.push(setInterval(() => void this.heartbeat(), this.heartbeatIntervalMs));
+    // Stale claims are found in the watch cache; this timer only re-reads the cache.
+    this.timers.push(setInterval(() => this.schedulePump(), Math.max(250, this.staleAfterMs / 3)));
+    this.timers.forEach((timer) => timer.unref());
+    await ready;
+    this.log.info('agent ready', { agent: this.options.identity });
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM): take no new job, stop builds, hand every held job back (status
+   * says so) so another agent resumes it at once instead of after the stale timeout. Run Jobs
+   * keep running: whoever resumes the LaunchJob follows the same Job.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.timers.forEach(clearInterval);
+    this.log.info('agent stopping', { agent: this.options.identity, held: this.held.size });
+    for (const entry of this.held.values()) entry.abort.abort();
+    await Promise.allSettled([...this.held.values()].map((entry) => entry.work));
+    await Promise.allSettled([...this.held.values()].map((entry) => this.release(entry)));
+    this.held.clear();
+    this.stops.forEach((stopWatch) => stopWatch());
+    this.log.info('agent stopped', { agent: this.options.identity });
+  }
+
+  /**
+   * Stops everything without writing a thing, as if the process had been killed: what a test
+   * uses to play a crashed agent.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    this.stopping = true;
+    this.timers.forEach(clearInterval);
+    for (const entry of this.held.values()) entry.abort.abort();
+    this.stops.forEach((stopWatch) => stopWatch());
+  }
+
+  private markSynced(what: string): void {
+    if (!this.synced.has(what)) {
+      this.synced.add(what);
+      this.schedulePump();
+    }
+  }
+
+  private onWatchError(what: string, error: Error): void {
+    this.watchError = error;
+    this.log.error(`watching ${what} failed`, { error: shortMessage(error) });
+  }
+
+  private onLaunchJob(type: 'ADDED' | 'MODIFIED' | 'DELETED', job: LaunchJob): void {
+    const key = keyOf(job);
+    if (type === 'DELETED') {
+      this.jobs.delete(key);
+      const entry = this.held.get(key);
+      if (entry) {
+        this.log.info('LaunchJob deleted; dropping it', { job: key });
+        entry.abort.abort();
+        this.held.delete(key);
+      }
+    } else {
+      this.jobs.set(key, job);
+    }
+    this.updateGauges();
+    this.schedulePump();
+  }
+
+  private onRunJob(type: 'ADDED' | 'MODIFIED' | 'DELETED', job: k8s.V1Job): void {
+    const uid = job.metadata?.labels?.[LABEL_LAUNCHJOB_UID];
+    if (!uid) return;
+    if (type === 'DELETED') this.runJobs.delete(uid);
+    else this.runJobs.set(uid, job);
+    const entry = [...this.held.values()].find((held) => held.uid === uid);
+    if (entry?.stage === 'running') void this.mirrorRunJob(entry, type === 'DELETED');
+  }
+
+  private inMyQueues(job: LaunchJob): boolean {
+    return this.options.settings.queues.includes(job.spec?.queue);
+  }
+
+  private hasSlot(): boolean {
+    const max = this.options.settings.maxJobs;
+    return max < 0 || this.held.size < max;
+  }
+
+  /** Free for this agent: unclaimed, its own from before a restart, or its holder went silent. */
+  private claimable(job: LaunchJob): boolean {
+    const status = job.status ?? {};
+    if (!status.agent || status.agent === this.options.identity) return true;
+    const last = Date.parse(status.heartbeatTime ?? status.claimedTime ?? '');
+    return Number.isNaN(last) || this.now().getTime() - last > this.staleAfterMs;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.stopping || !this.isReady()) return;
+    const candidates = [...this.jobs.values()]
+      .filter(
+        (job) =>
+          this.inMyQueues(job) &&
+          !isTerminal(job) &&
+          !this.held.has(keyOf(job)) &&
+          this.claimable(job),
+      )
+      .sort(
+        (a, b) =>
+          Date.parse(a.metadata.creationTimestamp as unknown as string) -
+            Date.parse(b.metadata.creationTimestamp as unknown as string) ||
+          keyOf(a).localeCompare(keyOf(b)),
+      );
+    for (const job of candidates) {
+      if (!this.hasSlot()) break;
+      const entry: HeldJob = {
+        key: keyOf(job),
+        uid: job.metadata.uid!,
+        stage: 'claiming',
+        latest: job,
+        abort: new AbortController(),
+      };
+      this.held.set(entry.key, entry);
+      entry.work = this.claimAndWork(entry);
+    }
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    const phases: Record<string, number> = {};
+    const depth: Record<string, number> = Object.fromEntries(
+      this.options.settings.queues.map((queue) => [queue, 0]),
+    );
+    for (const job of this.jobs.values()) {
+      if (!this.inMyQueues(job)) continue;
+      const phase = job.status?.phase ?? 'Pending';
+      phases[phase] = (phases[phase] ?? 0) + 1;
+      if (!isTerminal(job) && !job.status?.agent)
+        depth[job.spec.queue] = (depth[job.spec.queue] ?? 0) + 1;
+    }
+    this.metrics.setJobsByPhase(phases);
+    this.metrics.setQueueDepth(depth);
+    this.metrics.setActiveJobs(this.held.size, this.options.settings.maxJobs);
+  }
+
+  private async claimAndWork(entry: HeldJob): Promise<void> {
+    const job = entry.latest;
+    const previous = job.status?.agent;
+    const resumed = previous !== undefined && previous !== this.options.identity;
+    const now = this.now().toISOString();
+    try {
+      // The claim is the one write that must not be retried: a conflict means another agent won.
+      entry.latest = await this.client.replaceStatus(job, {
+        ...job.status,
+        phase: job.status?.phase ?? 'Pending',
+        agent: this.options.identity,
+        heartbeatTime: now,
+        claimedTime: now,
+        conditions: setCondition(
+          job.status?.conditions,
+          {
+            type: 'Claimed',
+            status: 'True',
+            reason: resumed
+              ? 'ResumedFromStaleAgent'
+              : previous
+                ? 'ResumedAfterRestart'
+                : 'Claimed',
+            message: resumed
+              ? `claimed by ${this.options.identity} after ${previous} stopped renewing its heartbeat`
+              : `claimed by ${this.options.identity}`,
+          },
+          this.now(),
+        ),
+      });
+    } catch (error) {
+      this.held.delete(entry.key);
+      this.updateGauges();
+      if (apiStatus(error) === 409 || apiStatus(error) === 404) {
+        this.metrics.count('claims', { result: 'conflict' });
+        this.log.debug('claim lost to another writer', { job: entry.key });
+        return;
+      }
+      this.log.error('claim failed', { job: entry.key, error: shortMessage(error) });
+      return;
+    }
+    this.metrics.count('claims', { result: resumed ? 'resumed' : 'won' });
+    this.log.info(resumed ? 'resumed a job from a stale agent' : 'claimed job', {
+      job: entry.key,
+      queue: job.spec.queue,
+      phase: entry.latest.status?.phase,
+      ...(resumed ? { previousAgent: previous } : {}),
+    });
+    entry.stage = 'working';
+    try {
+      await this.work(entry);
+    } catch (error) {
+      if (this.abandoned) return;
+      if (error instanceof ClaimLostError) {
+        this.log.warn('another agent took the job over', { job: entry.key, error: error.message });
+        this.dropHeld(entry);
+        return;
+      }
+      if (this.stopping && entry.abort.signal.aborted) return; // stop() releases it
+      const reason = failureReason(error);
+      this.log.error('job failed', { job: entry.key, reason, error: shortMessage(error) });
+      await this.finish(entry, 'Failed', reason, shortMessage(error)).catch((finishError) =>
+        this.log.error('could not record the failure', {
+          job: entry.key,
+          error: shortMessage(finishError),
+        }),
+      );
+    }
+  }
+
+  private async work(entry: HeldJob): Promise<void> {
+    const job = entry.latest;
+    const status = job.status ?? {};
+    if (status.runJobName && status.image) {
+      // A previous holder got as far as the run Job: follow it, never create another.
+      await this.startRun(entry, status.image, {});
+      return;
+    }
+    if (this.options.settings.secureMode) {
+      const violations = secureModeViolations(job);
+      if (violations.length > 0) {
+        throw new JobRejectedError(
+          'SecureModeViolation',
+          violations.map((v) => `${v.field}: ${v.message}`).join('; '),
+        );
+      }
+    }
+    // Refused before a build is spent on it.
+    this.targetNamespace(job);
+    const source = job.spec.source;
+    if (source.image) {
+      this.metrics.count('images', { result: 'prebuilt' });
+      await this.startRun(entry, source.image, { imageStatus: 'prebuilt' });
+      return;
+    }
+    if (source.git) {
+      throw new JobRejectedError(
+        'GitSourceUnsupported',
+        'this agent builds from source.image or source.context; git sources are not supported yet (issue 8)',
+      );
+    }
+    if (!source.context) {
+      throw new JobRejectedError('InvalidSource', 'spec.source has none of image, context, git');
+    }
+    await this.update(entry, (s) => ({
+      ...s,
+      phase: 'Building',
+      conditions: setCondition(
+        s.conditions,
+        {
+          type: 'Built',
+          status: 'Unknown',
+          reason: 'Building',
+          message: `building ${source.context!.key}`,
+        },
+        this.now(),
+      ),
+    }));
+    const destination = this.options.settings.builder.destination;
+    if (!destination) {
+      throw new JobRejectedError(
+        'NoDestination',
+        'the job needs a build but the agent config has no builder.destination',
+      );
+    }
+    const local = await localBuildContext(this.options.contextStore, source.context.key);
+    let report;
+    try {
+      const dockerfile = join(local.directory, job.spec.dockerfile ?? 'Dockerfile');
+      const inside = relative(local.directory, dockerfile);
+      if (inside.startsWith('..') || isAbsolute(inside)) {
+        throw new JobRejectedError(
+          'InvalidDockerfile',
+          `spec.dockerfile ${job.spec.dockerfile} is outside the context`,
+        );
+      }
+      this.log.info('building', { job: entry.key, context: source.context.key });
+      report = await buildImage({
+        plan: {
+          contextDir: local.directory,
+          dockerfile,
+          ...(job.spec.buildArgs ? { buildArgs: job.spec.buildArgs } : {}),
+          ...(this.options.settings.builder.platform
+            ? { platform: this.options.settings.builder.platform }
+            : {}),
+          cacheDir: false,
+        },
+        destination,
+        ...(this.options.registryOptions ? { registryOptions: this.options.registryOptions } : {}),
+        builder: () => this.builder(),
+        signal: entry.abort.signal,
+      });
+    } finally {
+      await local.cleanup();
+    }
+    const imageStatus = report.status === 'built' ? 'built' : 'reused';
+    this.metrics.count('images', { result: imageStatus });
+    if (report.status === 'built' && report.timings.buildMs !== undefined) {
+      this.metrics.observeBuildSeconds(
+        (report.timings.buildMs + (report.timings.pushMs ?? 0)) / 1000,
+      );
+    }
+    this.log.info(imageStatus === 'built' ? 'image built' : 'image exists; build skipped', {
+      job: entry.key,
+      image: report.image,
+      digest: report.digest,
+    });
+    await this.startRun(entry, report.image, {
+      imageStatus,
+      ...(report.digest ? { digest: report.digest } : {}),
+      buildDurationSeconds: Math.round(report.timings.totalMs) / 1000,
+    });
+  }
+
+  private targetNamespace(job: LaunchJob): string {
+    const wanted = job.spec.run?.namespace || job.metadata.namespace!;
+    if (!this.runNamespaces.includes(wanted)) {
+      throw new JobRejectedError(
+        'NamespaceNotAllowed',
+        `spec.run.namespace ${wanted} is neither the agent's namespace nor one of kubernetes.target-namespaces (${this.runNamespaces.join(', ')})`,
+      );
+    }
+    return wanted;
+  }
+
+  private builder(): Promise<Builder> {
+    this.builderPromise ??= this.options.builder
+      ? this.options.builder()
+      : selectBuilder(this.options.settings.builder).then((selected) => selected.builder);
+    return this.builderPromise;
+  }
+
+  private async startRun(
+    entry: HeldJob,
+    image: string,
+    extra: Pick<LaunchJobStatus, 'imageStatus' | 'digest' | 'buildDurationSeconds'>,
+  ): Promise<void> {
+    if (entry.abort.signal.aborted) throw entry.abort.signal.reason;
+    const job = entry.latest;
+    const namespace = job.status?.runJobNamespace ?? this.targetNamespace(job);
+    const name = runJobName(job);
+    const body = runJobSpec(job, {
+      image,
+      namespace,
+      secureMode: this.options.settings.secureMode,
+      agentName: this.options.identity,
+    });
+    try {
+      const created = await this.batch.createNamespacedJob({ namespace, body });
+      this.runJobs.set(entry.uid, created);
+      this.metrics.count('run_jobs_created', { result: 'created' });
+      this.log.info('run Job created', { job: entry.key, runJob: `${namespace}/${name}`, image });
+    } catch (error) {
+      if (apiStatus(error) !== 409) throw error;
+      // Same deterministic name: it is this LaunchJob's Job if the uid label says so.
+      const existing = await this.batch.readNamespacedJob({ name, namespace });
+      if (existing.metadata?.labels?.[LABEL_LAUNCHJOB_UID] !== entry.uid) {
+        throw new JobRejectedError(
+          'RunJobNameTaken',
+          `a Job ${namespace}/${name} exists that does not belong to this LaunchJob`,
+        );
+      }
+      this.runJobs.set(entry.uid, existing);
+      this.metrics.count('run_jobs_created', { result: 'adopted' });
+      this.log.info('run Job already exists; following it', {
+        job: entry.key,
+        runJob: `${namespace}/${name}`,
+      });
+    }
+    await this.update(entry, (s) => ({
+      ...s,
+      ...extra,
+      phase: 'Running',
+      image,
+      runJobName: name,
+      runJobNamespace: namespace,
+      startTime: s.startTime ?? this.now().toISOString(),
+      conditions: setCondition(
+        extra.imageStatus
+          ? setCondition(
+              s.conditions,
+              {
+                type: 'Built',
+                status: 'True',
+                reason:
+                  extra.imageStatus === 'built'
+                    ? 'Built'
+                    : extra.imageStatus === 'reused'
+                      ? 'ImageExists'
+                      : 'Prebuilt',
+                message: image,
+              },
+              this.now(),
+            )
+          : s.conditions,
+        {
+          type: 'Running',
+          status: 'True',
+          reason: 'RunJobCreated',
+          message: `${namespace}/${name}`,
+        },
+        this.now(),
+      ),
+    }));
+    entry.stage = 'running';
+    await this.mirrorRunJob(entry, false);
+  }
+
+  /** Mirrors the run Job's end into the LaunchJob. */
+  private async mirrorRunJob(entry: HeldJob, deleted: boolean): Promise<void> {
+    if (entry.stage !== 'running' || !this.held.has(entry.key)) return;
+    if (deleted) {
+      await this.finish(
+        entry,
+        'Failed',
+        'RunJobDeleted',
+        'the run Job was deleted before it finished',
+      );
+      return;
+    }
+    const run = this.runJobs.get(entry.uid);
+    const conditions = run?.status?.conditions ?? [];
+    const complete = conditions.find((c) => c.type === 'Complete' && c.status === 'True');
+    const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
+    try {
+      if (complete)
+        await this.finish(
+          entry,
+          'Succeeded',
+          'Completed',
+          complete.message ?? 'the run Job completed',
+        );
+      else if (failed)
+        await this.finish(
+          entry,
+          'Failed',
+          failed.reason ?? 'RunJobFailed',
+          failed.message ?? 'the run Job failed',
+        );
+    } catch (error) {
+      if (error instanceof ClaimLostError) this.dropHeld(entry);
+      else
+        this.log.error('could not mirror the run Job', {
+          job: entry.key,
+          error: shortMessage(error),
+        });
+    }
+  }
+
+  private async finish(
+    entry: HeldJob,
+    phase: LaunchJobPhase,
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    if (!this.held.has(entry.key)) return;
+    await this.update(entry, (s) => ({
+      ...s,
+      phase,
+      message,
+      completionTime: this.now().toISOString(),
+      conditions: setCondition(
+        setCondition(
+          s.conditions,
+          { type: 'Running', status: 'False', reason, message },
+          this.now(),
+        ),
+        { type: phase === 'Succeeded' ? 'Succeeded' : 'Failed', status: 'True', reason, message },
+        this.now(),
+      ),
+    }));
+    this.log.info(`job ${phase.toLowerCase()}`, { job: entry.key, reason });
+    this.dropHeld(entry);
+  }
+
+  private dropHeld(entry: HeldJob): void {
+    this.held.delete(entry.key);
+    this.updateGauges();
+    this.schedulePump();
+  }
+
+  /**
+   * A status write on a held job. On a conflict the job is read again; if another agent holds
+   * it now the write is abandoned (ClaimLostError), else it is retried on the fresh copy.
+   */
+  private async update(
+    entry: HeldJob,
+    mutate: (status: LaunchJobStatus) => LaunchJobStatus,
+  ): Promise<void> {
+    let current = entry.latest;
+    for (let attempt = 0; ; attempt += 1) {
+      if (current.status?.agent !== this.options.identity) {
+        throw new ClaimLostError(entry.key, current.status?.agent);
+      }
+      try {
+        const next = mutate(current.status ?? {});
+        // Every write by the holder renews the heartbeat; a hand-back carries none.
+        if (next.agent === this.options.identity) next.heartbeatTime = this.now().toISOString();
+        entry.latest = await this.client.replaceStatus(current, next);
+        return;
+      } catch (error) {
+        if (apiStatus(error) !== 409 || attempt >= 5) throw error;
+        current = await this.client.get(current.metadata.namespace!, current.metadata.name!);
+      }
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    for (const entry of [...this.held.values()]) {
+      if (entry.stage === 'claiming' || this.stopping) continue;
+      try {
+        await this.update(entry, (s) => s);
+      } catch (error) {
+        if (error instanceof ClaimLostError) {
+          this.log.warn('another agent took the job over', {
+            job: entry.key,
+            error: error.message,
+          });
+          entry.abort.abort(error);
+          this.dropHeld(entry);
+        } else if (apiStatus(error) === 404) {
+          entry.abort.abort(error);
+          this.dropHeld(entry);
+        } else {
+          this.log.warn('heartbeat failed', { job: entry.key, error: shortMessage(error) });
+        }
+      }
+    }
+  }
+
+  /** Hands a job back on shutdown: no agent, phase back to Pending unless its Job runs. */
+  private async release(entry: HeldJob): Promise<void> {
+    try {
+      await this.update(entry, (s) => {
+        const { agent: _agent, heartbeatTime: _heartbeat, ...rest } = s;
+        return {
+          ...rest,
+          phase: s.runJobName ? 'Running' : 'Pending',
+          conditions: setCondition(
+            s.conditions,
+            {
+              type: 'Claimed',
+              status: 'False',
+              reason: 'AgentShutdown',
+              message: `${this.options.identity} shut down`,
+            },
+            this.now(),
+          ),
+        };
+      });
+      this.log.info('job handed back', { job: entry.key });
+    } catch (error) {
+      if (!(error instanceof ClaimLostError)) {
+        this.log.warn('could not hand the job back; it is resumed when its heartbeat goes stale', {
+          job: entry.key,
+          error: shortMessage(error),
+        });
+      }
+    }
+  }
+}

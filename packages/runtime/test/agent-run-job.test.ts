@@ -1,0 +1,276 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import {
+  AgentMetrics,
+  BuildContextUnavailableError,
+  createLogger,
+  extractContextArchive,
+  redact,
+  runJobName,
+  runJobSpec,
+  secureModeViolations,
+  setCondition,
+  type LaunchJob,
+} from '@launch-agent/runtime';
+import tar from 'tar-stream';
+
+function launchJob(overrides: Partial<LaunchJob['spec']> = {}, name = 'train-1'): LaunchJob {
+  return {
+    apiVersion: 'launch-agent.dev/v1alpha1',
+    kind: 'LaunchJob',
+    metadata: { name, namespace: 'agents', uid: '0b8a1c2e-1111-2222-3333-444455556666' },
+    spec: { queue: 'default', source: { image: 'busybox:1' }, ...overrides },
+  };
+}
+
+describe('runJobName', () => {
+  it('is the same for the same LaunchJob, so a second create conflicts', () => {
+    expect(runJobName(launchJob())).toBe(runJobName(launchJob()));
+    expect(runJobName(launchJob())).toMatch(/^train-1-run-[0-9a-f]{6}$/);
+  });
+
+  it('differs for a LaunchJob re-created under the same name (new uid)', () => {
+    const again = launchJob();
+    again.metadata.uid = 'ffffffff-1111-2222-3333-444455556666';
+    expect(runJobName(again)).not.toBe(runJobName(launchJob()));
+  });
+
+  it('stays within 63 characters for a long name and ends in an alphanumeric', () => {
+    const name = runJobName(launchJob({}, `${'a'.repeat(49)}-${'b'.repeat(40)}`));
+    expect(name.length).toBeLessThanOrEqual(63);
+    expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  });
+});
+
+describe('secureModeViolations', () => {
+  it('accepts args, env and ordinary volumes', () => {
+    const job = launchJob({
+      run: { args: ['--epochs', '3'], volumes: [{ name: 'scratch', emptyDir: {} }] },
+    });
+    expect(secureModeViolations(job)).toEqual([]);
+  });
+
+  it('refuses an entrypoint override, privileged containers and host paths', () => {
+    const job = launchJob({
+      run: {
+        command: ['/bin/sh'],
+        privileged: true,
+        volumes: [
+          { name: 'ok', emptyDir: {} },
+          { name: 'host', hostPath: { path: '/' } },
+        ],
+      },
+    });
+    expect(secureModeViolations(job).map((v) => v.field)).toEqual([
+      'spec.run.command',
+      'spec.run.privileged',
+      'spec.run.volumes[1].hostPath',
+    ]);
+  });
+});
+
+describe('runJobSpec', () => {
+  it('runs the image with the run spec, labels and a controller ownerReference', () => {
+    const job = launchJob({
+      run: {
+        args: ['train'],
+        env: [{ name: 'EPOCHS', value: '3' }],
+        resources: { limits: { cpu: '1' } },
+        nodeSelector: { pool: 'gpu' },
+        tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }],
+      },
+    });
+    const spec = runJobSpec(job, {
+      image: 'registry.example.com/x:abc',
+      namespace: 'agents',
+      secureMode: true,
+      agentName: 'agent-0',
+    });
+    expect(spec.metadata?.name).toBe(runJobName(job));
+    expect(spec.metadata?.labels).toMatchObject({
+      'launch-agent.dev/launchjob': 'train-1',
+      'launch-agent.dev/launchjob-uid': job.metadata.uid,
+      'launch-agent.dev/queue': 'default',
+      'launch-agent.dev/role': 'run',
+    });
+    expect(spec.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: 'launch-agent.dev/v1alpha1',
+        kind: 'LaunchJob',
+        name: 'train-1',
+        uid: job.metadata.uid,
+        controller: true,
+      },
+    ]);
+    const pod = spec.spec!.template.spec!;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.nodeSelector).toEqual({ pool: 'gpu' });
+    expect(pod.tolerations).toHaveLength(1);
+    expect(pod.containers[0]).toMatchObject({
+      image: 'registry.example.com/x:abc',
+      args: ['train'],
+      env: [{ name: 'EPOCHS', value: '3' }],
+      resources: { limits: { cpu: '1' } },
+      securityContext: { allowPrivilegeEscalation: false, privileged: false },
+    });
+    expect(pod.containers[0]!.command).toBeUndefined();
+    expect(spec.spec!.backoffLimit).toBe(0);
+  });
+
+  it('has no ownerReference in another namespace (they cannot cross namespaces)', () => {
+    const spec = runJobSpec(launchJob(), {
+      image: 'busybox:1',
+      namespace: 'team-a',
+      secureMode: false,
+      agentName: 'agent-0',
+    });
+    expect(spec.metadata?.namespace).toBe('team-a');
+    expect(spec.metadata?.ownerReferences).toBeUndefined();
+    expect(spec.metadata?.labels?.['launch-agent.dev/launchjob-namespace']).toBe('agents');
+  });
+});
+
+describe('setCondition', () => {
+  it('keeps lastTransitionTime while the status stays the same', () => {
+    const t1 = new Date('2026-01-01T00:00:00Z');
+    const t2 = new Date('2026-01-01T00:01:00Z');
+    const first = setCondition(undefined, { type: 'Running', status: 'True', reason: 'A' }, t1);
+    const same = setCondition(first, { type: 'Running', status: 'True', reason: 'B' }, t2);
+    const changed = setCondition(same, { type: 'Running', status: 'False', reason: 'C' }, t2);
+    expect(same[0]).toMatchObject({ reason: 'B', lastTransitionTime: t1.toISOString() });
+    expect(changed[0]).toMatchObject({ status: 'False', lastTransitionTime: t2.toISOString() });
+    expect(changed).toHaveLength(1);
+  });
+});
+
+describe('agent logs', () => {
+  it('redacts secret-looking keys, secret env values and URL passwords', () => {
+    expect(
+      redact({
+        password: 'hunter2',
+        nested: { apiKey: 'k', region: 'us-east-1' },
+        env: [
+          { name: 'WANDB_API_KEY', value: 'abc' },
+          { name: 'EPOCHS', value: '3' },
+        ],
+        url: 'https://user:s3cret@registry.example.com/v2/',
+      }),
+    ).toEqual({
+      password: '[redacted]',
+      nested: { apiKey: '[redacted]', region: 'us-east-1' },
+      env: [
+        { name: 'WANDB_API_KEY', value: '[redacted]' },
+        { name: 'EPOCHS', value: '3' },
+      ],
+      url: 'https://user:[redacted]@registry.example.com/v2/',
+    });
+  });
+
+  it('writes one JSON object per line, and readable text on request', () => {
+    const lines: string[] = [];
+    const stream = {
+      write: (text: string) => lines.push(text),
+    } as unknown as NodeJS.WritableStream;
+    const now = () => new Date('2026-01-01T12:00:00Z');
+    createLogger({ format: 'json', stream, now }).info('claimed job', { job: 'a/b', token: 'x' });
+    createLogger({ format: 'text', stream, now }).warn('slow', { job: 'a/b' });
+    createLogger({ format: 'text', stream, now }).debug('hidden');
+    expect(JSON.parse(lines[0]!)).toEqual({
+      time: '2026-01-01T12:00:00.000Z',
+      level: 'info',
+      msg: 'claimed job',
+      job: 'a/b',
+      token: '[redacted]',
+    });
+    expect(lines[1]).toBe('12:00:00 WARN  slow job=a/b\n');
+    expect(lines).toHaveLength(2);
+  });
+});
+
+describe('AgentMetrics', () => {
+  it('renders gauges, counters and the build histogram in the exposition format', () => {
+    const metrics = new AgentMetrics();
+    metrics.setJobsByPhase({ Pending: 2, Running: 1 });
+    metrics.setQueueDepth({ default: 2 });
+    metrics.setActiveJobs(1, -1);
+    metrics.count('images', { result: 'reused' });
+    metrics.count('images', { result: 'reused' });
+    metrics.observeBuildSeconds(12);
+    const text = metrics.render();
+    expect(text).toContain('launch_agent_jobs{phase="Pending"} 2\n');
+    expect(text).toContain('launch_agent_jobs{phase="Succeeded"} 0\n');
+    expect(text).toContain('launch_agent_queue_depth{queue="default"} 2\n');
+    expect(text).toContain('launch_agent_max_jobs -1\n');
+    expect(text).toContain('launch_agent_images_total{result="reused"} 2\n');
+    expect(text).toContain('launch_agent_build_duration_seconds_bucket{le="5"} 0\n');
+    expect(text).toContain('launch_agent_build_duration_seconds_bucket{le="15"} 1\n');
+    expect(text).toContain('launch_agent_build_duration_seconds_count 1\n');
+  });
+});
+
+describe('extractContextArchive', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  async function archive(entries: Array<tar.Headers & { body?: string }>): Promise<string> {
+    const pack = tar.pack();
+    for (const { body, ...header } of entries) pack.entry(header, body);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    const dir = mkdtempSync(join(tmpdir(), 'agent-archive-'));
+    dirs.push(dir);
+    const file = join(dir, 'context.tar.gz');
+    writeFileSync(file, gzipSync(Buffer.concat(chunks)));
+    return file;
+  }
+
+  it('unpacks files with their executable bit', async () => {
+    const file = await archive([
+      { name: 'Dockerfile', body: 'FROM scratch\n' },
+      { name: 'bin/run.sh', body: '#!/bin/sh\n', mode: 0o755 },
+    ]);
+    const context = await extractContextArchive(file);
+    try {
+      expect(readFileSync(join(context.directory, 'Dockerfile'), 'utf8')).toBe('FROM scratch\n');
+      expect(statSync(join(context.directory, 'bin/run.sh')).mode & 0o111).not.toBe(0);
+    } finally {
+      await context.cleanup();
+    }
+  });
+
+  it('refuses entries outside the root and links', async () => {
+    await expect(
+      extractContextArchive(await archive([{ name: '../escape', body: 'x' }])),
+    ).rejects.toMatchObject({ reason: 'UnsafeBuildContext' });
+    await expect(
+      extractContextArchive(
+        await archive([{ name: 'link', type: 'symlink', linkname: '/etc/passwd' }]),
+      ),
+    ).rejects.toBeInstanceOf(BuildContextUnavailableError);
+  });
+
+  it('says when the context is not in the store', async () => {
+    await expect(extractContextArchive('/nonexistent/context.tar.gz')).rejects.toMatchObject({
+      reason: 'BuildContextNotFound',
+    });
+  });
+
+  it('reads what tar czf writes', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'agent-src-'));
+    dirs.push(src);
+    writeFileSync(join(src, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+    const out = join(src, '..', `${src.split('/').pop()}.tar.gz`);
+    execFileSync('tar', ['czf', out, '-C', src, '.']);
+    dirs.push(out);
+    const context = await extractContextArchive(out);
+    try {
+      expect(readFileSync(join(context.directory, 'Dockerfile'), 'utf8')).toContain('COPY');
+    } finally {
+      await context.cleanup();
+    }
+  });
+});
