@@ -1,0 +1,582 @@
+// The agent against the real kube-apiserver of scripts/testenv, acting as the chart's
+// ServiceAccount (its Role and RoleBinding as `helm template` renders them, a token from the
+// TokenRequest API), with the chart's LaunchJob CRD applied. Builds go to podman's Docker Engine
+// API and push to the test registry.
+//
+// The test environment has no controller-manager and no kubelet: nothing runs the run Jobs' pods.
+// The test plays the Job controller by writing the Job's status (Complete or Failed conditions)
+// itself, the way the real controller would when the pod ends; the agent only ever sees that
+// status through its Job watch, as in a cluster.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createRequire } from 'node:module';
+import {
+  ApiextensionsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Job,
+} from '@kubernetes/client-node';
+import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
+import {
+  LaunchAgent,
+  LaunchJobClient,
+  PvcContextStore,
+  createLogger,
+  silentLogger,
+  type Builder,
+  type LaunchAgentOptions,
+  type LaunchJob,
+  type LaunchJobSpec,
+} from '@launch-agent/runtime';
+import { repoRoot, requireServices, uniqueName, type TestEnv } from './testenv.js';
+
+const run = promisify(execFile);
+const { parseAllDocuments } = createRequire(join(repoRoot, 'packages', 'config', 'package.json'))(
+  'yaml',
+) as typeof import('yaml');
+const chartDir = join(repoRoot, 'charts', 'launch-agent');
+const crdFile = join(chartDir, 'crds', 'launchjobs.launch-agent.dev.yaml');
+
+let env: TestEnv;
+let admin: KubeConfig;
+let agentKubeConfig: KubeConfig;
+let namespace: string;
+let adminJobs: LaunchJobClient;
+let batch: BatchV1Api;
+let contextRoot: string;
+const agents: LaunchAgent[] = [];
+const dirs: string[] = [];
+
+async function helmEnv(): Promise<NodeJS.ProcessEnv> {
+  const { stdout } = await run(join(repoRoot, 'scripts', 'install-chart-tools'), ['--env']);
+  const out: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: env.kubeconfig };
+  for (const line of stdout.split('\n')) {
+    const m = /^export (\w+)="(.*)"$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
+  }
+  return out;
+}
+
+/**
+ * Server-side applies the chart's CRD file as it ships (raw YAML: the typed client would drop the
+ * x-kubernetes-* keys) and waits until the API server serves it.
+ */
+async function applyCrd(): Promise<void> {
+  const name = 'launchjobs.launch-agent.dev';
+  const url = new URL(
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=launch-agent-tests&force=true`,
+    admin.getCurrentCluster()!.server,
+  );
+  const options: https.RequestOptions = {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/apply-patch+yaml', accept: 'application/json' },
+  };
+  await admin.applyToHTTPSOptions(options);
+  const { status, body } = await new Promise<{ status: number; body: string }>(
+    (resolve, reject) => {
+      const request = https.request(url, options, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+      });
+      request.on('error', reject);
+      request.end(readFileSync(crdFile));
+    },
+  );
+  if (status !== 200 && status !== 201)
+    throw new Error(`applying ${name}: HTTP ${status}: ${body}`);
+  const api = admin.makeApiClient(ApiextensionsV1Api);
+  for (let i = 0; i < 100; i++) {
+    const current = await api.readCustomResourceDefinition({ name });
+    if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
+      return;
+    await sleep(100);
+  }
+  throw new Error(`${name} was not established`);
+}
+
+/**
+ * Creates the chart's ServiceAccount, Role and RoleBinding in `namespace` as `helm template`
+ * renders them, and returns a kubeconfig that authenticates with a token of that account.
+ */
+async function chartServiceAccountKubeConfig(): Promise<KubeConfig> {
+  const { stdout } = await run(
+    'helm',
+    [
+      'template',
+      'agent',
+      chartDir,
+      '--namespace',
+      namespace,
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+    ],
+    { env: await helmEnv() },
+  );
+  const docs = parseAllDocuments(stdout)
+    .map((doc) => doc.toJSON() as { kind: string; metadata: { name: string } } | null)
+    .filter((doc): doc is { kind: string; metadata: { name: string } } => doc !== null);
+  const core = admin.makeApiClient(CoreV1Api);
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  let account = '';
+  for (const doc of docs) {
+    if (doc.kind === 'ServiceAccount') {
+      await core.createNamespacedServiceAccount({ namespace, body: doc });
+    } else if (doc.kind === 'Role') {
+      await rbac.createNamespacedRole({ namespace, body: doc });
+    } else if (doc.kind === 'RoleBinding') {
+      // The agent's account is the one the chart binds its Role to (the other is for builds).
+      account = (doc as unknown as { subjects: Array<{ name: string }> }).subjects[0]!.name;
+      await rbac.createNamespacedRoleBinding({ namespace, body: doc });
+    } else {
+      throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
+    }
+  }
+  const token = await core.createNamespacedServiceAccountToken({
+    name: account,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const cluster = admin.getCurrentCluster()!;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: account, token: token.status!.token }],
+    contexts: [{ name: account, cluster: cluster.name, user: account, namespace }],
+    currentContext: account,
+  });
+  return kubeConfig;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Re-reads until `check` passes (test code: the agent under test uses watches). */
+async function waitFor<T>(
+  what: string,
+  read: () => Promise<T>,
+  check: (value: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (check(last)) return last;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, null, 1)}`);
+}
+
+const getJob = (name: string) => adminJobs.get(namespace, name);
+const phaseIs = (name: string, phase: string) =>
+  waitFor(
+    `${name} to be ${phase}`,
+    () => getJob(name),
+    (job) => job.status?.phase === phase,
+  );
+
+async function submit(queue: string, spec: Partial<LaunchJobSpec> = {}): Promise<LaunchJob> {
+  return adminJobs.create(
+    namespace,
+    { name: uniqueName('lj') },
+    { queue, source: { image: 'busybox:1.36' }, ...spec },
+  );
+}
+
+async function runJobsOf(queue: string): Promise<V1Job[]> {
+  const list = await batch.listNamespacedJob({
+    namespace,
+    labelSelector: `launch-agent.dev/queue=${queue}`,
+  });
+  return list.items;
+}
+
+/** Plays the Job controller: the run Job's pod ended. */
+async function endRunJob(job: LaunchJob, outcome: 'Complete' | 'Failed'): Promise<void> {
+  const name = job.status!.runJobName!;
+  const current = await batch.readNamespacedJob({ name, namespace });
+  const now = new Date();
+  const conditions =
+    outcome === 'Complete'
+      ? [
+          {
+            type: 'SuccessCriteriaMet',
+            status: 'True',
+            lastTransitionTime: now,
+          },
+          { type: 'Complete', status: 'True', lastTransitionTime: now },
+        ]
+      : ['FailureTarget', 'Failed'].map((type) => ({
+          type,
+          status: 'True',
+          reason: 'BackoffLimitExceeded',
+          message: 'Job has reached the specified backoff limit',
+          lastTransitionTime: now,
+        }));
+  current.status = {
+    startTime: now,
+    ...(outcome === 'Complete' ? { completionTime: now, succeeded: 1 } : { failed: 1 }),
+    conditions,
+  };
+  await batch.replaceNamespacedJobStatus({ name, namespace, body: current });
+}
+
+function settingsFor(config: Partial<LaunchAgentConfig>) {
+  return normalizeConfig({
+    builder: { type: 'noop' },
+    ...config,
+  } as LaunchAgentConfig);
+}
+
+async function startAgent(
+  options: Partial<LaunchAgentOptions> & Pick<LaunchAgentOptions, 'settings'>,
+): Promise<LaunchAgent> {
+  const agent = new LaunchAgent({
+    kubeConfig: agentKubeConfig,
+    namespace,
+    identity: uniqueName('agent'),
+    heartbeatIntervalMs: 300,
+    staleAfterMs: 2000,
+    // AGENT_TEST_LOG=1 shows what the agents do.
+    log: process.env.AGENT_TEST_LOG
+      ? createLogger({ format: 'text', level: 'debug' })
+      : silentLogger,
+    ...options,
+  });
+  agents.push(agent);
+  await agent.start();
+  return agent;
+}
+
+/** A context tar.gz in the PVC store (a directory standing in for the mounted claim). */
+async function storeContext(key: string, files: Record<string, string>): Promise<void> {
+  const src = mkdtempSync(join(tmpdir(), 'agent-src-'));
+  dirs.push(src);
+  for (const [path, content] of Object.entries(files)) writeFileSync(join(src, path), content);
+  mkdirSync(join(contextRoot, key, '..'), { recursive: true });
+  await run('tar', ['czf', join(contextRoot, key), '-C', src, '.']);
+}
+
+const contextStore = () =>
+  new PvcContextStore({ claim: 'contexts', prefix: '', mountPath: contextRoot });
+
+/** A builder that never finishes on its own: a build an agent dies in the middle of. */
+const hangingBuilder = (started: () => void): Builder => ({
+  name: 'hanging',
+  build: ({ signal }) =>
+    new Promise((_resolve, reject) => {
+      started();
+      signal?.addEventListener('abort', () => reject(new Error('build aborted')));
+    }),
+});
+
+beforeAll(async () => {
+  env = await requireServices('kubernetes', 'docker', 'registry');
+  admin = new KubeConfig();
+  admin.loadFromFile(env.kubeconfig);
+  await applyCrd();
+  namespace = uniqueName('agent-ns');
+  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  agentKubeConfig = await chartServiceAccountKubeConfig();
+  adminJobs = new LaunchJobClient(admin);
+  batch = admin.makeApiClient(BatchV1Api);
+  contextRoot = mkdtempSync(join(tmpdir(), 'agent-pvc-'));
+  dirs.push(contextRoot);
+}, 120_000);
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
+});
+
+afterAll(async () => {
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  // No namespace controller in the testenv: the namespace stays Terminating, its objects stay.
+  if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+});
+
+describe('LaunchJob CRD', () => {
+  it('refuses a job with two sources and accepts one with exactly one', async () => {
+    await expect(
+      adminJobs.create(
+        namespace,
+        { name: uniqueName('bad') },
+        { queue: 'q', source: { image: 'busybox', git: { url: 'https://example.com/x.git' } } },
+      ),
+    ).rejects.toMatchObject({ code: 422 });
+    const ok = await submit('crd-check');
+    expect(ok.metadata.uid).toBeDefined();
+  });
+});
+
+describe('agent, as the chart ServiceAccount', () => {
+  it('runs a prebuilt image: claim, run Job with the right spec, status mirrored to Succeeded', async () => {
+    const queue = 'prebuilt';
+    const agent = await startAgent({ settings: settingsFor({ queues: [queue] }) });
+    const job = await submit(queue, {
+      run: {
+        args: ['train', '--epochs=1'],
+        env: [{ name: 'EPOCHS', value: '1' }],
+        resources: { limits: { cpu: '500m', memory: '128Mi' } },
+        nodeSelector: { pool: 'cpu' },
+        tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+      },
+    });
+    const running = await phaseIs(job.metadata.name!, 'Running');
+    expect(running.status).toMatchObject({
+      agent: expect.any(String),
+      image: 'busybox:1.36',
+      imageStatus: 'prebuilt',
+      runJobNamespace: namespace,
+    });
+    const [runJob, ...more] = await runJobsOf(queue);
+    expect(more).toEqual([]);
+    expect(runJob!.metadata!.name).toBe(running.status!.runJobName);
+    expect(runJob!.metadata!.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'LaunchJob', uid: job.metadata.uid, controller: true }),
+    ]);
+    const container = runJob!.spec!.template.spec!.containers[0]!;
+    expect(container).toMatchObject({
+      image: 'busybox:1.36',
+      args: ['train', '--epochs=1'],
+      env: [{ name: 'EPOCHS', value: '1' }],
+      resources: { limits: { cpu: '500m', memory: '128Mi' } },
+    });
+    expect(runJob!.spec!.template.spec!.nodeSelector).toEqual({ pool: 'cpu' });
+    expect(runJob!.spec!.template.spec!.restartPolicy).toBe('Never');
+
+    await endRunJob(running, 'Complete');
+    const done = await phaseIs(job.metadata.name!, 'Succeeded');
+    expect(done.status!.completionTime).toBeDefined();
+    expect(done.status!.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Succeeded', status: 'True', reason: 'Completed' }),
+        expect.objectContaining({ type: 'Claimed', status: 'True', reason: 'Claimed' }),
+      ]),
+    );
+    expect(agent.metrics.render()).toContain('launch_agent_images_total{result="prebuilt"} 1');
+  });
+
+  it('mirrors a failed run Job with its reason', async () => {
+    const queue = 'failing';
+    await startAgent({ settings: settingsFor({ queues: [queue] }) });
+    const job = await submit(queue);
+    const running = await phaseIs(job.metadata.name!, 'Running');
+    await endRunJob(running, 'Failed');
+    const failed = await phaseIs(job.metadata.name!, 'Failed');
+    expect(failed.status!.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }),
+      ]),
+    );
+  });
+
+  it('secure_mode: refuses an entrypoint override with a reason and creates no Job', async () => {
+    const queue = 'secure';
+    await startAgent({ settings: settingsFor({ queues: [queue], secure_mode: true }) });
+    const job = await submit(queue, { run: { command: ['/bin/sh', '-c', 'id'] } });
+    const failed = await phaseIs(job.metadata.name!, 'Failed');
+    expect(failed.status!.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Failed', reason: 'SecureModeViolation' }),
+      ]),
+    );
+    expect(failed.status!.message).toContain('spec.run.command');
+    expect(await runJobsOf(queue)).toEqual([]);
+  });
+
+  it('refuses a target namespace outside the configured ones', async () => {
+    const queue = 'elsewhere';
+    await startAgent({ settings: settingsFor({ queues: [queue] }) });
+    const job = await submit(queue, { run: { namespace: 'kube-system' } });
+    const failed = await phaseIs(job.metadata.name!, 'Failed');
+    expect(failed.status!.conditions).toEqual(
+      expect.arrayContaining([expect.objectContaining({ reason: 'NamespaceNotAllowed' })]),
+    );
+  });
+
+  it('max_jobs holds with many jobs queued, across two agents, one run Job per LaunchJob', async () => {
+    const queue = 'limited';
+    const settings = settingsFor({ queues: [queue], max_jobs: 2 });
+    await startAgent({ settings });
+    await startAgent({ settings });
+    const jobs = await Promise.all(Array.from({ length: 7 }, () => submit(queue)));
+    const names = new Set(jobs.map((job) => job.metadata.name!));
+    let finished = 0;
+    while (finished < jobs.length) {
+      // Let the agents settle, then check the limit: 2 per agent, 4 in all.
+      await waitFor(
+        'the agents to fill their slots',
+        () => adminJobs.list(namespace),
+        (list) => {
+          const mine = list.items.filter((j) => names.has(j.metadata.name!));
+          const running = mine.filter((j) => j.status?.phase === 'Running').length;
+          const left = mine.filter((j) => !['Succeeded', 'Failed'].includes(j.status?.phase ?? ''));
+          return running === Math.min(4, left.length);
+        },
+      );
+      await sleep(300);
+      const list = (await adminJobs.list(namespace)).items.filter((j) =>
+        names.has(j.metadata.name!),
+      );
+      const running = list.filter((j) => j.status?.phase === 'Running');
+      const byAgent = new Map<string, number>();
+      for (const j of running)
+        byAgent.set(j.status!.agent!, (byAgent.get(j.status!.agent!) ?? 0) + 1);
+      expect([...byAgent.values()].every((count) => count <= 2)).toBe(true);
+      const runJobs = await runJobsOf(queue);
+      const active = runJobs.filter((j) => !j.status?.conditions?.length);
+      expect(active.length).toBeLessThanOrEqual(4);
+      const perLaunchJob = new Set(
+        runJobs.map((j) => j.metadata!.labels!['launch-agent.dev/launchjob']),
+      );
+      expect(perLaunchJob.size).toBe(runJobs.length);
+      // End one of them, as the Job controller would.
+      await endRunJob(running[0]!, 'Complete');
+      await phaseIs(running[0]!.metadata.name!, 'Succeeded');
+      finished += 1;
+    }
+    expect((await runJobsOf(queue)).length).toBe(jobs.length);
+  });
+});
+
+describe('agent restarts', () => {
+  const dockerSettings = (queue: string) =>
+    settingsFor({
+      queues: [queue],
+      builder: {
+        type: 'docker',
+        destination: `${env.registry}/agent-it/${queue}`,
+        'build-context-store': 'pvc://contexts',
+      },
+    } as Partial<LaunchAgentConfig>);
+
+  it('builds a stored context with the docker builder, then reuses the image for the same context', async () => {
+    const queue = 'docker';
+    const key = `${uniqueName('ctx')}.tar.gz`;
+    await storeContext(key, {
+      Dockerfile: 'FROM scratch\nCOPY hello.txt /hello.txt\n',
+      'hello.txt': `hello ${key}\n`,
+    });
+    const agent = await startAgent({
+      settings: dockerSettings(queue),
+      contextStore: contextStore(),
+    });
+    const first = await submit(queue, { source: { context: { key } }, run: { args: ['/hello'] } });
+    const built = await phaseIs(first.metadata.name!, 'Running');
+    expect(built.status).toMatchObject({
+      imageStatus: 'built',
+      image: expect.stringMatching(new RegExp(`^${env.registry}/agent-it/docker:[0-9a-f]+$`)),
+      digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
+    const [runJob] = (await runJobsOf(queue)).filter(
+      (j) => j.metadata!.name === built.status!.runJobName,
+    );
+    expect(runJob!.spec!.template.spec!.containers[0]!.image).toBe(built.status!.image);
+
+    const second = await submit(queue, { source: { context: { key } } });
+    await endRunJob(built, 'Complete');
+    const reused = await phaseIs(second.metadata.name!, 'Running');
+    expect(reused.status).toMatchObject({ imageStatus: 'reused', image: built.status!.image });
+    expect(agent.metrics.render()).toMatch(/launch_agent_build_duration_seconds_count 1\n/);
+  }, 180_000);
+
+  it('an agent that dies mid-build: another one takes the job over and runs it exactly once', async () => {
+    const queue = 'crash-build';
+    const key = `${uniqueName('ctx')}.tar.gz`;
+    await storeContext(key, {
+      Dockerfile: 'FROM scratch\nCOPY data.txt /data.txt\n',
+      'data.txt': `data ${key}\n`,
+    });
+    let buildStarted!: () => void;
+    const started = new Promise<void>((resolve) => (buildStarted = resolve));
+    const doomed = await startAgent({
+      settings: dockerSettings(queue),
+      contextStore: contextStore(),
+      builder: async () => hangingBuilder(buildStarted),
+    });
+    const job = await submit(queue, { source: { context: { key } } });
+    await started;
+    const building = await phaseIs(job.metadata.name!, 'Building');
+    doomed.abandon(); // the process is gone: no hand-back, the heartbeat stops
+    agents.splice(agents.indexOf(doomed), 1);
+
+    const successor = await startAgent({
+      settings: dockerSettings(queue),
+      contextStore: contextStore(),
+    });
+    const running = await phaseIs(job.metadata.name!, 'Running');
+    expect(running.status!.agent).not.toBe(building.status!.agent);
+    expect(running.status!.imageStatus).toBe('built');
+    expect(running.status!.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Claimed', reason: 'ResumedFromStaleAgent' }),
+      ]),
+    );
+    expect(await runJobsOf(queue)).toHaveLength(1);
+    expect(successor.metrics.counter('claims', { result: 'resumed' })).toBe(1);
+  }, 180_000);
+
+  it('an agent that dies after creating the run Job: the successor follows that Job, never a second', async () => {
+    const queue = 'crash-run';
+    const doomed = await startAgent({ settings: settingsFor({ queues: [queue] }) });
+    const job = await submit(queue);
+    const running = await phaseIs(job.metadata.name!, 'Running');
+    doomed.abandon();
+    agents.splice(agents.indexOf(doomed), 1);
+    const successor = await startAgent({ settings: settingsFor({ queues: [queue] }) });
+    await waitFor(
+      'the successor to hold the job',
+      () => getJob(job.metadata.name!),
+      (j) => j.status?.agent !== running.status!.agent && j.status?.phase === 'Running',
+    );
+    expect(successor.metrics.counter('run_jobs_created', { result: 'adopted' })).toBe(1);
+    expect(successor.metrics.counter('run_jobs_created', { result: 'created' })).toBe(0);
+    expect(await runJobsOf(queue)).toHaveLength(1);
+    await endRunJob(running, 'Complete');
+    await phaseIs(job.metadata.name!, 'Succeeded');
+  });
+
+  it('graceful stop hands a job in the middle of a build back, and the next agent takes it at once', async () => {
+    const queue = 'handback';
+    const key = `${uniqueName('ctx')}.tar.gz`;
+    await storeContext(key, { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: key });
+    let buildStarted!: () => void;
+    const started = new Promise<void>((resolve) => (buildStarted = resolve));
+    const first = await startAgent({
+      settings: dockerSettings(queue),
+      contextStore: contextStore(),
+      builder: async () => hangingBuilder(buildStarted),
+      staleAfterMs: 600_000, // only the hand-back can free the job within this test
+    });
+    const job = await submit(queue, { source: { context: { key } } });
+    await started;
+    await first.stop();
+    agents.splice(agents.indexOf(first), 1);
+    const released = await getJob(job.metadata.name!);
+    expect(released.status!.agent).toBeUndefined();
+    expect(released.status!.phase).toBe('Pending');
+    expect(released.status!.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Claimed', status: 'False', reason: 'AgentShutdown' }),
+      ]),
+    );
+    await startAgent({
+      settings: dockerSettings(queue),
+      contextStore: contextStore(),
+      staleAfterMs: 600_000,
+    });
+    await phaseIs(job.metadata.name!, 'Running');
+    expect(await runJobsOf(queue)).toHaveLength(1);
+  }, 180_000);
+});
