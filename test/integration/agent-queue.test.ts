@@ -12,7 +12,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
+import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import {
   ApiextensionsV1Api,
@@ -34,6 +36,8 @@ import {
   type LaunchJob,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
+import { main } from '../../packages/cli/src/main.js';
+import { Output } from '../../packages/cli/src/output.js';
 import { repoRoot, requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 const run = promisify(execFile);
@@ -579,4 +583,100 @@ describe('agent restarts', () => {
     await phaseIs(job.metadata.name!, 'Running');
     expect(await runJobsOf(queue)).toHaveLength(1);
   }, 180_000);
+});
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('launch-agent start', () => {
+  it('serves /healthz, /readyz and /metrics, runs jobs, and on SIGTERM hands them back and exits 0', async () => {
+    const queue = 'cli-start';
+    const dir = mkdtempSync(join(tmpdir(), 'agent-start-'));
+    dirs.push(dir);
+    const kubeconfigFile = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfigFile, agentKubeConfig.exportConfig(), { mode: 0o600 });
+    const configFile = join(dir, 'launch-config.yaml');
+    writeFileSync(configFile, `queues: [${queue}]\nmax_jobs: 1\nbuilder:\n  type: noop\n`);
+    const stderr = new PassThrough();
+    let log = '';
+    stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    const saved = {
+      KUBECONFIG: process.env.KUBECONFIG,
+      FORMAT: process.env.LAUNCH_AGENT_LOG_FORMAT,
+    };
+    process.env.KUBECONFIG = kubeconfigFile;
+    process.env.LAUNCH_AGENT_LOG_FORMAT = 'json';
+    try {
+      const exited = main(
+        [
+          'start',
+          '--config',
+          configFile,
+          '--port',
+          '0',
+          '--namespace',
+          namespace,
+          '--identity',
+          'cli-agent',
+        ],
+        new Output(new PassThrough(), stderr, { NO_COLOR: '1' }),
+      );
+      const lines = () =>
+        log
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const listening = await waitFor(
+        'the health server',
+        async () => lines().find((line) => line.msg === 'health server listening'),
+        (line) => line !== undefined,
+      );
+      const port = listening!.port as number;
+      expect((await httpGet(port, '/healthz')).status).toBe(200);
+      await waitFor(
+        'readiness',
+        () => httpGet(port, '/readyz'),
+        (r) => r.status === 200,
+      );
+
+      const job = await submit(queue);
+      const running = await phaseIs(job.metadata.name!, 'Running');
+      expect(running.status!.agent).toBe('cli-agent');
+      const metrics = await httpGet(port, '/metrics');
+      expect(metrics.body).toContain('launch_agent_jobs{phase="Running"} 1');
+      expect(metrics.body).toContain('launch_agent_active_jobs 1');
+      expect(metrics.body).toContain('launch_agent_max_jobs 1');
+
+      process.emit('SIGTERM', 'SIGTERM');
+      expect(await exited).toBe(0);
+      const released = await getJob(job.metadata.name!);
+      expect(released.status!.agent).toBeUndefined();
+      expect(released.status!.phase).toBe('Running');
+      await expect(httpGet(port, '/healthz')).rejects.toThrow();
+      expect(lines().map((line) => line.msg)).toEqual(
+        expect.arrayContaining([
+          'agent ready',
+          'claimed job',
+          'signal received; shutting down',
+          'agent stopped',
+        ]),
+      );
+      expect(log).not.toContain(agentKubeConfig.getCurrentUser()!.token!);
+    } finally {
+      if (saved.KUBECONFIG === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved.KUBECONFIG;
+      if (saved.FORMAT === undefined) delete process.env.LAUNCH_AGENT_LOG_FORMAT;
+      else process.env.LAUNCH_AGENT_LOG_FORMAT = saved.FORMAT;
+    }
+  });
 });

@@ -6,6 +6,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerPermissionsCommand } from './commands/permissions.js';
 import { registerRenderCommand } from './commands/render.js';
 import { registerSchemaCommand } from './commands/schema.js';
+import { registerStartCommand } from './commands/start.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { Output } from './output.js';
@@ -37,6 +38,7 @@ export function buildProgram(out: Output = new Output()): Command {
   registerPermissionsCommand(program, out);
   registerBuildCommand(program, out);
   registerDoctorCommand(program, out);
+  registerStartCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput({

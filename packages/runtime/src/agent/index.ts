@@ -28,3 +28,5 @@ export {
 } from './run-job-spec.js';
 export { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 export * from '../kubernetes/launchjob-types.js';
+// What `launch-agent start` needs to reach the API server, also exported by ../kubernetes/index.js.
+export { agentNamespace, loadKubeConfig } from '../kubernetes/kube-client.js';

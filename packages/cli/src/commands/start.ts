@@ -1,0 +1,119 @@
+import { hostname } from 'node:os';
+import { loadConfig } from '@launch-agent/config';
+import {
+  LaunchAgent,
+  agentNamespace,
+  createLogger,
+  loadKubeConfig,
+  logFormatFor,
+  selectContextStore,
+  startHealthServer,
+} from '@launch-agent/runtime';
+import type { Command } from 'commander';
+import { EXIT, UsageError } from '../exit-codes.js';
+import type { Output } from '../output.js';
+
+interface StartOptions {
+  config?: string;
+  port: string;
+  namespace?: string;
+  identity?: string;
+  pvcMountPath?: string;
+}
+
+/** The chart's container port `http`, which its probes and a ServiceMonitor use. */
+export const DEFAULT_HEALTH_PORT = 8080;
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port must be a TCP port (0-65535), not "${value}"`);
+  }
+  return port;
+}
+
+export function registerStartCommand(program: Command, out: Output): void {
+  program
+    .command('start')
+    .description(
+      'Run the agent: take LaunchJobs from the configured queues, build when needed, run them as Kubernetes Jobs.',
+    )
+    .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
+    .option('--port <port>', 'port for /healthz, /readyz and /metrics', String(DEFAULT_HEALTH_PORT))
+    .option(
+      '--namespace <ns>',
+      'where LaunchJobs live (default: kubernetes.namespace, else the pod or kubeconfig namespace)',
+    )
+    .option(
+      '--identity <name>',
+      'this agent in status.agent (default: POD_NAME, else the hostname)',
+    )
+    .option(
+      '--pvc-mount-path <dir>',
+      'where the pvc:// context store is mounted here (default: builder.context-pvc-mount-path)',
+    )
+    .addHelpText(
+      'after',
+      '\nRuns until SIGTERM or SIGINT, then hands its unfinished LaunchJobs back and exits 0.\n' +
+        'Kubernetes access: in a cluster the pod ServiceAccount, else KUBECONFIG. Logs: JSON lines\n' +
+        'when LAUNCH_AGENT_LOG_FORMAT=json or stderr is not a terminal. See docs/agent.md.',
+    )
+    .action(async (options: StartOptions) => {
+      const port = parsePort(options.port);
+      const loaded = await loadConfig({ configPath: options.config });
+      out.problems([], loaded.warnings);
+      const { settings } = loaded;
+      const log = createLogger({
+        format: logFormatFor(process.env, out.stderr),
+        level: settings.verbosity > 0 ? 'debug' : 'info',
+        stream: out.stderr,
+      });
+      const kubeConfig = loadKubeConfig();
+      const namespace =
+        options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
+      const contextStore = selectContextStore(settings, {
+        ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
+      });
+      const agent = new LaunchAgent({
+        kubeConfig,
+        settings,
+        namespace,
+        identity: options.identity ?? process.env.POD_NAME ?? hostname(),
+        log,
+        ...(contextStore ? { contextStore } : {}),
+      });
+      // Up before the agent, so the liveness probe answers while the first lists load.
+      const health = await startHealthServer(
+        {
+          live: () => agent.isLive(),
+          ready: () => agent.isReady(),
+          metrics: () => agent.metrics.render(),
+        },
+        port,
+      );
+      log.info('health server listening', {
+        port: health.port,
+        config: loaded.file ?? '(defaults)',
+      });
+
+      let signalled: (signal: NodeJS.Signals) => void = () => {};
+      const stopSignal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+      const onSignal = (signal: NodeJS.Signals) => signalled(signal);
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      try {
+        await Promise.race([agent.start(), stopSignal]);
+        const signal = await stopSignal;
+        log.info('signal received; shutting down', { signal });
+        await agent.stop();
+        process.exitCode = EXIT.ok;
+      } catch (error) {
+        await agent.stop();
+        throw error;
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        await health.close();
+      }
+    });
+}
