@@ -680,3 +680,135 @@ describe('launch-agent start', () => {
     }
   });
 });
+
+describe('launch-agent submit, status, logs', () => {
+  async function cli(args: string[], kubeconfig: string) {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let outText = '';
+    let errText = '';
+    stdout.on('data', (chunk: Buffer) => (outText += chunk.toString()));
+    stderr.on('data', (chunk: Buffer) => (errText += chunk.toString()));
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = kubeconfig;
+    try {
+      const code = await main(args, new Output(stdout, stderr, { NO_COLOR: '1' }));
+      return { code, stdout: outText, stderr: errText };
+    } finally {
+      process.env.KUBECONFIG = saved;
+    }
+  }
+
+  it('submits a context through the store, the agent builds and runs it, status and logs report it', async () => {
+    const queue = 'cli-submit';
+    const dir = mkdtempSync(join(tmpdir(), 'agent-submit-'));
+    dirs.push(dir);
+    const source = join(dir, 'src');
+    mkdirSync(source);
+    writeFileSync(join(source, 'Dockerfile'), 'FROM scratch\nCOPY run.txt /run.txt\n');
+    writeFileSync(join(source, 'run.txt'), `${dir}\n`);
+    writeFileSync(join(source, 'secret.env'), 'TOKEN=x\n');
+    writeFileSync(join(source, '.dockerignore'), 'secret.env\n');
+    const config = join(dir, 'launch-config.yaml');
+    writeFileSync(
+      config,
+      [
+        `queues: [${queue}]`,
+        'builder:',
+        '  type: docker',
+        `  destination: ${env.registry}/agent-it/submit`,
+        '  build-context-store: pvc://contexts/cli',
+      ].join('\n'),
+    );
+    const common = ['--config', config, '--namespace', namespace, '--pvc-mount-path', contextRoot];
+    const submitted = await cli(
+      ['submit', source, '--queue', queue, '--json', ...common, '--', 'serve', '--port=1'],
+      env.kubeconfig,
+    );
+    expect(submitted.stderr).toContain('uploaded 3 files');
+    expect(submitted.code).toBe(0);
+    const created = JSON.parse(submitted.stdout) as LaunchJob;
+    expect(created.spec).toMatchObject({
+      queue,
+      source: { context: { key: expect.stringMatching(/^contexts\/[0-9a-f]+\.tar\.gz$/) } },
+      dockerfile: 'Dockerfile',
+      run: { args: ['serve', '--port=1'] },
+    });
+    const again = await cli(['submit', source, '--queue', queue, ...common], env.kubeconfig);
+    expect(again.stderr).toContain('is already in');
+
+    await startAgent({
+      settings: settingsFor({
+        queues: [queue],
+        builder: {
+          type: 'docker',
+          destination: `${env.registry}/agent-it/submit`,
+          'build-context-store': 'pvc://contexts/cli',
+        },
+      } as Partial<LaunchAgentConfig>),
+      contextStore: new PvcContextStore({
+        claim: 'contexts',
+        prefix: 'cli',
+        mountPath: contextRoot,
+      }),
+    });
+    const running = await phaseIs(created.metadata.name!, 'Running');
+    expect(running.status!.imageStatus).toBe('built');
+
+    const status = await cli(
+      ['status', created.metadata.name!, ...common.slice(0, 4)],
+      env.kubeconfig,
+    );
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('phase:     Running');
+    expect(status.stdout).toContain(`image:     ${running.status!.image} (built)`);
+    expect(status.stdout).toContain(`run job:   ${namespace}/${running.status!.runJobName}`);
+
+    // No kubelet here: the run Job never gets a pod, and logs says so.
+    const logs = await cli(['logs', created.metadata.name!, ...common.slice(0, 4)], env.kubeconfig);
+    expect(logs.code).toBe(1);
+    expect(logs.stderr).toContain(
+      `the run Job ${namespace}/${running.status!.runJobName} has no pod yet`,
+    );
+
+    await endRunJob(running, 'Failed');
+    await phaseIs(created.metadata.name!, 'Failed');
+    const failed = await cli(
+      ['status', created.metadata.name!, ...common.slice(0, 4)],
+      env.kubeconfig,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain('condition: Failed=True BackoffLimitExceeded');
+  }, 180_000);
+
+  it('submits a prebuilt image with environment variables, uploading nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-submit-'));
+    dirs.push(dir);
+    const config = join(dir, 'launch-config.yaml');
+    writeFileSync(config, 'queues: [cli-image]\n');
+    const result = await cli(
+      [
+        'submit',
+        '--image',
+        'busybox:1.36',
+        '-e',
+        'A=1',
+        '--config',
+        config,
+        '-n',
+        namespace,
+        '--json',
+        '--',
+        'echo',
+        'hi',
+      ],
+      env.kubeconfig,
+    );
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as LaunchJob).spec).toEqual({
+      queue: 'cli-image',
+      source: { image: 'busybox:1.36' },
+      run: { args: ['echo', 'hi'], env: [{ name: 'A', value: '1' }] },
+    });
+  });
+});

@@ -3,10 +3,13 @@ import { ConfigFileError, ConfigInvalidError } from '@launch-agent/config';
 import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerLogsCommand } from './commands/logs.js';
 import { registerPermissionsCommand } from './commands/permissions.js';
 import { registerRenderCommand } from './commands/render.js';
 import { registerSchemaCommand } from './commands/schema.js';
 import { registerStartCommand } from './commands/start.js';
+import { registerStatusCommand } from './commands/status.js';
+import { registerSubmitCommand } from './commands/submit.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { Output } from './output.js';
@@ -39,6 +42,9 @@ export function buildProgram(out: Output = new Output()): Command {
   registerBuildCommand(program, out);
   registerDoctorCommand(program, out);
   registerStartCommand(program, out);
+  registerSubmitCommand(program, out);
+  registerStatusCommand(program, out);
+  registerLogsCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput({

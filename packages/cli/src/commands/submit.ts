@@ -1,0 +1,139 @@
+import { createGzip } from 'node:zlib';
+import { loadConfig } from '@launch-agent/config';
+import {
+  LaunchJobClient,
+  agentNamespace,
+  createBuildPlan,
+  createContextTar,
+  loadKubeConfig,
+  selectContextStore,
+  type LaunchJobSpec,
+} from '@launch-agent/runtime';
+import type { Command } from 'commander';
+import { EXIT, UsageError } from '../exit-codes.js';
+import type { Output } from '../output.js';
+import { parseBuildArgs } from './build.js';
+
+interface SubmitOptions {
+  queue?: string;
+  image?: string;
+  dockerfile?: string;
+  buildArg: string[];
+  env: string[];
+  config?: string;
+  namespace?: string;
+  runNamespace?: string;
+  name?: string;
+  pvcMountPath?: string;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `NAME=VALUE` pairs for the job's environment. */
+export function parseEnv(values: string[]): Array<{ name: string; value: string }> {
+  return values.map((value) => {
+    const eq = value.indexOf('=');
+    const name = eq === -1 ? '' : value.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) {
+      throw new UsageError(`--env "${value}" is not NAME=VALUE`);
+    }
+    return { name, value: value.slice(eq + 1) };
+  });
+}
+
+export function registerSubmitCommand(program: Command, out: Output): void {
+  program
+    .command('submit')
+    .description(
+      'Queue a job: upload the build context PATH to the build-context store (or name a prebuilt --image) and create a LaunchJob.',
+    )
+    .argument('[path]', 'the build context directory (omit with --image)')
+    .argument('[command...]', 'after --: the arguments the image runs with (its CMD)')
+    .option('-q, --queue <queue>', 'the queue (default: the first of the config queues)')
+    .option('--image <ref>', 'run this prebuilt image; nothing is uploaded or built')
+    .option('-f, --dockerfile <path>', 'Dockerfile, relative to the current directory')
+    .option('--build-arg <name=value>', 'a build argument (repeatable)', collect, [])
+    .option(
+      '-e, --env <name=value>',
+      'an environment variable for the job (repeatable)',
+      collect,
+      [],
+    )
+    .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
+    .option('-n, --namespace <ns>', "the agent's namespace, where LaunchJobs live")
+    .option('--run-namespace <ns>', 'the namespace the job runs in (a target namespace)')
+    .option('--name <name>', 'the LaunchJob name (default: generated from "job-")')
+    .option('--pvc-mount-path <dir>', 'where the pvc:// context store is mounted here')
+    .option('--json', 'print the created LaunchJob as JSON')
+    .addHelpText(
+      'after',
+      '\nThe context is packed as the build command sends it (.dockerignore applies) and stored\n' +
+        'under contexts/<source hash>.tar.gz, so the same source is uploaded once. Example:\n' +
+        '  launch-agent submit ./train --queue gpu -- python train.py --epochs 3\n' +
+        'See docs/agent.md.',
+    )
+    .action(async (path: string | undefined, command: string[], options: SubmitOptions) => {
+      if (options.image && path) {
+        // With --image the first word after the options is part of the command.
+        command = [path, ...command];
+        path = undefined;
+      }
+      if (!options.image && !path) throw new UsageError('give a context PATH or --image');
+      const loaded = await loadConfig({ configPath: options.config });
+      out.problems([], loaded.warnings);
+      const { settings } = loaded;
+      const queue = options.queue ?? settings.queues[0]!;
+      const kubeConfig = loadKubeConfig();
+      const namespace =
+        options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
+      const spec: LaunchJobSpec = { queue, source: {} };
+      if (options.image) {
+        spec.source.image = options.image;
+      } else {
+        const store = selectContextStore(settings, {
+          ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
+        });
+        if (!store) {
+          throw new UsageError(
+            'submitting a context needs builder.build-context-store in the config (or use --image)',
+          );
+        }
+        const buildArgs = parseBuildArgs(options.buildArg);
+        const plan = await createBuildPlan({
+          contextDir: path!,
+          ...(options.dockerfile ? { dockerfile: options.dockerfile } : {}),
+          buildArgs,
+          ...(settings.builder.platform ? { platform: settings.builder.platform } : {}),
+        });
+        const key = `contexts/${plan.tag}.tar.gz`;
+        const context = createContextTar(plan);
+        if (await store.exists(key)) {
+          context.stream.destroy();
+          out.note(`context ${key} is already in ${store.location}`);
+        } else {
+          await store.put(key, context.stream.pipe(createGzip()));
+          out.note(`uploaded ${plan.stats.files} files to ${store.location} as ${key}`);
+        }
+        spec.source.context = { key };
+        spec.dockerfile = context.dockerfileName;
+        if (Object.keys(buildArgs).length > 0) spec.buildArgs = buildArgs;
+      }
+      const env = parseEnv(options.env);
+      if (command.length > 0 || env.length > 0 || options.runNamespace) {
+        spec.run = {
+          ...(command.length > 0 ? { args: command } : {}),
+          ...(env.length > 0 ? { env } : {}),
+          ...(options.runNamespace ? { namespace: options.runNamespace } : {}),
+        };
+      }
+      const created = await new LaunchJobClient(kubeConfig).create(
+        namespace,
+        options.name ? { name: options.name } : { generateName: 'job-' },
+        spec,
+      );
+      if (options.json) out.line(JSON.stringify(created));
+      else out.line(`launchjob/${created.metadata.name} created in ${namespace} (queue ${queue})`);
+      process.exitCode = EXIT.ok;
+    });
+}
