@@ -1,0 +1,3 @@
+module launch-agent.local/images/pause
+
+go 1.24

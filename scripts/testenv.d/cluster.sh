@@ -1,0 +1,591 @@
+# shellcheck shell=bash
+# The opt-in `cluster` profile of scripts/testenv: a real single-node Kubernetes cluster.
+#
+#   scripts/testenv cluster up       start it (the default profile must be up: it uses its registry
+#                                    and S3); builds what is missing on the first run
+#   scripts/testenv cluster status   one line per component; exit 0 only when all are healthy and
+#                                    the node is Ready
+#   scripts/testenv cluster env      print `export` lines (KUBECONFIG of the cluster, ...)
+#   scripts/testenv cluster logs [COMPONENT]
+#   scripts/testenv cluster down     stop it (pods, containerd, kubelet, control plane); data kept
+#
+# Sourced by scripts/testenv (which defines STATE, TOOLS_CACHE, K8S_BIN, the default profile's
+# ports and `healthy`). Everything lives under $STATE/cluster, with ports of its own (266xx), so
+# it never touches the default profile's etcd and kube-apiserver: other tests keep a control plane
+# with no kubelet, scheduler or controller-manager, exactly as before.
+#
+# What runs: etcd + kube-apiserver (own ports), kube-controller-manager, kube-scheduler, containerd
+# (Debian's, own config/socket/root, native snapshotter, runc, CNI from containernetworking-plugins)
+# and a kubelet on its CRI (cgroupfs, no QoS cgroups, no swap check). Node name: `localhost` (the
+# kubelet refuses a loopback node IP; the API server reaches it by hostname instead, for logs/exec).
+# The pause image (images/pause) and the kaniko executor (images/kaniko) are built here and pushed
+# to the default profile's open registry; containerd pulls from it over plain HTTP.
+
+CSTATE="$STATE/cluster"
+_co=$((${TESTENV_PORT_OFFSET:-0}))
+PORT_C_ETCD=$((26620 + _co))
+PORT_C_ETCD_PEER=$((26621 + _co))
+PORT_C_APISERVER=$((26643 + _co))
+PORT_C_KUBELET=$((26650 + _co))
+PORT_C_KUBELET_HEALTHZ=$((26648 + _co))
+PORT_C_CM=$((26657 + _co))
+PORT_C_SCHED=$((26659 + _co))
+unset _co
+C_NODE=localhost
+C_POD_CIDR=10.244.0.0/24
+C_BRIDGE=la-cluster0
+CONTAINERD_SOCKET="$CSTATE/run/containerd.sock"
+C_PAUSE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/pause:3.10-go"
+C_KANIKO_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/kaniko-executor:$KANIKO_VERSION"
+KANIKO_BIN="$TOOLS_CACHE/go/kaniko-$KANIKO_VERSION"
+
+C_COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet)
+
+csay() { echo "testenv cluster: $*" >&2; }
+cdie() {
+  echo "testenv cluster: $*" >&2
+  exit 1
+}
+
+c_pidfile() { echo "$CSTATE/run/$1.pid"; }
+c_cmdfile() { echo "$CSTATE/run/$1.cmd"; }
+c_pid() {
+  local f pid
+  f="$(c_pidfile "$1")"
+  [[ -s "$f" ]] || return 1
+  pid="$(cat "$f")"
+  [[ -d "/proc/$pid" ]] || return 1
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
+  echo "$pid"
+}
+
+# Its own lock (fd 8): the default profile's lock is never held while the cluster builds images.
+c_lock() {
+  mkdir -p "$CSTATE"
+  exec 8>"$CSTATE/.lock"
+  flock 8
+}
+
+c_kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$CSTATE/kubeconfig" "$@"; }
+
+# --- credentials (signed by the default profile's CA) ----------------------------------------------
+
+c_issue_cert() { # name subject extensions
+  local p="$CSTATE/pki" ca="$STATE/pki"
+  openssl genrsa -out "$p/$1.key" 2048 2>/dev/null
+  openssl req -new -key "$p/$1.key" -subj "$2" -out "$p/$1.csr" 2>/dev/null
+  openssl x509 -req -in "$p/$1.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile <(printf '%s\n' "$3") -out "$p/$1.crt" 2>/dev/null
+  rm -f "$p/$1.csr"
+}
+
+c_kubeconfig() { # file user-cert-name
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: testenv-cluster
+    cluster:
+      server: https://127.0.0.1:$PORT_C_APISERVER
+      certificate-authority-data: $(base64 -w0 "$STATE/pki/ca.crt")
+users:
+  - name: $2
+    user:
+      client-certificate-data: $(base64 -w0 "$CSTATE/pki/$2.crt")
+      client-key-data: $(base64 -w0 "$CSTATE/pki/$2.key")
+contexts:
+  - name: testenv-cluster
+    context:
+      cluster: testenv-cluster
+      user: $2
+      namespace: default
+current-context: testenv-cluster
+EOF
+  chmod 600 "$1"
+}
+
+c_credentials() {
+  mkdir -p "$CSTATE"/{pki,config,data,run,logs}
+  chmod 700 "$CSTATE/pki"
+  local p="$CSTATE/pki" client="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  [[ -s "$p/apiserver.crt" ]] || c_issue_cert apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:10.97.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  [[ -s "$p/admin.crt" ]] || c_issue_cert admin "/O=system:masters/CN=testenv-cluster-admin" "$client"
+  # The Node authorizer and NodeRestriction know a kubelet by this name and group.
+  [[ -s "$p/kubelet.crt" ]] || c_issue_cert kubelet "/O=system:nodes/CN=system:node:$C_NODE" "$client"
+  [[ -s "$p/kubelet-serving.crt" ]] || c_issue_cert kubelet-serving "/CN=$C_NODE" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost"
+  if [[ ! -s "$p/sa.key" ]]; then
+    openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null
+  fi
+  c_kubeconfig "$CSTATE/kubeconfig" admin
+  c_kubeconfig "$CSTATE/config/kubelet.kubeconfig" kubelet
+}
+
+c_configs() {
+  local c="$CSTATE/config"
+  mkdir -p "$c/cni" "$c/certs.d" "$CSTATE/data/cni-ipam" "$CSTATE/data/pv"
+  # containerd: everything under the state dir; Debian's containerd package service is not used.
+  cat >"$c/containerd.toml" <<EOF
+version = 2
+root = "$CSTATE/data/containerd"
+state = "$CSTATE/run/containerd"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "$CONTAINERD_SOCKET"
+
+[ttrpc]
+  address = "$CONTAINERD_SOCKET.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CSTATE/data/containerd-opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$C_PAUSE_IMAGE"
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  tolerate_missing_hugetlb_controller = true
+  disable_hugetlb_controller = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc || echo /usr/sbin/runc)"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$c/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$c/certs.d"
+EOF
+  local reg
+  for reg in "127.0.0.1:$PORT_REGISTRY" "127.0.0.1:$PORT_AUTH_REGISTRY"; do
+    mkdir -p "$c/certs.d/$reg"
+    cat >"$c/certs.d/$reg/hosts.toml" <<EOF
+server = "http://$reg"
+
+[host."http://$reg"]
+  capabilities = ["pull", "resolve"]
+EOF
+  done
+  cat >"$c/cni/10-testenv-bridge.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "testenv-cluster",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$C_BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "$C_POD_CIDR" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }],
+        "dataDir": "$CSTATE/data/cni-ipam"
+      }
+    }
+  ]
+}
+EOF
+  cat >"$c/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: $PORT_C_KUBELET
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $PORT_C_KUBELET_HEALTHZ
+tlsCertFile: $CSTATE/pki/kubelet-serving.crt
+tlsPrivateKeyFile: $CSTATE/pki/kubelet-serving.key
+authentication:
+  anonymous: { enabled: false }
+  webhook: { enabled: false }
+  x509: { clientCAFile: $STATE/pki/ca.crt }
+authorization: { mode: AlwaysAllow }
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCKET
+cgroupDriver: cgroupfs
+# The sandbox: no QoS cgroup tree, no node-allocatable enforcement, no swap check.
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+protectKernelDefaults: false
+makeIPTablesUtilChains: false
+localStorageCapacityIsolation: false
+serializeImagePulls: false
+clusterDomain: cluster.local
+evictionHard: { memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%" }
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+staticPodPath: ""
+EOF
+}
+
+# --- components --------------------------------------------------------------------------------------
+
+c_cmd() {
+  local p="$CSTATE/pki"
+  case "$1" in
+    etcd)
+      printf '%s\n' "$K8S_BIN/etcd" --name testenv-cluster --data-dir "$CSTATE/data/etcd" \
+        --listen-client-urls "http://127.0.0.1:$PORT_C_ETCD" \
+        --advertise-client-urls "http://127.0.0.1:$PORT_C_ETCD" \
+        --listen-peer-urls "http://127.0.0.1:$PORT_C_ETCD_PEER" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$PORT_C_ETCD_PEER" \
+        --initial-cluster "testenv-cluster=http://127.0.0.1:$PORT_C_ETCD_PEER" \
+        --unsafe-no-fsync --log-level warn
+      ;;
+    kube-apiserver)
+      printf '%s\n' "$K8S_BIN/kube-apiserver" \
+        --etcd-servers "http://127.0.0.1:$PORT_C_ETCD" \
+        --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$PORT_C_APISERVER" \
+        --cert-dir "$p/generated" \
+        --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
+        --client-ca-file "$STATE/pki/ca.crt" \
+        --authorization-mode Node,RBAC \
+        --enable-admission-plugins NodeRestriction \
+        --kubelet-client-certificate "$p/admin.crt" --kubelet-client-key "$p/admin.key" \
+        --kubelet-preferred-address-types Hostname,InternalIP \
+        --service-account-issuer https://kubernetes.default.svc.cluster.local \
+        --service-account-key-file "$p/sa.pub" \
+        --service-account-signing-key-file "$p/sa.key" \
+        --service-cluster-ip-range 10.97.0.0/24 \
+        --allow-privileged=true --profiling=false --v=1
+      ;;
+    containerd)
+      printf '%s\n' containerd --config "$CSTATE/config/containerd.toml" --log-level info
+      ;;
+    kube-controller-manager)
+      printf '%s\n' "$K8S_BIN/kube-controller-manager" --kubeconfig "$CSTATE/kubeconfig" \
+        --authentication-kubeconfig "$CSTATE/kubeconfig" --authorization-kubeconfig "$CSTATE/kubeconfig" \
+        --bind-address 127.0.0.1 --secure-port "$PORT_C_CM" --leader-elect=false \
+        --service-account-private-key-file "$p/sa.key" --root-ca-file "$STATE/pki/ca.crt" \
+        --use-service-account-credentials=false --controllers '*' \
+        --concurrent-job-syncs 5 --node-monitor-grace-period 60s --profiling=false --v=1
+      ;;
+    kube-scheduler)
+      printf '%s\n' "$K8S_BIN/kube-scheduler" --kubeconfig "$CSTATE/kubeconfig" \
+        --authentication-kubeconfig "$CSTATE/kubeconfig" --authorization-kubeconfig "$CSTATE/kubeconfig" \
+        --bind-address 127.0.0.1 --secure-port "$PORT_C_SCHED" --leader-elect=false --profiling=false --v=1
+      ;;
+    kubelet)
+      printf '%s\n' "$K8S_BIN/kubelet" --config "$CSTATE/config/kubelet.yaml" \
+        --kubeconfig "$CSTATE/config/kubelet.kubeconfig" --root-dir "$CSTATE/data/kubelet" \
+        --cert-dir "$CSTATE/pki/kubelet-generated" --hostname-override "$C_NODE" --v=1
+      ;;
+  esac
+}
+
+c_port() {
+  case "$1" in
+    etcd) echo "$PORT_C_ETCD" ;;
+    kube-apiserver) echo "$PORT_C_APISERVER" ;;
+    kube-controller-manager) echo "$PORT_C_CM" ;;
+    kube-scheduler) echo "$PORT_C_SCHED" ;;
+    kubelet) echo "$PORT_C_KUBELET" ;;
+  esac
+}
+
+c_healthy() {
+  local p="$CSTATE/pki"
+  case "$1" in
+    etcd) [[ "$(curl -s -m 2 "http://127.0.0.1:$PORT_C_ETCD/health" || true)" == *'"health":"true"'* ]] ;;
+    kube-apiserver)
+      [[ "$(curl -s -m 3 --cacert "$STATE/pki/ca.crt" --cert "$p/admin.crt" --key "$p/admin.key" \
+        "https://127.0.0.1:$PORT_C_APISERVER/readyz" || true)" == ok ]]
+      ;;
+    containerd) [[ -S "$CONTAINERD_SOCKET" ]] && ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1 ;;
+    kube-controller-manager) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_CM/healthz" || true)" == ok ]] ;;
+    kube-scheduler) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_SCHED/healthz" || true)" == ok ]] ;;
+    kubelet) [[ "$(curl -s -m 2 "http://127.0.0.1:$PORT_C_KUBELET_HEALTHZ/healthz" || true)" == ok ]] ;;
+  esac
+}
+
+c_start() {
+  local name=$1
+  c_pid "$name" >/dev/null && return 0
+  local port
+  port="$(c_port "$name")"
+  if [[ -n "$port" ]] && port_taken "$port"; then
+    cdie "$name: 127.0.0.1:$port is already in use by a process this state dir did not start"
+  fi
+  [[ "$name" != containerd ]] || rm -f "$CONTAINERD_SOCKET"
+  local -a cmd
+  mapfile -t cmd < <(c_cmd "$name")
+  echo "=== $(date -u +%FT%TZ) starting: ${cmd[*]}" >>"$CSTATE/logs/$name.log"
+  c_cmd "$name" >"$(c_cmdfile "$name")"
+  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$(c_pidfile "$name")"
+}
+
+c_wait() { # name timeout
+  local name=$1 deadline=$((SECONDS + $2))
+  until c_healthy "$name"; do
+    if ! c_pid "$name" >/dev/null; then
+      tail -n 30 "$CSTATE/logs/$name.log" >&2 || true
+      cdie "$name exited while starting; log: $CSTATE/logs/$name.log"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$CSTATE/logs/$name.log" >&2 || true
+      cdie "$name did not become healthy within $2s; log: $CSTATE/logs/$name.log"
+    fi
+    sleep 0.3
+  done
+}
+
+c_stop() {
+  local name=$1 pid i
+  if ! pid="$(c_pid "$name")"; then
+    rm -f "$(c_pidfile "$name")" "$(c_cmdfile "$name")"
+    return 0
+  fi
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    c_pid "$name" >/dev/null || break
+    sleep 0.1
+  done
+  if c_pid "$name" >/dev/null; then
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+  fi
+  rm -f "$(c_pidfile "$name")" "$(c_cmdfile "$name")"
+}
+
+# Pods' containers run in containerd-shim processes outside containerd's process group: remove
+# every pod sandbox through the CRI (crictl-free: ctr's k8s.io namespace) before containerd stops.
+c_remove_pods() {
+  c_healthy containerd || return 0
+  local ctr=(ctr --address "$CONTAINERD_SOCKET" -n k8s.io) id
+  for id in $("${ctr[@]}" tasks ls -q 2>/dev/null); do
+    "${ctr[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+  done
+  sleep 1
+  for id in $("${ctr[@]}" tasks ls -q 2>/dev/null); do
+    "${ctr[@]}" tasks delete -f "$id" >/dev/null 2>&1 || true
+  done
+  for id in $("${ctr[@]}" containers ls -q 2>/dev/null); do
+    "${ctr[@]}" containers delete "$id" >/dev/null 2>&1 || true
+  done
+  # Pod network namespaces and the kubelet's volume mounts (tmpfs for Secrets/ConfigMaps).
+  local m
+  while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
+    awk -v d="$CSTATE/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r
+  )
+}
+
+# --- images ------------------------------------------------------------------------------------------
+
+c_podman() {
+  CONTAINERS_CONF="$STATE/config/containers.conf" CONTAINERS_STORAGE_CONF="$STATE/config/storage.conf" \
+    CONTAINERS_REGISTRIES_CONF="$STATE/config/registries.conf" podman "$@"
+}
+
+c_in_registry() { # image reference 127.0.0.1:PORT/repo:tag
+  local ref=$1 host repo tag
+  host="${ref%%/*}" repo="${ref#*/}"
+  tag="${repo##*:}" repo="${repo%:*}"
+  [[ "$(http_code -I -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$host/v2/$repo/manifests/$tag")" == 200 ]]
+}
+
+# Builds a FROM-scratch image from a context dir and pushes it; skipped when the stamp matches and
+# the registry still has it.
+c_image() { # reference context-dir stamp-content
+  local ref=$1 ctx=$2 want=$3 stamp
+  stamp="$CSTATE/run/image-$(echo "$ref" | tr '/:' '__').stamp"
+  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]] && c_in_registry "$ref"; then
+    return 0
+  fi
+  csay "building and pushing $ref"
+  c_podman build --quiet -t "$ref" "$ctx" >>"$CSTATE/logs/images.log" 2>&1 ||
+    cdie "building $ref failed; log: $CSTATE/logs/images.log"
+  c_podman push --quiet --tls-verify=false "$ref" >>"$CSTATE/logs/images.log" 2>&1 ||
+    cdie "pushing $ref failed; log: $CSTATE/logs/images.log"
+  echo "$want" >"$stamp"
+}
+
+c_images() {
+  local root="$TESTENV_ROOT" ctx want
+  # pause: a static Go binary (images/pause), no module dependencies.
+  ctx="$CSTATE/data/image-pause"
+  mkdir -p "$ctx"
+  want="$(cat "$root/images/pause/"{main.go,go.mod,Dockerfile} | sha256sum | cut -c1-16) $(go env GOVERSION)"
+  if [[ "$(cat "$ctx/.stamp" 2>/dev/null)" != "$want" ]]; then
+    (cd "$root/images/pause" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+      go build -trimpath -ldflags '-s -w' -o "$ctx/pause" .) || cdie "building images/pause failed"
+    cp "$root/images/pause/Dockerfile" "$ctx/Dockerfile"
+    echo "$want" >"$ctx/.stamp"
+  fi
+  c_image "$C_PAUSE_IMAGE" "$ctx" "$want"
+
+  # kaniko: the executor from the Go module proxy, laid out like the upstream image.
+  local kmod="$root/images/kaniko" kin kwant
+  kin="$(awk '$1 == "require" && $2 == "github.com/GoogleContainerTools/kaniko" { print $3 }' "$kmod/go.mod")"
+  [[ "$kin" == "$KANIKO_VERSION" ]] ||
+    cdie "images/kaniko/go.mod requires kaniko $kin, versions.env says KANIKO_VERSION=$KANIKO_VERSION"
+  kwant="$(cat "$kmod/go.mod" "$kmod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
+  if [[ ! -x "$KANIKO_BIN/executor" || "$(cat "$KANIKO_BIN/.stamp" 2>/dev/null)" != "$kwant" ]]; then
+    csay "building the kaniko executor $KANIKO_VERSION from the Go module proxy (several minutes; log: $CSTATE/logs/kaniko-build.log)"
+    mkdir -p "$KANIKO_BIN"
+    (cd "$kmod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
+      -ldflags "-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$KANIKO_VERSION" \
+      -o "$KANIKO_BIN/executor.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor) \
+      >"$CSTATE/logs/kaniko-build.log" 2>&1 || cdie "building kaniko failed; log: $CSTATE/logs/kaniko-build.log"
+    mv -f "$KANIKO_BIN/executor.tmp" "$KANIKO_BIN/executor"
+    echo "$kwant" >"$KANIKO_BIN/.stamp"
+  fi
+  ctx="$CSTATE/data/image-kaniko"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/ssl/certs" "$ctx/docker"
+  cp "$KANIKO_BIN/executor" "$ctx/executor"
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/ssl/certs/ca-certificates.crt"
+  echo '{}' >"$ctx/docker/config.json"
+  printf 'hosts: files dns\n' >"$ctx/nsswitch.conf"
+  cp "$root/images/kaniko/Dockerfile" "$ctx/Dockerfile"
+  want="$(cat "$ctx/executor" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
+  c_image "$C_KANIKO_IMAGE" "$ctx" "$want"
+}
+
+# --- commands ----------------------------------------------------------------------------------------
+
+c_install() {
+  local missing=() p
+  for p in containerd containernetworking-plugins runc iproute2; do
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    csay "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    # policy-rc.d 101: never start the package's own containerd service.
+    local had=false
+    [[ -e /usr/sbin/policy-rc.d ]] && had=true
+    $had || printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    $had || chmod +x /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    $had || rm -f /usr/sbin/policy-rc.d
+  fi
+  "$TESTENV_ROOT/scripts/k8s-tools/build" kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl
+}
+
+c_wait_node() { # timeout
+  local deadline=$((SECONDS + $1))
+  until [[ "$(c_kubectl get node "$C_NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; do
+    if ((SECONDS >= deadline)); then
+      c_kubectl get node -o wide >&2 || true
+      tail -n 30 "$CSTATE/logs/kubelet.log" >&2
+      cdie "node $C_NODE not Ready within $1s; log: $CSTATE/logs/kubelet.log"
+    fi
+    sleep 0.5
+  done
+}
+
+cluster_up() {
+  local start=$SECONDS s
+  [[ $(id -u) -eq 0 ]] || cdie "the cluster profile runs containerd and a kubelet: it needs root"
+  healthy registry || cdie "the default profile's registry (127.0.0.1:$PORT_REGISTRY) is not up: run scripts/testenv up first"
+  [[ "${TESTENV_SKIP_INSTALL:-}" == 1 ]] || c_install
+  c_lock
+  c_credentials
+  c_configs
+  c_images
+  for s in "${C_COMPONENTS[@]}"; do
+    if c_pid "$s" >/dev/null && [[ "$(c_cmd "$s")" != "$(cat "$(c_cmdfile "$s")" 2>/dev/null)" ]]; then
+      csay "restarting $s: its command line changed"
+      c_stop "$s"
+    fi
+  done
+  for s in etcd kube-apiserver containerd; do c_start "$s"; done
+  c_wait etcd 60
+  c_wait kube-apiserver 180
+  c_wait containerd 60
+  for s in kube-controller-manager kube-scheduler kubelet; do c_start "$s"; done
+  for s in kube-controller-manager kube-scheduler kubelet; do c_wait "$s" 120; done
+  c_wait_node 120
+  # hostPath PersistentVolumes for the tests live here (storage class `testenv-hostpath`).
+  c_kubectl apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: testenv-hostpath
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: Immediate
+EOF
+  csay "cluster up in $((SECONDS - start))s: node $C_NODE Ready (state: $CSTATE)"
+  csay 'use it: eval "$(scripts/testenv cluster env)"'
+}
+
+cluster_down() {
+  c_lock
+  # The kubelet first (so it does not restart pods), then the pods, then everything else.
+  c_stop kubelet
+  c_remove_pods
+  local i
+  for ((i = ${#C_COMPONENTS[@]} - 1; i >= 0; i--)); do c_stop "${C_COMPONENTS[i]}"; done
+  csay "stopped (data kept in $CSTATE)"
+}
+
+cluster_status() {
+  local s pid state rc=0
+  printf '%-24s %-8s %s\n' COMPONENT PID STATE
+  for s in "${C_COMPONENTS[@]}"; do
+    if pid="$(c_pid "$s")"; then
+      if c_healthy "$s"; then state=healthy; else state=starting rc=1; fi
+    else
+      pid=- state=down rc=1
+    fi
+    printf '%-24s %-8s %s\n' "$s" "$pid" "$state"
+  done
+  local ready
+  ready="$(c_kubectl get node "$C_NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)"
+  printf '%-24s %-8s %s\n' "node/$C_NODE" - "Ready=${ready:-unknown}"
+  [[ "$ready" == True ]] || rc=1
+  return $rc
+}
+
+cluster_env() {
+  cat <<EOF
+export TESTENV_CLUSTER_STATE=$(q "$CSTATE")
+export TESTENV_CLUSTER_KUBECONFIG=$(q "$CSTATE/kubeconfig")
+export TESTENV_CLUSTER_NODE=$(q "$C_NODE")
+export TESTENV_CLUSTER_KANIKO_IMAGE=$(q "$C_KANIKO_IMAGE")
+export TESTENV_CLUSTER_PAUSE_IMAGE=$(q "$C_PAUSE_IMAGE")
+export TESTENV_CLUSTER_PV_DIR=$(q "$CSTATE/data/pv")
+export TESTENV_KUBECTL=$(q "$K8S_BIN/kubectl")
+EOF
+}
+
+cluster_logs() {
+  if [[ $# -gt 0 ]]; then
+    tail -n 100 "$CSTATE/logs/$1.log"
+  else
+    local s
+    for s in "${C_COMPONENTS[@]}"; do
+      [[ -f "$CSTATE/logs/$s.log" ]] || continue
+      echo "==> $s <=="
+      tail -n 20 "$CSTATE/logs/$s.log"
+    done
+  fi
+}
+
+cluster_main() {
+  case "${1:-}" in
+    up) cluster_up ;;
+    down) cluster_down ;;
+    status) cluster_status ;;
+    env) cluster_env ;;
+    logs) shift; cluster_logs "$@" ;;
+    *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+}
