@@ -92,4 +92,6 @@ export {
 export { buildImage, type BuildImageRequest, type BuildReport } from './build-engine.js';
 export * from './storage/index.js';
 export * from './doctor/index.js';
+export * from './builders/kaniko/index.js';
+export * from './kubernetes/index.js';
 export * from './agent/index.js';

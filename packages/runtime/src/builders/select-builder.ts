@@ -1,7 +1,8 @@
-import type { BuilderSettings, BuilderType } from '@launch-agent/config';
+import type { AgentSettings, BuilderSettings, BuilderType } from '@launch-agent/config';
 import Docker from 'dockerode';
 import { BuilderUnavailableError, type Builder } from './builder.js';
 import { DockerBuilder, dockerEndpoint } from './docker-builder.js';
+import { createKanikoBuilder } from './kaniko/create-kaniko-builder.js';
 import { NoopBuilder } from './noop-builder.js';
 
 export interface BuilderContext {
@@ -9,6 +10,8 @@ export interface BuilderContext {
   env: NodeJS.ProcessEnv;
   /** Why this builder was chosen, for messages (`builder.type is noop`, `no Docker engine answered ...`). */
   reason: string;
+  /** The rest of the agent's settings, when the caller has them (kaniko: namespace, ServiceAccount, region). */
+  agent?: Pick<AgentSettings, 'environment' | 'kubernetes'>;
 }
 
 export type BuilderFactory = (context: BuilderContext) => Builder | Promise<Builder>;
@@ -20,6 +23,12 @@ export type BuilderFactory = (context: BuilderContext) => Builder | Promise<Buil
 export const defaultBuilderFactories: Partial<Record<BuilderType, BuilderFactory>> = {
   docker: () => new DockerBuilder(),
   noop: (context) => new NoopBuilder(context.reason),
+  kaniko: (context) =>
+    createKanikoBuilder({
+      settings: context.settings,
+      env: context.env,
+      ...(context.agent ? { agent: context.agent } : {}),
+    }),
 };
 
 export interface SelectBuilderOptions {
@@ -27,6 +36,7 @@ export interface SelectBuilderOptions {
   env?: NodeJS.ProcessEnv;
   /** Resolves when a Docker engine answers; default: `GET /_ping` on DOCKER_HOST within 3 s. */
   pingDocker?: () => Promise<void>;
+  agent?: Pick<AgentSettings, 'environment' | 'kubernetes'>;
 }
 
 const PING_TIMEOUT_MS = 3000;
@@ -74,5 +84,6 @@ export async function selectBuilder(
       `builder.type ${type} is not available in this build of the agent; use docker or noop`,
     );
   }
-  return { builder: await factory({ settings, env, reason }), type, reason };
+  const context = { settings, env, reason, ...(options.agent ? { agent: options.agent } : {}) };
+  return { builder: await factory(context), type, reason };
 }

@@ -76,6 +76,8 @@ export function observe<T extends { metadata?: { resourceVersion?: string } }>(
           setTimeout(() => void start(), error ? 500 * failures : 0).unref?.();
         },
       );
+      // Stopped while the watch request was being made: end it now.
+      if (stopped) controller.abort();
     } catch (error) {
       if (stopped) return;
       failures += 1;

@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import * as k8s from '@kubernetes/client-node';
+import type { BuilderSettings, ContextStore } from '@launch-agent/config';
+import { createContextTar } from '../../build/context-tar.js';
+import { parallelGzip, type ParallelGzipOptions } from '../../build/parallel-gzip.js';
+import { deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
+import type { BuildContextStore } from '../../storage/context-store.js';
+import {
+  BuildFailedError,
+  PushFailedError,
+  type Builder,
+  type BuildRequest,
+  type BuildResult,
+  type ProgressReporter,
+} from '../builder.js';
+import { followBuildJob, kanikoContainerStatus } from './job-watch.js';
+import {
+  buildKanikoJob,
+  buildSuffix,
+  KANIKO_CONTAINER_NAME,
+  kanikoJobName,
+} from './kaniko-job-spec.js';
+
+/** Lines of the build log kept for a failure report. */
+const TAIL_LINES = 40;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** Prefix of every build log line in the agent's log. */
+export const KANIKO_LOG_PREFIX = '[kaniko] ';
+
+export interface KanikoBuilderOptions {
+  kubeConfig: k8s.KubeConfig;
+  /** The agent's namespace: the Job and its ConfigMaps go here. */
+  namespace: string;
+  settings: Pick<
+    BuilderSettings,
+    | 'buildJobName'
+    | 'buildTimeoutSeconds'
+    | 'kanikoImage'
+    | 'kanikoConfig'
+    | 'credentialsSecret'
+    | 'dockerConfigSecret'
+    | 'azureStorageSecret'
+  >;
+  /** builder.build-context-store, parsed. */
+  storeConfig: ContextStore;
+  store: BuildContextStore;
+  /** kubernetes.build-service-account (else the agent's, as the reference does). */
+  serviceAccountName?: string;
+  region?: string;
+  gzip?: ParallelGzipOptions;
+  /** Seconds the agent waits past activeDeadlineSeconds before giving up itself. Default 60. */
+  deadlineGraceSeconds?: number;
+}
+
+/** Keeps the last lines of a text stream, and forwards each complete line with a prefix. */
+class LogTail {
+  readonly lines: string[] = [];
+  private partial = '';
+  constructor(private readonly progress: ProgressReporter) {}
+  write(text: string): void {
+    const parts = (this.partial + text).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.line(line);
+  }
+  end(): void {
+    if (this.partial !== '') this.line(this.partial);
+    this.partial = '';
+  }
+  private line(line: string): void {
+    this.progress.output(`${KANIKO_LOG_PREFIX}${line}\n`);
+    this.lines.push(line);
+    if (this.lines.length > TAIL_LINES) this.lines.shift();
+  }
+}
+
+/**
+ * Builds with kaniko in a Kubernetes Job: streams the context as tar.gz into the build-context
+ * store, creates the Job (and the Docker config ConfigMap it mounts), follows Job and pod
+ * through watches, streams the log when a kubelet serves it, reads the pushed digest from the
+ * container's termination message, and always removes the Job, its ConfigMaps and the context.
+ */
+export class KanikoBuilder implements Builder {
+  readonly name = 'kaniko';
+  private readonly batch: k8s.BatchV1Api;
+  private readonly core: k8s.CoreV1Api;
+
+  constructor(private readonly options: KanikoBuilderOptions) {
+    this.batch = options.kubeConfig.makeApiClient(k8s.BatchV1Api);
+    this.core = options.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  }
+
+  async build(request: BuildRequest): Promise<BuildResult> {
+    const { plan, progress, imageReference, tag } = request;
+    const { namespace, store, settings } = this.options;
+    const suffix = buildSuffix(tag, randomBytes(8).toString('hex'));
+    const jobName = kanikoJobName(settings.buildJobName, suffix);
+    // The object name carries the full source hash; the suffix keeps concurrent builds apart.
+    const contextKey = `${plan.sourceHash}-${suffix}.tar.gz`;
+    const started = performance.now();
+    let uploaded = false;
+    let jobCreated = false;
+    const configMapNames: string[] = [];
+    let stopLogs: (() => void) | undefined;
+    try {
+      progress.phase('upload', store.uri(contextKey));
+      uploaded = true; // a failed upload may leave a partial object: delete it too
+      const dockerfileName = await this.upload(request, contextKey);
+
+      const spec = buildKanikoJob({
+        jobName,
+        namespace,
+        settings,
+        destination: request.destination,
+        store: this.options.storeConfig,
+        imageReference,
+        tag,
+        sourceHash: plan.sourceHash,
+        contextKey,
+        contextUri: store.uri(contextKey),
+        dockerfile: dockerfileName,
+        buildArgs: plan.buildArgs,
+        labels: plan.labels,
+        ...(plan.target ? { target: plan.target } : {}),
+        ...(plan.platform ? { platform: plan.platform } : {}),
+        ...(this.options.serviceAccountName
+          ? { serviceAccountName: this.options.serviceAccountName }
+          : {}),
+        ...(this.options.region ? { region: this.options.region } : {}),
+      });
+      progress.phase('build', `kaniko Job ${namespace}/${jobName}`);
+      const created = await this.batch.createNamespacedJob({ namespace, body: spec.job });
+      jobCreated = true;
+      // Owned by the Job, so the garbage collector removes them with it should the agent die.
+      for (const configMap of spec.configMaps) {
+        configMap.metadata!.ownerReferences = [
+          {
+            apiVersion: 'batch/v1',
+            kind: 'Job',
+            name: jobName,
+            uid: created.metadata!.uid!,
+          },
+        ];
+        await this.core.createNamespacedConfigMap({ namespace, body: configMap });
+        configMapNames.push(configMap.metadata!.name!);
+      }
+
+      const tail = new LogTail(progress);
+      let logsFor: string | undefined;
+      const outcome = await followBuildJob({
+        kubeConfig: this.options.kubeConfig,
+        namespace,
+        jobName,
+        deadlineSeconds: spec.job.spec!.activeDeadlineSeconds ?? settings.buildTimeoutSeconds,
+        ...(this.options.deadlineGraceSeconds !== undefined
+          ? { graceSeconds: this.options.deadlineGraceSeconds }
+          : {}),
+        ...(request.signal ? { signal: request.signal } : {}),
+        onPod: (pod) => {
+          const state = kanikoContainerStatus(pod)?.state;
+          const name = pod.metadata?.name;
+          if (!name || logsFor === name || !(state?.running || state?.terminated)) return;
+          if (!pod.spec?.nodeName) return; // no kubelet serves logs for an unscheduled pod
+          logsFor = name;
+          stopLogs?.();
+          stopLogs = this.streamLogs(name, tail);
+        },
+      });
+      stopLogs?.();
+      tail.end();
+      const buildMs = performance.now() - started;
+      const terminated = kanikoContainerStatus(outcome.pod)?.state?.terminated;
+      const message = terminated?.message?.trim() ?? '';
+
+      if (outcome.status === 'failed') {
+        const lines = tail.lines.length > 0 ? tail.lines.join('\n') : message;
+        throw new BuildFailedError(
+          `the kaniko build Job ${namespace}/${jobName} failed: ${outcome.reason}: ${outcome.message}`,
+          lines,
+        );
+      }
+      let digest = DIGEST.test(message) ? message : undefined;
+      if (!digest) {
+        // No termination message (pod already gone, or a kaniko-config that moved it): ask the registry.
+        const found = await request.registry.exists(tag);
+        if (!found.exists) {
+          throw new PushFailedError(
+            `the kaniko Job ${namespace}/${jobName} completed but ${imageReference} is not in the registry`,
+            'Check the build log and that the build ServiceAccount may push to the destination',
+          );
+        }
+        digest = found.digest;
+      }
+      if (!digest) {
+        throw new PushFailedError(
+          `no digest was reported for ${imageReference}`,
+          'Check the kaniko log (--digest-file) and the registry',
+        );
+      }
+      return { digest, buildMs, pushMs: 0 };
+    } finally {
+      stopLogs?.();
+      await this.cleanUp(progress, {
+        jobName: jobCreated ? jobName : undefined,
+        configMapNames,
+        contextKey: uploaded ? contextKey : undefined,
+      });
+    }
+  }
+
+  /** Streams tar → parallel gzip → the store, with progress; returns the Dockerfile's name in the tar. */
+  private async upload(request: BuildRequest, key: string): Promise<string> {
+    const context = createContextTar(request.plan);
+    // A tar error (a file changed since it was hashed) ends the gzip stream, and so the upload.
+    const body = parallelGzip(context.stream, this.options.gzip);
+    await this.options.store.put(key, body, {
+      onProgress: (sent) => request.progress.transfer('context', 'uploading', sent),
+    });
+    request.progress.transfer('context', 'uploaded');
+    return context.dockerfileName;
+  }
+
+  /** Follows the kaniko container's log; tolerates a missing kubelet or log endpoint. */
+  private streamLogs(podName: string, tail: LogTail): () => void {
+    const decoder = new TextDecoder();
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        tail.write(decoder.decode(chunk, { stream: true }));
+        callback();
+      },
+    });
+    let controller: AbortController | undefined;
+    let stopped = false;
+    new k8s.Log(this.options.kubeConfig)
+      .log(this.options.namespace, podName, KANIKO_CONTAINER_NAME, sink, { follow: true })
+      .then((c) => {
+        controller = c;
+        if (stopped) c.abort();
+      })
+      .catch(() => {
+        // No log (no kubelet, pod gone): the termination message still carries the tail.
+      });
+    return () => {
+      stopped = true;
+      controller?.abort();
+    };
+  }
+
+  /** Removes what the build created; failures are reported, never hide the build's own result. */
+  private async cleanUp(
+    progress: ProgressReporter,
+    what: { jobName: string | undefined; configMapNames: string[]; contextKey: string | undefined },
+  ): Promise<void> {
+    const { namespace, store } = this.options;
+    const steps: Array<[string, () => Promise<unknown>]> = [];
+    if (what.jobName) {
+      const name = what.jobName;
+      steps.push([
+        `Job ${namespace}/${name}`,
+        () =>
+          deleteIgnoringMissing(() =>
+            this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+          ),
+      ]);
+    }
+    for (const name of what.configMapNames) {
+      steps.push([
+        `ConfigMap ${namespace}/${name}`,
+        () => deleteIgnoringMissing(() => this.core.deleteNamespacedConfigMap({ name, namespace })),
+      ]);
+    }
+    if (what.contextKey) {
+      const key = what.contextKey;
+      steps.push([store.uri(key), () => store.delete(key)]);
+    }
+    const results = await Promise.allSettled(steps.map(([, run]) => run()));
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') {
+        progress.output(
+          `warning: could not delete ${steps[i]![0]}: ${(result.reason as Error).message}\n`,
+        );
+      }
+    });
+  }
+}

@@ -1,0 +1,642 @@
+// The kaniko builder against the test environment: a real kube-apiserver (RBAC on, but no
+// kubelet, controller-manager or scheduler) and the storage emulators (moto S3, fake-gcs-server,
+// Azurite, and a directory standing in for a mounted PVC).
+//
+// The builder acts with a TokenRequest token for a ServiceAccount bound to the chart's own Role
+// (its rules are read from charts/launch-agent/templates/rbac.yaml), so the chart's RBAC is shown
+// to suffice. Because nothing runs pods here, THE TEST PLAYS THE KUBELET AND JOB CONTROLLER: when
+// the builder's Job appears it reads the uploaded context from the store (gunzip + untar, file
+// list and bytes compared), creates the pod object the Job controller would, patches the pod's
+// status with a terminated kaniko container (termination message = the digest, or an OOMKilled /
+// Error end, or an ImagePullBackOff wait), and patches the Job's status with Complete or Failed
+// conditions. The builder sees all of it through its watches and reports success with the digest
+// or failure with the reason. Afterwards Jobs, ConfigMaps and the context object are listed to
+// show that everything was removed.
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { BlobServiceClient } from '@azure/storage-blob';
+import * as k8s from '@kubernetes/client-node';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
+import { createBuildPlan, type BuildPlan } from '../../packages/runtime/src/build/build-plan.js';
+import {
+  BuildFailedError,
+  type ProgressReporter,
+} from '../../packages/runtime/src/builders/builder.js';
+import { createKanikoBuilder } from '../../packages/runtime/src/builders/kaniko/create-kaniko-builder.js';
+import {
+  BUILD_JOB_LABEL,
+  MANAGED_BY_LABEL,
+} from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
+import type { Registry } from '../../packages/runtime/src/registries/registry.js';
+import { gcsClient } from '../../packages/runtime/src/storage/index.js';
+import { repoRoot, requireServices, uniqueName } from './testenv.js';
+
+const ns = uniqueName('kaniko');
+const agentSa = 'launch-agent';
+const buildSa = 'launch-agent-build';
+const bucket = uniqueName('kaniko-s3');
+const gcsBucket = uniqueName('kaniko-gcs');
+const azureContainer = uniqueName('kaniko-az');
+const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
+
+let admin: k8s.KubeConfig;
+let agentKubeConfig: k8s.KubeConfig;
+let core: k8s.CoreV1Api;
+let batch: k8s.BatchV1Api;
+let s3: S3Client;
+let pvcDir: string;
+let contextDir: string;
+let plan: BuildPlan;
+const roots: string[] = [];
+
+/** The agent's Role exactly as the chart renders it: the static rules of the first Role in rbac.yaml. */
+function chartRoleRules(): k8s.V1PolicyRule[] {
+  const text = readFileSync(join(repoRoot, 'charts/launch-agent/templates/rbac.yaml'), 'utf8');
+  const rules = /^rules:\n([\s\S]*?)\n---/m.exec(text);
+  if (!rules) throw new Error('no rules block in the chart Role');
+  return k8s.loadYaml<k8s.V1PolicyRule[]>(rules[1]!.replace(/^ {2}/gm, ''));
+}
+
+async function tokenKubeConfig(): Promise<k8s.KubeConfig> {
+  const tr = await core.createNamespacedServiceAccountToken({
+    name: agentSa,
+    namespace: ns,
+    body: {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { audiences: [], expirationSeconds: 1200 },
+    },
+  });
+  const cluster = admin.getCurrentCluster()!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      { name: 'testenv', server: cluster.server, caData: cluster.caData, skipTLSVerify: false },
+    ],
+    users: [{ name: agentSa, token: tr.status!.token }],
+    contexts: [{ name: 'agent', cluster: 'testenv', user: agentSa, namespace: ns }],
+    currentContext: 'agent',
+  });
+  return kc;
+}
+
+beforeAll(async () => {
+  const env = await requireServices('kubernetes', 'aws', 'gcs', 'azure');
+  admin = new k8s.KubeConfig();
+  admin.loadFromFile(env.kubeconfig);
+  core = admin.makeApiClient(k8s.CoreV1Api);
+  batch = admin.makeApiClient(k8s.BatchV1Api);
+  const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  for (const name of [agentSa, buildSa]) {
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+  }
+  await rbac.createNamespacedRole({
+    namespace: ns,
+    body: { metadata: { name: 'launch-agent' }, rules: chartRoleRules() },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace: ns,
+    body: {
+      metadata: { name: 'launch-agent' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'launch-agent' },
+      subjects: [{ kind: 'ServiceAccount', name: agentSa, namespace: ns }],
+    },
+  });
+  agentKubeConfig = await tokenKubeConfig();
+  // The authorizer learns of the new binding through a watch: wait until it allows creating Jobs.
+  const authz = agentKubeConfig.makeApiClient(k8s.AuthorizationV1Api);
+  for (let i = 0; i < 40; i++) {
+    const review = await authz.createSelfSubjectAccessReview({
+      body: {
+        spec: {
+          resourceAttributes: { namespace: ns, group: 'batch', resource: 'jobs', verb: 'create' },
+        },
+      },
+    });
+    if (review.status?.allowed) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  s3 = new S3Client({ forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await gcsClient('testenv').bucket(gcsBucket).create();
+  await BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING!)
+    .getContainerClient(azureContainer)
+    .create();
+
+  pvcDir = mkdtempSync(join(tmpdir(), 'kaniko-pvc-'));
+  contextDir = mkdtempSync(join(tmpdir(), 'kaniko-ctx-'));
+  roots.push(pvcDir, contextDir);
+  writeFileSync(join(contextDir, 'Dockerfile'), 'FROM python:3.12-slim\nCOPY . /app\n');
+  writeFileSync(join(contextDir, '.dockerignore'), '*.log\nsecrets/\n');
+  writeFileSync(join(contextDir, 'app.py'), 'print("hello")\n'.repeat(5000));
+  writeFileSync(join(contextDir, 'run.sh'), '#!/bin/sh\nexec python app.py\n');
+  chmodSync(join(contextDir, 'run.sh'), 0o755);
+  mkdirSync(join(contextDir, 'data'));
+  // Random bytes across several gzip chunks: the parallel compressor stores them.
+  const weights = Buffer.alloc(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < weights.length; i++) weights[i] = (i * 2654435761) >>> 24;
+  writeFileSync(join(contextDir, 'data', 'weights.bin'), weights);
+  writeFileSync(join(contextDir, 'debug.log'), 'ignored\n');
+  mkdirSync(join(contextDir, 'secrets'));
+  writeFileSync(join(contextDir, 'secrets', 'token'), 'ignored\n');
+  plan = await createBuildPlan({ contextDir, cacheDir: false, buildArgs: { MODE: 'test' } });
+}, 120_000);
+
+afterAll(async () => {
+  s3?.destroy();
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+  // Without a namespace controller the namespace stays Terminating; its contents are gone.
+  await core?.deleteNamespace({ name: ns }).catch(() => undefined);
+});
+
+/**
+ * What the uploaded tar.gz holds: regular files and their bytes. A plain ustar reader, so the
+ * check does not share code with the writer: 512-byte headers, octal sizes, zero blocks at the end.
+ */
+function untar(gz: Buffer): Map<string, { mode: number; bytes: Buffer }> {
+  const data = gunzipSync(gz);
+  const files = new Map<string, { mode: number; bytes: Buffer }>();
+  const field = (block: Buffer, start: number, length: number) =>
+    block
+      .subarray(start, start + length)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
+  let offset = 0;
+  while (offset + 512 <= data.length) {
+    const header = data.subarray(offset, offset + 512);
+    if (header.every((b) => b === 0)) break;
+    const prefix = field(header, 345, 155);
+    const name = prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100);
+    const size = parseInt(field(header, 124, 12).trim() || '0', 8);
+    const type = field(header, 156, 1) || '0';
+    const mode = parseInt(field(header, 100, 8).trim() || '0', 8);
+    const body = data.subarray(offset + 512, offset + 512 + size);
+    if (type === '0') files.set(name, { mode, bytes: Buffer.from(body) });
+    offset += 512 + Math.ceil(size / 512) * 512;
+  }
+  return files;
+}
+
+function expectContext(files: Map<string, { mode: number; bytes: Buffer }>): void {
+  expect([...files.keys()].sort()).toEqual([
+    '.dockerignore',
+    'Dockerfile',
+    'app.py',
+    'data/weights.bin',
+    'run.sh',
+  ]);
+  for (const [name, { bytes }] of files)
+    expect(bytes.equals(readFileSync(join(contextDir, name)))).toBe(true);
+  expect(files.get('run.sh')!.mode & 0o111).not.toBe(0);
+}
+
+type Ending =
+  | { kind: 'complete'; nodeName?: string }
+  | { kind: 'oom' }
+  | { kind: 'error' }
+  | { kind: 'deadline' }
+  | { kind: 'image-pull' };
+
+interface Seen {
+  job: k8s.V1Job;
+  configMaps: k8s.V1ConfigMap[];
+  context: Map<string, { mode: number; bytes: Buffer }>;
+}
+
+async function until<T>(what: string, get: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = await get();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Plays the Job controller and kubelet for the one build Job that appears in the namespace.
+ * `readContext` fetches the uploaded object by the key the Job's annotation names.
+ */
+async function playKubelet(
+  ending: Ending,
+  readContext: (key: string) => Promise<Buffer>,
+): Promise<Seen> {
+  const job = await until('the build Job', async () => {
+    const jobs = await batch.listNamespacedJob({
+      namespace: ns,
+      labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
+    });
+    return jobs.items[0];
+  });
+  const name = job.metadata!.name!;
+  const wanted = (job.spec!.template.spec!.volumes ?? []).filter((v) => v.configMap).length;
+  const configMaps = await until('its ConfigMaps', async () => {
+    const list = await core.listNamespacedConfigMap({
+      namespace: ns,
+      labelSelector: `${BUILD_JOB_LABEL}=${name}`,
+    });
+    return list.items.length >= wanted ? list.items : undefined;
+  });
+  const context = await untar(
+    await readContext(job.metadata!.annotations!['launch-agent.dev/context-key']!),
+  );
+
+  // The Job controller's part: the pod from the template, owned by the Job.
+  const template = job.spec!.template;
+  const pod = await core.createNamespacedPod({
+    namespace: ns,
+    body: {
+      metadata: {
+        name: `${name}-abcde`,
+        labels: { ...template.metadata!.labels, 'batch.kubernetes.io/job-name': name },
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata!.uid!, controller: true },
+        ],
+      },
+      spec: {
+        ...template.spec!,
+        ...(ending.kind === 'complete' && ending.nodeName ? { nodeName: ending.nodeName } : {}),
+      },
+    },
+  });
+  const containerStatus = (state: k8s.V1ContainerState): k8s.V1ContainerStatus => ({
+    name: 'kaniko',
+    image: template.spec!.containers[0]!.image!,
+    imageID: '',
+    ready: false,
+    restartCount: 0,
+    state,
+  });
+  // The kubelet's part: the container's end (or a wait that never ends).
+  const now = new Date();
+  const states: Record<Ending['kind'], k8s.V1ContainerState> = {
+    complete: {
+      terminated: {
+        exitCode: 0,
+        reason: 'Completed',
+        message: `${DIGEST}\n`,
+        startedAt: now,
+        finishedAt: now,
+      },
+    },
+    oom: { terminated: { exitCode: 137, reason: 'OOMKilled', startedAt: now, finishedAt: now } },
+    error: {
+      terminated: {
+        exitCode: 1,
+        reason: 'Error',
+        // FallbackToLogsOnError: the log's tail becomes the termination message.
+        message: 'INFO Unpacking rootfs\nerror building image: RUN pip install nope: exit status 1',
+        startedAt: now,
+        finishedAt: now,
+      },
+    },
+    deadline: { running: { startedAt: now } },
+    'image-pull': {
+      waiting: {
+        reason: 'ImagePullBackOff',
+        message: 'Back-off pulling image "ghcr.io/x/kaniko:v0"',
+      },
+    },
+  };
+  pod.status = {
+    phase:
+      ending.kind === 'complete'
+        ? 'Succeeded'
+        : ending.kind === 'deadline' || ending.kind === 'image-pull'
+          ? 'Pending'
+          : 'Failed',
+    containerStatuses: [containerStatus(states[ending.kind])],
+  };
+  await core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: ns, body: pod });
+
+  // The Job controller's part again: the Job's conditions.
+  if (ending.kind !== 'image-pull') {
+    const fresh = await batch.readNamespacedJob({ name, namespace: ns });
+    const t = new Date();
+    fresh.status =
+      ending.kind === 'complete'
+        ? {
+            startTime: t,
+            completionTime: t,
+            succeeded: 1,
+            conditions: [
+              {
+                type: 'SuccessCriteriaMet',
+                status: 'True',
+                lastTransitionTime: t,
+                lastProbeTime: t,
+              },
+              { type: 'Complete', status: 'True', lastTransitionTime: t, lastProbeTime: t },
+            ],
+          }
+        : {
+            startTime: t,
+            failed: 1,
+            conditions: [
+              {
+                type: 'FailureTarget',
+                status: 'True',
+                reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
+                message:
+                  ending.kind === 'deadline'
+                    ? 'Job was active longer than specified deadline'
+                    : 'Job has reached the specified backoff limit',
+                lastTransitionTime: t,
+                lastProbeTime: t,
+              },
+              {
+                type: 'Failed',
+                status: 'True',
+                reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
+                message:
+                  ending.kind === 'deadline'
+                    ? 'Job was active longer than specified deadline'
+                    : 'Job has reached the specified backoff limit',
+                lastTransitionTime: t,
+                lastProbeTime: t,
+              },
+            ],
+          };
+    await batch.replaceNamespacedJobStatus({ name, namespace: ns, body: fresh });
+  }
+  return { job, configMaps, context };
+}
+
+function recorder(): ProgressReporter & { phases: string[]; output: string[] } {
+  const phases: string[] = [];
+  const output: string[] = [];
+  return {
+    phases,
+    output,
+    phase: (name) => phases.push(name),
+    output: (text) => output.push(text),
+    transfer: () => {},
+  } as unknown as ProgressReporter & { phases: string[]; output: string[] };
+}
+
+const neverAsked = {
+  exists: async () => {
+    throw new Error('the registry must not be asked: the digest comes from the pod status');
+  },
+} as unknown as Registry;
+
+interface Case {
+  name: string;
+  config: string;
+  destination: string;
+  ending: Ending;
+  read: (key: string) => Promise<Buffer>;
+  exists: (key: string) => Promise<boolean>;
+  expectJob: (job: k8s.V1Job, configMaps: k8s.V1ConfigMap[]) => void;
+  expectResult: { digest: string } | { reason: RegExp; output?: RegExp };
+}
+
+function container(job: k8s.V1Job): k8s.V1Container {
+  return job.spec!.template.spec!.containers[0]!;
+}
+function envOf(job: k8s.V1Job) {
+  return Object.fromEntries(
+    (container(job).env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]),
+  );
+}
+function helpers(configMaps: k8s.V1ConfigMap[]) {
+  expect(configMaps).toHaveLength(1);
+  return JSON.parse(configMaps[0]!.data!['config.json']!).credHelpers as Record<string, string>;
+}
+
+async function s3Read(key: string): Promise<Buffer> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `contexts/${key}` }));
+  return Buffer.from(await got.Body!.transformToByteArray());
+}
+async function s3Exists(key: string): Promise<boolean> {
+  return s3Read(key).then(
+    () => true,
+    (e: { name?: string }) => (e.name === 'NoSuchKey' ? false : Promise.reject(e)),
+  );
+}
+const azureBlob = (key: string) =>
+  BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING!)
+    .getContainerClient(azureContainer)
+    .getBlockBlobClient(`launch/${key}`);
+
+const cases: Case[] = [
+  {
+    name: 'ECR + S3 (moto): Complete, digest from the termination message',
+    config: `environment: {type: aws, region: us-west-2}\nbuilder:\n  type: kaniko\n  destination: 123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app\n  build-context-store: s3://${bucket}/contexts\n  build-timeout-seconds: 900\n`,
+    destination: '123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app',
+    ending: { kind: 'complete' },
+    read: s3Read,
+    exists: s3Exists,
+    expectJob: (job, configMaps) => {
+      expect(job.spec!.activeDeadlineSeconds).toBe(900);
+      expect(envOf(job)).toEqual({ AWS_REGION: 'us-west-2' });
+      expect(helpers(configMaps)).toEqual({
+        '123456789012.dkr.ecr.us-west-2.amazonaws.com': 'ecr-login',
+      });
+      expect(container(job).args![0]).toMatch(
+        new RegExp(
+          `^--context=s3://${bucket}/contexts/${plan.sourceHash}-[0-9a-f]{10}\\.tar\\.gz$`,
+        ),
+      );
+      expect(configMaps[0]!.metadata!.ownerReferences![0]).toMatchObject({
+        kind: 'Job',
+        name: job.metadata!.name,
+      });
+    },
+    expectResult: { digest: DIGEST },
+  },
+  {
+    name: 'Artifact Registry + GCS (fake-gcs-server) with a key Secret: Complete, logs requested from a node that does not exist',
+    config: `environment: {type: gcp, region: us-central1, project: testenv}\nbuilder:\n  type: kaniko\n  destination: us-central1-docker.pkg.dev/proj/repo/img\n  build-context-store: gs://${gcsBucket}/ctx\n  secret-name: gcp-key\n  secret-key: key.json\n`,
+    destination: 'us-central1-docker.pkg.dev/proj/repo/img',
+    ending: { kind: 'complete', nodeName: 'no-such-node' },
+    read: async (key) =>
+      (await gcsClient('testenv').bucket(gcsBucket).file(`ctx/${key}`).download())[0],
+    exists: async (key) =>
+      (await gcsClient('testenv').bucket(gcsBucket).file(`ctx/${key}`).exists())[0],
+    expectJob: (job, configMaps) => {
+      expect(envOf(job)).toEqual({ GOOGLE_APPLICATION_CREDENTIALS: '/kaniko/secrets/key.json' });
+      expect(helpers(configMaps)).toEqual({ 'us-central1-docker.pkg.dev': 'gcr' });
+      expect(container(job).args).toContain(
+        '--cache-repo=us-central1-docker.pkg.dev/proj/repo/img/cache',
+      );
+    },
+    expectResult: { digest: DIGEST },
+  },
+  {
+    name: 'ACR + Azure Blob (Azurite) with a storage key Secret: OOMKilled',
+    config: `environment: {type: azure}\nbuilder:\n  type: kaniko\n  destination: myregistry.azurecr.io/team/app\n  build-context-store: https://mlcontexts.blob.core.windows.net/${azureContainer}/launch\n  azure-storage-secret: {name: azure-storage}\n`,
+    destination: 'myregistry.azurecr.io/team/app',
+    ending: { kind: 'oom' },
+    read: (key) => azureBlob(key).downloadToBuffer(),
+    exists: (key) => azureBlob(key).exists(),
+    expectJob: (job, configMaps) => {
+      expect(envOf(job)).toEqual({
+        AZURE_STORAGE_ACCESS_KEY: {
+          secretKeyRef: { name: 'azure-storage', key: 'AZURE_STORAGE_ACCESS_KEY' },
+        },
+      });
+      expect(helpers(configMaps)).toEqual({ 'myregistry.azurecr.io': 'acr-env' });
+      expect(configMaps[0]!.metadata!.namespace).toBe(ns);
+      expect(job.spec!.template.metadata!.labels!['azure.workload.identity/use']).toBe('true');
+    },
+    expectResult: { reason: /failed: OOMKilled: .*exit code 137/ },
+  },
+  {
+    name: 'any registry + PVC with a dockerconfigjson Secret: Error, the log tail from the termination message',
+    config: `builder:\n  type: kaniko\n  destination: registry.example.com:5000/team/app\n  build-context-store: pvc://contexts/builds\n  docker-config-secret: regcred\n  kaniko-config:\n    spec:\n      template:\n        spec:\n          containers:\n            - args: ["--cache=false"]\n`,
+    destination: 'registry.example.com:5000/team/app',
+    ending: { kind: 'error' },
+    read: async (key) => readFileSync(join(pvcDir, 'builds', key)),
+    exists: async (key) => {
+      try {
+        readFileSync(join(pvcDir, 'builds', key));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    expectJob: (job, configMaps) => {
+      expect(configMaps).toEqual([]);
+      expect(container(job).args![0]).toMatch(
+        /^--context=tar:\/\/\/context\/builds\/[0-9a-f]{64}-[0-9a-f]{10}\.tar\.gz$/,
+      );
+      expect(container(job).args).toContain('--cache=false');
+      expect(container(job).args).not.toContain('--cache=true');
+      expect(job.spec!.template.spec!.volumes).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            name: 'docker-config',
+            secret: expect.objectContaining({
+              secretName: 'regcred',
+              items: [{ key: '.dockerconfigjson', path: 'config.json' }],
+            }),
+          }),
+          {
+            name: 'build-context',
+            persistentVolumeClaim: { claimName: 'contexts', readOnly: true },
+          },
+        ]),
+      );
+    },
+    expectResult: {
+      reason: /failed: Error: .*exit code 1/,
+      output: /RUN pip install nope: exit status 1/,
+    },
+  },
+  {
+    name: 'S3: DeadlineExceeded',
+    config: `builder:\n  type: kaniko\n  destination: registry.example.com/team/app\n  build-context-store: s3://${bucket}/contexts\n`,
+    destination: 'registry.example.com/team/app',
+    ending: { kind: 'deadline' },
+    read: s3Read,
+    exists: s3Exists,
+    expectJob: (_job, configMaps) => expect(configMaps).toEqual([]),
+    expectResult: {
+      reason: /failed: DeadlineExceeded: Job was active longer than specified deadline/,
+    },
+  },
+  {
+    name: 'S3: ImagePullBackOff fails the build without waiting for the deadline',
+    config: `builder:\n  type: kaniko\n  destination: registry.example.com/team/app\n  build-context-store: s3://${bucket}/contexts\n  kaniko-image: ghcr.io/x/kaniko:v0\n`,
+    destination: 'registry.example.com/team/app',
+    ending: { kind: 'image-pull' },
+    read: s3Read,
+    exists: s3Exists,
+    expectJob: (job) => expect(container(job).image).toBe('ghcr.io/x/kaniko:v0'),
+    expectResult: { reason: /failed: ImagePullBackOff: Back-off pulling image/ },
+  },
+];
+
+describe.each(cases)('kaniko builder: $name', (c) => {
+  test('uploads the context, creates the Job as the chart ServiceAccount, follows it, cleans up', async () => {
+    const checked = checkConfigText(
+      `${c.config}kubernetes: {namespace: ${ns}, build-service-account: ${buildSa}}\n`,
+      'kaniko.yaml',
+    );
+    expect(checked.errors).toEqual([]);
+    const settings = normalizeConfig(checked.config!);
+    const builder = createKanikoBuilder({
+      settings: settings.builder,
+      agent: settings,
+      kubeConfig: agentKubeConfig,
+      pvcMountPath: pvcDir,
+    });
+    const progress = recorder();
+    const destination = settings.builder.destination!;
+    expect(destination.reference).toBe(c.destination);
+    const building = builder
+      .build({
+        plan,
+        destination,
+        tag: plan.tag,
+        imageReference: `${destination.reference}:${plan.tag}`,
+        registry: neverAsked,
+        progress,
+      })
+      .then(
+        (result) => ({ result }),
+        (error: Error) => ({ error }),
+      );
+    const seen = await playKubelet(c.ending, c.read);
+    const outcome = await building;
+
+    // What was created, as the API server stored it.
+    expect(seen.job.metadata!.namespace).toBe(ns);
+    expect(seen.job.metadata!.name!.length).toBeLessThanOrEqual(63);
+    expect(seen.job.metadata!.name).toMatch(/^wandb-launch-container-build-[0-9a-f]{10}$/);
+    expect(seen.job.metadata!.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'launch-agent',
+      'launch-agent.dev/build-id': plan.tag,
+    });
+    expect(seen.job.spec).toMatchObject({ backoffLimit: 0 });
+    expect(seen.job.spec!.template.spec).toMatchObject({
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      serviceAccountName: buildSa,
+    });
+    expect(container(seen.job).args).toEqual(
+      expect.arrayContaining([
+        '--dockerfile=Dockerfile',
+        `--destination=${c.destination}:${plan.tag}`,
+        '--snapshot-mode=redo',
+        '--compressed-caching=false',
+        '--digest-file=/dev/termination-log',
+        '--build-arg=MODE=test',
+      ]),
+    );
+    c.expectJob(seen.job, seen.configMaps);
+    expectContext(seen.context);
+
+    if ('digest' in c.expectResult) {
+      expect(outcome).toMatchObject({ result: { digest: c.expectResult.digest } });
+    } else {
+      expect('error' in outcome && outcome.error).toBeInstanceOf(BuildFailedError);
+      const error = (outcome as { error: BuildFailedError }).error;
+      expect(error.message).toMatch(c.expectResult.reason);
+      if (c.expectResult.output) expect(error.output).toMatch(c.expectResult.output);
+    }
+    expect(progress.phases).toEqual(['upload', 'build']);
+
+    // Everything the build made is gone: Job, ConfigMaps, the uploaded context.
+    const jobs = await batch.listNamespacedJob({
+      namespace: ns,
+      labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
+    });
+    expect(jobs.items).toEqual([]);
+    const configMaps = await core.listNamespacedConfigMap({
+      namespace: ns,
+      labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
+    });
+    expect(configMaps.items).toEqual([]);
+    expect(await c.exists(seen.job.metadata!.annotations!['launch-agent.dev/context-key']!)).toBe(
+      false,
+    );
+    // No garbage collector runs here: remove the pod the test made for the Job.
+    await core.deleteCollectionNamespacedPod({ namespace: ns });
+  }, 60_000);
+});
