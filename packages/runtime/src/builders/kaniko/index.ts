@@ -38,3 +38,8 @@ export {
   type ParallelGzipOptions,
   type ParallelGzipStats,
 } from '../../build/parallel-gzip.js';
+export {
+  cleanUpKanikoLeftovers,
+  type KanikoLeftovers,
+  type KanikoLeftoversOptions,
+} from './leftovers.js';

@@ -1,0 +1,87 @@
+import * as k8s from '@kubernetes/client-node';
+import { DEFAULT_BUILD_TIMEOUT_SECONDS } from '@launch-agent/config';
+import { deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
+import type { BuildContextStore } from '../../storage/context-store.js';
+import {
+  COMPONENT_LABEL,
+  CONTEXT_KEY_ANNOTATION,
+  dockerConfigMapName,
+  KANIKO_COMPONENT,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+} from './kaniko-job-spec.js';
+
+export interface KanikoLeftoversOptions {
+  kubeConfig: k8s.KubeConfig;
+  namespace: string;
+  /** The build-context store, to delete the context a leftover Job names. */
+  store?: BuildContextStore;
+  /**
+   * Only Jobs older than this are removed: a younger one may belong to a build another agent
+   * replica is running. Default: the default build timeout plus ten minutes.
+   */
+  olderThanSeconds?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+export interface KanikoLeftovers {
+  jobs: string[];
+  configMaps: string[];
+  contexts: string[];
+  /** What could not be removed, with why. */
+  failures: string[];
+}
+
+/**
+ * Removes what earlier kaniko builds left behind when the agent stopped mid-build: Jobs labelled
+ * as ours (`app.kubernetes.io/managed-by: launch-agent`, component kaniko-build) older than the
+ * threshold, their Docker config ConfigMaps and the build contexts their annotation names. The
+ * agent calls it at start. It needs only the chart's Role: list and delete Jobs, delete ConfigMaps.
+ */
+export async function cleanUpKanikoLeftovers(
+  options: KanikoLeftoversOptions,
+): Promise<KanikoLeftovers> {
+  const { kubeConfig, namespace, store } = options;
+  const batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const threshold = (options.olderThanSeconds ?? DEFAULT_BUILD_TIMEOUT_SECONDS + 600) * 1000;
+  const now = (options.now ?? Date.now)();
+  const result: KanikoLeftovers = { jobs: [], configMaps: [], contexts: [], failures: [] };
+
+  const jobs = await batch.listNamespacedJob({
+    namespace,
+    labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${COMPONENT_LABEL}=${KANIKO_COMPONENT}`,
+  });
+  for (const job of jobs.items) {
+    const name = job.metadata?.name;
+    const created = job.metadata?.creationTimestamp;
+    if (!name || !created || now - new Date(created).valueOf() < threshold) continue;
+    const attempt = async (what: string, run: () => Promise<unknown>, done: string[]) => {
+      try {
+        await run();
+        done.push(what);
+      } catch (error) {
+        result.failures.push(`${what}: ${(error as Error).message}`);
+      }
+    };
+    await attempt(
+      name,
+      () =>
+        deleteIgnoringMissing(() =>
+          batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+        ),
+      result.jobs,
+    );
+    const configMap = dockerConfigMapName(name);
+    await attempt(
+      configMap,
+      () =>
+        deleteIgnoringMissing(() => core.deleteNamespacedConfigMap({ name: configMap, namespace })),
+      result.configMaps,
+    );
+    const key = job.metadata?.annotations?.[CONTEXT_KEY_ANNOTATION];
+    if (store && key) await attempt(store.uri(key), () => store.delete(key), result.contexts);
+  }
+  return result;
+}
