@@ -11,7 +11,10 @@ export interface ParallelGzipOptions {
   chunkSize?: number;
   /** Level for chunks that compress. Default 1: the fast level (see docs/benchmarks.md). */
   level?: number;
-  /** Chunks being compressed at once. Default: twice the cores, at least 2. */
+  /**
+   * Chunks being compressed at once. Default: the cores, at least 2 and at most one less than
+   * libuv's thread pool, so file reads (which share the pool) are never queued behind gzip.
+   */
   concurrency?: number;
   /** A sample of each chunk compressed at level 1 must shrink below this ratio, else the chunk is stored (level 0). Default 0.9. */
   storeAboveRatio?: number;
@@ -40,7 +43,11 @@ export function parallelGzip(
 ): Readable {
   const chunkSize = options.chunkSize ?? 1 << 20;
   const level = options.level ?? 1;
-  const concurrency = Math.max(2, options.concurrency ?? availableParallelism() * 2);
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const concurrency = Math.max(
+    1,
+    options.concurrency ?? Math.max(2, Math.min(availableParallelism(), pool - 1)),
+  );
   const storeAboveRatio = options.storeAboveRatio ?? 0.9;
   const sampleSize = Math.min(options.sampleSize ?? 32 * 1024, chunkSize);
   const counters = stats ?? { chunks: 0, storedChunks: 0, bytesIn: 0, bytesOut: 0 };
