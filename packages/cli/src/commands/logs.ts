@@ -1,13 +1,9 @@
 import { loadConfig } from '@launch-agent/config';
-import {
-  LaunchJobClient,
-  agentNamespace,
-  loadKubeConfig,
-  writeRunJobLog,
-} from '@launch-agent/runtime';
+import { LaunchJobClient, agentNamespace, writeRunJobLog } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
+import { kubeConfigFor } from './start.js';
 
 interface LogsOptions {
   config?: string;
@@ -29,7 +25,7 @@ export function registerLogsCommand(program: Command, out: Output): void {
     )
     .action(async (name: string, options: LogsOptions) => {
       const loaded = await loadConfig({ configPath: options.config });
-      const kubeConfig = loadKubeConfig();
+      const kubeConfig = kubeConfigFor('logs');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, loaded.settings.kubernetes.namespace);
       const job = await new LaunchJobClient(kubeConfig).get(namespace, name);

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { loadConfig } from '@launch-agent/config';
 import {
+  KubernetesUnavailableError,
   LaunchAgent,
   agentNamespace,
   createLogger,
@@ -23,6 +24,20 @@ interface StartOptions {
 
 /** The chart's container port `http`, which its probes and a ServiceMonitor use. */
 export const DEFAULT_HEALTH_PORT = 8080;
+
+/** The API server connection, or a message that says how to give one (exit code 2). */
+export function kubeConfigFor(command: string): ReturnType<typeof loadKubeConfig> {
+  try {
+    return loadKubeConfig();
+  } catch (error) {
+    if (error instanceof KubernetesUnavailableError) {
+      throw new UsageError(
+        `launch-agent ${command} needs a Kubernetes API server: run it in a cluster, or set KUBECONFIG`,
+      );
+    }
+    throw error;
+  }
+}
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -68,7 +83,7 @@ export function registerStartCommand(program: Command, out: Output): void {
         level: settings.verbosity > 0 ? 'debug' : 'info',
         stream: out.stderr,
       });
-      const kubeConfig = loadKubeConfig();
+      const kubeConfig = kubeConfigFor('start');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
       const contextStore = selectContextStore(settings, {

@@ -1,13 +1,9 @@
 import { loadConfig } from '@launch-agent/config';
-import {
-  LaunchJobClient,
-  agentNamespace,
-  loadKubeConfig,
-  type LaunchJob,
-} from '@launch-agent/runtime';
+import { LaunchJobClient, agentNamespace, type LaunchJob } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
+import { kubeConfigFor } from './start.js';
 
 interface StatusOptions {
   config?: string;
@@ -52,7 +48,7 @@ export function registerStatusCommand(program: Command, out: Output): void {
     .addHelpText('after', '\nExit code 1 when the job Failed. See docs/agent.md.')
     .action(async (name: string, options: StatusOptions) => {
       const loaded = await loadConfig({ configPath: options.config });
-      const kubeConfig = loadKubeConfig();
+      const kubeConfig = kubeConfigFor('status');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, loaded.settings.kubernetes.namespace);
       const job = await new LaunchJobClient(kubeConfig).get(namespace, name);

@@ -5,13 +5,13 @@ import {
   agentNamespace,
   createBuildPlan,
   createContextTar,
-  loadKubeConfig,
   selectContextStore,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
+import { kubeConfigFor } from './start.js';
 import { parseBuildArgs } from './build.js';
 
 interface SubmitOptions {
@@ -84,7 +84,7 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       out.problems([], loaded.warnings);
       const { settings } = loaded;
       const queue = options.queue ?? settings.queues[0]!;
-      const kubeConfig = loadKubeConfig();
+      const kubeConfig = kubeConfigFor('submit');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
       const spec: LaunchJobSpec = { queue, source: {} };

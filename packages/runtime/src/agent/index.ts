@@ -29,5 +29,9 @@ export {
 export { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 export * from '../kubernetes/launchjob-types.js';
 // What `launch-agent start` needs to reach the API server, also exported by ../kubernetes/index.js.
-export { agentNamespace, loadKubeConfig } from '../kubernetes/kube-client.js';
+export {
+  agentNamespace,
+  loadKubeConfig,
+  KubernetesUnavailableError,
+} from '../kubernetes/kube-client.js';
 export { NoLogsYetError, runJobPod, writeRunJobLog } from './run-job-logs.js';

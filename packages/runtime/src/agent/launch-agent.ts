@@ -78,6 +78,10 @@ interface HeldJob {
   latest: LaunchJob;
   abort: AbortController;
   work?: Promise<void>;
+  /** Set once the final phase is being written, so it is written once. */
+  finishing?: boolean;
+  /** Status writes on this job, one after another: the agent never races itself. */
+  writes: Promise<unknown>;
 }
 
 const MESSAGE_LIMIT = 4000;
@@ -123,6 +127,7 @@ export class LaunchAgent {
   private timers: NodeJS.Timeout[] = [];
   private builderPromise: Promise<Builder> | undefined;
   private pumpScheduled = false;
+  private heartbeating = false;
   private stopping = false;
   private abandoned = false;
   private watchError: Error | undefined;
@@ -341,6 +346,7 @@ export class LaunchAgent {
         stage: 'claiming',
         latest: job,
         abort: new AbortController(),
+        writes: Promise.resolve(),
       };
       this.held.set(entry.key, entry);
       entry.work = this.claimAndWork(entry);
@@ -680,22 +686,28 @@ export class LaunchAgent {
     reason: string,
     message: string,
   ): Promise<void> {
-    if (!this.held.has(entry.key)) return;
-    await this.update(entry, (s) => ({
-      ...s,
-      phase,
-      message,
-      completionTime: this.now().toISOString(),
-      conditions: setCondition(
-        setCondition(
-          s.conditions,
-          { type: 'Running', status: 'False', reason, message },
+    if (!this.held.has(entry.key) || entry.finishing) return;
+    entry.finishing = true;
+    try {
+      await this.update(entry, (s) => ({
+        ...s,
+        phase,
+        message,
+        completionTime: this.now().toISOString(),
+        conditions: setCondition(
+          setCondition(
+            s.conditions,
+            { type: 'Running', status: 'False', reason, message },
+            this.now(),
+          ),
+          { type: phase === 'Succeeded' ? 'Succeeded' : 'Failed', status: 'True', reason, message },
           this.now(),
         ),
-        { type: phase === 'Succeeded' ? 'Succeeded' : 'Failed', status: 'True', reason, message },
-        this.now(),
-      ),
-    }));
+      }));
+    } catch (error) {
+      entry.finishing = false; // the next heartbeat round tries again
+      throw error;
+    }
     this.log.info(`job ${phase.toLowerCase()}`, { job: entry.key, reason });
     this.dropHeld(entry);
   }
@@ -710,7 +722,16 @@ export class LaunchAgent {
    * A status write on a held job. On a conflict the job is read again; if another agent holds
    * it now the write is abandoned (ClaimLostError), else it is retried on the fresh copy.
    */
-  private async update(
+  private update(
+    entry: HeldJob,
+    mutate: (status: LaunchJobStatus) => LaunchJobStatus,
+  ): Promise<void> {
+    const write = entry.writes.then(() => this.write(entry, mutate));
+    entry.writes = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write(
     entry: HeldJob,
     mutate: (status: LaunchJobStatus) => LaunchJobStatus,
   ): Promise<void> {
@@ -733,10 +754,23 @@ export class LaunchAgent {
   }
 
   private async heartbeat(): Promise<void> {
+    // A slow API server must not pile up heartbeat rounds.
+    if (this.heartbeating) return;
+    this.heartbeating = true;
+    try {
+      await this.heartbeatRound();
+    } finally {
+      this.heartbeating = false;
+    }
+  }
+
+  private async heartbeatRound(): Promise<void> {
     for (const entry of [...this.held.values()]) {
       if (entry.stage === 'claiming' || this.stopping) continue;
       try {
         await this.update(entry, (s) => s);
+        // Also retries a mirror that failed: the Job's last event is not delivered twice.
+        if (entry.stage === 'running') await this.mirrorRunJob(entry, false);
       } catch (error) {
         if (error instanceof ClaimLostError) {
           this.log.warn('another agent took the job over', {
