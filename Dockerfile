@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# The launch agent's image: the chart's default image (image.repository ghcr.io/launch-agent/launch-agent,
+# tag = the chart's appVersion). Build from the repository root:
+#   docker build -t ghcr.io/launch-agent/launch-agent:0.1.0 .
+# The chart runs it with `start --config /home/launch_agent/.config/wandb/launch-config.yaml`; with
+# no arguments it runs `start` with the default config path, which is the same file.
+# See docs/agent.md ("The agent image").
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+# The pnpm version the repository pins (package.json packageManager), through corepack.
+RUN corepack enable
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml tsconfig.base.json ./
+COPY packages/config/package.json packages/config/
+COPY packages/runtime/package.json packages/runtime/
+COPY packages/cli/package.json packages/cli/
+RUN pnpm install --frozen-lockfile --ignore-scripts
+COPY schemas/ schemas/
+COPY packages/ packages/
+RUN pnpm exec tsc -b packages/cli \
+ && pnpm --filter launch-agent deploy --prod --legacy /out
+
+FROM ${NODE_IMAGE}
+# uid/gid 1000 (the base image's `node` user) with the home the chart mounts the config under.
+ENV NODE_ENV=production \
+    HOME=/home/launch_agent \
+    LAUNCH_AGENT_LOG_FORMAT=json
+RUN mkdir -p /home/launch_agent/.config/wandb \
+ && chown -R 1000:1000 /home/launch_agent
+COPY --from=build --chown=0:0 /out /app
+USER 1000:1000
+WORKDIR /home/launch_agent
+EXPOSE 8080
+# Node is PID 1 and the agent handles SIGTERM and SIGINT itself (hands its jobs back, exits 0),
+# so no init wrapper is needed; exec form keeps the signal going to node.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "/app/dist/bin.js"]
+CMD ["start"]
