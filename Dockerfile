@@ -27,7 +27,11 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     HOME=/home/launch_agent \
     LAUNCH_AGENT_LOG_FORMAT=json
-RUN mkdir -p /home/launch_agent/.config/wandb \
+# git fetches source.git jobs; ca-certificates for https remotes and registries.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /home/launch_agent/.config/wandb \
  && chown -R 1000:1000 /home/launch_agent
 COPY --from=build --chown=0:0 /out /app
 USER 1000:1000

@@ -495,6 +495,38 @@ describe('agent restarts', () => {
     expect(agent.metrics.render()).toMatch(/launch_agent_build_duration_seconds_count 1\n/);
   }, 180_000);
 
+  it('builds a git source (a local repository and branch) and refuses a token in the URL', async () => {
+    const queue = 'git';
+    const repo = mkdtempSync(join(tmpdir(), 'agent-git-'));
+    dirs.push(repo);
+    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\nCOPY model.txt /model.txt\n');
+    writeFileSync(join(repo, 'model.txt'), `${repo}\n`);
+    const git = (...args: string[]) =>
+      run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
+    await git('init', '--quiet', '--initial-branch=release');
+    await git('add', '.');
+    await git('commit', '--quiet', '-m', 'model');
+    // Two slots: the first job keeps its slot while it runs.
+    const agent = await startAgent({ settings: { ...dockerSettings(queue), maxJobs: 2 } });
+    const job = await submit(queue, { source: { git: { url: `file://${repo}`, ref: 'release' } } });
+    const running = await phaseIs(job.metadata.name!, 'Running');
+    expect(running.status).toMatchObject({
+      imageStatus: 'built',
+      image: expect.stringContaining(`${env.registry}/agent-it/git:`),
+    });
+    expect(agent.metrics.counter('images', { result: 'built' })).toBe(1);
+
+    const secret = 'ghp_notarealtoken';
+    const leaky = await submit(queue, {
+      source: { git: { url: `https://x-access-token:${secret}@example.com/org/repo.git` } },
+    });
+    const failed = await phaseIs(leaky.metadata.name!, 'Failed');
+    expect(failed.status!.conditions).toEqual(
+      expect.arrayContaining([expect.objectContaining({ reason: 'GitCredentialsInUrl' })]),
+    );
+    expect(JSON.stringify(failed.status)).not.toContain(secret);
+  }, 180_000);
+
   it('an agent that dies mid-build: another one takes the job over and runs it exactly once', async () => {
     const queue = 'crash-build';
     const key = `${uniqueName('ctx')}.tar.gz`;

@@ -35,3 +35,4 @@ export {
   KubernetesUnavailableError,
 } from '../kubernetes/kube-client.js';
 export { NoLogsYetError, runJobPod, writeRunJobLog } from './run-job-logs.js';
+export { checkGitSource, fetchGitSource } from './git-source.js';

@@ -28,6 +28,7 @@ import type { BuildContextStore } from '../storage/context-store.js';
 import { silentLogger, redactText, type AgentLogger } from './agent-log.js';
 import { AgentMetrics } from './agent-metrics.js';
 import { BuildContextUnavailableError, localBuildContext } from './build-context-source.js';
+import { checkGitSource, fetchGitSource } from './git-source.js';
 import { runJobName, runJobSpec, secureModeViolations } from './run-job-spec.js';
 
 export interface LaunchAgentOptions {
@@ -466,26 +467,19 @@ export class LaunchAgent {
       await this.startRun(entry, source.image, { imageStatus: 'prebuilt' });
       return;
     }
-    if (source.git) {
-      throw new JobRejectedError(
-        'GitSourceUnsupported',
-        'this agent builds from source.image or source.context; git sources are not supported yet (issue 8)',
-      );
-    }
-    if (!source.context) {
+    if (!source.context && !source.git) {
       throw new JobRejectedError('InvalidSource', 'spec.source has none of image, context, git');
     }
+    if (source.git) checkGitSource(source.git);
+    const what = source.context
+      ? source.context.key
+      : `${source.git!.url}${source.git!.ref ? `@${source.git!.ref}` : ''}`;
     await this.update(entry, (s) => ({
       ...s,
       phase: 'Building',
       conditions: setCondition(
         s.conditions,
-        {
-          type: 'Built',
-          status: 'Unknown',
-          reason: 'Building',
-          message: `building ${source.context!.key}`,
-        },
+        { type: 'Built', status: 'Unknown', reason: 'Building', message: `building ${what}` },
         this.now(),
       ),
     }));
@@ -496,7 +490,9 @@ export class LaunchAgent {
         'the job needs a build but the agent config has no builder.destination',
       );
     }
-    const local = await localBuildContext(this.options.contextStore, source.context.key);
+    const local = source.context
+      ? await localBuildContext(this.options.contextStore, source.context.key)
+      : await fetchGitSource(source.git!, entry.abort.signal);
     let report;
     try {
       const dockerfile = join(local.directory, job.spec.dockerfile ?? 'Dockerfile');
@@ -507,7 +503,7 @@ export class LaunchAgent {
           `spec.dockerfile ${job.spec.dockerfile} is outside the context`,
         );
       }
-      this.log.info('building', { job: entry.key, context: source.context.key });
+      this.log.info('building', { job: entry.key, source: what });
       report = await buildImage({
         plan: {
           contextDir: local.directory,
