@@ -38,5 +38,11 @@ export default {
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
+    {
+      // A real single-node cluster (`scripts/testenv cluster up`); only `pnpm test:cluster` runs it.
+      ...shared,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts'],
+    },
   ],
 };

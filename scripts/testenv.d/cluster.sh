@@ -37,9 +37,11 @@ C_BRIDGE=la-cluster0
 CONTAINERD_SOCKET="$CSTATE/run/containerd.sock"
 C_PAUSE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/pause:3.10-go"
 C_KANIKO_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/kaniko-executor:$KANIKO_VERSION"
+C_NODE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/agent-node:$(node --version 2>/dev/null || echo none)"
+C_GATEWAY=10.244.0.1
 KANIKO_BIN="$TOOLS_CACHE/go/kaniko-$KANIKO_VERSION"
 
-C_COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet)
+C_COMPONENTS=(etcd kube-apiserver apiserver-forward containerd kube-controller-manager kube-scheduler kubelet)
 
 csay() { echo "testenv cluster: $*" >&2; }
 cdie() {
@@ -113,7 +115,7 @@ extendedKeyUsage=clientAuth"
   [[ -s "$p/apiserver.crt" ]] || c_issue_cert apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:10.97.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:127.0.0.1,IP:10.97.0.1,IP:$C_GATEWAY,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   [[ -s "$p/admin.crt" ]] || c_issue_cert admin "/O=system:masters/CN=testenv-cluster-admin" "$client"
   # The Node authorizer and NodeRestriction know a kubelet by this name and group.
   [[ -s "$p/kubelet.crt" ]] || c_issue_cert kubelet "/O=system:nodes/CN=system:node:$C_NODE" "$client"
@@ -263,6 +265,10 @@ c_cmd() {
         --service-cluster-ip-range 10.97.0.0/24 \
         --allow-privileged=true --profiling=false --v=1
       ;;
+    apiserver-forward)
+      printf '%s\n' socat "TCP-LISTEN:$PORT_C_APISERVER,bind=$C_GATEWAY,fork,reuseaddr" \
+        "TCP:127.0.0.1:$PORT_C_APISERVER"
+      ;;
     containerd)
       printf '%s\n' containerd --config "$CSTATE/config/containerd.toml" --log-level info
       ;;
@@ -305,6 +311,7 @@ c_healthy() {
       [[ "$(curl -s -m 3 --cacert "$STATE/pki/ca.crt" --cert "$p/admin.crt" --key "$p/admin.key" \
         "https://127.0.0.1:$PORT_C_APISERVER/readyz" || true)" == ok ]]
       ;;
+    apiserver-forward) (exec 3<>"/dev/tcp/$C_GATEWAY/$PORT_C_APISERVER") 2>/dev/null ;;
     containerd) [[ -S "$CONTAINERD_SOCKET" ]] && ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1 ;;
     kube-controller-manager) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_CM/healthz" || true)" == ok ]] ;;
     kube-scheduler) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_SCHED/healthz" || true)" == ok ]] ;;
@@ -456,13 +463,40 @@ c_images() {
   cp "$root/images/kaniko/Dockerfile" "$ctx/Dockerfile"
   want="$(cat "$ctx/executor" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
   c_image "$C_KANIKO_IMAGE" "$ctx" "$want"
+
+  # agent-node: this machine's node binary and its libraries (images/agent-node).
+  local node lib
+  node="$(readlink -f "$(command -v node)")"
+  ctx="$CSTATE/data/image-agent-node"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/tmp"
+  cp "$node" "$ctx/rootfs/usr/bin/node"
+  for lib in $(ldd "$node" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+    mkdir -p "$ctx/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$ctx/rootfs$lib"
+  done
+  cp "$root/images/agent-node/Dockerfile" "$ctx/Dockerfile"
+  want="$(cat "$ctx/Dockerfile" | sha256sum | cut -c1-16) $(sha256sum "$node" | cut -c1-16)"
+  c_image "$C_NODE_IMAGE" "$ctx" "$want"
+}
+
+# The pods' way to the API server: the bridge's gateway address (made here, before any pod, so the
+# CNI bridge plugin adopts it) forwards to the API server on 127.0.0.1. There is no kube-proxy, so
+# the `kubernetes` Service's ClusterIP leads nowhere: in-cluster clients get
+# KUBERNETES_SERVICE_HOST=$C_GATEWAY and KUBERNETES_SERVICE_PORT=$PORT_C_APISERVER instead.
+c_bridge() {
+  if ! ip link show "$C_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$C_BRIDGE" type bridge
+  fi
+  ip addr show dev "$C_BRIDGE" | grep -q " $C_GATEWAY/24 " || ip addr add "$C_GATEWAY/24" dev "$C_BRIDGE"
+  ip link set "$C_BRIDGE" up
 }
 
 # --- commands ----------------------------------------------------------------------------------------
 
 c_install() {
   local missing=() p
-  for p in containerd containernetworking-plugins runc iproute2; do
+  for p in containerd containernetworking-plugins runc iproute2 socat; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
   done
   if [[ ${#missing[@]} -gt 0 ]]; then
@@ -506,9 +540,11 @@ cluster_up() {
       c_stop "$s"
     fi
   done
-  for s in etcd kube-apiserver containerd; do c_start "$s"; done
+  c_bridge
+  for s in etcd kube-apiserver apiserver-forward containerd; do c_start "$s"; done
   c_wait etcd 60
   c_wait kube-apiserver 180
+  c_wait apiserver-forward 30
   c_wait containerd 60
   for s in kube-controller-manager kube-scheduler kubelet; do c_start "$s"; done
   for s in kube-controller-manager kube-scheduler kubelet; do c_wait "$s" 120; done
@@ -533,6 +569,7 @@ cluster_down() {
   c_remove_pods
   local i
   for ((i = ${#C_COMPONENTS[@]} - 1; i >= 0; i--)); do c_stop "${C_COMPONENTS[i]}"; done
+  ip link del "$C_BRIDGE" 2>/dev/null || true
   csay "stopped (data kept in $CSTATE)"
 }
 
@@ -561,6 +598,8 @@ export TESTENV_CLUSTER_KUBECONFIG=$(q "$CSTATE/kubeconfig")
 export TESTENV_CLUSTER_NODE=$(q "$C_NODE")
 export TESTENV_CLUSTER_KANIKO_IMAGE=$(q "$C_KANIKO_IMAGE")
 export TESTENV_CLUSTER_PAUSE_IMAGE=$(q "$C_PAUSE_IMAGE")
+export TESTENV_CLUSTER_NODE_IMAGE=$(q "$C_NODE_IMAGE")
+export TESTENV_CLUSTER_APISERVER_FROM_PODS=$(q "$C_GATEWAY:$PORT_C_APISERVER")
 export TESTENV_CLUSTER_PV_DIR=$(q "$CSTATE/data/pv")
 export TESTENV_KUBECTL=$(q "$K8S_BIN/kubectl")
 EOF

@@ -1,0 +1,94 @@
+// The cluster tier's view of `scripts/testenv cluster` (a real single-node cluster: kubelet on
+// containerd, scheduler, controller-manager). It needs the default profile too (registry, S3).
+//
+// No test here skips: when the cluster profile is not up, loadClusterEnv() throws and every test
+// of the file fails with "run scripts/testenv cluster up". The tier runs only through
+// `pnpm test:cluster`, never as part of `pnpm test:integration`.
+import { execFileSync } from 'node:child_process';
+import * as k8s from '@kubernetes/client-node';
+import { loadTestEnv, parseExports, repoRoot, type TestEnv } from '../integration/testenv.js';
+
+export interface ClusterEnv extends TestEnv {
+  clusterState: string;
+  /** cluster-admin kubeconfig of the cluster profile's API server (not the default one). */
+  clusterKubeconfig: string;
+  node: string;
+  /** The kaniko executor image built here and pushed to the open test registry. */
+  kanikoImage: string;
+  /** Host directory under which hostPath PersistentVolumes are made. */
+  pvDir: string;
+  kubectl: string;
+}
+
+let cached: ClusterEnv | undefined;
+
+export function loadClusterEnv(): ClusterEnv {
+  if (cached) return cached;
+  const base = loadTestEnv();
+  const run = (args: string[]) =>
+    execFileSync(`${repoRoot}/scripts/testenv`, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  try {
+    run(['cluster', 'status']);
+  } catch (err) {
+    const out = (err as { stdout?: string }).stdout ?? '';
+    throw new Error(
+      `the cluster profile is not up (scripts/testenv cluster status):\n${out}\nRun scripts/testenv up && scripts/testenv cluster up`,
+      { cause: err },
+    );
+  }
+  const env = parseExports(run(['cluster', 'env']));
+  cached = {
+    ...base,
+    clusterState: env.TESTENV_CLUSTER_STATE!,
+    clusterKubeconfig: env.TESTENV_CLUSTER_KUBECONFIG!,
+    node: env.TESTENV_CLUSTER_NODE!,
+    kanikoImage: env.TESTENV_CLUSTER_KANIKO_IMAGE!,
+    pvDir: env.TESTENV_CLUSTER_PV_DIR!,
+    kubectl: env.TESTENV_KUBECTL!,
+  };
+  return cached;
+}
+
+export function clusterKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(loadClusterEnv().clusterKubeconfig);
+  return kc;
+}
+
+/** A namespace with its `default` ServiceAccount (made by the controller-manager, waited for). */
+export async function createNamespace(kc: k8s.KubeConfig, name: string): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** The digest the registry serves for repo:tag (HEAD of the manifest). */
+export async function registryDigest(
+  registry: string,
+  repository: string,
+  tag: string,
+): Promise<string | undefined> {
+  const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      accept: [
+        'application/vnd.oci.image.manifest.v1+json',
+        'application/vnd.docker.distribution.manifest.v2+json',
+        'application/vnd.oci.image.index.v1+json',
+      ].join(', '),
+    },
+  });
+  return res.ok ? (res.headers.get('docker-content-digest') ?? undefined) : undefined;
+}
