@@ -817,6 +817,39 @@ describe('launch-agent submit, status, logs', () => {
     expect(failed.stdout).toContain('condition: Failed=True BackoffLimitExceeded');
   }, 180_000);
 
+  it('submits a git source, and refuses a token in its URL before creating anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-submit-'));
+    dirs.push(dir);
+    const config = join(dir, 'launch-config.yaml');
+    writeFileSync(config, 'queues: [cli-git]\n');
+    const base = ['submit', '--config', config, '-n', namespace, '--json'];
+    const result = await cli(
+      [
+        ...base,
+        '--git',
+        'https://example.com/org/repo.git',
+        '--ref',
+        'v1',
+        '-f',
+        'docker/Dockerfile',
+      ],
+      env.kubeconfig,
+    );
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as LaunchJob).spec).toEqual({
+      queue: 'cli-git',
+      source: { git: { url: 'https://example.com/org/repo.git', ref: 'v1' } },
+      dockerfile: 'docker/Dockerfile',
+    });
+    const leaky = await cli(
+      [...base, '--git', 'https://u:tok3n@example.com/r.git'],
+      env.kubeconfig,
+    );
+    expect(leaky.code).toBe(1);
+    expect(leaky.stderr).toContain('carries a password or token');
+    expect(leaky.stderr).not.toContain('tok3n');
+  });
+
   it('submits a prebuilt image with environment variables, uploading nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-submit-'));
     dirs.push(dir);

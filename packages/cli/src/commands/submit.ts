@@ -3,6 +3,7 @@ import { loadConfig } from '@launch-agent/config';
 import {
   LaunchJobClient,
   agentNamespace,
+  checkGitSource,
   createBuildPlan,
   createContextTar,
   selectContextStore,
@@ -17,6 +18,8 @@ import { parseBuildArgs } from './build.js';
 interface SubmitOptions {
   queue?: string;
   image?: string;
+  git?: string;
+  ref?: string;
   dockerfile?: string;
   buildArg: string[];
   env: string[];
@@ -52,6 +55,11 @@ export function registerSubmitCommand(program: Command, out: Output): void {
     .argument('[command...]', 'after --: the arguments the image runs with (its CMD)')
     .option('-q, --queue <queue>', 'the queue (default: the first of the config queues)')
     .option('--image <ref>', 'run this prebuilt image; nothing is uploaded or built')
+    .option(
+      '--git <url>',
+      'build from this git repository (the agent fetches it); nothing is uploaded',
+    )
+    .option('--ref <ref>', 'with --git: the branch, tag or commit (default: the remote HEAD)')
     .option('-f, --dockerfile <path>', 'Dockerfile, relative to the current directory')
     .option('--build-arg <name=value>', 'a build argument (repeatable)', collect, [])
     .option(
@@ -74,12 +82,15 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         'See docs/agent.md.',
     )
     .action(async (path: string | undefined, command: string[], options: SubmitOptions) => {
-      if (options.image && path) {
-        // With --image the first word after the options is part of the command.
+      const remote = options.image ?? options.git;
+      if (options.image && options.git) throw new UsageError('give --image or --git, not both');
+      if (options.ref && !options.git) throw new UsageError('--ref goes with --git');
+      if (remote && path) {
+        // With --image or --git the first word after the options is part of the command.
         command = [path, ...command];
         path = undefined;
       }
-      if (!options.image && !path) throw new UsageError('give a context PATH or --image');
+      if (!remote && !path) throw new UsageError('give a context PATH, --image or --git');
       const loaded = await loadConfig({ configPath: options.config });
       out.problems([], loaded.warnings);
       const { settings } = loaded;
@@ -90,6 +101,12 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       const spec: LaunchJobSpec = { queue, source: {} };
       if (options.image) {
         spec.source.image = options.image;
+      } else if (options.git) {
+        checkGitSource({ url: options.git });
+        spec.source.git = { url: options.git, ...(options.ref ? { ref: options.ref } : {}) };
+        if (options.dockerfile) spec.dockerfile = options.dockerfile;
+        const buildArgs = parseBuildArgs(options.buildArg);
+        if (Object.keys(buildArgs).length > 0) spec.buildArgs = buildArgs;
       } else {
         const store = selectContextStore(settings, {
           ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
