@@ -1,4 +1,5 @@
-// Two projects: `unit` (pure logic, no services) and `integration` (needs `scripts/testenv up`).
+// Projects: `unit` (pure logic, no services), `chart` (needs helm), `integration` (needs
+// `scripts/testenv up`) and `cluster` (needs `scripts/testenv cluster up`).
 // TypeScript runs straight from source through SWC as native ESM.
 const shared = {
   extensionsToTreatAsEsm: ['.ts'],
@@ -16,6 +17,8 @@ const shared = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',
+  // etcd's data dirs under .testenv/ hold `*.snap` files, which jest would call obsolete snapshots.
+  modulePathIgnorePatterns: ['<rootDir>/.testenv/'],
 };
 
 export default {
@@ -43,8 +46,6 @@ export default {
       ...shared,
       displayName: 'cluster',
       testMatch: ['<rootDir>/test/cluster/**/*.test.ts'],
-      // etcd's data dirs under .testenv/ hold `*.snap` files, which jest would call obsolete snapshots.
-      modulePathIgnorePatterns: ['<rootDir>/.testenv/'],
     },
   ],
 };
