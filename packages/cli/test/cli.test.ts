@@ -24,14 +24,22 @@ describe('launch-agent', () => {
     expect(result.stdout).toMatch(/Exit codes/);
   });
 
-  test.each(['validate', 'schema', 'render', 'permissions', 'doctor', 'build'])(
-    '%s --help works',
-    async (command) => {
-      const result = await runCli([command, '--help']);
-      expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(new RegExp(`Usage: launch-agent ${command}`));
-    },
-  );
+  test.each([
+    'validate',
+    'schema',
+    'render',
+    'permissions',
+    'doctor',
+    'build',
+    'start',
+    'submit',
+    'status',
+    'logs',
+  ])('%s --help works', async (command) => {
+    const result = await runCli([command, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`Usage: launch-agent ${command}`));
+  });
 
   test('an unknown option is a usage error (exit 2)', async () => {
     const result = await runCli(['validate', '--nope']);

@@ -11,11 +11,11 @@ import {
   startHealthServer,
 } from '@launch-agent/runtime';
 import type { Command } from 'commander';
+import { addConfigFlags, configOverrides, type ConfigFlagOptions } from '../config-flags.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
 
-interface StartOptions {
-  config?: string;
+interface StartOptions extends ConfigFlagOptions {
   port: string;
   namespace?: string;
   identity?: string;
@@ -48,12 +48,11 @@ function parsePort(value: string): number {
 }
 
 export function registerStartCommand(program: Command, out: Output): void {
-  program
+  const command = program
     .command('start')
     .description(
       'Run the agent: take LaunchJobs from the configured queues, build when needed, run them as Kubernetes Jobs.',
     )
-    .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
     .option('--port <port>', 'port for /healthz, /readyz and /metrics', String(DEFAULT_HEALTH_PORT))
     .option(
       '--namespace <ns>',
@@ -72,63 +71,66 @@ export function registerStartCommand(program: Command, out: Output): void {
       '\nRuns until SIGTERM or SIGINT, then hands its unfinished LaunchJobs back and exits 0.\n' +
         'Kubernetes access: in a cluster the pod ServiceAccount, else KUBECONFIG. Logs: JSON lines\n' +
         'when LAUNCH_AGENT_LOG_FORMAT=json or stderr is not a terminal. See docs/agent.md.',
-    )
-    .action(async (options: StartOptions) => {
-      const port = parsePort(options.port);
-      const loaded = await loadConfig({ configPath: options.config });
-      out.problems([], loaded.warnings);
-      const { settings } = loaded;
-      const log = createLogger({
-        format: logFormatFor(process.env, out.stderr),
-        level: settings.verbosity > 0 ? 'debug' : 'info',
-        stream: out.stderr,
-      });
-      const kubeConfig = kubeConfigFor('start');
-      const namespace =
-        options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
-      const contextStore = selectContextStore(settings, {
-        ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
-      });
-      const agent = new LaunchAgent({
-        kubeConfig,
-        settings,
-        namespace,
-        identity: options.identity ?? process.env.POD_NAME ?? hostname(),
-        log,
-        ...(contextStore ? { contextStore } : {}),
-      });
-      // Up before the agent, so the liveness probe answers while the first lists load.
-      const health = await startHealthServer(
-        {
-          live: () => agent.isLive(),
-          ready: () => agent.isReady(),
-          metrics: () => agent.metrics.render(),
-        },
-        port,
-      );
-      log.info('health server listening', {
-        port: health.port,
-        config: loaded.file ?? '(defaults)',
-      });
-
-      let signalled: (signal: NodeJS.Signals) => void = () => {};
-      const stopSignal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
-      const onSignal = (signal: NodeJS.Signals) => signalled(signal);
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
-      try {
-        await Promise.race([agent.start(), stopSignal]);
-        const signal = await stopSignal;
-        log.info('signal received; shutting down', { signal });
-        await agent.stop();
-        process.exitCode = EXIT.ok;
-      } catch (error) {
-        await agent.stop();
-        throw error;
-      } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        await health.close();
-      }
+    );
+  addConfigFlags(command).action(async (options: StartOptions) => {
+    const port = parsePort(options.port);
+    const loaded = await loadConfig({
+      configPath: options.config,
+      flags: configOverrides(options),
     });
+    out.problems([], loaded.warnings);
+    const { settings } = loaded;
+    const log = createLogger({
+      format: logFormatFor(process.env, out.stderr),
+      level: settings.verbosity > 0 ? 'debug' : 'info',
+      stream: out.stderr,
+    });
+    const kubeConfig = kubeConfigFor('start');
+    const namespace =
+      options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
+    const contextStore = selectContextStore(settings, {
+      ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
+    });
+    const agent = new LaunchAgent({
+      kubeConfig,
+      settings,
+      namespace,
+      identity: options.identity ?? process.env.POD_NAME ?? hostname(),
+      log,
+      ...(contextStore ? { contextStore } : {}),
+    });
+    // Up before the agent, so the liveness probe answers while the first lists load.
+    const health = await startHealthServer(
+      {
+        live: () => agent.isLive(),
+        ready: () => agent.isReady(),
+        metrics: () => agent.metrics.render(),
+      },
+      port,
+    );
+    log.info('health server listening', {
+      port: health.port,
+      config: loaded.file ?? '(defaults)',
+    });
+
+    let signalled: (signal: NodeJS.Signals) => void = () => {};
+    const stopSignal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+    const onSignal = (signal: NodeJS.Signals) => signalled(signal);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    try {
+      await Promise.race([agent.start(), stopSignal]);
+      const signal = await stopSignal;
+      log.info('signal received; shutting down', { signal });
+      await agent.stop();
+      process.exitCode = EXIT.ok;
+    } catch (error) {
+      await agent.stop();
+      throw error;
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await health.close();
+    }
+  });
 }
