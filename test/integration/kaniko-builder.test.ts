@@ -60,9 +60,9 @@ function chartRoleRules(): k8s.V1PolicyRule[] {
   return k8s.loadYaml<k8s.V1PolicyRule[]>(rules[1]!.replace(/^ {2}/gm, ''));
 }
 
-async function tokenKubeConfig(): Promise<k8s.KubeConfig> {
+async function tokenKubeConfig(sa = agentSa): Promise<k8s.KubeConfig> {
   const tr = await core.createNamespacedServiceAccountToken({
-    name: agentSa,
+    name: sa,
     namespace: ns,
     body: {
       apiVersion: 'authentication.k8s.io/v1',
@@ -76,8 +76,8 @@ async function tokenKubeConfig(): Promise<k8s.KubeConfig> {
     clusters: [
       { name: 'testenv', server: cluster.server, caData: cluster.caData, skipTLSVerify: false },
     ],
-    users: [{ name: agentSa, token: tr.status!.token }],
-    contexts: [{ name: 'agent', cluster: 'testenv', user: agentSa, namespace: ns }],
+    users: [{ name: sa, token: tr.status!.token }],
+    contexts: [{ name: 'agent', cluster: 'testenv', user: sa, namespace: ns }],
     currentContext: 'agent',
   });
   return kc;
@@ -91,7 +91,7 @@ beforeAll(async () => {
   batch = admin.makeApiClient(k8s.BatchV1Api);
   const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  for (const name of [agentSa, buildSa]) {
+  for (const name of [agentSa, buildSa, 'no-rbac']) {
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
   }
   await rbac.createNamespacedRole({
@@ -639,4 +639,41 @@ describe.each(cases)('kaniko builder: $name', (c) => {
     // No garbage collector runs here: remove the pod the test made for the Job.
     await core.deleteCollectionNamespacedPod({ namespace: ns });
   }, 60_000);
+});
+
+test('without the Role, creating the Job fails with HTTP 403 and the permission to grant; the context is removed', async () => {
+  const checked = checkConfigText(
+    `builder:\n  type: kaniko\n  destination: registry.example.com/team/app\n  build-context-store: s3://${bucket}/contexts\nkubernetes: {namespace: ${ns}}\n`,
+    'kaniko.yaml',
+  );
+  const settings = normalizeConfig(checked.config!);
+  const builder = createKanikoBuilder({
+    settings: settings.builder,
+    agent: settings,
+    kubeConfig: await tokenKubeConfig('no-rbac'),
+  });
+  const progress = recorder();
+  const uploaded: string[] = [];
+  const error = await builder
+    .build({
+      plan,
+      destination: settings.builder.destination!,
+      tag: plan.tag,
+      imageReference: `${settings.builder.destination!.reference}:${plan.tag}`,
+      registry: neverAsked,
+      progress: {
+        ...progress,
+        phase: (name: string, detail?: string) => {
+          if (name === 'upload' && detail) uploaded.push(detail);
+        },
+      },
+    })
+    .catch((e: Error) => e);
+  expect((error as Error).message).toMatch(
+    /could not create the kaniko Job .* \(HTTP 403\): .*create batch\/jobs in its namespace/,
+  );
+  expect(uploaded).toHaveLength(1);
+  const key = uploaded[0]!.slice(`s3://${bucket}/contexts/`.length);
+  expect(key).toMatch(new RegExp(`^${plan.sourceHash}-[0-9a-f]{10}\\.tar\\.gz$`));
+  expect(await s3Exists(key)).toBe(false);
 });

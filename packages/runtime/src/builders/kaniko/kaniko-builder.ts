@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore } from '@launch-agent/config';
 import { createContextTar } from '../../build/context-tar.js';
 import { parallelGzip, type ParallelGzipOptions } from '../../build/parallel-gzip.js';
-import { deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
+import { apiStatus, deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
 import type { BuildContextStore } from '../../storage/context-store.js';
 import {
   BuildFailedError,
@@ -129,7 +129,15 @@ export class KanikoBuilder implements Builder {
         ...(this.options.region ? { region: this.options.region } : {}),
       });
       progress.phase('build', `kaniko Job ${namespace}/${jobName}`);
-      const created = await this.batch.createNamespacedJob({ namespace, body: spec.job });
+      const created = await this.batch
+        .createNamespacedJob({ namespace, body: spec.job })
+        .catch((error: unknown) => {
+          throw kubernetesError(
+            error,
+            `create the kaniko Job ${namespace}/${jobName}`,
+            'create batch/jobs',
+          );
+        });
       jobCreated = true;
       // Owned by the Job, so the garbage collector removes them with it should the agent die.
       for (const configMap of spec.configMaps) {
@@ -141,7 +149,15 @@ export class KanikoBuilder implements Builder {
             uid: created.metadata!.uid!,
           },
         ];
-        await this.core.createNamespacedConfigMap({ namespace, body: configMap });
+        await this.core
+          .createNamespacedConfigMap({ namespace, body: configMap })
+          .catch((error: unknown) => {
+            throw kubernetesError(
+              error,
+              `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
+              'create configmaps',
+            );
+          });
         configMapNames.push(configMap.metadata!.name!);
       }
 
@@ -282,4 +298,21 @@ export class KanikoBuilder implements Builder {
       }
     });
   }
+}
+
+/** An API call failed: say what the agent was doing, and for 401/403 which permission it needs. */
+function kubernetesError(error: unknown, doing: string, permission: string): Error {
+  const status = apiStatus(error);
+  const body = (error as { body?: unknown }).body;
+  const detail =
+    typeof body === 'string'
+      ? (/"message":"([^"]*)"/.exec(body)?.[1] ?? body)
+      : ((error as Error).message ?? String(error));
+  const hint =
+    status === 401 || status === 403
+      ? `. The agent's ServiceAccount needs ${permission} in its namespace: install the chart with rbac.create: true, or grant the Role in docs/kaniko.md#permissions`
+      : '';
+  return new Error(`could not ${doing}${status ? ` (HTTP ${status})` : ''}: ${detail}${hint}`, {
+    cause: error,
+  });
 }
