@@ -15,6 +15,7 @@
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,9 +138,8 @@ beforeAll(async () => {
   writeFileSync(join(contextDir, 'run.sh'), '#!/bin/sh\nexec python app.py\n');
   chmodSync(join(contextDir, 'run.sh'), 0o755);
   mkdirSync(join(contextDir, 'data'));
-  // Random bytes across several gzip chunks: the parallel compressor stores them.
-  const weights = Buffer.alloc(3 * 1024 * 1024 + 17);
-  for (let i = 0; i < weights.length; i++) weights[i] = (i * 2654435761) >>> 24;
+  // Incompressible bytes over several 4 MiB gzip members: the parallel compressor stores them.
+  const weights = randomBytes(9 * 1024 * 1024 + 17);
   writeFileSync(join(contextDir, 'data', 'weights.bin'), weights);
   writeFileSync(join(contextDir, 'debug.log'), 'ignored\n');
   mkdirSync(join(contextDir, 'secrets'));

@@ -7,7 +7,7 @@ const gzip = promisify(zlib.gzip);
 const deflateRaw = promisify(zlib.deflateRaw);
 
 export interface ParallelGzipOptions {
-  /** Bytes per gzip member. Default 1 MiB. */
+  /** Bytes per gzip member. Default 4 MiB: fewer thread-pool round trips per byte. */
   chunkSize?: number;
   /** Level for chunks that compress. Default 1: the fast level (see docs/benchmarks.md). */
   level?: number;
@@ -29,6 +29,11 @@ export interface ParallelGzipStats {
   bytesOut: number;
 }
 
+/** Room for deflate's worst case (stored blocks: 5 bytes per 16 KiB) plus the gzip framing. */
+function outputRoom(length: number): number {
+  return Math.max(16 * 1024, length + Math.ceil(length / 16_384) * 5 + 1024);
+}
+
 /**
  * Compresses a byte stream as a multi-member gzip (RFC 1952 allows members to be concatenated;
  * gunzip, Go's gzip.Reader used by kaniko, and Node's zlib read them as one stream). Each chunk
@@ -41,7 +46,7 @@ export function parallelGzip(
   options: ParallelGzipOptions = {},
   stats?: ParallelGzipStats,
 ): Readable {
-  const chunkSize = options.chunkSize ?? 1 << 20;
+  const chunkSize = options.chunkSize ?? 4 << 20;
   const level = options.level ?? 1;
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
   const concurrency = Math.max(
@@ -54,9 +59,14 @@ export function parallelGzip(
 
   const compress = async (chunk: Buffer): Promise<Buffer> => {
     const sample = chunk.subarray(0, sampleSize);
-    const probe = await deflateRaw(sample, { level: 1 });
+    // An output buffer that holds the whole result: with zlib's default 16 KiB each piece of
+    // output is another round trip through the thread pool, which cost more than compressing.
+    const probe = await deflateRaw(sample, { level: 1, chunkSize: outputRoom(sample.length) });
     const stored = probe.length >= sample.length * storeAboveRatio;
-    const member = await gzip(chunk, { level: stored ? 0 : level });
+    const member = await gzip(chunk, {
+      level: stored ? 0 : level,
+      chunkSize: outputRoom(chunk.length),
+    });
     counters.chunks += 1;
     if (stored) counters.storedChunks += 1;
     counters.bytesIn += chunk.length;
