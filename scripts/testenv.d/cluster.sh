@@ -332,7 +332,7 @@ c_start() {
   mapfile -t cmd < <(c_cmd "$name")
   echo "=== $(date -u +%FT%TZ) starting: ${cmd[*]}" >>"$CSTATE/logs/$name.log"
   c_cmd "$name" >"$(c_cmdfile "$name")"
-  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 9>&- &
+  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(c_pidfile "$name")"
 }
 
