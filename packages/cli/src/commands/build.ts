@@ -165,7 +165,8 @@ export function registerBuildCommand(program: Command, out: Output = new Output(
       const registry = createRegistry(destination, {
         ecr: { createRepository: settings.builder.createRepository },
       });
-      const chooseBuilder = async () => (await selectBuilder(settings.builder)).builder;
+      const chooseBuilder = async () =>
+        (await selectBuilder(settings.builder, { agent: settings })).builder;
 
       const abort = new AbortController();
       const interrupt = () => abort.abort();

@@ -24,6 +24,7 @@ import {
 import { observe } from '../kubernetes/watch-objects.js';
 import { RegistryError } from '../registries/registry.js';
 import type { RegistryOptions } from '../registries/select-registry.js';
+import { cleanUpKanikoLeftovers } from '../builders/kaniko/leftovers.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import { silentLogger, redactText, type AgentLogger } from './agent-log.js';
 import { AgentMetrics } from './agent-metrics.js';
@@ -165,6 +166,29 @@ export class LaunchAgent {
     );
   }
 
+  /**
+   * Removes kaniko build Jobs, ConfigMaps and contexts that an agent stopped mid-build left
+   * behind. In the background: readiness does not wait for it, and a failure is only logged.
+   */
+  private async removeKanikoLeftovers(): Promise<void> {
+    try {
+      const removed = await cleanUpKanikoLeftovers({
+        kubeConfig: this.options.kubeConfig,
+        namespace: this.options.namespace,
+        olderThanSeconds: this.options.settings.builder.buildTimeoutSeconds + 600,
+        ...(this.options.contextStore ? { store: this.options.contextStore } : {}),
+      });
+      if (removed.jobs.length + removed.configMaps.length + removed.contexts.length > 0) {
+        this.log.info('removed leftovers of earlier kaniko builds', { ...removed });
+      }
+      for (const failure of removed.failures) {
+        this.log.warn('could not remove a kaniko leftover', { failure });
+      }
+    } catch (error) {
+      this.log.warn('could not look for kaniko leftovers', { error: (error as Error).message });
+    }
+  }
+
   /** Jobs this agent holds now. */
   activeJobs(): string[] {
     return [...this.held.keys()];
@@ -181,6 +205,7 @@ export class LaunchAgent {
       secureMode: this.options.settings.secureMode,
       runNamespaces: this.runNamespaces,
     });
+    if (this.options.settings.builder.type === 'kaniko') void this.removeKanikoLeftovers();
     const ready = new Promise<void>((resolve, reject) => {
       const check = () => {
         if (this.watchError) reject(this.watchError);
@@ -555,7 +580,9 @@ export class LaunchAgent {
   private builder(): Promise<Builder> {
     this.builderPromise ??= this.options.builder
       ? this.options.builder()
-      : selectBuilder(this.options.settings.builder).then((selected) => selected.builder);
+      : selectBuilder(this.options.settings.builder, { agent: this.options.settings }).then(
+          (selected) => selected.builder,
+        );
     return this.builderPromise;
   }
 
