@@ -38,7 +38,13 @@ import {
 } from '@launch-agent/runtime';
 import { main } from '../../packages/cli/src/main.js';
 import { Output } from '../../packages/cli/src/output.js';
-import { repoRoot, requireServices, uniqueName, type TestEnv } from './testenv.js';
+import {
+  repoRoot,
+  requireServices,
+  serviceAccountKubeConfig,
+  uniqueName,
+  type TestEnv,
+} from './testenv.js';
 
 const run = promisify(execFile);
 const { parseAllDocuments } = createRequire(join(repoRoot, 'packages', 'config', 'package.json'))(
@@ -145,20 +151,7 @@ async function chartServiceAccountKubeConfig(): Promise<KubeConfig> {
       throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
     }
   }
-  const token = await core.createNamespacedServiceAccountToken({
-    name: account,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: account, token: token.status!.token }],
-    contexts: [{ name: account, cluster: cluster.name, user: account, namespace }],
-    currentContext: account,
-  });
-  return kubeConfig;
+  return serviceAccountKubeConfig(admin, namespace, account, 3600);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,7 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
 import { checkKubernetesAccess, runDoctor } from '../../packages/runtime/src/doctor/index.js';
-import { requireServices, uniqueName } from './testenv.js';
+import { requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
 
 let admin: k8s.KubeConfig;
 const ns = uniqueName('doctor-k8s');
@@ -32,28 +32,8 @@ async function grant(namespace: string, name: string, rules: k8s.V1PolicyRule[])
   });
 }
 
-async function kubeConfigForServiceAccount(): Promise<k8s.KubeConfig> {
-  const core = admin.makeApiClient(k8s.CoreV1Api);
-  const tr = await core.createNamespacedServiceAccountToken({
-    name: sa,
-    namespace: ns,
-    body: {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: { audiences: [], expirationSeconds: 600 },
-    },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      { name: 'testenv', server: cluster.server, caData: cluster.caData, skipTLSVerify: false },
-    ],
-    users: [{ name: sa, token: tr.status!.token }],
-    contexts: [{ name: 'sa', cluster: 'testenv', user: sa, namespace: ns }],
-    currentContext: 'sa',
-  });
-  return kc;
+function kubeConfigForServiceAccount(): Promise<k8s.KubeConfig> {
+  return serviceAccountKubeConfig(admin, ns, sa, 600);
 }
 
 const JOBS: k8s.V1PolicyRule = {

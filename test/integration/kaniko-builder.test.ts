@@ -33,7 +33,7 @@ import {
 } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import type { Registry } from '../../packages/runtime/src/registries/registry.js';
 import { gcsClient } from '../../packages/runtime/src/storage/index.js';
-import { repoRoot, requireServices, uniqueName } from './testenv.js';
+import { repoRoot, requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
 
 const ns = uniqueName('kaniko');
 const agentSa = 'launch-agent';
@@ -61,27 +61,8 @@ function chartRoleRules(): k8s.V1PolicyRule[] {
   return k8s.loadYaml<k8s.V1PolicyRule[]>(rules[1]!.replace(/^ {2}/gm, ''));
 }
 
-async function tokenKubeConfig(sa = agentSa): Promise<k8s.KubeConfig> {
-  const tr = await core.createNamespacedServiceAccountToken({
-    name: sa,
-    namespace: ns,
-    body: {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: { audiences: [], expirationSeconds: 1200 },
-    },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      { name: 'testenv', server: cluster.server, caData: cluster.caData, skipTLSVerify: false },
-    ],
-    users: [{ name: sa, token: tr.status!.token }],
-    contexts: [{ name: 'agent', cluster: 'testenv', user: sa, namespace: ns }],
-    currentContext: 'agent',
-  });
-  return kc;
+function tokenKubeConfig(sa = agentSa): Promise<k8s.KubeConfig> {
+  return serviceAccountKubeConfig(admin, ns, sa);
 }
 
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanUpKanikoLeftovers } from '../../packages/runtime/src/builders/kaniko/leftovers.js';
 import { S3ContextStore } from '../../packages/runtime/src/storage/index.js';
-import { repoRoot, requireServices, uniqueName } from './testenv.js';
+import { repoRoot, requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
 
 const ns = uniqueName('kaniko-left');
 const bucket = uniqueName('kaniko-left');
@@ -50,23 +50,7 @@ beforeAll(async () => {
       subjects: [{ kind: 'ServiceAccount', name: 'launch-agent', namespace: ns }],
     },
   });
-  const tr = await core.createNamespacedServiceAccountToken({
-    name: 'launch-agent',
-    namespace: ns,
-    body: {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: { audiences: [], expirationSeconds: 600 },
-    },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  agent = new k8s.KubeConfig();
-  agent.loadFromOptions({
-    clusters: [{ name: 't', server: cluster.server, caData: cluster.caData }],
-    users: [{ name: 'a', token: tr.status!.token }],
-    contexts: [{ name: 'a', cluster: 't', user: 'a', namespace: ns }],
-    currentContext: 'a',
-  });
+  agent = await serviceAccountKubeConfig(admin, ns, 'launch-agent', 600);
   const authz = agent.makeApiClient(k8s.AuthorizationV1Api);
   for (let i = 0; i < 40; i++) {
     const review = await authz.createSelfSubjectAccessReview({

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -224,4 +225,30 @@ export async function requireServices(...services: Service[]): Promise<TestEnv> 
 /** A DNS-1123 name unique to this run: prefix-<8 hex>. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * A kubeconfig that acts as a ServiceAccount: a TokenRequest token for it, on the admin
+ * kubeconfig's cluster. RBAC then decides what the test may do, as it would for a pod.
+ */
+export async function serviceAccountKubeConfig(
+  admin: KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+  expirationSeconds = 1200,
+): Promise<KubeConfig> {
+  const token = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds } },
+  });
+  const cluster = admin.getCurrentCluster()!;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'testenv', server: cluster.server, caData: cluster.caData }],
+    users: [{ name: serviceAccount, token: token.status!.token }],
+    contexts: [{ name: serviceAccount, cluster: 'testenv', user: serviceAccount, namespace }],
+    currentContext: serviceAccount,
+  });
+  return kubeConfig;
 }
