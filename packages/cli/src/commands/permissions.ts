@@ -8,19 +8,9 @@ import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
 
-interface PermissionsCommandOptions {
+interface PermissionsCommandOptions extends PermissionsOptions {
   config?: string;
   format: string;
-  namespace?: string;
-  serviceAccount?: string;
-  buildServiceAccount?: string;
-  oidcProvider?: string;
-  gcpServiceAccount?: string;
-  gcpBuildServiceAccount?: string;
-  azureResourceGroup?: string;
-  azureIdentity?: string;
-  azureBuildIdentity?: string;
-  oidcIssuer?: string;
 }
 
 const FLAG_KEYS = [
