@@ -9,7 +9,6 @@
 // status through its Job watch, as in a cluster.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -41,6 +40,7 @@ import { Output } from '../../packages/cli/src/output.js';
 import {
   repoRoot,
   requireServices,
+  kubeRequest,
   serviceAccountKubeConfig,
   uniqueName,
   type TestEnv,
@@ -79,26 +79,12 @@ async function helmEnv(): Promise<NodeJS.ProcessEnv> {
  */
 async function applyCrd(): Promise<void> {
   const name = 'launchjobs.launch-agent.dev';
-  const url = new URL(
+  const { status, body } = await kubeRequest(
+    admin,
+    'PATCH',
     `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=launch-agent-tests&force=true`,
-    admin.getCurrentCluster()!.server,
-  );
-  const options: https.RequestOptions = {
-    method: 'PATCH',
-    headers: { 'content-type': 'application/apply-patch+yaml', accept: 'application/json' },
-  };
-  await admin.applyToHTTPSOptions(options);
-  const { status, body } = await new Promise<{ status: number; body: string }>(
-    (resolve, reject) => {
-      const request = https.request(url, options, (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-      });
-      request.on('error', reject);
-      request.end(readFileSync(crdFile));
-    },
+    readFileSync(crdFile),
+    'application/apply-patch+yaml',
   );
   if (status !== 200 && status !== 201)
     throw new Error(`applying ${name}: HTTP ${status}: ${body}`);

@@ -11,7 +11,6 @@
 // validation and authorization.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import https from 'node:https';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +22,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { renderChartValues } from '../../packages/config/src/render/index.js';
-import { repoRoot, requireServices, uniqueName } from './testenv.js';
+import { kubeRequest, repoRoot, requireServices, uniqueName } from './testenv.js';
 
 const run = promisify(execFile);
 // Jest applies testTimeout globally, not per project: the SubjectAccessReview tables take seconds.
@@ -92,26 +91,12 @@ async function dryRunCreate(doc: Manifest): Promise<void> {
       `the chart rendered a ${doc.apiVersion} ${doc.kind}, which this test does not know`,
     );
   }
-  const url = new URL(
+  const { status, body } = await kubeRequest(
+    kubeConfig,
+    'POST',
     `${collection.replace('NS', doc.metadata.namespace!)}?dryRun=All&fieldValidation=Strict`,
-    kubeConfig.getCurrentCluster()!.server,
-  );
-  const options: https.RequestOptions = {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-  };
-  await kubeConfig.applyToHTTPSOptions(options);
-  const { status, body } = await new Promise<{ status: number; body: string }>(
-    (resolve, reject) => {
-      const request = https.request(url, options, (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-      });
-      request.on('error', reject);
-      request.end(JSON.stringify(doc));
-    },
+    JSON.stringify(doc),
+    'application/json',
   );
   if (status !== 201 && status !== 200) {
     throw new Error(`${doc.kind} ${doc.metadata.name}: HTTP ${status}: ${body}`);

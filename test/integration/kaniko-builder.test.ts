@@ -33,7 +33,13 @@ import {
 } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import type { Registry } from '../../packages/runtime/src/registries/registry.js';
 import { gcsClient } from '../../packages/runtime/src/storage/index.js';
-import { repoRoot, requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
+import {
+  repoRoot,
+  requireServices,
+  serviceAccountKubeConfig,
+  uniqueName,
+  waitUntilAllowed,
+} from './testenv.js';
 
 const ns = uniqueName('kaniko');
 const agentSa = 'launch-agent';
@@ -89,19 +95,12 @@ beforeAll(async () => {
     },
   });
   agentKubeConfig = await tokenKubeConfig();
-  // The authorizer learns of the new binding through a watch: wait until it allows creating Jobs.
-  const authz = agentKubeConfig.makeApiClient(k8s.AuthorizationV1Api);
-  for (let i = 0; i < 40; i++) {
-    const review = await authz.createSelfSubjectAccessReview({
-      body: {
-        spec: {
-          resourceAttributes: { namespace: ns, group: 'batch', resource: 'jobs', verb: 'create' },
-        },
-      },
-    });
-    if (review.status?.allowed) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitUntilAllowed(agentKubeConfig, {
+    namespace: ns,
+    group: 'batch',
+    resource: 'jobs',
+    verb: 'create',
+  });
 
   s3 = new S3Client({ forcePathStyle: true });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -347,16 +346,16 @@ async function playKubelet(
   return { job, configMaps, context };
 }
 
-function recorder(): ProgressReporter & { phases: string[]; output: string[] } {
+function recorder(): ProgressReporter & { phases: string[]; lines: string[] } {
   const phases: string[] = [];
-  const output: string[] = [];
+  const lines: string[] = [];
   return {
     phases,
-    output,
-    phase: (name) => phases.push(name),
-    output: (text) => output.push(text),
+    lines,
+    phase: (name: string) => phases.push(name),
+    output: (text: string) => lines.push(text),
     transfer: () => {},
-  } as unknown as ProgressReporter & { phases: string[]; output: string[] };
+  } as unknown as ProgressReporter & { phases: string[]; lines: string[] };
 }
 
 const neverAsked = {

@@ -9,7 +9,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanUpKanikoLeftovers } from '../../packages/runtime/src/builders/kaniko/leftovers.js';
 import { S3ContextStore } from '../../packages/runtime/src/storage/index.js';
-import { repoRoot, requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
+import {
+  repoRoot,
+  requireServices,
+  serviceAccountKubeConfig,
+  uniqueName,
+  waitUntilAllowed,
+} from './testenv.js';
 
 const ns = uniqueName('kaniko-left');
 const bucket = uniqueName('kaniko-left');
@@ -51,18 +57,12 @@ beforeAll(async () => {
     },
   });
   agent = await serviceAccountKubeConfig(admin, ns, 'launch-agent', 600);
-  const authz = agent.makeApiClient(k8s.AuthorizationV1Api);
-  for (let i = 0; i < 40; i++) {
-    const review = await authz.createSelfSubjectAccessReview({
-      body: {
-        spec: {
-          resourceAttributes: { namespace: ns, group: 'batch', resource: 'jobs', verb: 'delete' },
-        },
-      },
-    });
-    if (review.status?.allowed) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitUntilAllowed(agent, {
+    namespace: ns,
+    group: 'batch',
+    resource: 'jobs',
+    verb: 'delete',
+  });
   s3 = new S3Client({ forcePathStyle: true });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 });

@@ -11,7 +11,13 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import https from 'node:https';
+import {
+  AuthorizationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1ResourceAttributes,
+} from '@kubernetes/client-node';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -251,4 +257,52 @@ export async function serviceAccountKubeConfig(
     currentContext: serviceAccount,
   });
   return kubeConfig;
+}
+
+/**
+ * One raw HTTPS request to the API server with the kubeconfig's credentials, for what the typed
+ * client cannot send as is (server-side apply of raw YAML, dryRun with strict field validation).
+ */
+export async function kubeRequest(
+  kubeConfig: KubeConfig,
+  method: string,
+  path: string,
+  body: string | Buffer,
+  contentType: string,
+): Promise<{ status: number; body: string }> {
+  const url = new URL(path, kubeConfig.getCurrentCluster()!.server);
+  const options: https.RequestOptions = {
+    method,
+    headers: { 'content-type': contentType, accept: 'application/json' },
+  };
+  await kubeConfig.applyToHTTPSOptions(options);
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, options, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/**
+ * Waits until RBAC allows the kubeconfig's user an action: the authorizer learns of a new
+ * RoleBinding through a watch, so the first requests after creating one may still be denied.
+ */
+export async function waitUntilAllowed(
+  kubeConfig: KubeConfig,
+  resourceAttributes: V1ResourceAttributes,
+): Promise<void> {
+  const authz = kubeConfig.makeApiClient(AuthorizationV1Api);
+  for (let i = 0; i < 40; i++) {
+    const review = await authz.createSelfSubjectAccessReview({
+      body: { spec: { resourceAttributes } },
+    });
+    if (review.status?.allowed) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`RBAC still denies ${JSON.stringify(resourceAttributes)} after 10 s`);
 }
