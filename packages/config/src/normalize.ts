@@ -1,7 +1,11 @@
 import type { LaunchAgentConfig } from './generated/agent-config.js';
 import { parseContextStore, type ContextStore } from './uri/context-store.js';
 import { parseDestination, type Destination } from './uri/destination.js';
-import { effectiveDestination } from './validate/semantic-rules.js';
+import {
+  DEFAULT_HEARTBEAT_SECONDS,
+  DEFAULT_STALE_AFTER_SECONDS,
+  effectiveDestination,
+} from './validate/semantic-rules.js';
 
 export type EnvironmentType = 'aws' | 'gcp' | 'azure' | 'local';
 export type BuilderType = 'docker' | 'kaniko' | 'noop';
@@ -42,6 +46,12 @@ export interface AgentSettings {
     serviceAccount?: string;
     buildServiceAccount?: string;
     targetNamespaces: string[];
+  };
+  launchJobs: {
+    heartbeatSeconds: number;
+    staleAfterSeconds: number;
+    /** Unset: finished LaunchJobs are kept. */
+    ttlSecondsAfterFinished?: number;
   };
 }
 
@@ -100,7 +110,13 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     environment: { type: config.environment?.type ?? 'local' },
     builder,
     kubernetes: { targetNamespaces: [...(config.kubernetes?.['target-namespaces'] ?? [])] },
+    launchJobs: {
+      heartbeatSeconds: config.launchjobs?.['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS,
+      staleAfterSeconds: config.launchjobs?.['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS,
+    },
   };
+  const ttl = config.launchjobs?.['ttl-seconds-after-finished'];
+  if (ttl !== undefined) settings.launchJobs.ttlSecondsAfterFinished = ttl;
   if (config.entity) settings.entity = config.entity;
   if (config.environment?.region) settings.environment.region = config.environment.region;
   if (config.environment?.project) settings.environment.project = config.environment.project;

@@ -446,5 +446,50 @@ export const agentConfigSchema: Record<string, unknown> = {
       'x-expected':
         'a mapping of namespace, service-account, build-service-account, target-namespaces',
     },
+    launchjobs: {
+      description:
+        "Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, and how long finished jobs are kept.",
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        'heartbeat-seconds': {
+          description:
+            "How often the agent renews status.heartbeatTime on each job it holds. Each renewal is one status write per held job, which every agent's watch receives.",
+          type: 'integer',
+          minimum: 1,
+          maximum: 3600,
+          default: 10,
+          examples: [10],
+          'x-expected': 'a whole number of seconds from 1 to 3600',
+        },
+        'stale-after-seconds': {
+          description:
+            'A held job whose heartbeat is older than this is taken over by another agent of its queue. Must be at least three heartbeats, so a slow write is not mistaken for a dead agent.',
+          type: 'integer',
+          minimum: 3,
+          maximum: 86400,
+          default: 45,
+          examples: [45],
+          'x-expected': 'a whole number of seconds, at least 3 x heartbeat-seconds',
+        },
+        'ttl-seconds-after-finished': {
+          description:
+            'Deletes a LaunchJob this long after it Succeeded or Failed, with its run Job and, when no other LaunchJob uses it, its uploaded build context. Unset keeps finished jobs until someone deletes them, as Kubernetes does for Jobs.',
+          type: 'integer',
+          minimum: 0,
+          examples: [604800],
+          'x-expected': 'a whole number of seconds >= 0',
+        },
+      },
+      examples: [
+        {
+          'heartbeat-seconds': 10,
+          'stale-after-seconds': 45,
+          'ttl-seconds-after-finished': 604800,
+        },
+      ],
+      'x-expected':
+        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished',
+    },
   },
 };

@@ -191,4 +191,21 @@ export interface LaunchAgentConfig {
      */
     'target-namespaces'?: string[];
   };
+  /**
+   * Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, and how long finished jobs are kept.
+   */
+  launchjobs?: {
+    /**
+     * How often the agent renews status.heartbeatTime on each job it holds. Each renewal is one status write per held job, which every agent's watch receives.
+     */
+    'heartbeat-seconds'?: number;
+    /**
+     * A held job whose heartbeat is older than this is taken over by another agent of its queue. Must be at least three heartbeats, so a slow write is not mistaken for a dead agent.
+     */
+    'stale-after-seconds'?: number;
+    /**
+     * Deletes a LaunchJob this long after it Succeeded or Failed, with its run Job and, when no other LaunchJob uses it, its uploaded build context. Unset keeps finished jobs until someone deletes them, as Kubernetes does for Jobs.
+     */
+    'ttl-seconds-after-finished'?: number;
+  };
 }

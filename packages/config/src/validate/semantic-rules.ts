@@ -5,6 +5,10 @@ import type { Problem } from '../problems.js';
 import { parseContextStore } from '../uri/context-store.js';
 import { parseDestination, type RegistryKind } from '../uri/destination.js';
 
+/** Defaults of the launchjobs block, shared with normalization. */
+export const DEFAULT_HEARTBEAT_SECONDS = 10;
+export const DEFAULT_STALE_AFTER_SECONDS = 45;
+
 export interface SemanticResult {
   errors: Problem[];
   warnings: Problem[];
@@ -177,6 +181,24 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
       }
       seen.set(flag, index);
     });
+  }
+
+  const launchjobs = config.launchjobs;
+  if (launchjobs) {
+    const heartbeat = launchjobs['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS;
+    const stale = launchjobs['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS;
+    if (stale < 3 * heartbeat) {
+      const path =
+        launchjobs['stale-after-seconds'] !== undefined
+          ? 'launchjobs.stale-after-seconds'
+          : 'launchjobs.heartbeat-seconds';
+      errors.push({
+        path,
+        message: `a job would be taken over after missing fewer than three heartbeats (stale after ${stale} s, heartbeat every ${heartbeat} s)`,
+        value: path.endsWith('heartbeat-seconds') ? heartbeat : stale,
+        expected: `stale-after-seconds >= 3 x heartbeat-seconds (${3 * heartbeat} or more)`,
+      });
+    }
   }
 
   if (config.queue && config.queues?.includes(config.queue)) {
