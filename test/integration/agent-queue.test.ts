@@ -3,26 +3,14 @@
 // TokenRequest API), with the chart's LaunchJob CRD applied. Builds go to podman's Docker Engine
 // API and push to the test registry.
 //
-// The test environment has no controller-manager and no kubelet: nothing runs the run Jobs' pods.
-// The test plays the Job controller by writing the Job's status (Complete or Failed conditions)
-// itself, the way the real controller would when the pod ends; the agent only ever sees that
-// status through its Job watch, as in a cluster.
+// The test plays the Job controller (see agent-harness.ts): nothing runs the run Jobs' pods.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { request as httpRequest } from 'node:http';
-import { createRequire } from 'node:module';
-import {
-  ApiextensionsV1Api,
-  BatchV1Api,
-  CoreV1Api,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-  type V1Job,
-} from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
 import {
   LaunchAgent,
@@ -35,23 +23,17 @@ import {
   type LaunchJob,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
-import { main } from '../../packages/cli/src/main.js';
-import { Output } from '../../packages/cli/src/output.js';
 import {
-  repoRoot,
-  requireServices,
-  kubeRequest,
-  serviceAccountKubeConfig,
-  uniqueName,
-  type TestEnv,
-} from './testenv.js';
+  applyLaunchJobCrd,
+  chartAgentKubeConfig,
+  endRunJob,
+  runCli,
+  sleep,
+  waitFor,
+} from './agent-harness.js';
+import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 const run = promisify(execFile);
-const { parseAllDocuments } = createRequire(join(repoRoot, 'packages', 'config', 'package.json'))(
-  'yaml',
-) as typeof import('yaml');
-const chartDir = join(repoRoot, 'charts', 'launch-agent');
-const crdFile = join(chartDir, 'crds', 'launchjobs.launch-agent.dev.yaml');
 
 let env: TestEnv;
 let admin: KubeConfig;
@@ -62,104 +44,6 @@ let batch: BatchV1Api;
 let contextRoot: string;
 const agents: LaunchAgent[] = [];
 const dirs: string[] = [];
-
-async function helmEnv(): Promise<NodeJS.ProcessEnv> {
-  const { stdout } = await run(join(repoRoot, 'scripts', 'install-chart-tools'), ['--env']);
-  const out: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: env.kubeconfig };
-  for (const line of stdout.split('\n')) {
-    const m = /^export (\w+)="(.*)"$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
-  }
-  return out;
-}
-
-/**
- * Server-side applies the chart's CRD file as it ships (raw YAML: the typed client would drop the
- * x-kubernetes-* keys) and waits until the API server serves it.
- */
-async function applyCrd(): Promise<void> {
-  const name = 'launchjobs.launch-agent.dev';
-  const { status, body } = await kubeRequest(
-    admin,
-    'PATCH',
-    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=launch-agent-tests&force=true`,
-    readFileSync(crdFile),
-    'application/apply-patch+yaml',
-  );
-  if (status !== 200 && status !== 201)
-    throw new Error(`applying ${name}: HTTP ${status}: ${body}`);
-  const api = admin.makeApiClient(ApiextensionsV1Api);
-  for (let i = 0; i < 100; i++) {
-    const current = await api.readCustomResourceDefinition({ name });
-    if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
-      return;
-    await sleep(100);
-  }
-  throw new Error(`${name} was not established`);
-}
-
-/**
- * Creates the chart's ServiceAccount, Role and RoleBinding in `namespace` as `helm template`
- * renders them, and returns a kubeconfig that authenticates with a token of that account.
- */
-async function chartServiceAccountKubeConfig(): Promise<KubeConfig> {
-  const { stdout } = await run(
-    'helm',
-    [
-      'template',
-      'agent',
-      chartDir,
-      '--namespace',
-      namespace,
-      '--show-only',
-      'templates/serviceaccount.yaml',
-      '--show-only',
-      'templates/rbac.yaml',
-    ],
-    { env: await helmEnv() },
-  );
-  const docs = parseAllDocuments(stdout)
-    .map((doc) => doc.toJSON() as { kind: string; metadata: { name: string } } | null)
-    .filter((doc): doc is { kind: string; metadata: { name: string } } => doc !== null);
-  const core = admin.makeApiClient(CoreV1Api);
-  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-  let account = '';
-  for (const doc of docs) {
-    if (doc.kind === 'ServiceAccount') {
-      await core.createNamespacedServiceAccount({ namespace, body: doc });
-    } else if (doc.kind === 'Role') {
-      await rbac.createNamespacedRole({ namespace, body: doc });
-    } else if (doc.kind === 'RoleBinding') {
-      // The agent's account is the one the chart binds its Role to (the other is for builds).
-      account = (doc as unknown as { subjects: Array<{ name: string }> }).subjects[0]!.name;
-      await rbac.createNamespacedRoleBinding({ namespace, body: doc });
-    } else {
-      throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
-    }
-  }
-  return serviceAccountKubeConfig(admin, namespace, account, 3600);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Re-reads until `check` passes (test code: the agent under test uses watches). */
-async function waitFor<T>(
-  what: string,
-  read: () => Promise<T>,
-  check: (value: T) => boolean,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (check(last)) return last;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, null, 1)}`);
-}
 
 const getJob = (name: string) => adminJobs.get(namespace, name);
 const phaseIs = (name: string, phase: string) =>
@@ -183,36 +67,6 @@ async function runJobsOf(queue: string): Promise<V1Job[]> {
     labelSelector: `launch-agent.dev/queue=${queue}`,
   });
   return list.items;
-}
-
-/** Plays the Job controller: the run Job's pod ended. */
-async function endRunJob(job: LaunchJob, outcome: 'Complete' | 'Failed'): Promise<void> {
-  const name = job.status!.runJobName!;
-  const current = await batch.readNamespacedJob({ name, namespace });
-  const now = new Date();
-  const conditions =
-    outcome === 'Complete'
-      ? [
-          {
-            type: 'SuccessCriteriaMet',
-            status: 'True',
-            lastTransitionTime: now,
-          },
-          { type: 'Complete', status: 'True', lastTransitionTime: now },
-        ]
-      : ['FailureTarget', 'Failed'].map((type) => ({
-          type,
-          status: 'True',
-          reason: 'BackoffLimitExceeded',
-          message: 'Job has reached the specified backoff limit',
-          lastTransitionTime: now,
-        }));
-  current.status = {
-    startTime: now,
-    ...(outcome === 'Complete' ? { completionTime: now, succeeded: 1 } : { failed: 1 }),
-    conditions,
-  };
-  await batch.replaceNamespacedJobStatus({ name, namespace, body: current });
 }
 
 function settingsFor(config: Partial<LaunchAgentConfig>) {
@@ -268,10 +122,10 @@ beforeAll(async () => {
   env = await requireServices('kubernetes', 'docker', 'registry');
   admin = new KubeConfig();
   admin.loadFromFile(env.kubeconfig);
-  await applyCrd();
+  await applyLaunchJobCrd(admin);
   namespace = uniqueName('agent-ns');
   await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
-  agentKubeConfig = await chartServiceAccountKubeConfig();
+  agentKubeConfig = await chartAgentKubeConfig(admin, env.kubeconfig, namespace);
   adminJobs = new LaunchJobClient(admin);
   batch = admin.makeApiClient(BatchV1Api);
   contextRoot = mkdtempSync(join(tmpdir(), 'agent-pvc-'));
@@ -338,7 +192,7 @@ describe('agent, as the chart ServiceAccount', () => {
     expect(runJob!.spec!.template.spec!.nodeSelector).toEqual({ pool: 'cpu' });
     expect(runJob!.spec!.template.spec!.restartPolicy).toBe('Never');
 
-    await endRunJob(running, 'Complete');
+    await endRunJob(batch, running, 'Complete');
     const done = await phaseIs(job.metadata.name!, 'Succeeded');
     expect(done.status!.completionTime).toBeDefined();
     expect(done.status!.conditions).toEqual(
@@ -355,7 +209,7 @@ describe('agent, as the chart ServiceAccount', () => {
     await startAgent({ settings: settingsFor({ queues: [queue] }) });
     const job = await submit(queue);
     const running = await phaseIs(job.metadata.name!, 'Running');
-    await endRunJob(running, 'Failed');
+    await endRunJob(batch, running, 'Failed');
     const failed = await phaseIs(job.metadata.name!, 'Failed');
     expect(failed.status!.conditions).toEqual(
       expect.arrayContaining([
@@ -425,7 +279,7 @@ describe('agent, as the chart ServiceAccount', () => {
       );
       expect(perLaunchJob.size).toBe(runJobs.length);
       // End one of them, as the Job controller would.
-      await endRunJob(running[0]!, 'Complete');
+      await endRunJob(batch, running[0]!, 'Complete');
       await phaseIs(running[0]!.metadata.name!, 'Succeeded');
       finished += 1;
     }
@@ -468,7 +322,7 @@ describe('agent restarts', () => {
     expect(runJob!.spec!.template.spec!.containers[0]!.image).toBe(built.status!.image);
 
     const second = await submit(queue, { source: { context: { key } } });
-    await endRunJob(built, 'Complete');
+    await endRunJob(batch, built, 'Complete');
     const reused = await phaseIs(second.metadata.name!, 'Running');
     expect(reused.status).toMatchObject({ imageStatus: 'reused', image: built.status!.image });
     expect(agent.metrics.render()).toMatch(/launch_agent_build_duration_seconds_count 1\n/);
@@ -561,7 +415,7 @@ describe('agent restarts', () => {
     expect(resumed.status!.runJobName).toBe(running.status!.runJobName);
     expect(successor.metrics.counter('run_jobs_created', { result: 'created' })).toBe(0);
     expect(await runJobsOf(queue)).toHaveLength(1);
-    await endRunJob(running, 'Complete');
+    await endRunJob(batch, running, 'Complete');
     await phaseIs(job.metadata.name!, 'Succeeded');
   });
 
@@ -696,23 +550,6 @@ describe('launch-agent start', () => {
 });
 
 describe('launch-agent submit, status, logs', () => {
-  async function cli(args: string[], kubeconfig: string) {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let outText = '';
-    let errText = '';
-    stdout.on('data', (chunk: Buffer) => (outText += chunk.toString()));
-    stderr.on('data', (chunk: Buffer) => (errText += chunk.toString()));
-    const saved = process.env.KUBECONFIG;
-    process.env.KUBECONFIG = kubeconfig;
-    try {
-      const code = await main(args, new Output(stdout, stderr, { NO_COLOR: '1' }));
-      return { code, stdout: outText, stderr: errText };
-    } finally {
-      process.env.KUBECONFIG = saved;
-    }
-  }
-
   it('submits a context through the store, the agent builds and runs it, status and logs report it', async () => {
     const queue = 'cli-submit';
     const dir = mkdtempSync(join(tmpdir(), 'agent-submit-'));
@@ -735,7 +572,7 @@ describe('launch-agent submit, status, logs', () => {
       ].join('\n'),
     );
     const common = ['--config', config, '--namespace', namespace, '--pvc-mount-path', contextRoot];
-    const submitted = await cli(
+    const submitted = await runCli(
       ['submit', source, '--queue', queue, '--json', ...common, '--', 'serve', '--port=1'],
       env.kubeconfig,
     );
@@ -748,7 +585,7 @@ describe('launch-agent submit, status, logs', () => {
       dockerfile: 'Dockerfile',
       run: { args: ['serve', '--port=1'] },
     });
-    const again = await cli(['submit', source, '--queue', queue, ...common], env.kubeconfig);
+    const again = await runCli(['submit', source, '--queue', queue, ...common], env.kubeconfig);
     expect(again.stderr).toContain('is already in');
 
     await startAgent({
@@ -770,7 +607,7 @@ describe('launch-agent submit, status, logs', () => {
     const running = await phaseIs(created.metadata.name!, 'Running');
     expect(running.status!.imageStatus).toBe('built');
 
-    const status = await cli(
+    const status = await runCli(
       ['status', created.metadata.name!, ...common.slice(0, 4)],
       env.kubeconfig,
     );
@@ -780,15 +617,18 @@ describe('launch-agent submit, status, logs', () => {
     expect(status.stdout).toContain(`run job:   ${namespace}/${running.status!.runJobName}`);
 
     // No kubelet here: the run Job never gets a pod, and logs says so.
-    const logs = await cli(['logs', created.metadata.name!, ...common.slice(0, 4)], env.kubeconfig);
+    const logs = await runCli(
+      ['logs', created.metadata.name!, ...common.slice(0, 4)],
+      env.kubeconfig,
+    );
     expect(logs.code).toBe(1);
     expect(logs.stderr).toContain(
       `the run Job ${namespace}/${running.status!.runJobName} has no pod yet`,
     );
 
-    await endRunJob(running, 'Failed');
+    await endRunJob(batch, running, 'Failed');
     await phaseIs(created.metadata.name!, 'Failed');
-    const failed = await cli(
+    const failed = await runCli(
       ['status', created.metadata.name!, ...common.slice(0, 4)],
       env.kubeconfig,
     );
@@ -802,7 +642,7 @@ describe('launch-agent submit, status, logs', () => {
     const config = join(dir, 'launch-config.yaml');
     writeFileSync(config, 'queues: [cli-git]\n');
     const base = ['submit', '--config', config, '-n', namespace, '--json'];
-    const result = await cli(
+    const result = await runCli(
       [
         ...base,
         '--git',
@@ -820,7 +660,7 @@ describe('launch-agent submit, status, logs', () => {
       source: { git: { url: 'https://example.com/org/repo.git', ref: 'v1' } },
       dockerfile: 'docker/Dockerfile',
     });
-    const leaky = await cli(
+    const leaky = await runCli(
       [...base, '--git', 'https://u:tok3n@example.com/r.git'],
       env.kubeconfig,
     );
@@ -834,7 +674,7 @@ describe('launch-agent submit, status, logs', () => {
     dirs.push(dir);
     const config = join(dir, 'launch-config.yaml');
     writeFileSync(config, 'queues: [cli-image]\n');
-    const result = await cli(
+    const result = await runCli(
       [
         'submit',
         '--image',

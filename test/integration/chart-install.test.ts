@@ -161,7 +161,7 @@ const RELEASE_NAMESPACE_RULES: Rule[] = [
   ['', 'pods', ['get', 'list', 'watch']],
   ['', 'pods/log', ['get']],
   ['', 'configmaps', ['create', 'delete']],
-  ['launch-agent.dev', 'launchjobs', ['get', 'list', 'watch', 'update', 'patch']],
+  ['launch-agent.dev', 'launchjobs', ['get', 'list', 'watch', 'update', 'patch', 'delete']],
   ['launch-agent.dev', 'launchjobs/status', ['update', 'patch']],
 ];
 // What running jobs in a target namespace needs.

@@ -47,6 +47,14 @@ const PODS: k8s.V1PolicyRule = {
   verbs: ['get', 'list', 'watch'],
 };
 const LOGS: k8s.V1PolicyRule = { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] };
+const LAUNCHJOBS: k8s.V1PolicyRule[] = [
+  {
+    apiGroups: ['launch-agent.dev'],
+    resources: ['launchjobs'],
+    verbs: ['get', 'list', 'watch', 'update', 'patch'],
+  },
+  { apiGroups: ['launch-agent.dev'], resources: ['launchjobs/status'], verbs: ['update', 'patch'] },
+];
 const CONFIGMAPS: k8s.V1PolicyRule = {
   apiGroups: [''],
   resources: ['configmaps'],
@@ -62,7 +70,7 @@ test('names the missing verbs per namespace, then passes once the Role is comple
   expect(before).toHaveLength(2);
   expect(before[0]).toMatchObject({
     ok: false,
-    summary: `Kubernetes: system:serviceaccount:${ns}:${sa} may not get pods/log, create configmaps, delete configmaps in namespace ${ns}`,
+    summary: `Kubernetes: system:serviceaccount:${ns}:${sa} may not get pods/log, get launchjobs.launch-agent.dev, list launchjobs.launch-agent.dev, watch launchjobs.launch-agent.dev, update launchjobs.launch-agent.dev, patch launchjobs.launch-agent.dev, update launchjobs/status.launch-agent.dev, patch launchjobs/status.launch-agent.dev, create configmaps, delete configmaps in namespace ${ns}`,
     fix: expect.stringContaining('rbac.create: true'),
   });
   expect(before[1]).toMatchObject({
@@ -70,7 +78,7 @@ test('names the missing verbs per namespace, then passes once the Role is comple
     fix: expect.stringContaining(`${target} in additionalTargetNamespaces`),
   });
 
-  await grant(ns, 'rest', [LOGS, CONFIGMAPS]);
+  await grant(ns, 'rest', [LOGS, CONFIGMAPS, ...LAUNCHJOBS]);
   await grant(target, 'jobs', [JOBS, PODS, LOGS]);
   // The authorizer learns of new bindings through a watch: give it a few seconds.
   let after = await checkKubernetesAccess(options);
@@ -79,7 +87,9 @@ test('names the missing verbs per namespace, then passes once the Role is comple
     after = await checkKubernetesAccess(options);
   }
   expect(after.map((c) => c.ok)).toEqual([true, true]);
-  expect(after[0]!.summary).toContain(`may run jobs and kaniko builds in namespace ${ns}`);
+  expect(after[0]!.summary).toContain(
+    `may work the LaunchJob queue, run jobs and kaniko builds in namespace ${ns}`,
+  );
 });
 
 test('runDoctor uses the config namespace, and an unreachable API server fails with the fix', async () => {

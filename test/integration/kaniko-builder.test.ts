@@ -19,7 +19,6 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
 import { createBuildPlan, type BuildPlan } from '../../packages/runtime/src/build/build-plan.js';
 import {
@@ -27,12 +26,10 @@ import {
   type ProgressReporter,
 } from '../../packages/runtime/src/builders/builder.js';
 import { createKanikoBuilder } from '../../packages/runtime/src/builders/kaniko/create-kaniko-builder.js';
-import {
-  BUILD_JOB_LABEL,
-  MANAGED_BY_LABEL,
-} from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
+import { MANAGED_BY_LABEL } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import type { Registry } from '../../packages/runtime/src/registries/registry.js';
 import { gcsClient } from '../../packages/runtime/src/storage/index.js';
+import { playKubelet, type Ending } from './kaniko-kubelet.js';
 import {
   repoRoot,
   requireServices,
@@ -134,34 +131,6 @@ afterAll(async () => {
   await core?.deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
-/**
- * What the uploaded tar.gz holds: regular files and their bytes. A plain ustar reader, so the
- * check does not share code with the writer: 512-byte headers, octal sizes, zero blocks at the end.
- */
-function untar(gz: Buffer): Map<string, { mode: number; bytes: Buffer }> {
-  const data = gunzipSync(gz);
-  const files = new Map<string, { mode: number; bytes: Buffer }>();
-  const field = (block: Buffer, start: number, length: number) =>
-    block
-      .subarray(start, start + length)
-      .toString('utf8')
-      .replace(/\0.*$/s, '');
-  let offset = 0;
-  while (offset + 512 <= data.length) {
-    const header = data.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) break;
-    const prefix = field(header, 345, 155);
-    const name = prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100);
-    const size = parseInt(field(header, 124, 12).trim() || '0', 8);
-    const type = field(header, 156, 1) || '0';
-    const mode = parseInt(field(header, 100, 8).trim() || '0', 8);
-    const body = data.subarray(offset + 512, offset + 512 + size);
-    if (type === '0') files.set(name, { mode, bytes: Buffer.from(body) });
-    offset += 512 + Math.ceil(size / 512) * 512;
-  }
-  return files;
-}
-
 function expectContext(files: Map<string, { mode: number; bytes: Buffer }>): void {
   expect([...files.keys()].sort()).toEqual([
     '.dockerignore',
@@ -173,177 +142,6 @@ function expectContext(files: Map<string, { mode: number; bytes: Buffer }>): voi
   for (const [name, { bytes }] of files)
     expect(bytes.equals(readFileSync(join(contextDir, name)))).toBe(true);
   expect(files.get('run.sh')!.mode & 0o111).not.toBe(0);
-}
-
-type Ending =
-  | { kind: 'complete'; nodeName?: string }
-  | { kind: 'oom' }
-  | { kind: 'error' }
-  | { kind: 'deadline' }
-  | { kind: 'image-pull' };
-
-interface Seen {
-  job: k8s.V1Job;
-  configMaps: k8s.V1ConfigMap[];
-  context: Map<string, { mode: number; bytes: Buffer }>;
-}
-
-async function until<T>(what: string, get: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await get();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/**
- * Plays the Job controller and kubelet for the one build Job that appears in the namespace.
- * `readContext` fetches the uploaded object by the key the Job's annotation names.
- */
-async function playKubelet(
-  ending: Ending,
-  readContext: (key: string) => Promise<Buffer>,
-): Promise<Seen> {
-  const job = await until('the build Job', async () => {
-    const jobs = await batch.listNamespacedJob({
-      namespace: ns,
-      labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
-    });
-    return jobs.items[0];
-  });
-  const name = job.metadata!.name!;
-  const wanted = (job.spec!.template.spec!.volumes ?? []).filter((v) => v.configMap).length;
-  const configMaps = await until('its ConfigMaps', async () => {
-    const list = await core.listNamespacedConfigMap({
-      namespace: ns,
-      labelSelector: `${BUILD_JOB_LABEL}=${name}`,
-    });
-    return list.items.length >= wanted ? list.items : undefined;
-  });
-  const context = await untar(
-    await readContext(job.metadata!.annotations!['launch-agent.dev/context-key']!),
-  );
-
-  // The Job controller's part: the pod from the template, owned by the Job.
-  const template = job.spec!.template;
-  const pod = await core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: {
-        name: `${name}-abcde`,
-        labels: { ...template.metadata!.labels, 'batch.kubernetes.io/job-name': name },
-        ownerReferences: [
-          { apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata!.uid!, controller: true },
-        ],
-      },
-      spec: {
-        ...template.spec!,
-        ...(ending.kind === 'complete' && ending.nodeName ? { nodeName: ending.nodeName } : {}),
-      },
-    },
-  });
-  const containerStatus = (state: k8s.V1ContainerState): k8s.V1ContainerStatus => ({
-    name: 'kaniko',
-    image: template.spec!.containers[0]!.image!,
-    imageID: '',
-    ready: false,
-    restartCount: 0,
-    state,
-  });
-  // The kubelet's part: the container's end (or a wait that never ends).
-  const now = new Date();
-  const states: Record<Ending['kind'], k8s.V1ContainerState> = {
-    complete: {
-      terminated: {
-        exitCode: 0,
-        reason: 'Completed',
-        message: `${DIGEST}\n`,
-        startedAt: now,
-        finishedAt: now,
-      },
-    },
-    oom: { terminated: { exitCode: 137, reason: 'OOMKilled', startedAt: now, finishedAt: now } },
-    error: {
-      terminated: {
-        exitCode: 1,
-        reason: 'Error',
-        // FallbackToLogsOnError: the log's tail becomes the termination message.
-        message: 'INFO Unpacking rootfs\nerror building image: RUN pip install nope: exit status 1',
-        startedAt: now,
-        finishedAt: now,
-      },
-    },
-    deadline: { running: { startedAt: now } },
-    'image-pull': {
-      waiting: {
-        reason: 'ImagePullBackOff',
-        message: 'Back-off pulling image "ghcr.io/x/kaniko:v0"',
-      },
-    },
-  };
-  pod.status = {
-    phase:
-      ending.kind === 'complete'
-        ? 'Succeeded'
-        : ending.kind === 'deadline' || ending.kind === 'image-pull'
-          ? 'Pending'
-          : 'Failed',
-    containerStatuses: [containerStatus(states[ending.kind])],
-  };
-  await core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: ns, body: pod });
-
-  // The Job controller's part again: the Job's conditions.
-  if (ending.kind !== 'image-pull') {
-    const fresh = await batch.readNamespacedJob({ name, namespace: ns });
-    const t = new Date();
-    fresh.status =
-      ending.kind === 'complete'
-        ? {
-            startTime: t,
-            completionTime: t,
-            succeeded: 1,
-            conditions: [
-              {
-                type: 'SuccessCriteriaMet',
-                status: 'True',
-                lastTransitionTime: t,
-                lastProbeTime: t,
-              },
-              { type: 'Complete', status: 'True', lastTransitionTime: t, lastProbeTime: t },
-            ],
-          }
-        : {
-            startTime: t,
-            failed: 1,
-            conditions: [
-              {
-                type: 'FailureTarget',
-                status: 'True',
-                reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
-                message:
-                  ending.kind === 'deadline'
-                    ? 'Job was active longer than specified deadline'
-                    : 'Job has reached the specified backoff limit',
-                lastTransitionTime: t,
-                lastProbeTime: t,
-              },
-              {
-                type: 'Failed',
-                status: 'True',
-                reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
-                message:
-                  ending.kind === 'deadline'
-                    ? 'Job was active longer than specified deadline'
-                    : 'Job has reached the specified backoff limit',
-                lastTransitionTime: t,
-                lastProbeTime: t,
-              },
-            ],
-          };
-    await batch.replaceNamespacedJobStatus({ name, namespace: ns, body: fresh });
-  }
-  return { job, configMaps, context };
 }
 
 function recorder(): ProgressReporter & { phases: string[]; lines: string[] } {
@@ -562,7 +360,14 @@ describe.each(cases)('kaniko builder: $name', (c) => {
         (result) => ({ result }),
         (error: Error) => ({ error }),
       );
-    const seen = await playKubelet(c.ending, c.read);
+    const seen = await playKubelet({
+      batch,
+      core,
+      namespace: ns,
+      digest: DIGEST,
+      ending: c.ending,
+      readContext: c.read,
+    });
     const outcome = await building;
 
     // What was created, as the API server stored it.

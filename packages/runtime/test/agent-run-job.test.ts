@@ -1,13 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import {
   AgentMetrics,
-  BuildContextUnavailableError,
   createLogger,
-  extractContextArchive,
   redact,
   runJobName,
   runJobSpec,
@@ -15,7 +8,6 @@ import {
   setCondition,
   type LaunchJob,
 } from '@launch-agent/runtime';
-import tar from 'tar-stream';
 
 function launchJob(overrides: Partial<LaunchJob['spec']> = {}, name = 'train-1'): LaunchJob {
   return {
@@ -208,69 +200,5 @@ describe('AgentMetrics', () => {
     expect(text).toContain('launch_agent_build_duration_seconds_bucket{le="5"} 0\n');
     expect(text).toContain('launch_agent_build_duration_seconds_bucket{le="15"} 1\n');
     expect(text).toContain('launch_agent_build_duration_seconds_count 1\n');
-  });
-});
-
-describe('extractContextArchive', () => {
-  const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-  async function archive(entries: Array<tar.Headers & { body?: string }>): Promise<string> {
-    const pack = tar.pack();
-    for (const { body, ...header } of entries) pack.entry(header, body);
-    pack.finalize();
-    const chunks: Buffer[] = [];
-    for await (const chunk of pack) chunks.push(chunk as Buffer);
-    const dir = mkdtempSync(join(tmpdir(), 'agent-archive-'));
-    dirs.push(dir);
-    const file = join(dir, 'context.tar.gz');
-    writeFileSync(file, gzipSync(Buffer.concat(chunks)));
-    return file;
-  }
-
-  it('unpacks files with their executable bit', async () => {
-    const file = await archive([
-      { name: 'Dockerfile', body: 'FROM scratch\n' },
-      { name: 'bin/run.sh', body: '#!/bin/sh\n', mode: 0o755 },
-    ]);
-    const context = await extractContextArchive(file);
-    try {
-      expect(readFileSync(join(context.directory, 'Dockerfile'), 'utf8')).toBe('FROM scratch\n');
-      expect(statSync(join(context.directory, 'bin/run.sh')).mode & 0o111).not.toBe(0);
-    } finally {
-      await context.cleanup();
-    }
-  });
-
-  it('refuses entries outside the root and links', async () => {
-    await expect(
-      extractContextArchive(await archive([{ name: '../escape', body: 'x' }])),
-    ).rejects.toMatchObject({ reason: 'UnsafeBuildContext' });
-    await expect(
-      extractContextArchive(
-        await archive([{ name: 'link', type: 'symlink', linkname: '/etc/passwd' }]),
-      ),
-    ).rejects.toBeInstanceOf(BuildContextUnavailableError);
-  });
-
-  it('says when the context is not in the store', async () => {
-    await expect(extractContextArchive('/nonexistent/context.tar.gz')).rejects.toMatchObject({
-      reason: 'BuildContextNotFound',
-    });
-  });
-
-  it('reads what tar czf writes', async () => {
-    const src = mkdtempSync(join(tmpdir(), 'agent-src-'));
-    dirs.push(src);
-    writeFileSync(join(src, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
-    const out = join(src, '..', `${src.split('/').pop()}.tar.gz`);
-    execFileSync('tar', ['czf', out, '-C', src, '.']);
-    dirs.push(out);
-    const context = await extractContextArchive(out);
-    try {
-      expect(readFileSync(join(context.directory, 'Dockerfile'), 'utf8')).toContain('COPY');
-    } finally {
-      await context.cleanup();
-    }
   });
 });

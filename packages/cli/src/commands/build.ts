@@ -54,7 +54,7 @@ function duration(ms: number | undefined): string {
  * Progress on stderr. On a terminal, layer transfers share one rewritten line; elsewhere (CI
  * logs) each layer's status is printed once when it changes, without byte counts.
  */
-function progressReporter(out: Output): ProgressReporter {
+export function progressReporter(out: Output): ProgressReporter {
   const tty = Boolean(out.stderr.isTTY);
   const lastStatus = new Map<string, string>();
   let transferLine = false;
@@ -74,7 +74,11 @@ function progressReporter(out: Output): ProgressReporter {
     transfer(id, status, current, total) {
       if (tty) {
         const amount =
-          current !== undefined && total ? ` ${Math.round((100 * current) / total)}%` : '';
+          current === undefined
+            ? ''
+            : total
+              ? ` ${Math.round((100 * current) / total)}%`
+              : ` ${(current / 1e6).toFixed(1)} MB`;
         out.stderr.write(`\r\u001b[2K${id}: ${status}${amount}`);
         transferLine = true;
       } else if (lastStatus.get(id) !== status) {

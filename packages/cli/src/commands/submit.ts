@@ -1,4 +1,3 @@
-import { createGzip } from 'node:zlib';
 import { loadConfig } from '@launch-agent/config';
 import {
   LaunchJobClient,
@@ -6,6 +5,7 @@ import {
   checkGitSource,
   createBuildPlan,
   createContextTar,
+  parallelGzip,
   selectContextStore,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
-import { parseBuildArgs } from './build.js';
+import { parseBuildArgs, progressReporter } from './build.js';
 
 interface SubmitOptions {
   queue?: string;
@@ -129,7 +129,14 @@ export function registerSubmitCommand(program: Command, out: Output): void {
           context.stream.destroy();
           out.note(`context ${key} is already in ${store.location}`);
         } else {
-          await store.put(key, context.stream.pipe(createGzip()));
+          // As the kaniko builder sends it: a tar error (a file changed after hashing) ends the
+          // gzip stream, and so fails the upload instead of storing a truncated context.
+          const progress = progressReporter(out);
+          progress.phase('upload', store.uri(key));
+          await store.put(key, parallelGzip(context.stream), {
+            onProgress: (sent) => progress.transfer('context', 'uploading', sent),
+          });
+          progress.transfer('context', 'uploaded');
           out.note(`uploaded ${plan.stats.files} files to ${store.location} as ${key}`);
         }
         spec.source.context = { key };

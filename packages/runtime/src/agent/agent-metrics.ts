@@ -18,6 +18,8 @@ const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort());
 /** Build durations: the default Prometheus buckets stretched to cover long image builds. */
 export const BUILD_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
+type CounterName = 'images' | 'claims' | 'run_jobs_created' | 'deleted';
+
 export class AgentMetrics {
   private readonly jobsByPhase = new Map<string, number>();
   private readonly queueDepth = new Map<string, number>();
@@ -45,14 +47,14 @@ export class AgentMetrics {
   }
 
   /** `launch_agent_images_total{result="built|reused|prebuilt"}` and the like. */
-  count(name: 'images' | 'claims' | 'run_jobs_created', labels: Labels, by = 1): void {
+  count(name: CounterName, labels: Labels, by = 1): void {
     const id = `${name}${key(labels)}`;
     const current = this.counters.get(id) ?? { labels, value: 0 };
     current.value += by;
     this.counters.set(id, current);
   }
 
-  counter(name: 'images' | 'claims' | 'run_jobs_created', labels: Labels): number {
+  counter(name: CounterName, labels: Labels): number {
     return this.counters.get(`${name}${key(labels)}`)?.value ?? 0;
   }
 
@@ -90,6 +92,8 @@ export class AgentMetrics {
         'Images resolved for jobs, by result: built, reused (already in the registry) or prebuilt.',
       claims: 'LaunchJob claims, by result: won, conflict (another agent won) or resumed.',
       run_jobs_created: 'Run Jobs created, by result: created or adopted (it already existed).',
+      deleted:
+        'Objects the agent deleted, by what: finished LaunchJobs past their TTL (launchjob), their run Jobs (run_job) and contexts (context), and run Jobs whose LaunchJob is gone (orphaned_run_job).',
     };
     for (const name of Object.keys(help)) {
       lines.push(`# HELP launch_agent_${name}_total ${help[name]}`);

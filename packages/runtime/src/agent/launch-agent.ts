@@ -10,10 +10,12 @@ import {
   type Builder,
 } from '../builders/builder.js';
 import { selectBuilder } from '../builders/select-builder.js';
-import { apiStatus } from '../kubernetes/kube-client.js';
+import { apiStatus, deleteIgnoringMissing } from '../kubernetes/kube-client.js';
 import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
   isTerminal,
+  LABEL_LAUNCHJOB,
+  LABEL_LAUNCHJOB_NAMESPACE,
   LABEL_LAUNCHJOB_UID,
   LABEL_ROLE,
   setCondition,
@@ -46,10 +48,12 @@ export interface LaunchAgentOptions {
   /** Where source.context keys are read from; default none (jobs with a context then fail). */
   contextStore?: BuildContextStore;
   registryOptions?: RegistryOptions;
-  /** How often a held job's status.heartbeatTime is renewed. Default 10 s. */
+  /** How often a held job's status.heartbeatTime is renewed. Default launchjobs.heartbeat-seconds. */
   heartbeatIntervalMs?: number;
-  /** A claimed job whose heartbeat is older than this is taken over. Default 45 s. */
+  /** A claimed job whose heartbeat is older than this is taken over. Default launchjobs.stale-after-seconds. */
   staleAfterMs?: number;
+  /** A run Job whose LaunchJob is gone is deleted once it is this old. Default 60 s. */
+  orphanGraceMs?: number;
   now?: () => Date;
 }
 
@@ -135,6 +139,9 @@ export class LaunchAgent {
   private watchError: Error | undefined;
   private readonly heartbeatIntervalMs: number;
   private readonly staleAfterMs: number;
+  private readonly ttlMs: number | undefined;
+  private readonly orphanGraceMs: number;
+  private sweeping = false;
   private readonly now: () => Date;
 
   constructor(private readonly options: LaunchAgentOptions) {
@@ -145,8 +152,14 @@ export class LaunchAgent {
     this.runNamespaces = [
       ...new Set([options.namespace, ...options.settings.kubernetes.targetNamespaces]),
     ];
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
-    this.staleAfterMs = options.staleAfterMs ?? 45_000;
+    const launchJobs = options.settings.launchJobs;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? launchJobs.heartbeatSeconds * 1000;
+    this.staleAfterMs = options.staleAfterMs ?? launchJobs.staleAfterSeconds * 1000;
+    this.ttlMs =
+      launchJobs.ttlSecondsAfterFinished !== undefined
+        ? launchJobs.ttlSecondsAfterFinished * 1000
+        : undefined;
+    this.orphanGraceMs = options.orphanGraceMs ?? 60_000;
     this.now = options.now ?? (() => new Date());
     this.metrics.setActiveJobs(0, options.settings.maxJobs);
   }
@@ -249,6 +262,9 @@ export class LaunchAgent {
     this.timers.push(setInterval(() => void this.heartbeat(), this.heartbeatIntervalMs));
     // Stale claims are found in the watch cache; this timer only re-reads the cache.
     this.timers.push(setInterval(() => this.schedulePump(), Math.max(250, this.staleAfterMs / 3)));
+    // Expired and orphaned objects are found in the watch caches too; at most once a minute.
+    const sweepMs = Math.min(60_000, Math.max(500, (this.ttlMs ?? this.orphanGraceMs) / 2));
+    this.timers.push(setInterval(() => void this.sweep(), sweepMs));
     this.timers.forEach((timer) => timer.unref());
     await ready;
     this.log.info('agent ready', { agent: this.options.identity });
@@ -306,6 +322,7 @@ export class LaunchAgent {
         entry.abort.abort();
         this.held.delete(key);
       }
+      if (this.inMyQueues(job)) void this.removeRunJobAcrossNamespaces(job);
     } else {
       this.jobs.set(key, job);
     }
@@ -320,6 +337,143 @@ export class LaunchAgent {
     else this.runJobs.set(uid, job);
     const entry = [...this.held.values()].find((held) => held.uid === uid);
     if (entry?.stage === 'running') void this.mirrorRunJob(entry, type === 'DELETED');
+  }
+
+  /**
+   * In the LaunchJob's own namespace its run Job has an ownerReference and the garbage collector
+   * removes it; in a target namespace nothing points at it, so the agent deletes it. Every agent
+   * of the queue may try: deleting a deleted Job is not an error.
+   */
+  private async removeRunJobAcrossNamespaces(job: LaunchJob): Promise<void> {
+    const namespace = job.status?.runJobNamespace;
+    const name = job.status?.runJobName;
+    if (!namespace || !name || namespace === job.metadata.namespace) return;
+    try {
+      await deleteIgnoringMissing(() =>
+        this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+      );
+      this.metrics.count('deleted', { what: 'run_job' });
+      this.log.info('deleted the run Job of a deleted LaunchJob', {
+        job: keyOf(job),
+        runJob: `${namespace}/${name}`,
+      });
+    } catch (error) {
+      this.log.warn('could not delete the run Job of a deleted LaunchJob', {
+        job: keyOf(job),
+        runJob: `${namespace}/${name}`,
+        error: shortMessage(error),
+      });
+    }
+  }
+
+  /** One round of retention: finished jobs past their TTL, then orphaned run Jobs. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.stopping || !this.isReady()) return;
+    this.sweeping = true;
+    try {
+      if (this.ttlMs !== undefined) await this.removeExpired(this.ttlMs);
+      await this.removeOrphanedRunJobs();
+    } catch (error) {
+      this.log.warn('retention sweep failed', { error: shortMessage(error) });
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /**
+   * Deletes this agent's queues' LaunchJobs that finished more than `ttlMs` ago, their run Jobs
+   * and, when no other LaunchJob names it, their uploaded context. The delete carries the uid
+   * and resourceVersion that were read, so of several agents exactly one succeeds and does the
+   * rest, and a job that changed meanwhile is left for the next round.
+   */
+  private async removeExpired(ttlMs: number): Promise<void> {
+    const now = this.now().getTime();
+    for (const job of [...this.jobs.values()]) {
+      if (this.stopping) return;
+      if (!this.inMyQueues(job) || !isTerminal(job)) continue;
+      const finished = Date.parse(job.status?.completionTime ?? '');
+      if (Number.isNaN(finished) || now - finished < ttlMs) continue;
+      if (!(await this.client.deleteIfUnchanged(job))) continue;
+      this.jobs.delete(keyOf(job));
+      this.metrics.count('deleted', { what: 'launchjob' });
+      const removed: Record<string, string> = {};
+      const { runJobName: name, runJobNamespace: namespace } = job.status ?? {};
+      try {
+        if (name && namespace) {
+          await deleteIgnoringMissing(() =>
+            this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+          );
+          this.metrics.count('deleted', { what: 'run_job' });
+          removed.runJob = `${namespace}/${name}`;
+        }
+        const key = job.spec.source?.context?.key;
+        const store = this.options.contextStore;
+        const shared = [...this.jobs.values()].some(
+          (other) => other.spec.source?.context?.key === key,
+        );
+        if (key && store && !shared) {
+          await store.delete(key);
+          this.metrics.count('deleted', { what: 'context' });
+          removed.context = store.uri(key);
+        }
+        this.log.info('deleted a finished LaunchJob past its TTL', {
+          job: keyOf(job),
+          phase: job.status?.phase,
+          completionTime: job.status?.completionTime,
+          ...removed,
+        });
+      } catch (error) {
+        this.log.warn('deleted a finished LaunchJob but not all it left', {
+          job: keyOf(job),
+          ...removed,
+          error: shortMessage(error),
+        });
+      }
+    }
+  }
+
+  /**
+   * A run Job in a target namespace whose LaunchJob was deleted while no agent watched (the
+   * garbage collector cannot follow labels across namespaces). Only Jobs older than the grace
+   * period count, and the LaunchJob is read once more before deleting: a watch that lags behind
+   * must not make the agent delete a Job another agent has just created.
+   */
+  private async removeOrphanedRunJobs(): Promise<void> {
+    const now = this.now().getTime();
+    const known = new Set([...this.jobs.values()].map((job) => job.metadata.uid));
+    for (const [uid, run] of [...this.runJobs]) {
+      if (this.stopping) return;
+      const labels = run.metadata?.labels ?? {};
+      const created = Date.parse(String(run.metadata?.creationTimestamp ?? ''));
+      if (
+        known.has(uid) ||
+        labels[LABEL_LAUNCHJOB_NAMESPACE] !== this.options.namespace ||
+        run.metadata?.namespace === this.options.namespace ||
+        Number.isNaN(created) ||
+        now - created < this.orphanGraceMs
+      ) {
+        continue;
+      }
+      const owner = labels[LABEL_LAUNCHJOB];
+      const current = owner
+        ? await this.client.get(this.options.namespace, owner).catch((error: unknown) => {
+            if (apiStatus(error) === 404) return undefined;
+            throw error;
+          })
+        : undefined;
+      if (current?.metadata.uid === uid) continue;
+      const name = run.metadata!.name!;
+      const namespace = run.metadata!.namespace!;
+      await deleteIgnoringMissing(() =>
+        this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+      );
+      this.runJobs.delete(uid);
+      this.metrics.count('deleted', { what: 'orphaned_run_job' });
+      this.log.info('deleted a run Job whose LaunchJob no longer exists', {
+        runJob: `${namespace}/${name}`,
+        launchJob: `${this.options.namespace}/${owner ?? '?'}`,
+      });
+    }
   }
 
   private inMyQueues(job: LaunchJob): boolean {
@@ -580,9 +734,15 @@ export class LaunchAgent {
   private builder(): Promise<Builder> {
     this.builderPromise ??= this.options.builder
       ? this.options.builder()
-      : selectBuilder(this.options.settings.builder, { agent: this.options.settings }).then(
-          (selected) => selected.builder,
-        );
+      : selectBuilder(this.options.settings.builder, {
+          // Build Jobs go where the agent works, as the agent: its namespace and connection.
+          agent: {
+            ...this.options.settings,
+            kubernetes: { ...this.options.settings.kubernetes, namespace: this.options.namespace },
+          },
+          kubeConfig: this.options.kubeConfig,
+          ...(this.options.contextStore ? { contextStore: this.options.contextStore } : {}),
+        }).then((selected) => selected.builder);
     return this.builderPromise;
   }
 

@@ -1,5 +1,7 @@
+import type * as k8s from '@kubernetes/client-node';
 import type { AgentSettings, BuilderSettings, BuilderType } from '@launch-agent/config';
 import Docker from 'dockerode';
+import type { BuildContextStore } from '../storage/context-store.js';
 import { BuilderUnavailableError, type Builder } from './builder.js';
 import { DockerBuilder, dockerEndpoint } from './docker-builder.js';
 import { createKanikoBuilder } from './kaniko/create-kaniko-builder.js';
@@ -12,6 +14,10 @@ export interface BuilderContext {
   reason: string;
   /** The rest of the agent's settings, when the caller has them (kaniko: namespace, ServiceAccount, region). */
   agent?: Pick<AgentSettings, 'environment' | 'kubernetes'>;
+  /** The caller's API server connection (the agent's), for builders that create Jobs. */
+  kubeConfig?: k8s.KubeConfig;
+  /** The caller's build-context store, so a builder uploads where the caller reads. */
+  contextStore?: BuildContextStore;
 }
 
 export type BuilderFactory = (context: BuilderContext) => Builder | Promise<Builder>;
@@ -28,6 +34,8 @@ export const defaultBuilderFactories: Partial<Record<BuilderType, BuilderFactory
       settings: context.settings,
       env: context.env,
       ...(context.agent ? { agent: context.agent } : {}),
+      ...(context.kubeConfig ? { kubeConfig: context.kubeConfig } : {}),
+      ...(context.contextStore ? { store: context.contextStore } : {}),
     }),
 };
 
@@ -37,6 +45,8 @@ export interface SelectBuilderOptions {
   /** Resolves when a Docker engine answers; default: `GET /_ping` on DOCKER_HOST within 3 s. */
   pingDocker?: () => Promise<void>;
   agent?: Pick<AgentSettings, 'environment' | 'kubernetes'>;
+  kubeConfig?: k8s.KubeConfig;
+  contextStore?: BuildContextStore;
 }
 
 const PING_TIMEOUT_MS = 3000;
@@ -84,6 +94,13 @@ export async function selectBuilder(
       `builder.type ${type} is not available in this build of the agent; use docker or noop`,
     );
   }
-  const context = { settings, env, reason, ...(options.agent ? { agent: options.agent } : {}) };
+  const context: BuilderContext = {
+    settings,
+    env,
+    reason,
+    ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.kubeConfig ? { kubeConfig: options.kubeConfig } : {}),
+    ...(options.contextStore ? { contextStore: options.contextStore } : {}),
+  };
   return { builder: await factory(context), type, reason };
 }

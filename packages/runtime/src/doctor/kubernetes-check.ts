@@ -19,17 +19,41 @@ const JOB_RUNNING: AccessRequirement[] = [
   { verb: 'get', group: '', resource: 'pods', subresource: 'log' },
 ];
 
+const LAUNCHJOB_GROUP = 'launch-agent.dev';
+
+export interface AccessNeeds {
+  kaniko: boolean;
+  /** launchjobs.ttl-seconds-after-finished is set: the agent deletes finished LaunchJobs. */
+  deletesFinishedJobs?: boolean;
+}
+
 /**
- * What the agent does in its own namespace (run jobs and kaniko builds, create and delete the
- * ConfigMaps kaniko needs) and in each target namespace (run jobs): the chart's Role, as access
- * requirements.
+ * What the agent does in its own namespace (work its LaunchJob queue, run jobs and kaniko
+ * builds, create and delete the ConfigMaps kaniko needs) and in each target namespace (run
+ * jobs): the chart's Role, as access requirements.
  */
-export function requiredAccess(kaniko: boolean): {
+export function requiredAccess(needs: AccessNeeds): {
   own: AccessRequirement[];
   target: AccessRequirement[];
 } {
-  const own = [...JOB_RUNNING];
-  if (kaniko) {
+  const own = [
+    ...JOB_RUNNING,
+    ...[
+      'get',
+      'list',
+      'watch',
+      'update',
+      'patch',
+      ...(needs.deletesFinishedJobs ? ['delete'] : []),
+    ].map((verb) => ({ verb, group: LAUNCHJOB_GROUP, resource: 'launchjobs' })),
+    ...['update', 'patch'].map((verb) => ({
+      verb,
+      group: LAUNCHJOB_GROUP,
+      resource: 'launchjobs',
+      subresource: 'status',
+    })),
+  ];
+  if (needs.kaniko) {
     own.push(
       { verb: 'create', group: '', resource: 'configmaps' },
       { verb: 'delete', group: '', resource: 'configmaps' },
@@ -49,6 +73,7 @@ export interface KubernetesCheckOptions {
   namespace?: string;
   targetNamespaces: string[];
   kaniko: boolean;
+  deletesFinishedJobs?: boolean;
 }
 
 /** The namespace the kubeconfig's current context names (in a pod: the pod's own). */
@@ -84,7 +109,10 @@ export async function checkKubernetesAccess(
       ];
     }
   }
-  const access = requiredAccess(options.kaniko);
+  const access = requiredAccess({
+    kaniko: options.kaniko,
+    deletesFinishedJobs: options.deletesFinishedJobs ?? false,
+  });
   const plan = [
     { namespace, requirements: access.own },
     ...options.targetNamespaces
@@ -129,7 +157,7 @@ export async function checkKubernetesAccess(
       checks.push(
         passed(
           'kubernetes.access',
-          `Kubernetes: ${who} may run jobs${ns === namespace && options.kaniko ? ' and kaniko builds' : ''} in namespace ${ns}`,
+          `Kubernetes: ${who} may ${ns === namespace ? 'work the LaunchJob queue, ' : ''}run jobs${ns === namespace && options.kaniko ? ' and kaniko builds' : ''} in namespace ${ns}`,
         ),
       );
     } else {

@@ -69,6 +69,7 @@ export async function runDoctor(
         ...(settings.kubernetes.namespace ? { namespace: settings.kubernetes.namespace } : {}),
         targetNamespaces: settings.kubernetes.targetNamespaces,
         kaniko: builder === 'kaniko',
+        deletesFinishedJobs: settings.launchJobs.ttlSecondsAfterFinished !== undefined,
       })),
     );
   } else {

@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { apiStatus } from './kube-client.js';
 import {
   LAUNCHJOB_API_VERSION,
   LAUNCHJOB_GROUP,
@@ -62,6 +63,33 @@ export class LaunchJobClient {
       namespace,
       body,
     })) as LaunchJob;
+  }
+
+  /**
+   * Deletes the job only if it is still the object that was read (same uid and
+   * resourceVersion): a job recreated under the same name, or changed since, is left alone.
+   * Resolves false when it was already gone or changed (404, 409).
+   */
+  async deleteIfUnchanged(job: LaunchJob): Promise<boolean> {
+    try {
+      await this.api.deleteNamespacedCustomObject({
+        ...coordinates,
+        namespace: job.metadata.namespace!,
+        name: job.metadata.name!,
+        propagationPolicy: 'Background',
+        body: {
+          preconditions: {
+            uid: job.metadata.uid!,
+            resourceVersion: job.metadata.resourceVersion!,
+          },
+        },
+      });
+      return true;
+    } catch (error) {
+      const code = apiStatus(error);
+      if (code === 404 || code === 409) return false;
+      throw error;
+    }
   }
 
   /**

@@ -4,12 +4,14 @@ import {
   StorageSharedKeyCredential,
   type ContainerClient,
 } from '@azure/storage-blob';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
+  ContextNotFoundError,
   ContextStoreError,
   joinKey,
   type BuildContextStore,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 
 export interface AzureBlobContextStoreOptions {
@@ -152,6 +154,31 @@ export class AzureBlobContextStore implements BuildContextStore {
       return await this.container.getBlockBlobClient(joinKey(this.prefix, key)).exists();
     } catch (error) {
       throw this.fail(error, 'checking for the build context', key);
+    }
+  }
+
+  async open(key: string): Promise<StoredObject> {
+    try {
+      const downloaded = await this.container
+        .getBlockBlobClient(joinKey(this.prefix, key))
+        .download();
+      const body = downloaded.readableStreamBody;
+      if (!body) throw new Error('the response has no body stream');
+      return {
+        // The SDK's type is the DOM-less NodeJS.ReadableStream; in Node it is a Readable.
+        body: body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>),
+        ...(downloaded.contentLength !== undefined ? { size: downloaded.contentLength } : {}),
+      };
+    } catch (error) {
+      const statusCode = (error as { statusCode?: number }).statusCode;
+      const errorCode = (error as { code?: string }).code;
+      if (
+        errorCode === 'BlobNotFound' ||
+        (statusCode === 404 && errorCode !== 'ContainerNotFound')
+      ) {
+        throw new ContextNotFoundError(this.uri(key), this.location, { cause: error });
+      }
+      throw this.fail(error, 'downloading the build context', key);
     }
   }
 

@@ -7,16 +7,26 @@ export interface PutOptions {
   onProgress?: (bytesSent: number) => void;
 }
 
+/** A stored object opened for reading. */
+export interface StoredObject {
+  body: Readable;
+  /** Bytes, when the store reports it. */
+  size?: number;
+}
+
 /**
- * Where kaniko build contexts go: the agent uploads a context, hands kaniko `uri(key)` as its
- * `--context`, and deletes the object when the build is over. Keys are relative to the store's
- * configured prefix (`s3://bucket/<prefix>`), `/`-separated.
+ * Where build contexts go: the kaniko builder uploads a context, hands kaniko `uri(key)` as its
+ * `--context`, and deletes the object when the build is over; `launch-agent submit` uploads a
+ * context that the agent later opens to build it. Keys are relative to the store's configured
+ * prefix (`s3://bucket/<prefix>`), `/`-separated.
  */
 export interface BuildContextStore {
   /** The store as configured (`s3://bucket/path`), for messages. */
   readonly location: string;
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /** Opens the object for reading; a missing object is a ContextNotFoundError. */
+  open(key: string): Promise<StoredObject>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** The URI kaniko reads the context from (`--context`). */
@@ -33,6 +43,23 @@ export class ContextStoreError extends Error {
   ) {
     super(`${message}. ${hint}`, options);
     this.name = 'ContextStoreError';
+  }
+}
+
+/** The object does not exist. */
+export class ContextNotFoundError extends ContextStoreError {
+  constructor(
+    readonly uri: string,
+    location: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${uri} does not exist`,
+      location,
+      'Submit the context again (launch-agent submit), or check builder.build-context-store',
+      options,
+    );
+    this.name = 'ContextNotFoundError';
   }
 }
 

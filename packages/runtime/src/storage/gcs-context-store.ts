@@ -2,12 +2,14 @@ import { Storage, type Bucket } from '@google-cloud/storage';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  ContextNotFoundError,
   ContextStoreError,
   countingStream,
   joinKey,
   toReadable,
   type BuildContextStore,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 
 export interface GcsContextStoreOptions {
@@ -128,6 +130,31 @@ export class GcsContextStore implements BuildContextStore {
     } catch (error) {
       throw this.fail(error, 'checking for the build context', key);
     }
+  }
+
+  /**
+   * Reads the metadata first: a read stream reports a missing object only once it is consumed,
+   * and the generation pins the stream to the object that was found.
+   */
+  async open(key: string): Promise<StoredObject> {
+    const file = this.bucket.file(joinKey(this.prefix, key));
+    let metadata: { size?: string | number; generation?: string | number };
+    try {
+      [metadata] = await file.getMetadata();
+    } catch (error) {
+      if (code(error) === 404) {
+        throw new ContextNotFoundError(this.uri(key), this.location, { cause: error });
+      }
+      throw this.fail(error, 'downloading the build context', key);
+    }
+    const pinned =
+      metadata.generation !== undefined
+        ? this.bucket.file(file.name, { generation: Number(metadata.generation) })
+        : file;
+    // Bytes as stored: the context is gzip already and is unpacked by the reader.
+    const body = pinned.createReadStream({ decompress: false, validation: false });
+    const size = Number(metadata.size);
+    return { body, ...(Number.isFinite(size) ? { size } : {}) };
   }
 
   async delete(key: string): Promise<void> {

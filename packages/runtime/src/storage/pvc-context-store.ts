@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  ContextNotFoundError,
   ContextStoreError,
   countingStream,
   joinKey,
   toReadable,
   type BuildContextStore,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 
 /** Where the kaniko builder mounts the claim in build pods; kaniko reads `tar:///context/...`. */
@@ -100,6 +102,26 @@ export class PvcContextStore implements BuildContextStore {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw this.fail(error, 'checking for the build context', key);
+    }
+  }
+
+  async open(key: string): Promise<StoredObject> {
+    const file = this.path(key);
+    try {
+      // Opened before returning, so a missing file is reported here and not by the stream.
+      const handle = await open(file, 'r');
+      try {
+        const { size } = await handle.stat();
+        return { body: handle.createReadStream({ highWaterMark: 1 << 20 }), size };
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ContextNotFoundError(file, this.location, { cause: error });
+      }
+      throw this.fail(error, 'reading the build context', key);
     }
   }
 

@@ -1,16 +1,19 @@
 import {
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
+  ContextNotFoundError,
   ContextStoreError,
   joinKey,
   type BuildContextStore,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 
 export interface S3ContextStoreOptions {
@@ -142,6 +145,23 @@ export class S3ContextStore implements BuildContextStore {
     } catch (error) {
       if ((error as Error).name === 'NotFound' || status(error) === 404) return false;
       throw this.fail(error, 'checking for the build context', key);
+    }
+  }
+
+  async open(key: string): Promise<StoredObject> {
+    try {
+      const got = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      );
+      // In Node the SDK's body is the HTTP response itself, a Readable.
+      const body = got.Body as Readable | undefined;
+      if (!(body instanceof Readable)) throw new Error('the response has no body stream');
+      return { body, ...(got.ContentLength !== undefined ? { size: got.ContentLength } : {}) };
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey' || status(error) === 404) {
+        throw new ContextNotFoundError(this.uri(key), this.location, { cause: error });
+      }
+      throw this.fail(error, 'downloading the build context', key);
     }
   }
 

@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { AgentSettings, BuilderSettings } from '@launch-agent/config';
 import { agentNamespace, loadKubeConfig } from '../../kubernetes/kube-client.js';
+import type { BuildContextStore } from '../../storage/context-store.js';
 import { createContextStore } from '../../storage/select-context-store.js';
 import { BuilderUnavailableError } from '../builder.js';
 import { validateKanikoConfig } from './kaniko-config-overlay.js';
@@ -15,6 +16,8 @@ export interface CreateKanikoBuilderInput {
   kubeConfig?: k8s.KubeConfig;
   /** Overrides builder.context-pvc-mount-path (running outside the cluster). */
   pvcMountPath?: string;
+  /** The store for builder.build-context-store, when the caller has made it already. */
+  store?: BuildContextStore;
 }
 
 /** The kaniko builder for a config; fails early on what the build would fail on later. */
@@ -37,11 +40,13 @@ export function createKanikoBuilder(input: CreateKanikoBuilderInput): KanikoBuil
     type: 'local' as const,
     ...(region ? { region } : {}),
   };
-  const store = createContextStore(
-    storeConfig,
-    { environment, builder: settings },
-    { env, ...(input.pvcMountPath ? { pvcMountPath: input.pvcMountPath } : {}) },
-  );
+  const store =
+    input.store ??
+    createContextStore(
+      storeConfig,
+      { environment, builder: settings },
+      { env, ...(input.pvcMountPath ? { pvcMountPath: input.pvcMountPath } : {}) },
+    );
   const serviceAccountName =
     agent?.kubernetes.buildServiceAccount ?? agent?.kubernetes.serviceAccount;
   return new KanikoBuilder({

@@ -1,0 +1,196 @@
+// What the agent's integration tests share: the chart's LaunchJob CRD applied to the test
+// environment's API server, the chart's ServiceAccount and Roles as `helm template` renders them
+// (with a token for that account), the Job controller's part played by writing run Job status,
+// and the CLI driven through main().
+//
+// The test environment has no controller-manager and no kubelet: nothing runs the run Jobs'
+// pods. endRunJob writes the Job's status (Complete or Failed conditions) the way the real
+// controller would when the pod ends; the agent only ever sees it through its Job watch.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import {
+  ApiextensionsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
+import type { LaunchJob } from '@launch-agent/runtime';
+import { main } from '../../packages/cli/src/main.js';
+import { Output } from '../../packages/cli/src/output.js';
+import { kubeRequest, repoRoot, serviceAccountKubeConfig } from './testenv.js';
+
+const run = promisify(execFile);
+const { parseAllDocuments } = createRequire(join(repoRoot, 'packages', 'config', 'package.json'))(
+  'yaml',
+) as typeof import('yaml');
+export const chartDir = join(repoRoot, 'charts', 'launch-agent');
+const crdFile = join(chartDir, 'crds', 'launchjobs.launch-agent.dev.yaml');
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Re-reads until `check` passes (test code: the agent under test uses watches). */
+export async function waitFor<T>(
+  what: string,
+  read: () => Promise<T>,
+  check: (value: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (check(last)) return last;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, null, 1)}`);
+}
+
+/** The environment `helm` needs: scripts/install-chart-tools' PATH and HELM_* variables. */
+export async function helmEnv(kubeconfig: string): Promise<NodeJS.ProcessEnv> {
+  const { stdout } = await run(join(repoRoot, 'scripts', 'install-chart-tools'), ['--env']);
+  const out: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig };
+  for (const line of stdout.split('\n')) {
+    const m = /^export (\w+)="(.*)"$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
+  }
+  return out;
+}
+
+/**
+ * Server-side applies the chart's CRD file as it ships (raw YAML: the typed client would drop the
+ * x-kubernetes-* keys) and waits until the API server serves it.
+ */
+export async function applyLaunchJobCrd(admin: KubeConfig): Promise<void> {
+  const name = 'launchjobs.launch-agent.dev';
+  const { status, body } = await kubeRequest(
+    admin,
+    'PATCH',
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=launch-agent-tests&force=true`,
+    readFileSync(crdFile),
+    'application/apply-patch+yaml',
+  );
+  if (status !== 200 && status !== 201)
+    throw new Error(`applying ${name}: HTTP ${status}: ${body}`);
+  const api = admin.makeApiClient(ApiextensionsV1Api);
+  for (let i = 0; i < 100; i++) {
+    const current = await api.readCustomResourceDefinition({ name });
+    if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
+      return;
+    await sleep(100);
+  }
+  throw new Error(`${name} was not established`);
+}
+
+/**
+ * Creates the chart's ServiceAccount, Roles and RoleBindings (in `namespace` and in each
+ * target namespace) as `helm template` renders them, and returns a kubeconfig that
+ * authenticates with a token of the agent's account.
+ */
+export async function chartAgentKubeConfig(
+  admin: KubeConfig,
+  kubeconfigFile: string,
+  namespace: string,
+  targetNamespaces: string[] = [],
+): Promise<KubeConfig> {
+  const { stdout } = await run(
+    'helm',
+    [
+      'template',
+      'agent',
+      chartDir,
+      '--namespace',
+      namespace,
+      ...targetNamespaces.flatMap((ns, i) => ['--set', `additionalTargetNamespaces[${i}]=${ns}`]),
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+    ],
+    { env: await helmEnv(kubeconfigFile) },
+  );
+  type Doc = { kind: string; metadata: { name: string; namespace?: string } };
+  const docs = parseAllDocuments(stdout)
+    .map((doc) => doc.toJSON() as Doc | null)
+    .filter((doc): doc is Doc => doc !== null);
+  const core = admin.makeApiClient(CoreV1Api);
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  let account = '';
+  for (const doc of docs) {
+    const ns = doc.metadata.namespace ?? namespace;
+    if (doc.kind === 'ServiceAccount') {
+      await core.createNamespacedServiceAccount({ namespace: ns, body: doc });
+    } else if (doc.kind === 'Role') {
+      await rbac.createNamespacedRole({ namespace: ns, body: doc });
+    } else if (doc.kind === 'RoleBinding') {
+      // The agent's account is the one the chart binds its Roles to (the other is for builds).
+      account = (doc as unknown as { subjects: Array<{ name: string }> }).subjects[0]!.name;
+      await rbac.createNamespacedRoleBinding({ namespace: ns, body: doc });
+    } else {
+      throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
+    }
+  }
+  return serviceAccountKubeConfig(admin, namespace, account, 3600);
+}
+
+/** Plays the Job controller: the run Job's pod ended. */
+export async function endRunJob(
+  batch: BatchV1Api,
+  job: LaunchJob,
+  outcome: 'Complete' | 'Failed',
+): Promise<void> {
+  const name = job.status!.runJobName!;
+  const namespace = job.status!.runJobNamespace ?? job.metadata.namespace!;
+  const current = await batch.readNamespacedJob({ name, namespace });
+  const now = new Date();
+  const conditions =
+    outcome === 'Complete'
+      ? [
+          {
+            type: 'SuccessCriteriaMet',
+            status: 'True',
+            lastTransitionTime: now,
+          },
+          { type: 'Complete', status: 'True', lastTransitionTime: now },
+        ]
+      : ['FailureTarget', 'Failed'].map((type) => ({
+          type,
+          status: 'True',
+          reason: 'BackoffLimitExceeded',
+          message: 'Job has reached the specified backoff limit',
+          lastTransitionTime: now,
+        }));
+  current.status = {
+    startTime: now,
+    ...(outcome === 'Complete' ? { completionTime: now, succeeded: 1 } : { failed: 1 }),
+    conditions,
+  };
+  await batch.replaceNamespacedJobStatus({ name, namespace, body: current });
+}
+
+/** Runs the launch-agent command in-process with KUBECONFIG set, capturing its output. */
+export async function runCli(
+  args: string[],
+  kubeconfig: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let outText = '';
+  let errText = '';
+  stdout.on('data', (chunk: Buffer) => (outText += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (errText += chunk.toString()));
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = kubeconfig;
+  try {
+    const code = await main(args, new Output(stdout, stderr, { NO_COLOR: '1' }));
+    return { code, stdout: outText, stderr: errText };
+  } finally {
+    process.env.KUBECONFIG = saved;
+  }
+}
