@@ -89,16 +89,16 @@ export async function applyLaunchJobCrd(admin: KubeConfig): Promise<void> {
 }
 
 /**
- * Creates the chart's ServiceAccount, Roles and RoleBindings (in `namespace` and in each
- * target namespace) as `helm template` renders them, and returns a kubeconfig that
- * authenticates with a token of the agent's account.
+ * Creates the chart's ServiceAccounts, Roles and RoleBindings (in `namespace` and in each
+ * target namespace) as `helm template` renders them. Returns a kubeconfig that authenticates
+ * with a token of the agent's account, and the name of the account build pods run as.
  */
 export async function chartAgentKubeConfig(
   admin: KubeConfig,
   kubeconfigFile: string,
   namespace: string,
   targetNamespaces: string[] = [],
-): Promise<KubeConfig> {
+): Promise<{ kubeConfig: KubeConfig; buildServiceAccount: string }> {
   const { stdout } = await run(
     'helm',
     [
@@ -122,9 +122,11 @@ export async function chartAgentKubeConfig(
   const core = admin.makeApiClient(CoreV1Api);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   let account = '';
+  const accounts: string[] = [];
   for (const doc of docs) {
     const ns = doc.metadata.namespace ?? namespace;
     if (doc.kind === 'ServiceAccount') {
+      accounts.push(doc.metadata.name);
       await core.createNamespacedServiceAccount({ namespace: ns, body: doc });
     } else if (doc.kind === 'Role') {
       await rbac.createNamespacedRole({ namespace: ns, body: doc });
@@ -136,7 +138,12 @@ export async function chartAgentKubeConfig(
       throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
     }
   }
-  return serviceAccountKubeConfig(admin, namespace, account, 3600);
+  const buildServiceAccount = accounts.find((name) => name !== account);
+  if (!buildServiceAccount) throw new Error('the chart rendered no build ServiceAccount');
+  return {
+    kubeConfig: await serviceAccountKubeConfig(admin, namespace, account, 3600),
+    buildServiceAccount,
+  };
 }
 
 /** Plays the Job controller: the run Job's pod ended. */

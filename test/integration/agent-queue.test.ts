@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { request as httpRequest } from 'node:http';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
@@ -23,6 +24,8 @@ import {
   type LaunchJob,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
+import { main } from '../../packages/cli/src/main.js';
+import { Output } from '../../packages/cli/src/output.js';
 import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,
@@ -125,7 +128,7 @@ beforeAll(async () => {
   await applyLaunchJobCrd(admin);
   namespace = uniqueName('agent-ns');
   await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
-  agentKubeConfig = await chartAgentKubeConfig(admin, env.kubeconfig, namespace);
+  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(admin, env.kubeconfig, namespace));
   adminJobs = new LaunchJobClient(admin);
   batch = admin.makeApiClient(BatchV1Api);
   contextRoot = mkdtempSync(join(tmpdir(), 'agent-pvc-'));

@@ -44,6 +44,7 @@ const azureContainer = uniqueName('agent-az');
 let env: TestEnv;
 let admin: KubeConfig;
 let agentKubeConfig: KubeConfig;
+let buildServiceAccount: string;
 let namespace: string;
 let target: string;
 let adminJobs: LaunchJobClient;
@@ -64,7 +65,12 @@ beforeAll(async () => {
   for (const name of [namespace, target]) {
     await core.createNamespace({ body: { metadata: { name } } });
   }
-  agentKubeConfig = await chartAgentKubeConfig(admin, env.kubeconfig, namespace, [target]);
+  ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
+    admin,
+    env.kubeconfig,
+    namespace,
+    [target],
+  ));
   await waitUntilAllowed(agentKubeConfig, {
     namespace: target,
     group: 'batch',
@@ -236,6 +242,7 @@ describe('the agent builds contexts submitted to an object store', () => {
         `  type: ${builder}`,
         `  destination: ${repository}`,
         `  build-context-store: ${storeUri(store)}`,
+        `kubernetes: {build-service-account: ${buildServiceAccount}}`,
       ]);
       const source = sourceDir(uniqueName(queue));
       const submitted = await submit(path, source, queue, ['--', '/src/main.txt']);

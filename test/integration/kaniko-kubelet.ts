@@ -5,6 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { gunzipSync } from 'node:zlib';
 import {
+  BUILD_ID_LABEL,
   BUILD_JOB_LABEL,
   MANAGED_BY_LABEL,
 } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
@@ -76,7 +77,8 @@ export async function playKubelet(options: {
   const job = await until('the build Job', async () => {
     const jobs = await batch.listNamespacedJob({
       namespace: ns,
-      labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
+      // Build Jobs only: run Jobs the agent creates carry the same managed-by label.
+      labelSelector: `${MANAGED_BY_LABEL}=launch-agent,${BUILD_ID_LABEL}`,
     });
     return jobs.items[0];
   });
