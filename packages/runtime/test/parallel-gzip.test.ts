@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { parallelGzip, type ParallelGzipStats } from '../src/build/parallel-gzip.js';
 
 function text(bytes: number): Buffer {
@@ -64,4 +64,40 @@ test('an empty input is one empty member, and a source error reaches the reader'
     throw new Error('file changed');
   }
   await expect(buffer(parallelGzip(failing()))).rejects.toThrow('file changed');
+});
+
+test('a stored member is, byte for byte, what zlib writes at level 0', async () => {
+  // Around the 65,535-byte limit of a stored block, and empty.
+  for (const size of [0, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 300_000]) {
+    const data = randomBytes(size);
+    const stats: ParallelGzipStats = { chunks: 0, storedChunks: 0, bytesIn: 0, bytesOut: 0 };
+    const gz = await buffer(parallelGzip(pieces(data, 65_536), { chunkSize: 1 << 20 }, stats));
+    expect({ size, equal: gz.equals(gzipSync(data, { level: 0, chunkSize: 1 << 20 })) }).toEqual({
+      size,
+      equal: true,
+    });
+    expect(stats).toMatchObject({ chunks: 1, storedChunks: 1, bytesOut: gz.length });
+  }
+});
+
+test('a chunk that compresses less than its sample predicts still comes out whole', async () => {
+  // The sample (the first 32 KiB) is text, the rest random: the member is far larger than the
+  // output buffer the sample suggests, so zlib fills several.
+  const data = Buffer.concat([text(32 * 1024), randomBytes(2 << 20)]);
+  const stats: ParallelGzipStats = { chunks: 0, storedChunks: 0, bytesIn: 0, bytesOut: 0 };
+  const gz = await buffer(parallelGzip(pieces(data, 1 << 20), { chunkSize: 4 << 20 }, stats));
+  expect(stats).toMatchObject({ chunks: 1, storedChunks: 0 });
+  expect(gunzipSync(gz).equals(data)).toBe(true);
+});
+
+test('chunk-sized pieces are stored without being copied', async () => {
+  const data = randomBytes(3 * 256 * 1024);
+  const seen = new Set<ArrayBuffer>();
+  const out: Buffer[] = [];
+  for await (const piece of parallelGzip(pieces(data, 256 * 1024), { chunkSize: 256 * 1024 })) {
+    out.push(piece as Buffer);
+    seen.add((piece as Buffer).buffer as ArrayBuffer);
+  }
+  expect(gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
+  expect(seen.has(data.buffer as ArrayBuffer)).toBe(true);
 });
