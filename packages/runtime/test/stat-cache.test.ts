@@ -1,4 +1,17 @@
-import { mkdtempSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBuildPlan } from '../src/build/build-plan.js';
@@ -123,5 +136,174 @@ describe('stat cache', () => {
     writeFileSync(join(cacheDir, 'hash-cache', name!), '{not json');
     const plan = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     expect(plan.stats.hashedFiles).toBe(6);
+  });
+});
+
+/** Sets a path's mtime back to what `statSync` said before a change (its ctime still moves). */
+function restoreMtime(path: string, before: { atime: Date; mtime: Date }): void {
+  utimesSync(path, before.atime, before.mtime);
+}
+
+const DEEP = 'a/b/c/d';
+
+/**
+ * A context whose interesting entries are four directories down, every file and directory
+ * aged: a warm run takes every listing and every digest from the cache.
+ */
+function deepContext(): { root: string; cacheDir: string } {
+  const root = dir('cache-deep-');
+  const files: Record<string, string> = {
+    Dockerfile: 'FROM scratch\nCOPY . /\n',
+    '.dockerignore': 'a/b/c/ignored\n',
+    'a/top.txt': 'top\n',
+    'a/b/c/ignored/x.txt': 'excluded\n',
+    [`${DEEP}/file.txt`]: 'deep content\n',
+    [`${DEEP}/other.txt`]: 'other\n',
+    [`${DEEP}/sub/leaf.txt`]: 'leaf\n',
+  };
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+  symlinkSync('file.txt', join(root, DEEP, 'link'));
+  for (const path of Object.keys(files)) age(join(root, path));
+  for (const path of [`${DEEP}/sub`, DEEP, 'a/b/c/ignored', 'a/b/c', 'a/b', 'a', '']) {
+    age(join(root, path));
+  }
+  return { root, cacheDir: dir('cache-dir-') };
+}
+
+const deep = (root: string, name: string) => join(root, DEEP, name);
+
+describe('stat cache: a warm run notices every change deep in the tree', () => {
+  const changes: Array<[string, (root: string) => void]> = [
+    [
+      'new bytes with the same size and mtime',
+      (root) => {
+        const before = statSync(deep(root, 'file.txt'));
+        writeFileSync(deep(root, 'file.txt'), 'DEEP CONTENT\n');
+        restoreMtime(deep(root, 'file.txt'), before);
+      },
+    ],
+    ['a file added', (root) => writeFileSync(deep(root, 'new.txt'), 'new\n')],
+    [
+      "a file added, with the directory's mtime set back",
+      (root) => {
+        const before = statSync(join(root, DEEP));
+        writeFileSync(deep(root, 'new.txt'), 'new\n');
+        restoreMtime(join(root, DEEP), before);
+      },
+    ],
+    ['a file removed', (root) => rmSync(deep(root, 'other.txt'))],
+    ['a file renamed', (root) => renameSync(deep(root, 'other.txt'), deep(root, 'renamed.txt'))],
+    [
+      'a file replaced by a directory of the same name',
+      (root) => {
+        rmSync(deep(root, 'other.txt'));
+        mkdirSync(deep(root, 'other.txt'));
+      },
+    ],
+    [
+      'a directory replaced by a file of the same name',
+      (root) => {
+        rmSync(deep(root, 'sub'), { recursive: true });
+        writeFileSync(deep(root, 'sub'), 'leaf\n');
+      },
+    ],
+    [
+      'a directory replaced by a symlink',
+      (root) => {
+        rmSync(deep(root, 'sub'), { recursive: true });
+        symlinkSync('..', deep(root, 'sub'));
+      },
+    ],
+    [
+      'a symlink pointed elsewhere (same target length)',
+      (root) => {
+        rmSync(deep(root, 'link'));
+        symlinkSync('fil2.txt', deep(root, 'link'));
+      },
+    ],
+    ['a file made executable', (root) => chmodSync(deep(root, 'file.txt'), 0o755)],
+    ['an empty directory added', (root) => mkdirSync(deep(root, 'empty'))],
+    ['a directory renamed', (root) => renameSync(deep(root, 'sub'), deep(root, 'sub2'))],
+    [
+      'a file added below a subdirectory',
+      (root) => writeFileSync(join(root, DEEP, 'sub', 'second.txt'), 'second\n'),
+    ],
+    [
+      '.dockerignore rewritten in place to exclude a deep file',
+      (root) => writeFileSync(join(root, '.dockerignore'), `a/b/c/ignored\n${DEEP}/other.txt\n`),
+    ],
+    [
+      '.dockerignore re-including a file of an excluded directory',
+      (root) => writeFileSync(join(root, '.dockerignore'), 'a/b/c/ignored\n!a/b/c/ignored/x.txt\n'),
+    ],
+  ];
+
+  it.each(changes)('%s', async (_, change) => {
+    const { root, cacheDir } = deepContext();
+    const cold = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    const unchanged = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    expect(unchanged.stats.hashedFiles).toBe(0);
+    expect(unchanged.sourceHash).toBe(cold.sourceHash);
+
+    change(root);
+    const warm = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    const fresh = await createBuildPlan({ contextDir: root, cacheDir: false });
+    expect(warm.entries).toEqual(fresh.entries);
+    expect(warm.sourceHash).toBe(fresh.sourceHash);
+    expect(warm.sourceHash).not.toBe(cold.sourceHash);
+    // And the cache written by the warm run describes the changed tree.
+    const again = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    expect(again.stats.hashedFiles).toBe(0);
+    expect(again.sourceHash).toBe(fresh.sourceHash);
+  });
+
+  it('rewrites nothing when nothing changed', async () => {
+    const { root, cacheDir } = deepContext();
+    await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    const [name] = readdirSync(join(cacheDir, 'hash-cache'));
+    const file = join(cacheDir, 'hash-cache', name!);
+    const written = statSync(file);
+    await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    // Same inode and mtime: every digest and every listing was confirmed, so no save happened.
+    expect(statSync(file).ino).toBe(written.ino);
+    expect(statSync(file).mtimeMs).toBe(written.mtimeMs);
+  });
+
+  it('does not remember the listing of a directory changed within the racy window', () => {
+    const cache = StatCache.open('/ctx', dir('cache-unit-'), 1_000_000, 'rules');
+    const stat = (ctimeMs: number) => ({
+      size: 4096,
+      mtimeMs: 1_000_000 - RACY_WINDOW_MS - 1,
+      ctimeMs,
+      ino: 7,
+      mode: 0o40755,
+      dev: 1,
+    });
+    const listing = { names: ['a'], kinds: Uint8Array.of(1) };
+    cache.rememberListing('old', stat(1_000_000 - RACY_WINDOW_MS - 1), listing);
+    cache.rememberListing('racy', stat(1_000_000 - 10), listing);
+    cache.save();
+    const cacheDir = (cache.file as string).replace(/\/hash-cache\/.*$/, '');
+    const reopened = StatCache.open('/ctx', cacheDir, 2_000_000, 'rules');
+    expect(reopened.listing('old', stat(1_000_000 - RACY_WINDOW_MS - 1))?.names).toEqual(['a']);
+    expect(reopened.listing('racy', stat(1_000_000 - 10))).toBeUndefined();
+    // Listings are decisions of the .dockerignore rules: other rules, no listing.
+    const otherRules = StatCache.open('/ctx', cacheDir, 2_000_000, 'other rules');
+    expect(otherRules.listing('old', stat(1_000_000 - RACY_WINDOW_MS - 1))).toBeUndefined();
+  });
+
+  it('removes the JSON cache file of the previous format when it saves', async () => {
+    const { root, cacheDir } = settledContext();
+    const { realpathSync } = await import('node:fs');
+    const name = createHash('sha256').update(realpathSync(root)).digest('hex').slice(0, 32);
+    mkdirSync(join(cacheDir, 'hash-cache'), { recursive: true });
+    writeFileSync(join(cacheDir, 'hash-cache', `${name}.json`), '{"format":2,"entries":[]}');
+    const plan = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    expect(plan.stats.hashedFiles).toBe(6);
+    expect(existsSync(join(cacheDir, 'hash-cache', `${name}.json`))).toBe(false);
+    expect(readdirSync(join(cacheDir, 'hash-cache'))).toEqual([`${name}.bin`]);
   });
 });

@@ -128,14 +128,14 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
 
   const cache =
     options.cacheDir === false
-      ? StatCache.disabled(contextDir)
+      ? undefined
       : StatCache.open(
           contextDir,
           options.cacheDir ?? defaultCacheDir(),
           options.now,
           ignore.fingerprint,
         );
-  const entries = walkContext(contextDir, ignore, (path) => cache.wasIncluded(path));
+  const entries = walkContext(contextDir, ignore, cache);
   const inputs = {
     entries,
     dockerfile,
@@ -144,7 +144,7 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
     ...(options.platform ? { platform: options.platform } : {}),
   };
   const hashed = await computeSourceHash(inputs, {
-    cache,
+    ...(cache ? { cache } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
   });
 

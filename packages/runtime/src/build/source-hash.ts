@@ -39,6 +39,9 @@ export interface SourceHash {
   };
 }
 
+/** Characters of manifest text hashed per `update` call (see `digestSourceManifest`). */
+const MANIFEST_PIECE = 64 << 10;
+
 /** `<byte length>:<text>`, which keeps every field unambiguous whatever it contains. */
 function field(value: string): string {
   return `${Buffer.byteLength(value, 'utf8')}:${value}`;
@@ -59,28 +62,37 @@ export function digestSourceManifest(
   const hash = createHash('sha256');
   hash.update(`${SOURCE_HASH_VERSION}\ndockerfile ${inputs.dockerfile.length}:`);
   hash.update(inputs.dockerfile);
-  // The rest is built as text and hashed in one call: per-entry update calls cost more than the hashing.
-  const lines: string[] = [
-    '',
-    `platform ${field(inputs.platform ?? '')}`,
-    `target ${field(inputs.target ?? '')}`,
-  ];
+  // The rest is built as text and hashed in pieces of about 64 KiB: one update per entry costs
+  // more than the hashing, and one string for all of it is a large allocation to flatten.
+  // Plain `+` rather than `field()` templates: fewer intermediate strings per entry.
+  let text = `\nplatform ${field(inputs.platform ?? '')}\ntarget ${field(inputs.target ?? '')}\n`;
   for (const key of Object.keys(inputs.buildArgs).sort(compareUtf8)) {
-    lines.push(`arg ${field(key)} ${field(inputs.buildArgs[key]!)}`);
+    text += `arg ${field(key)} ${field(inputs.buildArgs[key]!)}\n`;
   }
   for (const entry of inputs.entries) {
+    const path = entry.path;
     if (entry.type === 'directory') {
-      lines.push(`dir ${field(entry.path)}`);
+      text += 'dir ' + Buffer.byteLength(path, 'utf8') + ':' + path + '\n';
     } else if (entry.type === 'symlink') {
-      lines.push(`link ${field(entry.path)} ${field(entry.target)}`);
+      text += `link ${field(path)} ${field(entry.target)}\n`;
     } else {
-      const digest = fileDigests.get(entry.path);
-      if (digest === undefined) throw new Error(`no digest for ${entry.path}`);
-      lines.push(`file ${field(entry.path)} ${entry.executable ? 'x' : '-'} ${digest}`);
+      const digest = fileDigests.get(path);
+      if (digest === undefined) throw new Error(`no digest for ${path}`);
+      text +=
+        'file ' +
+        Buffer.byteLength(path, 'utf8') +
+        ':' +
+        path +
+        (entry.executable ? ' x ' : ' - ') +
+        digest +
+        '\n';
+    }
+    if (text.length >= MANIFEST_PIECE) {
+      hash.update(text, 'utf8');
+      text = '';
     }
   }
-  lines.push('');
-  hash.update(lines.join('\n'), 'utf8');
+  hash.update(text, 'utf8');
   return hash.digest('hex');
 }
 

@@ -2,6 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { DirectoryListing, WalkMemory } from './context-walk.js';
+import {
+  decodeStatCache,
+  encodeStatCache,
+  STAT_FIELDS,
+  type StatCacheContents,
+} from './stat-cache-file.js';
 
 /** The stat fields a cached digest is keyed on. Any difference means the file is hashed again. */
 export interface StatKey {
@@ -14,26 +21,10 @@ export interface StatKey {
 }
 
 /**
- * On disk, entries are one flat JSON array of 8-value records
- * `path, size, mtimeMs, ctimeMs, ino, mode, dev, digest`: it parses several times faster than
- * an object per file, which matters because loading the cache is most of a warm hash.
- */
-interface StoredCache {
-  format: number;
-  context: string;
-  /** Fingerprint of the .dockerignore rules the remembered paths were included under. */
-  ignore?: string;
-  entries: Array<string | number>;
-}
-
-const FORMAT = 2;
-const RECORD = 8;
-
-/**
- * A file's digest is only remembered when its mtime and ctime are this far before the scan
- * started. A file written in the same timestamp tick as the scan could be rewritten with the
- * same size and the same (coarse) mtime; refusing to cache such "racy" entries, as git does for
- * its index, is what makes a stale cache unable to hide a change.
+ * A file's digest (or a directory's listing) is only remembered when its mtime and ctime are
+ * this far before the scan started. A file written in the same timestamp tick as the scan could
+ * be rewritten with the same size and the same (coarse) mtime; refusing to cache such "racy"
+ * entries, as git does for its index, is what makes a stale cache unable to hide a change.
  */
 export const RACY_WINDOW_MS = 2000;
 
@@ -44,34 +35,73 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'launch-agent');
 }
 
+const EMPTY: StatCacheContents = {
+  context: '',
+  ignore: undefined,
+  filePaths: [],
+  dirPaths: [],
+  stats: new Float64Array(0),
+  digests: '',
+  childStart: new Uint32Array(1),
+  childNames: [],
+  childKinds: new Uint8Array(0),
+};
+
+function sameStat(stats: Float64Array, record: number, stat: StatKey): boolean {
+  const at = record * STAT_FIELDS;
+  return (
+    stats[at] === stat.size &&
+    stats[at + 1] === stat.mtimeMs &&
+    stats[at + 2] === stat.ctimeMs &&
+    stats[at + 3] === stat.ino &&
+    stats[at + 4] === stat.mode &&
+    stats[at + 5] === stat.dev
+  );
+}
+
+function pushStat(target: number[], stat: StatKey): void {
+  target.push(stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, stat.mode, stat.dev);
+}
+
 /**
- * Remembers each file's SHA-256 keyed by its path and stat (size, mtime, ctime, inode, mode,
- * device), one JSON file per context directory under `<cache dir>/hash-cache/`. Re-hashing an
- * unchanged context then costs one lstat per file.
+ * Remembers, per context directory, each file's SHA-256 keyed by its path and stat (size,
+ * mtime, ctime, inode, mode, device), and each directory's listing keyed the same way, in one
+ * file under `<cache dir>/hash-cache/` (format: `stat-cache-file.ts`). Re-hashing an unchanged
+ * context then costs one lstat per file and per directory: no file is read, no directory listed.
+ *
+ * A directory's listing can be reused because adding, removing or renaming an entry updates
+ * the directory's mtime and ctime (POSIX), and ctime cannot be set back by `touch`.
  */
-export class StatCache {
-  /** path → offset of its record in `stored`. */
-  private readonly previous: Map<string, number>;
-  /** Records to keep: offsets into `stored` of entries confirmed in this scan, and new records. */
-  private readonly kept: number[] = [];
-  private readonly added: Array<string | number> = [];
+export class StatCache implements WalkMemory {
+  private readonly stored: StatCacheContents;
+  /** path → record index in `stored`. */
+  private readonly fileAt = new Map<string, number>();
+  private readonly dirAt = new Map<string, number>();
+  /** Records confirmed in this scan (indices into `stored`) and new ones, which `save` writes. */
+  private readonly keptFiles: number[] = [];
+  private readonly keptDirs = new Set<number>();
+  private readonly addedFiles: Array<{ path: string; stat: StatKey; digest: string }> = [];
+  private readonly addedDirs: Array<{ path: string; stat: StatKey; listing: DirectoryListing }> =
+    [];
+  /** Listings are decisions of the .dockerignore rules: only reused under the same rules. */
+  private readonly sameRules: boolean;
 
   private constructor(
     readonly file: string | undefined,
     private readonly context: string,
-    private readonly stored: ReadonlyArray<string | number>,
+    stored: StatCacheContents,
     private readonly scanStartedMs: number,
-    private readonly storedIgnore: string | undefined,
     private readonly ignore: string | undefined,
   ) {
-    this.previous = new Map();
-    for (let i = 0; i + RECORD <= stored.length; i += RECORD)
-      this.previous.set(stored[i] as string, i);
+    this.stored = stored;
+    this.sameRules = ignore !== undefined && ignore === stored.ignore;
+    stored.filePaths.forEach((path, i) => this.fileAt.set(path, i));
+    stored.dirPaths.forEach((path, i) => this.dirAt.set(path, i));
   }
 
   /** A cache that remembers nothing (hashing with the cache turned off). */
   static disabled(context: string): StatCache {
-    return new StatCache(undefined, context, [], Date.now(), undefined, undefined);
+    return new StatCache(undefined, context, EMPTY, Date.now(), undefined);
   }
 
   /**
@@ -84,20 +114,20 @@ export class StatCache {
     now?: number,
     ignoreFingerprint?: string,
   ): StatCache {
-    const name = createHash('sha256').update(context).digest('hex').slice(0, 32);
-    const file = join(cacheDir, 'hash-cache', `${name}.json`);
-    let stored: Array<string | number> = [];
-    let storedIgnore: string | undefined;
+    const file = join(cacheDir, 'hash-cache', `${StatCache.fileName(context)}.bin`);
+    let stored = EMPTY;
     try {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as StoredCache;
-      if (parsed.format === FORMAT && parsed.context === context && Array.isArray(parsed.entries)) {
-        stored = parsed.entries;
-        storedIgnore = parsed.ignore;
-      }
+      // As a Buffer: one read of the whole file (a 'utf8' read goes 8 KiB at a time).
+      const decoded = decodeStatCache(readFileSync(file));
+      if (decoded !== undefined && decoded.context === context) stored = decoded;
     } catch {
       // No cache yet, or one we cannot read: start empty.
     }
-    return new StatCache(file, context, stored, now ?? Date.now(), storedIgnore, ignoreFingerprint);
+    return new StatCache(file, context, stored, now ?? Date.now(), ignoreFingerprint);
+  }
+
+  private static fileName(context: string): string {
+    return createHash('sha256').update(context).digest('hex').slice(0, 32);
   }
 
   /**
@@ -106,75 +136,131 @@ export class StatCache {
    * the walk need not run the matcher again.
    */
   wasIncluded(path: string): boolean {
-    return (
-      this.ignore !== undefined && this.ignore === this.storedIgnore && this.previous.has(path)
-    );
+    return this.sameRules && this.fileAt.has(path);
   }
 
   /** The remembered digest of `path` when its stat is exactly what it was, else undefined. */
   lookup(path: string, stat: StatKey): string | undefined {
-    const at = this.previous.get(path);
-    if (at === undefined) return undefined;
-    const s = this.stored;
-    if (
-      s[at + 1] !== stat.size ||
-      s[at + 2] !== stat.mtimeMs ||
-      s[at + 3] !== stat.ctimeMs ||
-      s[at + 4] !== stat.ino ||
-      s[at + 5] !== stat.mode ||
-      s[at + 6] !== stat.dev ||
-      typeof s[at + 7] !== 'string'
-    ) {
-      return undefined;
-    }
-    this.kept.push(at);
-    return s[at + 7] as string;
+    const at = this.fileAt.get(path);
+    if (at === undefined || !sameStat(this.stored.stats, at, stat)) return undefined;
+    this.keptFiles.push(at);
+    return this.stored.digests.slice(at * 64, at * 64 + 64);
   }
 
   /** Remembers a freshly computed digest, unless the file is too recent to be trusted later. */
   record(path: string, stat: StatKey, digest: string): void {
-    const limit = this.scanStartedMs - RACY_WINDOW_MS;
-    if (stat.mtimeMs >= limit || stat.ctimeMs >= limit) return;
-    this.added.push(
-      path,
-      stat.size,
-      stat.mtimeMs,
-      stat.ctimeMs,
-      stat.ino,
-      stat.mode,
-      stat.dev,
-      digest,
-    );
+    if (this.isRacy(stat)) return;
+    this.addedFiles.push({ path, stat, digest });
   }
 
   /**
-   * Writes the entries seen in this scan (dropping files that are gone), atomically via a
+   * The children the walk found in directory `path` last time, when the directory's stat is
+   * exactly what it was then and the .dockerignore rules are the same.
+   */
+  listing(path: string, stat: StatKey): DirectoryListing | undefined {
+    if (!this.sameRules) return undefined;
+    const at = this.dirAt.get(path);
+    const stored = this.stored;
+    if (at === undefined || !sameStat(stored.stats, stored.filePaths.length + at, stat)) {
+      return undefined;
+    }
+    this.keptDirs.add(at);
+    const start = stored.childStart[at]!;
+    const end = stored.childStart[at + 1]!;
+    return {
+      names: stored.childNames.slice(start, end),
+      kinds: stored.childKinds.subarray(start, end),
+    };
+  }
+
+  /** Remembers what the walk found in a directory, unless the directory changed too recently. */
+  rememberListing(path: string, stat: StatKey, listing: DirectoryListing): void {
+    // A remembered listing the walk could not use (see `walkContext`) is replaced, not kept.
+    const at = this.dirAt.get(path);
+    if (at !== undefined) this.keptDirs.delete(at);
+    if (this.ignore === undefined || this.isRacy(stat)) return;
+    this.addedDirs.push({ path, stat, listing });
+  }
+
+  private isRacy(stat: StatKey): boolean {
+    const limit = this.scanStartedMs - RACY_WINDOW_MS;
+    return stat.mtimeMs >= limit || stat.ctimeMs >= limit;
+  }
+
+  /**
+   * Writes the records seen in this scan (dropping paths that are gone), atomically via a
    * rename, and only when something changed. Failing to write is not an error.
    */
   save(): void {
     if (this.file === undefined) return;
+    const stored = this.stored;
     if (
-      this.added.length === 0 &&
-      this.kept.length === this.previous.size &&
-      this.ignore === this.storedIgnore
+      this.addedFiles.length === 0 &&
+      this.addedDirs.length === 0 &&
+      this.keptFiles.length === stored.filePaths.length &&
+      this.keptDirs.size === stored.dirPaths.length &&
+      this.ignore === stored.ignore
     ) {
       return;
     }
-    const entries: Array<string | number> = [];
-    for (const at of this.kept) for (let k = 0; k < RECORD; k++) entries.push(this.stored[at + k]!);
-    for (const value of this.added) entries.push(value);
-    const stored: StoredCache = {
-      format: FORMAT,
-      context: this.context,
-      ...(this.ignore !== undefined ? { ignore: this.ignore } : {}),
-      entries,
+    const filePaths: string[] = [];
+    const dirPaths: string[] = [];
+    const stats: number[] = [];
+    const digests: string[] = [];
+    const childNames: string[] = [];
+    const childKinds: number[] = [];
+    const childStart = [0];
+    const copyStat = (record: number) => {
+      for (let k = 0; k < STAT_FIELDS; k++) stats.push(stored.stats[record * STAT_FIELDS + k]!);
     };
+    for (const at of this.keptFiles) {
+      filePaths.push(stored.filePaths[at]!);
+      copyStat(at);
+      digests.push(stored.digests.slice(at * 64, at * 64 + 64));
+    }
+    for (const { path, stat, digest } of this.addedFiles) {
+      filePaths.push(path);
+      pushStat(stats, stat);
+      digests.push(digest);
+    }
+    // Under other rules the old listings are stale: only this scan's are written.
+    for (const at of this.sameRules ? this.keptDirs : []) {
+      dirPaths.push(stored.dirPaths[at]!);
+      copyStat(stored.filePaths.length + at);
+      for (let i = stored.childStart[at]!; i < stored.childStart[at + 1]!; i++) {
+        childNames.push(stored.childNames[i]!);
+        childKinds.push(stored.childKinds[i]!);
+      }
+      childStart.push(childNames.length);
+    }
+    for (const { path, stat, listing } of this.addedDirs) {
+      dirPaths.push(path);
+      pushStat(stats, stat);
+      for (let i = 0; i < listing.names.length; i++) {
+        childNames.push(listing.names[i]!);
+        childKinds.push(listing.kinds[i]!);
+      }
+      childStart.push(childNames.length);
+    }
+    const bytes = encodeStatCache({
+      context: this.context,
+      ignore: this.ignore,
+      filePaths,
+      dirPaths,
+      stats: Float64Array.from(stats),
+      digests: digests.join(''),
+      childStart: Uint32Array.from(childStart),
+      childNames,
+      childKinds: Uint8Array.from(childKinds),
+    });
     // A unique temp name: builds of the same context in parallel each write whole files.
     const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
-      writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
+      writeFileSync(temp, bytes, { mode: 0o600 });
       renameSync(temp, this.file);
+      // The JSON file of format 2 (before listings were remembered) is never read again.
+      rmSync(this.file.replace(/\.bin$/, '.json'), { force: true });
     } catch {
       // A read-only home or a full disk must not fail a build; the next scan hashes again.
       rmSync(temp, { force: true });
