@@ -18,6 +18,7 @@ import {
   CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
+  type V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { LaunchJob } from '@launch-agent/runtime';
 import { main } from '../../packages/cli/src/main.js';
@@ -131,9 +132,10 @@ export async function chartAgentKubeConfig(
     } else if (doc.kind === 'Role') {
       await rbac.createNamespacedRole({ namespace: ns, body: doc });
     } else if (doc.kind === 'RoleBinding') {
+      const binding = doc as unknown as V1RoleBinding;
       // The agent's account is the one the chart binds its Roles to (the other is for builds).
-      account = (doc as unknown as { subjects: Array<{ name: string }> }).subjects[0]!.name;
-      await rbac.createNamespacedRoleBinding({ namespace: ns, body: doc });
+      account = binding.subjects![0]!.name;
+      await rbac.createNamespacedRoleBinding({ namespace: ns, body: binding });
     } else {
       throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
     }

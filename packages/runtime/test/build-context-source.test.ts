@@ -24,6 +24,9 @@ import {
 } from '@launch-agent/runtime';
 import tar from 'tar-stream';
 
+/** One tar entry: the header fields the test sets, and a body for files. */
+type TestEntry = Partial<tar.Header> & { name: string; body?: string };
+
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -33,16 +36,19 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-async function archive(entries: Array<tar.Headers & { body?: string }>): Promise<Buffer> {
+async function archive(entries: Array<TestEntry>): Promise<Buffer> {
   const pack = tar.pack();
-  for (const { body, ...header } of entries) pack.entry(header, body);
+  for (const { body, ...header } of entries) {
+    if (body === undefined) pack.entry(header);
+    else pack.entry(header, body);
+  }
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of pack) chunks.push(chunk as Buffer);
   return gzipSync(Buffer.concat(chunks));
 }
 
-const extract = async (entries: Array<tar.Headers & { body?: string }>) =>
+const extract = async (entries: Array<TestEntry>) =>
   extractContextArchive(Readable.from([await archive(entries)]), 'test.tar.gz');
 
 /** Every temporary context the extractor made and still has on disk. */
@@ -107,7 +113,7 @@ describe('extractContextArchive', () => {
     ],
     ['a hard link', [{ name: 'h', type: 'link', linkname: 'Dockerfile' }]],
     ['a device', [{ name: 'dev', type: 'character-device', devmajor: 1, devminor: 3 }]],
-  ] as Array<[string, Array<tar.Headers & { body?: string }>]>)(
+  ] as Array<[string, Array<TestEntry>]>)(
     'refuses %s and leaves nothing behind',
     async (_what, entries) => {
       const before = leftovers();

@@ -51,7 +51,7 @@ async function readTar(stream: NodeJS.ReadableStream): Promise<Entry[]> {
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, body, next) => {
       let text = '';
-      body.on('data', (c: Buffer) => (text += c.toString()));
+      body.on('data', (c: unknown) => (text += (c as Buffer).toString()));
       body.on('end', () => {
         entries.push({
           name: header.name,
