@@ -16,7 +16,9 @@ export interface ParallelGzipOptions {
   level?: number;
   /**
    * Chunks being compressed at once. Default: the cores, at least 2 and at most one less than
-   * libuv's thread pool, so file reads (which share the pool) are never queued behind gzip.
+   * libuv's thread pool, so other file and DNS work (which shares the pool: a store writing to a
+   * mounted claim, for one) is never queued behind gzip. The context tar reads its files on a
+   * thread of its own, not on the pool.
    */
   concurrency?: number;
   /** A sample of each chunk compressed at level 1 must shrink below this ratio, else the chunk is stored (level 0). Default 0.9. */
