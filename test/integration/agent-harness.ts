@@ -1,7 +1,7 @@
 // What the agent's integration tests share: the chart's LaunchJob CRD applied to the test
 // environment's API server, the chart's ServiceAccount and Roles as `helm template` renders them
 // (with a token for that account), the Job controller's part played by writing run Job status,
-// and the CLI driven through main().
+// and the CLI driven in-process.
 //
 // The test environment has no controller-manager and no kubelet: nothing runs the run Jobs'
 // pods. endRunJob writes the Job's status (Complete or Failed conditions) the way the real
@@ -10,7 +10,6 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import {
   ApiextensionsV1Api,
@@ -21,8 +20,7 @@ import {
   type V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { LaunchJob } from '@launch-agent/runtime';
-import { main } from '../../packages/cli/src/main.js';
-import { Output } from '../../packages/cli/src/output.js';
+import { runCli } from '../../packages/cli/test/run-cli.js';
 import { kubeRequest, repoRoot, serviceAccountKubeConfig } from './testenv.js';
 
 const run = promisify(execFile);
@@ -183,23 +181,10 @@ export async function endRunJob(
   await batch.replaceNamespacedJobStatus({ name, namespace, body: current });
 }
 
-/** Runs the launch-agent command in-process with KUBECONFIG set, capturing its output. */
-export async function runCli(
+/** Runs the launch-agent command in-process against `kubeconfig`, capturing its output. */
+export function runCliWith(
   args: string[],
   kubeconfig: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let outText = '';
-  let errText = '';
-  stdout.on('data', (chunk: Buffer) => (outText += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (errText += chunk.toString()));
-  const saved = process.env.KUBECONFIG;
-  process.env.KUBECONFIG = kubeconfig;
-  try {
-    const code = await main(args, new Output(stdout, stderr, { NO_COLOR: '1' }));
-    return { code, stdout: outText, stderr: errText };
-  } finally {
-    process.env.KUBECONFIG = saved;
-  }
+  return runCli(args, { KUBECONFIG: kubeconfig });
 }

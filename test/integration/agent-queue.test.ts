@@ -30,7 +30,7 @@ import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,
   endRunJob,
-  runCli,
+  runCliWith,
   sleep,
   waitFor,
 } from './agent-harness.js';
@@ -575,7 +575,7 @@ describe('launch-agent submit, status, logs', () => {
       ].join('\n'),
     );
     const common = ['--config', config, '--namespace', namespace, '--pvc-mount-path', contextRoot];
-    const submitted = await runCli(
+    const submitted = await runCliWith(
       ['submit', source, '--queue', queue, '--json', ...common, '--', 'serve', '--port=1'],
       env.kubeconfig,
     );
@@ -588,7 +588,7 @@ describe('launch-agent submit, status, logs', () => {
       dockerfile: 'Dockerfile',
       run: { args: ['serve', '--port=1'] },
     });
-    const again = await runCli(['submit', source, '--queue', queue, ...common], env.kubeconfig);
+    const again = await runCliWith(['submit', source, '--queue', queue, ...common], env.kubeconfig);
     expect(again.stderr).toContain('is already in');
 
     await startAgent({
@@ -610,7 +610,7 @@ describe('launch-agent submit, status, logs', () => {
     const running = await phaseIs(created.metadata.name!, 'Running');
     expect(running.status!.imageStatus).toBe('built');
 
-    const status = await runCli(
+    const status = await runCliWith(
       ['status', created.metadata.name!, ...common.slice(0, 4)],
       env.kubeconfig,
     );
@@ -620,7 +620,7 @@ describe('launch-agent submit, status, logs', () => {
     expect(status.stdout).toContain(`run job:   ${namespace}/${running.status!.runJobName}`);
 
     // No kubelet here: the run Job never gets a pod, and logs says so.
-    const logs = await runCli(
+    const logs = await runCliWith(
       ['logs', created.metadata.name!, ...common.slice(0, 4)],
       env.kubeconfig,
     );
@@ -631,7 +631,7 @@ describe('launch-agent submit, status, logs', () => {
 
     await endRunJob(batch, running, 'Failed');
     await phaseIs(created.metadata.name!, 'Failed');
-    const failed = await runCli(
+    const failed = await runCliWith(
       ['status', created.metadata.name!, ...common.slice(0, 4)],
       env.kubeconfig,
     );
@@ -645,7 +645,7 @@ describe('launch-agent submit, status, logs', () => {
     const config = join(dir, 'launch-config.yaml');
     writeFileSync(config, 'queues: [cli-git]\n');
     const base = ['submit', '--config', config, '-n', namespace, '--json'];
-    const result = await runCli(
+    const result = await runCliWith(
       [
         ...base,
         '--git',
@@ -663,7 +663,7 @@ describe('launch-agent submit, status, logs', () => {
       source: { git: { url: 'https://example.com/org/repo.git', ref: 'v1' } },
       dockerfile: 'docker/Dockerfile',
     });
-    const leaky = await runCli(
+    const leaky = await runCliWith(
       [...base, '--git', 'https://u:tok3n@example.com/r.git'],
       env.kubeconfig,
     );
@@ -677,7 +677,7 @@ describe('launch-agent submit, status, logs', () => {
     dirs.push(dir);
     const config = join(dir, 'launch-config.yaml');
     writeFileSync(config, 'queues: [cli-image]\n');
-    const result = await runCli(
+    const result = await runCliWith(
       [
         'submit',
         '--image',

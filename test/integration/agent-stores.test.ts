@@ -30,7 +30,7 @@ import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,
   endRunJob,
-  runCli,
+  runCliWith,
   waitFor,
 } from './agent-harness.js';
 import { playKubelet } from './kaniko-kubelet.js';
@@ -131,7 +131,7 @@ async function submit(
   queue: string,
   extra: string[] = [],
 ): Promise<LaunchJob> {
-  const result = await runCli(
+  const result = await runCliWith(
     [
       'submit',
       dir,

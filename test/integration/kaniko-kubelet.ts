@@ -186,30 +186,18 @@ export async function playKubelet(options: {
         : {
             startTime: t,
             failed: 1,
-            conditions: [
-              {
-                type: 'FailureTarget',
-                status: 'True',
-                reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
-                message:
-                  ending.kind === 'deadline'
-                    ? 'Job was active longer than specified deadline'
-                    : 'Job has reached the specified backoff limit',
-                lastTransitionTime: t,
-                lastProbeTime: t,
-              },
-              {
-                type: 'Failed',
-                status: 'True',
-                reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
-                message:
-                  ending.kind === 'deadline'
-                    ? 'Job was active longer than specified deadline'
-                    : 'Job has reached the specified backoff limit',
-                lastTransitionTime: t,
-                lastProbeTime: t,
-              },
-            ],
+            // The controller marks FailureTarget first, then Failed, with the same reason.
+            conditions: ['FailureTarget', 'Failed'].map((type) => ({
+              type,
+              status: 'True',
+              reason: ending.kind === 'deadline' ? 'DeadlineExceeded' : 'BackoffLimitExceeded',
+              message:
+                ending.kind === 'deadline'
+                  ? 'Job was active longer than specified deadline'
+                  : 'Job has reached the specified backoff limit',
+              lastTransitionTime: t,
+              lastProbeTime: t,
+            })),
           };
     await batch.replaceNamespacedJobStatus({ name, namespace: ns, body: fresh });
   }
