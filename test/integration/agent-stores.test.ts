@@ -299,6 +299,38 @@ describe('the agent builds contexts submitted to an object store', () => {
     180_000,
   );
 
+  it('jobs of one sweep (same context, Dockerfile and args) share one build', async () => {
+    const queue = 'sweep';
+    const repository = `${env.registry}/agent-stores/sweep`;
+    const { path, settings } = configFile([
+      `queues: [${queue}]`,
+      'max_jobs: 4',
+      'builder:',
+      '  type: docker',
+      `  destination: ${repository}`,
+      `  build-context-store: ${storeUri('s3')}`,
+    ]);
+    const source = sourceDir(uniqueName(queue));
+    const jobs: LaunchJob[] = [];
+    for (let i = 0; i < 4; i++) {
+      jobs.push(await submit(path, source, queue, ['--', '/src/main.txt', `--lr=0.${i}`]));
+    }
+    const agent = await startAgent(settings);
+    const running = await Promise.all(
+      jobs.map((job) => phaseIs(job.metadata.name!, 'Running', 120_000)),
+    );
+    expect(new Set(running.map((job) => job.status!.image)).size).toBe(1);
+    expect(running.map((job) => job.status!.imageStatus).sort()).toEqual([
+      'built',
+      'reused',
+      'reused',
+      'reused',
+    ]);
+    const metrics = agent.metrics.render();
+    expect(metrics).toContain('launch_agent_images_total{result="built"} 1\n');
+    expect(metrics).toContain('launch_agent_build_duration_seconds_count 1\n');
+  }, 180_000);
+
   it('fails a job whose context is not in the store, saying which object', async () => {
     const queue = 'missing-context';
     const { settings } = configFile([

@@ -2,7 +2,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { AgentSettings } from '@launch-agent/config';
 import { BuildPlanError } from '../build/build-plan.js';
-import { buildImage } from '../build-engine.js';
+import { buildImage, type BuildReport } from '../build-engine.js';
 import {
   BuildFailedError,
   BuilderUnavailableError,
@@ -90,6 +90,13 @@ interface HeldJob {
   writes: Promise<unknown>;
 }
 
+/** One in-flight build that several jobs wait on (see sharedBuild). */
+interface SharedBuild {
+  promise: Promise<BuildReport>;
+  waiters: number;
+  abort: AbortController;
+}
+
 const MESSAGE_LIMIT = 4000;
 
 const keyOf = (job: LaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
@@ -142,6 +149,7 @@ export class LaunchAgent {
   private readonly ttlMs: number | undefined;
   private readonly orphanGraceMs: number;
   private sweeping = false;
+  private readonly sharedBuilds = new Map<string, SharedBuild>();
   private readonly now: () => Date;
 
   constructor(private readonly options: LaunchAgentOptions) {
@@ -669,10 +677,54 @@ export class LaunchAgent {
         'the job needs a build but the agent config has no builder.destination',
       );
     }
+    // Jobs with the same source, Dockerfile, build args and platform (a sweep) share one
+    // fetch, hash, registry check and build while it is in flight.
+    const shareKey = JSON.stringify([
+      source.context ? ['context', source.context.key] : ['git', source.git!.url, source.git!.ref],
+      job.spec.dockerfile ?? 'Dockerfile',
+      job.spec.buildArgs ?? {},
+      this.options.settings.builder.platform ?? '',
+    ]);
+    const { report, leader } = await this.sharedBuild(shareKey, entry.abort.signal, (signal) =>
+      this.buildSource(entry, destination, what, signal),
+    );
+    const imageStatus = report.status === 'built' && leader ? 'built' : 'reused';
+    this.metrics.count('images', { result: imageStatus });
+    if (imageStatus === 'built' && report.timings.buildMs !== undefined) {
+      this.metrics.observeBuildSeconds(
+        (report.timings.buildMs + (report.timings.pushMs ?? 0)) / 1000,
+      );
+    }
+    const outcome =
+      imageStatus === 'built'
+        ? 'image built'
+        : report.status === 'built'
+          ? 'image built for another job of the same source'
+          : 'image exists; build skipped';
+    this.log.info(outcome, {
+      job: entry.key,
+      image: report.image,
+      digest: report.digest,
+    });
+    await this.startRun(entry, report.image, {
+      imageStatus,
+      ...(report.digest ? { digest: report.digest } : {}),
+      buildDurationSeconds: Math.round(report.timings.totalMs) / 1000,
+    });
+  }
+
+  /** Fetches the job's source and builds it (or finds its image): the work shared by sharedBuild. */
+  private async buildSource(
+    entry: HeldJob,
+    destination: NonNullable<AgentSettings['builder']['destination']>,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<BuildReport> {
+    const job = entry.latest;
+    const source = job.spec.source;
     const local = source.context
       ? await localBuildContext(this.options.contextStore, source.context.key)
-      : await fetchGitSource(source.git!, entry.abort.signal);
-    let report;
+      : await fetchGitSource(source.git!, signal);
     try {
       const dockerfile = join(local.directory, job.spec.dockerfile ?? 'Dockerfile');
       const inside = relative(local.directory, dockerfile);
@@ -683,7 +735,7 @@ export class LaunchAgent {
         );
       }
       this.log.info('building', { job: entry.key, source: what });
-      report = await buildImage({
+      return await buildImage({
         plan: {
           contextDir: local.directory,
           dockerfile,
@@ -696,27 +748,58 @@ export class LaunchAgent {
         destination,
         ...(this.options.registryOptions ? { registryOptions: this.options.registryOptions } : {}),
         builder: () => this.builder(),
-        signal: entry.abort.signal,
+        signal,
       });
     } finally {
       await local.cleanup();
     }
-    const imageStatus = report.status === 'built' ? 'built' : 'reused';
-    this.metrics.count('images', { result: imageStatus });
-    if (report.status === 'built' && report.timings.buildMs !== undefined) {
-      this.metrics.observeBuildSeconds(
-        (report.timings.buildMs + (report.timings.pushMs ?? 0)) / 1000,
-      );
+  }
+
+  /**
+   * Runs `build` once for every job that asks with the same key while it is in flight. The
+   * first job to ask leads; the others wait for its result (and report the image as reused).
+   * The shared work is aborted only when every job waiting on it was aborted.
+   */
+  private sharedBuild(
+    key: string,
+    signal: AbortSignal,
+    build: (signal: AbortSignal) => Promise<BuildReport>,
+  ): Promise<{ report: BuildReport; leader: boolean }> {
+    let shared = this.sharedBuilds.get(key);
+    const leader = shared === undefined;
+    if (!shared) {
+      const abort = new AbortController();
+      const created: SharedBuild = { abort, waiters: 0, promise: build(abort.signal) };
+      created.promise
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.sharedBuilds.get(key) === created) this.sharedBuilds.delete(key);
+        });
+      this.sharedBuilds.set(key, created);
+      shared = created;
     }
-    this.log.info(imageStatus === 'built' ? 'image built' : 'image exists; build skipped', {
-      job: entry.key,
-      image: report.image,
-      digest: report.digest,
-    });
-    await this.startRun(entry, report.image, {
-      imageStatus,
-      ...(report.digest ? { digest: report.digest } : {}),
-      buildDurationSeconds: Math.round(report.timings.totalMs) / 1000,
+    const current = shared;
+    current.waiters += 1;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        current.waiters -= 1;
+        if (current.waiters === 0) {
+          current.abort.abort(signal.reason);
+          if (this.sharedBuilds.get(key) === current) this.sharedBuilds.delete(key);
+        }
+        reject(signal.reason);
+      };
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      current.promise
+        .then(
+          (report) => resolve({ report, leader }),
+          (error: unknown) => reject(error),
+        )
+        .finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
