@@ -1,0 +1,400 @@
+#!/usr/bin/env node
+// Agent overhead benchmark (not a timed test), against the test environment's kube-apiserver
+// (`scripts/testenv up`, then `eval "$(scripts/testenv env)"`). In one run, side by side:
+//
+//   - baseline: this script itself does what the agent must do for a job whose image is
+//     already there, with no logic in between: for each of N LaunchJobs, one status write
+//     (the claim) and one batch/v1 Job create, N at a time in parallel;
+//   - agent: `launch-agent start` as its own process (max_jobs -1), N LaunchJobs created at
+//     once; per job, the time from sending the LaunchJob create to the run Job's ADDED event on
+//     a watch. Scenario `prebuilt` (source.image) and, with --reused, `reused` (N jobs of one
+//     stored context whose image is already in the registry, as a sweep submits them: the
+//     agent downloads and unpacks it, hashes it and asks the registry once for all of them,
+//     then skips the build) and `reused-alone` (the same context, one job at a time, so each
+//     job pays for the download, unpacking, hashing and registry check itself).
+//
+// It prints p50/p90/max per scenario, the ratio of the agent's p50 to the baseline's, and the
+// agent's resident memory (VmRSS) idle after start and while holding the N jobs. Results are
+// recorded in docs/benchmarks.md ("Agent overhead").
+//
+//   pnpm bench:agent [--jobs N] [--reused] [--json]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { request as httpGet } from 'node:http';
+import * as k8s from '@kubernetes/client-node';
+
+const { values: args } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '50' },
+    reused: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(
+    'Usage: pnpm bench:agent [--jobs N] [--reused] [--json]\n' +
+      'Needs the test environment: scripts/testenv up && eval "$(scripts/testenv env)".\n',
+  );
+  process.exit(0);
+}
+for (const name of ['KUBECONFIG', ...(args.reused ? ['DOCKER_HOST', 'TESTENV_REGISTRY'] : [])]) {
+  if (!process.env[name]) {
+    process.stderr.write(
+      `bench:agent: ${name} is not set; run scripts/testenv up && eval "$(scripts/testenv env)"\n`,
+    );
+    process.exit(2);
+  }
+}
+
+const root = new URL('../..', import.meta.url).pathname;
+const cli = join(root, 'packages/cli/dist/bin.js');
+const N = Math.max(1, Number(args.jobs));
+const log = (text) => process.stderr.write(`${text}\n`);
+/** The HTTP status of a GET, or undefined when nothing answers. */
+const statusOf = (url) =>
+  new Promise((resolve) => {
+    const req = httpGet(url, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+const percentile = (xs, p) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const GROUP = 'launch-agent.dev';
+const PLURAL = 'launchjobs';
+
+const kc = new k8s.KubeConfig();
+kc.loadFromDefault();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const batch = kc.makeApiClient(k8s.BatchV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+
+async function ensureCrd() {
+  const text = readFileSync(
+    join(root, 'charts/launch-agent/crds/launchjobs.launch-agent.dev.yaml'),
+  );
+  const crd = k8s.loadYaml(text.toString());
+  try {
+    await objects.create(crd);
+  } catch (error) {
+    if (error.code !== 409) throw error;
+  }
+  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  for (let i = 0; i < 100; i++) {
+    const current = await api.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
+    if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
+      return;
+    await sleep(100);
+  }
+  throw new Error('the LaunchJob CRD was not established');
+}
+
+/** Records the local time each Job in the namespace is first seen on a watch. */
+async function watchJobs(namespace) {
+  const seen = new Map();
+  const watch = new k8s.Watch(kc);
+  const request = await watch.watch(
+    `/apis/batch/v1/namespaces/${namespace}/jobs`,
+    {},
+    (type, job) => {
+      if (type === 'ADDED' && !seen.has(job.metadata.name)) {
+        seen.set(job.metadata.name, { at: performance.now(), job });
+      }
+    },
+    () => {},
+  );
+  return { seen, stop: () => request.abort() };
+}
+
+async function waitUntil(what, check, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function launchJobBody(name, queue, source) {
+  return {
+    apiVersion: `${GROUP}/v1alpha1`,
+    kind: 'LaunchJob',
+    metadata: { name },
+    spec: { queue, source, run: { args: ['true'] } },
+  };
+}
+
+/** The floor: a claim (status write) and a Job create per LaunchJob, done by this script. */
+async function baseline(namespace) {
+  const { seen, stop } = await watchJobs(namespace);
+  const started = new Map();
+  await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      const name = `base-${i}`;
+      started.set(`${name}-run`, performance.now());
+      const created = await custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: 'v1alpha1',
+        plural: PLURAL,
+        namespace,
+        body: launchJobBody(name, 'baseline', { image: 'busybox:1.36' }),
+      });
+      await custom.replaceNamespacedCustomObjectStatus({
+        group: GROUP,
+        version: 'v1alpha1',
+        plural: PLURAL,
+        namespace,
+        name,
+        body: { ...created, status: { phase: 'Running', agent: 'baseline' } },
+      });
+      await batch.createNamespacedJob({
+        namespace,
+        body: {
+          metadata: { name: `${name}-run`, labels: { 'launch-agent.dev/role': 'baseline' } },
+          spec: {
+            backoffLimit: 0,
+            template: {
+              spec: {
+                restartPolicy: 'Never',
+                containers: [{ name: 'job', image: 'busybox:1.36', args: ['true'] }],
+              },
+            },
+          },
+        },
+      });
+    }),
+  );
+  await waitUntil('the baseline Jobs', () => [...started.keys()].every((n) => seen.has(n)));
+  stop();
+  return [...started].map(([name, at]) => seen.get(name).at - at);
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+/** Starts `launch-agent start` and resolves once /readyz answers 200. */
+async function startAgent(config, namespace) {
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'start',
+      '--config',
+      config,
+      '--namespace',
+      namespace,
+      '--port',
+      '0',
+      '--identity',
+      'bench',
+    ],
+    {
+      env: { ...process.env, LAUNCH_AGENT_LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let port;
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk.toString();
+    const m = /"msg":"health server listening".*?"port":(\d+)/.exec(stderr);
+    if (m) port = Number(m[1]);
+  });
+  await waitUntil('the agent to be ready', async () => {
+    if (child.exitCode !== null) throw new Error(`the agent exited: ${stderr}`);
+    if (!port) return false;
+    return (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200;
+  });
+  return {
+    pid: child.pid,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/** N LaunchJobs created at once; per job, create sent → run Job seen. */
+async function scenario(namespace, queue, source, { sequential = false, count = N } = {}) {
+  const { seen, stop } = await watchJobs(namespace);
+  const started = new Map();
+  const submit = async (i) => {
+    const name = `${queue}-${i}`;
+    started.set(name, performance.now());
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: 'v1alpha1',
+      plural: PLURAL,
+      namespace,
+      body: launchJobBody(name, queue, source),
+    });
+    if (sequential) await waitUntil(`the run Job of ${name}`, () => runJobFor().has(name));
+  };
+  const runJobFor = () => {
+    const byLaunchJob = new Map();
+    for (const { at, job } of seen.values()) {
+      const owner = job.metadata.labels?.['launch-agent.dev/launchjob'];
+      if (started.has(owner)) byLaunchJob.set(owner, at);
+    }
+    return byLaunchJob;
+  };
+  if (sequential) {
+    for (let i = 0; i < count; i++) await submit(i);
+  } else {
+    await Promise.all(Array.from({ length: count }, (_, i) => submit(i)));
+  }
+  await waitUntil(`${count} run Jobs for ${queue}`, () => runJobFor().size >= count, 600_000);
+  stop();
+  const runs = runJobFor();
+  return [...started].map(([name, at]) => runs.get(name) - at);
+}
+
+/** Pushes the image a context would build, so that the agent finds it and skips the build. */
+function prepareReused(scratch, config) {
+  const context = join(scratch, 'context');
+  mkdirSync(join(context, 'src'), { recursive: true });
+  writeFileSync(join(context, 'Dockerfile'), 'FROM scratch\nCOPY src/ /src/\n');
+  for (let i = 0; i < 200; i++) {
+    writeFileSync(
+      join(context, 'src', `module_${i}.py`),
+      `# module ${i}\n${'x = 1\n'.repeat(200)}`,
+    );
+  }
+  const run = (argv) =>
+    execFileSync(process.execPath, [cli, ...argv], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  run(['build', context, '--config', config]);
+  return context;
+}
+
+/** Latencies, and the whole batch's span divided by its size (the cost per job at that rate). */
+const summary = (xs) => ({
+  p50: percentile(xs, 50),
+  p90: percentile(xs, 90),
+  max: Math.max(...xs),
+  perJob: Math.max(...xs) / xs.length,
+});
+
+const scratch = mkdtempSync(join(tmpdir(), 'bench-agent-'));
+const namespace = `bench-agent-${process.pid}`;
+const results = { jobs: N, loadavg: loadavg().map((x) => Number(x.toFixed(1))) };
+let agent;
+try {
+  await ensureCrd();
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  log(`namespace ${namespace}; ${N} jobs per scenario`);
+
+  results.baseline = summary(await baseline(namespace));
+
+  const queues = ['prebuilt', ...(args.reused ? ['reused', 'reused-alone'] : [])];
+  const claim = join(scratch, 'claim');
+  mkdirSync(claim);
+  const config = join(scratch, 'launch-config.yaml');
+  const builder = args.reused
+    ? [
+        'builder:',
+        '  type: docker',
+        `  destination: ${process.env.TESTENV_REGISTRY}/bench-agent/reused`,
+        '  build-context-store: pvc://contexts',
+        `  context-pvc-mount-path: ${claim}`,
+      ]
+    : ['builder: {type: noop}'];
+  writeFileSync(
+    config,
+    [`queues: [${queues.join(', ')}]`, 'max_jobs: -1', ...builder].join('\n') + '\n',
+  );
+  let contextKey;
+  if (args.reused) {
+    const context = prepareReused(scratch, config);
+    const submitted = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          cli,
+          'submit',
+          context,
+          '--queue',
+          'reused',
+          '--config',
+          config,
+          '--namespace',
+          namespace,
+          '--json',
+          '--name',
+          'reused-seed',
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+      ),
+    );
+    contextKey = submitted.spec.source.context.key;
+    // Only the upload was wanted: the seed job itself is not measured.
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: 'v1alpha1',
+      plural: PLURAL,
+      namespace,
+      name: 'reused-seed',
+    });
+  }
+
+  agent = await startAgent(config, namespace);
+  await sleep(3000); // let start-up allocations settle
+  results.idleRssMb = Number(rssMb(agent.pid).toFixed(1));
+  log(`agent ready; idle RSS ${results.idleRssMb} MB`);
+
+  results.prebuilt = summary(await scenario(namespace, 'prebuilt', { image: 'busybox:1.36' }));
+  if (args.reused) {
+    results.reused = summary(await scenario(namespace, 'reused', { context: { key: contextKey } }));
+    results.reusedAlone = summary(
+      await scenario(
+        namespace,
+        'reused-alone',
+        { context: { key: contextKey } },
+        { sequential: true, count: Math.min(N, 10) },
+      ),
+    );
+  }
+  results.heldRssMb = Number(rssMb(agent.pid).toFixed(1));
+} finally {
+  await agent?.stop();
+  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+if (args.json) {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+} else {
+  const ms = (x) => `${x.toFixed(0)} ms`;
+  const row = (name, s) =>
+    `${name.padEnd(10)} p50 ${ms(s.p50).padStart(8)}  p90 ${ms(s.p90).padStart(8)}  max ${ms(s.max).padStart(8)}  per job ${ms(s.perJob).padStart(6)}` +
+    (name === 'baseline' || name === 'one by one'
+      ? ''
+      : `  p50 ratio to baseline ${(s.p50 / results.baseline.p50).toFixed(2)}x`);
+  process.stdout.write(
+    [
+      `agent overhead, ${N} jobs queued at once (load average ${results.loadavg.join(', ')})`,
+      row('baseline', results.baseline),
+      row('prebuilt', results.prebuilt),
+      ...(results.reused
+        ? [row('reused', results.reused), row('one by one', results.reusedAlone)]
+        : []),
+      `agent RSS: idle ${results.idleRssMb} MB, holding ${N * (results.reused ? 2 : 1) + (results.reusedAlone ? Math.min(N, 10) : 0)} jobs ${results.heldRssMb} MB`,
+      '',
+    ].join('\n'),
+  );
+}
