@@ -1,5 +1,4 @@
 import {
-  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -12,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ListedKind,
+  lstatKey,
   walkContext,
   type DirectoryListing,
   type WalkMemory,
@@ -109,15 +109,7 @@ describe('walkContext with remembered listings', () => {
     const root = tree();
     const cacheDir = mkdtempSync(join(tmpdir(), 'walk-cache-'));
     roots.push(cacheDir);
-    const s = lstatSync(root);
-    const rootStat = {
-      size: s.size,
-      mtimeMs: s.mtimeMs,
-      ctimeMs: s.ctimeMs,
-      ino: s.ino,
-      mode: s.mode,
-      dev: s.dev,
-    };
+    const rootStat = lstatKey(root);
     const wrong = StatCache.open(root, cacheDir, later(), ignore.fingerprint);
     wrong.rememberListing('', rootStat, { names: ['gone.txt'], kinds: [ListedKind.file] });
     wrong.save();

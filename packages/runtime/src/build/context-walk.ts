@@ -65,7 +65,8 @@ export function sortByUtf8Path<T extends { path: string }>(entries: T[]): T[] {
   return keyed.map((k) => k.e);
 }
 
-function lstatKey(path: string): StatKey {
+/** The stat fields a cache entry is keyed on, of the path itself (links are not followed). */
+export function lstatKey(path: string): StatKey {
   const s = lstatSync(path);
   return {
     size: s.size,
