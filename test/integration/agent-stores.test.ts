@@ -14,6 +14,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
 import {
@@ -31,6 +32,7 @@ import {
   chartAgentKubeConfig,
   endRunJob,
   runCliWith,
+  sleep,
   waitFor,
 } from './agent-harness.js';
 import { playKubelet } from './kaniko-kubelet.js';
@@ -259,12 +261,8 @@ describe('the agent builds contexts submitted to an object store', () => {
           ending: { kind: 'complete' },
           digest: DIGEST,
           // What kaniko would read: the context the kaniko builder uploaded for its Job.
-          readContext: async (objectKey) => {
-            const opened = await selectContextStore(settings)!.open(objectKey);
-            const chunks: Buffer[] = [];
-            for await (const chunk of opened.body) chunks.push(chunk as Buffer);
-            return Buffer.concat(chunks);
-          },
+          readContext: async (objectKey) =>
+            buffer(await selectContextStore(settings)!.open(objectKey)),
         });
       }
       const running = await phaseIs(submitted.metadata.name!, 'Running', 120_000);
@@ -413,7 +411,9 @@ describe('retention', () => {
     await isGone('its run Job', () =>
       batch.readNamespacedJob({ name: one.status!.runJobName!, namespace: target }),
     );
-    // The second job still names the context.
+    // The second job still names the context: it survives the round that removed the first
+    // job and the rounds after it (they run every 500 ms with this TTL).
+    await sleep(1500);
     expect(await stores.s3.exists(key)).toBe(true);
 
     await endRunJob(batch, two, 'Failed');
@@ -462,7 +462,7 @@ describe('retention', () => {
     await isGone('the orphaned run Job', runJobOf(unwatched));
     // A run Job whose LaunchJob exists is left alone.
     const live = await phaseIs(kept.metadata.name!, 'Running');
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     await expect(runJobOf(live)()).resolves.toBeDefined();
     expect(agent.metrics.render()).toContain(
       'launch_agent_deleted_total{what="orphaned_run_job"} 1',

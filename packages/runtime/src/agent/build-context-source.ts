@@ -138,9 +138,6 @@ export async function extractContextArchive(
   } catch (error) {
     await cleanup();
     if (error instanceof BuildContextUnavailableError) throw error;
-    if (error instanceof ContextNotFoundError) {
-      throw new BuildContextUnavailableError('BuildContextNotFound', error.message);
-    }
     throw new BuildContextUnavailableError(
       'BuildContextUnreadable',
       `cannot read the build context ${what}: ${(error as Error).message}`,
@@ -164,9 +161,9 @@ export async function localBuildContext(
       'the job has source.context but the agent has no builder.build-context-store',
     );
   }
-  let opened;
+  let archive: Readable;
   try {
-    opened = await store.open(key);
+    archive = await store.open(key);
   } catch (error) {
     if (error instanceof ContextNotFoundError) {
       throw new BuildContextUnavailableError(
@@ -179,5 +176,5 @@ export async function localBuildContext(
     }
     throw error;
   }
-  return extractContextArchive(opened.body, store.uri(key));
+  return extractContextArchive(archive, store.uri(key));
 }

@@ -357,9 +357,7 @@ export class LaunchAgent {
     const name = job.status?.runJobName;
     if (!namespace || !name || namespace === job.metadata.namespace) return;
     try {
-      await deleteIgnoringMissing(() =>
-        this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
-      );
+      await this.deleteRunJob(namespace, name);
       this.metrics.count('deleted', { what: 'run_job' });
       this.log.info('deleted the run Job of a deleted LaunchJob', {
         job: keyOf(job),
@@ -372,6 +370,13 @@ export class LaunchAgent {
         error: shortMessage(error),
       });
     }
+  }
+
+  /** Deletes a run Job and, through Background propagation, its pods; a missing Job is fine. */
+  private deleteRunJob(namespace: string, name: string): Promise<void> {
+    return deleteIgnoringMissing(() =>
+      this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+    );
   }
 
   /** One round of retention: finished jobs past their TTL, then orphaned run Jobs. */
@@ -408,18 +413,15 @@ export class LaunchAgent {
       const { runJobName: name, runJobNamespace: namespace } = job.status ?? {};
       try {
         if (name && namespace) {
-          await deleteIgnoringMissing(() =>
-            this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
-          );
+          await this.deleteRunJob(namespace, name);
           this.metrics.count('deleted', { what: 'run_job' });
           removed.runJob = `${namespace}/${name}`;
         }
         const key = job.spec.source?.context?.key;
         const store = this.options.contextStore;
-        const shared = [...this.jobs.values()].some(
-          (other) => other.spec.source?.context?.key === key,
-        );
-        if (key && store && !shared) {
+        const inUse = (k: string) =>
+          [...this.jobs.values()].some((other) => other.spec.source?.context?.key === k);
+        if (key && store && !inUse(key)) {
           await store.delete(key);
           this.metrics.count('deleted', { what: 'context' });
           removed.context = store.uri(key);
@@ -472,9 +474,7 @@ export class LaunchAgent {
       if (current?.metadata.uid === uid) continue;
       const name = run.metadata!.name!;
       const namespace = run.metadata!.namespace!;
-      await deleteIgnoringMissing(() =>
-        this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
-      );
+      await this.deleteRunJob(namespace, name);
       this.runJobs.delete(uid);
       this.metrics.count('deleted', { what: 'orphaned_run_job' });
       this.log.info('deleted a run Job whose LaunchJob no longer exists', {

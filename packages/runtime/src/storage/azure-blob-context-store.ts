@@ -11,7 +11,6 @@ import {
   joinKey,
   type BuildContextStore,
   type PutOptions,
-  type StoredObject,
 } from './context-store.js';
 
 export interface AzureBlobContextStoreOptions {
@@ -157,18 +156,15 @@ export class AzureBlobContextStore implements BuildContextStore {
     }
   }
 
-  async open(key: string): Promise<StoredObject> {
+  async open(key: string): Promise<Readable> {
     try {
       const downloaded = await this.container
         .getBlockBlobClient(joinKey(this.prefix, key))
         .download();
       const body = downloaded.readableStreamBody;
       if (!body) throw new Error('the response has no body stream');
-      return {
-        // The SDK's type is the DOM-less NodeJS.ReadableStream; in Node it is a Readable.
-        body: body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>),
-        ...(downloaded.contentLength !== undefined ? { size: downloaded.contentLength } : {}),
-      };
+      // The SDK's type is the DOM-less NodeJS.ReadableStream; in Node it is a Readable.
+      return body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
     } catch (error) {
       const statusCode = (error as { statusCode?: number }).statusCode;
       const errorCode = (error as { code?: string }).code;

@@ -7,13 +7,6 @@ export interface PutOptions {
   onProgress?: (bytesSent: number) => void;
 }
 
-/** A stored object opened for reading. */
-export interface StoredObject {
-  body: Readable;
-  /** Bytes, when the store reports it. */
-  size?: number;
-}
-
 /**
  * Where build contexts go: the kaniko builder uploads a context, hands kaniko `uri(key)` as its
  * `--context`, and deletes the object when the build is over; `launch-agent submit` uploads a
@@ -26,7 +19,7 @@ export interface BuildContextStore {
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** Opens the object for reading; a missing object is a ContextNotFoundError. */
-  open(key: string): Promise<StoredObject>;
+  open(key: string): Promise<Readable>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** The URI kaniko reads the context from (`--context`). */

@@ -9,7 +9,6 @@ import {
   toReadable,
   type BuildContextStore,
   type PutOptions,
-  type StoredObject,
 } from './context-store.js';
 
 export interface GcsContextStoreOptions {
@@ -136,9 +135,9 @@ export class GcsContextStore implements BuildContextStore {
    * Reads the metadata first: a read stream reports a missing object only once it is consumed,
    * and the generation pins the stream to the object that was found.
    */
-  async open(key: string): Promise<StoredObject> {
+  async open(key: string): Promise<Readable> {
     const file = this.bucket.file(joinKey(this.prefix, key));
-    let metadata: { size?: string | number; generation?: string | number };
+    let metadata: { generation?: string | number };
     try {
       [metadata] = await file.getMetadata();
     } catch (error) {
@@ -152,9 +151,7 @@ export class GcsContextStore implements BuildContextStore {
         ? this.bucket.file(file.name, { generation: Number(metadata.generation) })
         : file;
     // Bytes as stored: the context is gzip already and is unpacked by the reader.
-    const body = pinned.createReadStream({ decompress: false, validation: false });
-    const size = Number(metadata.size);
-    return { body, ...(Number.isFinite(size) ? { size } : {}) };
+    return pinned.createReadStream({ decompress: false });
   }
 
   async delete(key: string): Promise<void> {

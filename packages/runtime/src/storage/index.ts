@@ -5,7 +5,6 @@ export {
   joinKey,
   type BuildContextStore,
   type PutOptions,
-  type StoredObject,
 } from './context-store.js';
 export { S3ContextStore, type S3ContextStoreOptions } from './s3-context-store.js';
 export { GcsContextStore, gcsClient, type GcsContextStoreOptions } from './gcs-context-store.js';

@@ -12,7 +12,6 @@ import {
   toReadable,
   type BuildContextStore,
   type PutOptions,
-  type StoredObject,
 } from './context-store.js';
 
 /** Where the kaniko builder mounts the claim in build pods; kaniko reads `tar:///context/...`. */
@@ -105,18 +104,12 @@ export class PvcContextStore implements BuildContextStore {
     }
   }
 
-  async open(key: string): Promise<StoredObject> {
+  async open(key: string): Promise<Readable> {
     const file = this.path(key);
     try {
       // Opened before returning, so a missing file is reported here and not by the stream.
       const handle = await open(file, 'r');
-      try {
-        const { size } = await handle.stat();
-        return { body: handle.createReadStream({ highWaterMark: 1 << 20 }), size };
-      } catch (error) {
-        await handle.close();
-        throw error;
-      }
+      return handle.createReadStream({ highWaterMark: 1 << 20 });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new ContextNotFoundError(file, this.location, { cause: error });

@@ -13,7 +13,6 @@ import {
   joinKey,
   type BuildContextStore,
   type PutOptions,
-  type StoredObject,
 } from './context-store.js';
 
 export interface S3ContextStoreOptions {
@@ -148,7 +147,7 @@ export class S3ContextStore implements BuildContextStore {
     }
   }
 
-  async open(key: string): Promise<StoredObject> {
+  async open(key: string): Promise<Readable> {
     try {
       const got = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
@@ -156,7 +155,7 @@ export class S3ContextStore implements BuildContextStore {
       // In Node the SDK's body is the HTTP response itself, a Readable.
       const body = got.Body as Readable | undefined;
       if (!(body instanceof Readable)) throw new Error('the response has no body stream');
-      return { body, ...(got.ContentLength !== undefined ? { size: got.ContentLength } : {}) };
+      return body;
     } catch (error) {
       if ((error as Error).name === 'NoSuchKey' || status(error) === 404) {
         throw new ContextNotFoundError(this.uri(key), this.location, { cause: error });
