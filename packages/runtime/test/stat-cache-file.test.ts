@@ -2,8 +2,12 @@ import { endianness } from 'node:os';
 import {
   decodeStatCache,
   encodeStatCache,
+  SNAPSHOT_KIND_SHIFT,
+  SnapshotKind,
   type StatCacheContents,
 } from '../src/build/stat-cache-file.js';
+
+const at = (kind: number, index: number) => ((kind << SNAPSHOT_KIND_SHIFT) | index) >>> 0;
 
 function contents(): StatCacheContents {
   const digest = (c: string) => c.repeat(64);
@@ -15,9 +19,19 @@ function contents(): StatCacheContents {
     dirPaths: ['', 'dir'],
     stats: Float64Array.from({ length: 5 * 6 }, (_, i) => i * 1_000_000.125),
     digests: digest('a') + digest('b') + digest('c'),
-    childStart: Uint32Array.of(0, 2, 4),
-    childNames: ['a.txt', 'dir', 'line\nbreak', '😀.bin'],
-    childKinds: Uint8Array.of(1, 3, 1, 1),
+    childStart: Uint32Array.of(0, 2, 5),
+    childNames: ['a.txt', 'dir', 'line\nbreak', '😀.bin', 'link'],
+    childKinds: Uint8Array.of(1, 3, 1, 1, 2),
+    order: Uint32Array.of(
+      at(SnapshotKind.file, 0),
+      at(SnapshotKind.directory, 1),
+      at(SnapshotKind.file, 1),
+      at(SnapshotKind.file, 2),
+      at(SnapshotKind.symlink, 0),
+    ),
+    linkPaths: ['dir/link'],
+    linkTargets: ['../a.txt'],
+    sourceHash: { head: '1'.repeat(64), hash: '2'.repeat(64) },
   };
 }
 
@@ -31,6 +45,32 @@ describe('stat cache file', () => {
     expect([...childKinds]).toEqual([...expectedKinds]);
   });
 
+  it('reads back a cache without a snapshot', () => {
+    const without = {
+      ...contents(),
+      order: undefined,
+      linkPaths: [],
+      linkTargets: [],
+      sourceHash: undefined,
+    };
+    const decoded = decodeStatCache(encodeStatCache(without));
+    expect(decoded?.order).toBeUndefined();
+    expect(decoded?.sourceHash).toBeUndefined();
+    expect(decoded?.filePaths).toEqual(without.filePaths);
+    expect(decoded?.childNames).toEqual(without.childNames);
+  });
+
+  it.each([
+    ['a file index past the files', at(SnapshotKind.file, 3)],
+    ['a directory index past the directories', at(SnapshotKind.directory, 2)],
+    ['a symlink index past the symlinks', at(SnapshotKind.symlink, 1)],
+    ['an unknown kind', at(3, 0)],
+  ])('treats a snapshot with %s as no cache', (_, wrong) => {
+    const bad = contents();
+    bad.order = Uint32Array.of(at(SnapshotKind.file, 0), wrong);
+    expect(decodeStatCache(encodeStatCache(bad))).toBeUndefined();
+  });
+
   it('reads back an empty cache', () => {
     const empty: StatCacheContents = {
       context: '/ctx',
@@ -42,6 +82,10 @@ describe('stat cache file', () => {
       childStart: Uint32Array.of(0),
       childNames: [],
       childKinds: new Uint8Array(0),
+      order: new Uint32Array(0),
+      linkPaths: [],
+      linkTargets: [],
+      sourceHash: undefined,
     };
     expect(decodeStatCache(encodeStatCache(empty))).toMatchObject({
       context: '/ctx',
@@ -60,6 +104,9 @@ describe('stat cache file', () => {
     expect(decodeStatCache(bytes.subarray(0, 40))).toBeUndefined();
     expect(decodeStatCache(Buffer.concat([bytes, Buffer.from('x\0')]))).toBeUndefined();
     expect(decodeStatCache(Buffer.from('{"format":2,"entries":[]}'))).toBeUndefined();
+    const format3 = Buffer.from(bytes);
+    format3.write('3', format3.indexOf('"format":4') + 9, 'latin1');
+    expect(decodeStatCache(format3)).toBeUndefined();
     expect(decodeStatCache(Buffer.from('{not json\n'))).toBeUndefined();
     const other = endianness() === 'LE' ? 'BE' : 'LE';
     const swapped = Buffer.from(bytes);

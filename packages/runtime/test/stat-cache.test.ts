@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
@@ -15,6 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBuildPlan } from '../src/build/build-plan.js';
+import { decodeStatCache, encodeStatCache } from '../src/build/stat-cache-file.js';
 import { RACY_WINDOW_MS, StatCache } from '../src/build/stat-cache.js';
 
 const roots: string[] = [];
@@ -241,23 +243,128 @@ describe('stat cache: a warm run notices every change deep in the tree', () => {
     ],
   ];
 
-  it.each(changes)('%s', async (_, change) => {
+  // Changes that leave every directory's stat alone: the snapshot still holds, and only the
+  // changed file is read. Every other change must make the warm run walk the context.
+  const keepSnapshot = new Set([
+    'new bytes with the same size and mtime',
+    'a file made executable',
+  ]);
+
+  it.each(changes)('%s', async (name, change) => {
     const { root, cacheDir } = deepContext();
     const cold = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    expect(cold.stats.fromSnapshot).toBe(false);
     const unchanged = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     expect(unchanged.stats.hashedFiles).toBe(0);
+    expect(unchanged.stats.fromSnapshot).toBe(true);
+    expect(unchanged.entries).toEqual(cold.entries);
     expect(unchanged.sourceHash).toBe(cold.sourceHash);
 
     change(root);
     const warm = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     const fresh = await createBuildPlan({ contextDir: root, cacheDir: false });
+    expect(warm.stats.fromSnapshot).toBe(keepSnapshot.has(name));
     expect(warm.entries).toEqual(fresh.entries);
     expect(warm.sourceHash).toBe(fresh.sourceHash);
     expect(warm.sourceHash).not.toBe(cold.sourceHash);
-    // And the cache written by the warm run describes the changed tree.
+    // And the cache written by the warm run describes the changed tree, snapshot included.
     const again = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     expect(again.stats.hashedFiles).toBe(0);
+    expect(again.stats.fromSnapshot).toBe(true);
+    expect(again.entries).toEqual(fresh.entries);
     expect(again.sourceHash).toBe(fresh.sourceHash);
+  });
+
+  it('leaves no snapshot after a scan that could not remember everything', async () => {
+    const { root, cacheDir } = deepContext();
+    const plan = () => createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    await plan();
+    // A file whose mtime is ahead of the scan clock is racy: hashed, but never remembered.
+    const recent = deep(root, 'recent.txt');
+    writeFileSync(recent, 'just written\n');
+    const ahead = new Date(later() + 3_600_000);
+    utimesSync(recent, ahead, ahead);
+    const racy = await plan();
+    expect([racy.stats.fromSnapshot, racy.stats.hashedFiles]).toEqual([false, 1]);
+    const next = await plan();
+    expect([next.stats.fromSnapshot, next.stats.hashedFiles]).toEqual([false, 1]);
+    expect(next.sourceHash).toBe(racy.sourceHash);
+    age(recent);
+    const settled = await plan();
+    expect([settled.stats.fromSnapshot, settled.stats.hashedFiles]).toEqual([false, 1]);
+    const again = await plan();
+    expect([again.stats.fromSnapshot, again.stats.hashedFiles]).toEqual([true, 0]);
+    expect(again.sourceHash).toBe(racy.sourceHash);
+  });
+
+  it('gives the remembered source hash only for the same Dockerfile, args, target and platform', async () => {
+    const { root, cacheDir } = deepContext();
+    const outside = join(dir('cache-dockerfile-'), 'Dockerfile');
+    writeFileSync(outside, 'FROM scratch\n');
+    const plan = (options: { buildArgs?: Record<string, string>; platform?: string } = {}) =>
+      createBuildPlan({
+        contextDir: root,
+        dockerfile: outside,
+        cacheDir,
+        now: later(),
+        ...options,
+      });
+    const fresh = (options: { buildArgs?: Record<string, string>; platform?: string } = {}) =>
+      createBuildPlan({ contextDir: root, dockerfile: outside, cacheDir: false, ...options });
+    await plan();
+    // Tamper with the remembered hash: a run that uses it gives the tampered value back.
+    const [name] = readdirSync(join(cacheDir, 'hash-cache'));
+    const file = join(cacheDir, 'hash-cache', name!);
+    const stored = decodeStatCache(readFileSync(file))!;
+    const tampered = 'f'.repeat(64);
+    writeFileSync(
+      file,
+      encodeStatCache({ ...stored, sourceHash: { ...stored.sourceHash!, hash: tampered } }),
+    );
+    expect((await plan()).sourceHash).toBe(tampered);
+
+    for (const options of [{ buildArgs: { A: '1' } }, { platform: 'linux/arm64' }]) {
+      const other = await plan(options);
+      expect(other.stats.fromSnapshot).toBe(true);
+      expect(other.sourceHash).toBe((await fresh(options)).sourceHash);
+    }
+    writeFileSync(outside, 'FROM scratch\nLABEL changed=1\n');
+    const edited = await plan();
+    expect(edited.stats.fromSnapshot).toBe(true);
+    expect(edited.sourceHash).toBe((await fresh()).sourceHash);
+    // A file changed under a snapshot that still holds: hashed again, not remembered.
+    const before = statSync(deep(root, 'file.txt'));
+    writeFileSync(deep(root, 'file.txt'), 'DEEP CONTENT\n');
+    restoreMtime(deep(root, 'file.txt'), before);
+    writeFileSync(outside, 'FROM scratch\n');
+    const changed = await plan();
+    expect([changed.stats.fromSnapshot, changed.stats.hashedFiles]).toEqual([true, 1]);
+    expect(changed.sourceHash).toBe((await fresh()).sourceHash);
+    expect(changed.sourceHash).not.toBe(tampered);
+  });
+
+  it('walks the context when the snapshot does not fit it, whatever the directory stats say', async () => {
+    const { root, cacheDir } = deepContext();
+    const cold = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    // A file gone while every directory keeps the stat the snapshot has (no POSIX file system
+    // does this; the cache file is rewritten to pretend it): the snapshot must not be trusted.
+    rmSync(deep(root, 'other.txt'));
+    const [name] = readdirSync(join(cacheDir, 'hash-cache'));
+    const file = join(cacheDir, 'hash-cache', name!);
+    const stored = decodeStatCache(readFileSync(file))!;
+    const stats = Float64Array.from(stored.stats);
+    stored.dirPaths.forEach((path, d) => {
+      const s = statSync(join(root, path));
+      const at = (stored.filePaths.length + d) * 6;
+      stats.set([s.size, s.mtimeMs, s.ctimeMs, s.ino, s.mode, s.dev], at);
+    });
+    writeFileSync(file, encodeStatCache({ ...stored, stats }));
+    const warm = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
+    const fresh = await createBuildPlan({ contextDir: root, cacheDir: false });
+    expect(warm.stats.fromSnapshot).toBe(false);
+    expect(warm.entries).toEqual(fresh.entries);
+    expect(warm.sourceHash).toBe(fresh.sourceHash);
+    expect(warm.sourceHash).not.toBe(cold.sourceHash);
   });
 
   it('rewrites nothing when nothing changed', async () => {

@@ -1,6 +1,6 @@
 import { constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { DockerIgnore } from './dockerignore.js';
-import type { StatKey } from './stat-cache.js';
+import { statKey, type StatKey } from './stat-cache.js';
 
 /** One entry of a build context that goes into the image's build: never an excluded path. */
 export type ContextEntry =
@@ -67,15 +67,7 @@ export function sortByUtf8Path<T extends { path: string }>(entries: T[]): T[] {
 
 /** The stat fields a cache entry is keyed on, of the path itself (links are not followed). */
 export function lstatKey(path: string): StatKey {
-  const s = lstatSync(path);
-  return {
-    size: s.size,
-    mtimeMs: s.mtimeMs,
-    ctimeMs: s.ctimeMs,
-    ino: s.ino,
-    mode: s.mode,
-    dev: s.dev,
-  };
+  return statKey(lstatSync(path));
 }
 
 function readError(path: string, error: unknown): ContextReadError {

@@ -52,23 +52,36 @@ function compareUtf8(a: string, b: string): number {
 }
 
 /**
+ * The start of the spec's text: the version line, the Dockerfile, platform, target and build
+ * args; everything but the entries.
+ */
+function manifestHead(inputs: SourceHashInputs): Buffer {
+  let text = `\nplatform ${field(inputs.platform ?? '')}\ntarget ${field(inputs.target ?? '')}\n`;
+  for (const key of Object.keys(inputs.buildArgs).sort(compareUtf8)) {
+    text += `arg ${field(key)} ${field(inputs.buildArgs[key]!)}\n`;
+  }
+  return Buffer.concat([
+    Buffer.from(`${SOURCE_HASH_VERSION}\ndockerfile ${inputs.dockerfile.length}:`, 'utf8'),
+    inputs.dockerfile,
+    Buffer.from(text, 'utf8'),
+  ]);
+}
+
+/**
  * Computes the text of the spec and its SHA-256 from already known file digests. Separate
  * from file reading so the rules can be tested and re-implemented on their own.
  */
 export function digestSourceManifest(
   inputs: SourceHashInputs,
   fileDigests: ReadonlyMap<string, string>,
+  head: Buffer = manifestHead(inputs),
 ): string {
   const hash = createHash('sha256');
-  hash.update(`${SOURCE_HASH_VERSION}\ndockerfile ${inputs.dockerfile.length}:`);
-  hash.update(inputs.dockerfile);
-  // The rest is built as text and hashed in pieces of about 64 KiB: one update per entry costs
-  // more than the hashing, and one string for all of it is a large allocation to flatten.
+  hash.update(head);
+  // The entries are built as text and hashed in pieces of about 64 KiB: one update per entry
+  // costs more than the hashing, and one string for all of it is a large allocation to flatten.
   // Plain `+` rather than `field()` templates: fewer intermediate strings per entry.
-  let text = `\nplatform ${field(inputs.platform ?? '')}\ntarget ${field(inputs.target ?? '')}\n`;
-  for (const key of Object.keys(inputs.buildArgs).sort(compareUtf8)) {
-    text += `arg ${field(key)} ${field(inputs.buildArgs[key]!)}\n`;
-  }
+  let text = '';
   for (const entry of inputs.entries) {
     const path = entry.path;
     if (entry.type === 'directory') {
@@ -137,8 +150,14 @@ export async function computeSourceHash(
       result.ctimeMs === entry.stat.ctimeMs;
     if (unchanged) cache.record(entry.path, entry.stat, result.digest);
   });
-  cache.save();
-  const hash = digestSourceManifest(inputs, fileDigests);
+  // Unchanged entries (the stat cache's snapshot held) and no file changed: the text is the one
+  // the last scan hashed, so with the same head it has the same hash.
+  const head = manifestHead(inputs);
+  const headDigest = createHash('sha256').update(head).digest('hex');
+  const hash =
+    cache.rememberedSourceHash(headDigest, inputs.entries) ??
+    digestSourceManifest(inputs, fileDigests, head);
+  cache.save(inputs.entries, { head: headDigest, hash });
   return {
     hash,
     tag: hash.slice(0, TAG_HEX_LENGTH),

@@ -1,12 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { DirectoryListing, WalkMemory } from './context-walk.js';
+import type { ContextEntry, DirectoryListing, WalkMemory } from './context-walk.js';
 import {
   decodeStatCache,
   encodeStatCache,
+  SNAPSHOT_INDEX_MASK,
+  SNAPSHOT_KIND_SHIFT,
+  SnapshotKind,
   STAT_FIELDS,
+  type RememberedSourceHash,
   type StatCacheContents,
 } from './stat-cache-file.js';
 
@@ -18,6 +30,18 @@ export interface StatKey {
   ino: number;
   mode: number;
   dev: number;
+}
+
+/** The cache's fields of an lstat result (an `fs.Stats` has more). */
+export function statKey(stat: StatKey): StatKey {
+  return {
+    size: stat.size,
+    mtimeMs: stat.mtimeMs,
+    ctimeMs: stat.ctimeMs,
+    ino: stat.ino,
+    mode: stat.mode,
+    dev: stat.dev,
+  };
 }
 
 /**
@@ -45,6 +69,10 @@ const EMPTY: StatCacheContents = {
   childStart: new Uint32Array(1),
   childNames: [],
   childKinds: new Uint8Array(0),
+  order: undefined,
+  linkPaths: [],
+  linkTargets: [],
+  sourceHash: undefined,
 };
 
 function sameStat(stats: Float64Array, record: number, stat: StatKey): boolean {
@@ -59,9 +87,27 @@ function sameStat(stats: Float64Array, record: number, stat: StatKey): boolean {
   );
 }
 
+function storedStat(stats: Float64Array, record: number): StatKey {
+  const at = record * STAT_FIELDS;
+  return {
+    size: stats[at]!,
+    mtimeMs: stats[at + 1]!,
+    ctimeMs: stats[at + 2]!,
+    ino: stats[at + 3]!,
+    mode: stats[at + 4]!,
+    dev: stats[at + 5]!,
+  };
+}
+
 function pushStat(target: number[], stat: StatKey): void {
   target.push(stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, stat.mode, stat.dev);
 }
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+type FileRecord = { path: string; stat: StatKey; digest: string };
+type DirRecord = { path: string; stat: StatKey; listing: DirectoryListing };
 
 /**
  * Remembers, per context directory, each file's SHA-256 keyed by its path and stat (size,
@@ -71,20 +117,34 @@ function pushStat(target: number[], stat: StatKey): void {
  *
  * A directory's listing can be reused because adding, removing or renaming an entry updates
  * the directory's mtime and ctime (POSIX), and ctime cannot be set back by `touch`.
+ *
+ * When every part of a scan was remembered, the file also holds a snapshot of it: its entries
+ * in order and the source hash computed from them. The next scan first checks the snapshot
+ * (`snapshotEntries`), with no walk at all.
  */
 export class StatCache implements WalkMemory {
   private readonly stored: StatCacheContents;
-  /** path → record index in `stored`. */
-  private readonly fileAt = new Map<string, number>();
-  private readonly dirAt = new Map<string, number>();
+  /** path → record index in `stored`, built on first use. */
+  private fileIndex: Map<string, number> | undefined;
+  private dirIndex: Map<string, number> | undefined;
+  /** The file record after the one `lookup` found last. */
+  private nextFile = 0;
   /** Records confirmed in this scan (indices into `stored`) and new ones, which `save` writes. */
   private readonly keptFiles: number[] = [];
   private readonly keptDirs = new Set<number>();
-  private readonly addedFiles: Array<{ path: string; stat: StatKey; digest: string }> = [];
-  private readonly addedDirs: Array<{ path: string; stat: StatKey; listing: DirectoryListing }> =
-    [];
+  private readonly addedFiles: FileRecord[] = [];
+  private readonly addedDirs: DirRecord[] = [];
+  /** Set when this scan saw something it could not remember: it then leaves no snapshot. */
+  private forgotSomething = false;
   /** Listings are decisions of the .dockerignore rules: only reused under the same rules. */
   private readonly sameRules: boolean;
+  /** The entries `snapshotEntries` returned, when the snapshot held. */
+  private snapshot: readonly ContextEntry[] | undefined;
+
+  /** True when this scan's entries came from the snapshot (the build plan's statistics). */
+  get snapshotUsed(): boolean {
+    return this.snapshot !== undefined;
+  }
 
   private constructor(
     readonly file: string | undefined,
@@ -95,8 +155,6 @@ export class StatCache implements WalkMemory {
   ) {
     this.stored = stored;
     this.sameRules = ignore !== undefined && ignore === stored.ignore;
-    stored.filePaths.forEach((path, i) => this.fileAt.set(path, i));
-    stored.dirPaths.forEach((path, i) => this.dirAt.set(path, i));
   }
 
   /** A cache that remembers nothing (hashing with the cache turned off). */
@@ -130,26 +188,120 @@ export class StatCache implements WalkMemory {
     return createHash('sha256').update(context).digest('hex').slice(0, 32);
   }
 
+  private files(): Map<string, number> {
+    this.fileIndex ??= new Map(this.stored.filePaths.map((path, i) => [path, i]));
+    return this.fileIndex;
+  }
+
+  private dirs(): Map<string, number> {
+    this.dirIndex ??= new Map(this.stored.dirPaths.map((path, i) => [path, i]));
+    return this.dirIndex;
+  }
+
+  /**
+   * The entries of the last scan, when its snapshot still holds for the context at `root` (the
+   * same rules, every directory it walked with exactly the stat it had, every symlink with the
+   * same target): then no entry can have been added, removed, renamed or replaced, and the
+   * context need not be walked. Every file is still lstat'ed; one whose stat changed comes back
+   * with its new stat, so `lookup` misses it and it is hashed again. Undefined when the
+   * snapshot is missing or does not hold (or the context cannot be read): walk it instead.
+   *
+   * The checks are those a walk with remembered listings makes, in one pass over flat arrays
+   * instead of directory by directory, and the entries are already in order.
+   */
+  snapshotEntries(root: string): ContextEntry[] | undefined {
+    this.snapshot = undefined;
+    const stored = this.stored;
+    const order = stored.order;
+    if (!this.sameRules || order === undefined) return undefined;
+    const prefix = root.endsWith('/') ? root : `${root}/`;
+    const { filePaths, dirPaths, linkPaths, linkTargets, stats } = stored;
+    const fileCount = filePaths.length;
+    const fileStats: StatKey[] = new Array(fileCount);
+    try {
+      for (let d = 0; d < dirPaths.length; d++) {
+        const path = dirPaths[d]!;
+        if (!sameStat(stats, fileCount + d, lstatSync(path === '' ? root : prefix + path))) {
+          return undefined;
+        }
+      }
+      for (let l = 0; l < linkPaths.length; l++) {
+        if (readlinkSync(prefix + linkPaths[l]!) !== linkTargets[l]) return undefined;
+      }
+      for (let f = 0; f < fileCount; f++) {
+        const stat = lstatSync(prefix + filePaths[f]!);
+        if (sameStat(stats, f, stat)) {
+          fileStats[f] = storedStat(stats, f);
+        } else if ((stat.mode & S_IFMT) === S_IFREG) {
+          fileStats[f] = statKey(stat);
+        } else {
+          return undefined;
+        }
+      }
+    } catch {
+      return undefined;
+    }
+    const entries: ContextEntry[] = new Array(order.length);
+    for (let i = 0; i < order.length; i++) {
+      const at = order[i]! & SNAPSHOT_INDEX_MASK;
+      const kind = order[i]! >>> SNAPSHOT_KIND_SHIFT;
+      if (kind === SnapshotKind.file) {
+        const path = filePaths[at]!;
+        const stat = fileStats[at]!;
+        const executable = (stat.mode & 0o111) !== 0;
+        entries[i] = { type: 'file', path, absolutePath: prefix + path, executable, stat };
+      } else if (kind === SnapshotKind.directory) {
+        entries[i] = { type: 'directory', path: dirPaths[at]! };
+      } else {
+        entries[i] = { type: 'symlink', path: linkPaths[at]!, target: linkTargets[at]! };
+      }
+    }
+    for (let d = 0; d < dirPaths.length; d++) this.keptDirs.add(d);
+    this.snapshot = entries;
+    return entries;
+  }
+
+  /**
+   * The source hash the last scan computed, when `entries` are what `snapshotEntries` returned
+   * in this scan, `lookup` has confirmed every file's digest, and the rest of the manifest
+   * (Dockerfile, platform, target, build args: `head` is its SHA-256) is the same: then the
+   * manifest is the very text that scan hashed.
+   */
+  rememberedSourceHash(head: string, entries: readonly ContextEntry[]): string | undefined {
+    const remembered = this.stored.sourceHash;
+    if (entries !== this.snapshot || remembered?.head !== head) return undefined;
+    return this.keptFiles.length === this.stored.filePaths.length ? remembered.hash : undefined;
+  }
+
   /**
    * True when `path` was an included file of the last scan under the same .dockerignore rules:
    * the rules' decision is a function of the rules and the path alone, so it still holds and
    * the walk need not run the matcher again.
    */
   wasIncluded(path: string): boolean {
-    return this.sameRules && this.fileAt.has(path);
+    return this.sameRules && this.files().has(path);
   }
 
   /** The remembered digest of `path` when its stat is exactly what it was, else undefined. */
   lookup(path: string, stat: StatKey): string | undefined {
-    const at = this.fileAt.get(path);
-    if (at === undefined || !sameStat(this.stored.stats, at, stat)) return undefined;
+    // Files are stored in the order of the scan that wrote them, which is the order the next
+    // scan asks in, so the record after the last one asked for is nearly always the one.
+    const stored = this.stored;
+    const next = this.nextFile;
+    const at = stored.filePaths[next] === path ? next : this.files().get(path);
+    if (at === undefined) return undefined;
+    this.nextFile = at + 1;
+    if (!sameStat(stored.stats, at, stat)) return undefined;
     this.keptFiles.push(at);
-    return this.stored.digests.slice(at * 64, at * 64 + 64);
+    return stored.digests.slice(at * 64, at * 64 + 64);
   }
 
   /** Remembers a freshly computed digest, unless the file is too recent to be trusted later. */
   record(path: string, stat: StatKey, digest: string): void {
-    if (this.isRacy(stat)) return;
+    if (this.isRacy(stat)) {
+      this.forgotSomething = true;
+      return;
+    }
     this.addedFiles.push({ path, stat, digest });
   }
 
@@ -159,7 +311,7 @@ export class StatCache implements WalkMemory {
    */
   listing(path: string, stat: StatKey): DirectoryListing | undefined {
     if (!this.sameRules) return undefined;
-    const at = this.dirAt.get(path);
+    const at = this.dirs().get(path);
     const stored = this.stored;
     if (at === undefined || !sameStat(stored.stats, stored.filePaths.length + at, stat)) {
       return undefined;
@@ -176,9 +328,12 @@ export class StatCache implements WalkMemory {
   /** Remembers what the walk found in a directory, unless the directory changed too recently. */
   rememberListing(path: string, stat: StatKey, listing: DirectoryListing): void {
     // A remembered listing the walk could not use (see `walkContext`) is replaced, not kept.
-    const at = this.dirAt.get(path);
+    const at = this.dirs().get(path);
     if (at !== undefined) this.keptDirs.delete(at);
-    if (this.ignore === undefined || this.isRacy(stat)) return;
+    if (this.ignore === undefined || this.isRacy(stat)) {
+      this.forgotSomething = true;
+      return;
+    }
     this.addedDirs.push({ path, stat, listing });
   }
 
@@ -189,20 +344,105 @@ export class StatCache implements WalkMemory {
 
   /**
    * Writes the records seen in this scan (dropping paths that are gone), atomically via a
-   * rename, and only when something changed. Failing to write is not an error.
+   * rename, and only when something changed. With the scan's `entries` (sorted), and when
+   * every one of them was remembered, the file also holds the snapshot the next scan checks
+   * first. Failing to write is not an error.
    */
-  save(): void {
+  save(entries?: readonly ContextEntry[], sourceHash?: RememberedSourceHash): void {
     if (this.file === undefined) return;
     const stored = this.stored;
+    const complete = entries !== undefined && this.ignore !== undefined && !this.forgotSomething;
     if (
       this.addedFiles.length === 0 &&
       this.addedDirs.length === 0 &&
       this.keptFiles.length === stored.filePaths.length &&
       this.keptDirs.size === stored.dirPaths.length &&
-      this.ignore === stored.ignore
+      this.ignore === stored.ignore &&
+      (stored.order !== undefined || !complete)
     ) {
       return;
     }
+    const contents =
+      (complete && this.snapshotContents(entries, sourceHash)) || this.recordContents(undefined);
+    // A unique temp name: builds of the same context in parallel each write whole files.
+    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
+      writeFileSync(temp, encodeStatCache(contents), { mode: 0o600 });
+      renameSync(temp, this.file);
+      // The JSON file of format 2 (before listings were remembered) is never read again.
+      rmSync(this.file.replace(/\.bin$/, '.json'), { force: true });
+    } catch {
+      // A read-only home or a full disk must not fail a build; the next scan hashes again.
+      rmSync(temp, { force: true });
+    }
+  }
+
+  /**
+   * This scan's records with its snapshot: files in the entries' order, the included
+   * directories in the entries' order before the other walked ones. Undefined when an entry
+   * has no record (a file that changed while it was read is hashed but not remembered).
+   */
+  private snapshotContents(
+    entries: readonly ContextEntry[],
+    sourceHash: RememberedSourceHash | undefined,
+  ): StatCacheContents | undefined {
+    const stored = this.stored;
+    const fileRecords = new Map<string, number | FileRecord>();
+    for (const at of this.keptFiles) fileRecords.set(stored.filePaths[at]!, at);
+    for (const added of this.addedFiles) fileRecords.set(added.path, added);
+    // Only this scan's listings: under other rules the old ones are stale.
+    const dirRecords = new Map<string, number | DirRecord>();
+    for (const at of this.sameRules ? this.keptDirs : []) {
+      dirRecords.set(stored.dirPaths[at]!, at);
+    }
+    for (const added of this.addedDirs) dirRecords.set(added.path, added);
+
+    const files: Array<number | FileRecord> = [];
+    const dirs: Array<number | DirRecord> = [];
+    const linkPaths: string[] = [];
+    const linkTargets: string[] = [];
+    const order = new Uint32Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      let kind: number;
+      let index: number;
+      if (entry.type === 'file') {
+        const record = fileRecords.get(entry.path);
+        if (record === undefined) return undefined;
+        kind = SnapshotKind.file;
+        index = files.push(record) - 1;
+      } else if (entry.type === 'directory') {
+        const record = dirRecords.get(entry.path);
+        if (record === undefined) return undefined;
+        dirRecords.delete(entry.path);
+        kind = SnapshotKind.directory;
+        index = dirs.push(record) - 1;
+      } else {
+        kind = SnapshotKind.symlink;
+        index = linkPaths.push(entry.path) - 1;
+        linkTargets.push(entry.target);
+      }
+      if (index > SNAPSHOT_INDEX_MASK) return undefined;
+      order[i] = ((kind << SNAPSHOT_KIND_SHIFT) | index) >>> 0;
+    }
+    // The root and the excluded directories the walk entered: checked, but not entries.
+    dirs.push(...dirRecords.values());
+    return { ...this.recordContents({ files, dirs }), order, linkPaths, linkTargets, sourceHash };
+  }
+
+  /**
+   * The file's contents for the given records, by default this scan's: the confirmed ones then
+   * the new ones. A number is the index of a record in the file that was read.
+   */
+  private recordContents(
+    records:
+      | { files: ReadonlyArray<number | FileRecord>; dirs: ReadonlyArray<number | DirRecord> }
+      | undefined,
+  ): StatCacheContents {
+    const stored = this.stored;
+    const files = records?.files ?? [...this.keptFiles, ...this.addedFiles];
+    const dirs = records?.dirs ?? [...(this.sameRules ? this.keptDirs : []), ...this.addedDirs];
     const filePaths: string[] = [];
     const dirPaths: string[] = [];
     const stats: number[] = [];
@@ -213,36 +453,36 @@ export class StatCache implements WalkMemory {
     const copyStat = (record: number) => {
       for (let k = 0; k < STAT_FIELDS; k++) stats.push(stored.stats[record * STAT_FIELDS + k]!);
     };
-    for (const at of this.keptFiles) {
-      filePaths.push(stored.filePaths[at]!);
-      copyStat(at);
-      digests.push(stored.digests.slice(at * 64, at * 64 + 64));
+    for (const file of files) {
+      if (typeof file === 'number') {
+        filePaths.push(stored.filePaths[file]!);
+        copyStat(file);
+        digests.push(stored.digests.slice(file * 64, file * 64 + 64));
+      } else {
+        filePaths.push(file.path);
+        pushStat(stats, file.stat);
+        digests.push(file.digest);
+      }
     }
-    for (const { path, stat, digest } of this.addedFiles) {
-      filePaths.push(path);
-      pushStat(stats, stat);
-      digests.push(digest);
-    }
-    // Under other rules the old listings are stale: only this scan's are written.
-    for (const at of this.sameRules ? this.keptDirs : []) {
-      dirPaths.push(stored.dirPaths[at]!);
-      copyStat(stored.filePaths.length + at);
-      for (let i = stored.childStart[at]!; i < stored.childStart[at + 1]!; i++) {
-        childNames.push(stored.childNames[i]!);
-        childKinds.push(stored.childKinds[i]!);
+    for (const dir of dirs) {
+      if (typeof dir === 'number') {
+        dirPaths.push(stored.dirPaths[dir]!);
+        copyStat(stored.filePaths.length + dir);
+        for (let i = stored.childStart[dir]!; i < stored.childStart[dir + 1]!; i++) {
+          childNames.push(stored.childNames[i]!);
+          childKinds.push(stored.childKinds[i]!);
+        }
+      } else {
+        dirPaths.push(dir.path);
+        pushStat(stats, dir.stat);
+        for (let i = 0; i < dir.listing.names.length; i++) {
+          childNames.push(dir.listing.names[i]!);
+          childKinds.push(dir.listing.kinds[i]!);
+        }
       }
       childStart.push(childNames.length);
     }
-    for (const { path, stat, listing } of this.addedDirs) {
-      dirPaths.push(path);
-      pushStat(stats, stat);
-      for (let i = 0; i < listing.names.length; i++) {
-        childNames.push(listing.names[i]!);
-        childKinds.push(listing.kinds[i]!);
-      }
-      childStart.push(childNames.length);
-    }
-    const bytes = encodeStatCache({
+    return {
       context: this.context,
       ignore: this.ignore,
       filePaths,
@@ -252,18 +492,10 @@ export class StatCache implements WalkMemory {
       childStart: Uint32Array.from(childStart),
       childNames,
       childKinds: Uint8Array.from(childKinds),
-    });
-    // A unique temp name: builds of the same context in parallel each write whole files.
-    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
-      writeFileSync(temp, bytes, { mode: 0o600 });
-      renameSync(temp, this.file);
-      // The JSON file of format 2 (before listings were remembered) is never read again.
-      rmSync(this.file.replace(/\.bin$/, '.json'), { force: true });
-    } catch {
-      // A read-only home or a full disk must not fail a build; the next scan hashes again.
-      rmSync(temp, { force: true });
-    }
+      order: undefined,
+      linkPaths: [],
+      linkTargets: [],
+      sourceHash: undefined,
+    };
   }
 }
