@@ -322,6 +322,15 @@ describe('stat cache: a warm run notices every change deep in the tree', () => {
       encodeStatCache({ ...stored, sourceHash: { ...stored.sourceHash!, hash: tampered } }),
     );
     expect((await plan()).sourceHash).toBe(tampered);
+    // A snapshot that holds no source hash is given one by the next scan.
+    writeFileSync(file, encodeStatCache({ ...stored, sourceHash: undefined }));
+    const rehashed = await plan();
+    expect(rehashed.stats.fromSnapshot).toBe(true);
+    expect(decodeStatCache(readFileSync(file))?.sourceHash?.hash).toBe(rehashed.sourceHash);
+    writeFileSync(
+      file,
+      encodeStatCache({ ...stored, sourceHash: { ...stored.sourceHash!, hash: tampered } }),
+    );
 
     for (const options of [{ buildArgs: { A: '1' } }, { platform: 'linux/arm64' }]) {
       const other = await plan(options);

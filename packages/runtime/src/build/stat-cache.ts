@@ -217,8 +217,9 @@ export class StatCache implements WalkMemory {
     const prefix = root.endsWith('/') ? root : `${root}/`;
     const { filePaths, dirPaths, linkPaths, linkTargets, stats } = stored;
     const fileCount = filePaths.length;
-    const fileStats: StatKey[] = new Array(fileCount);
+    const entries: ContextEntry[] = new Array(order.length);
     try {
+      // The directories first: with their stats unchanged, the set of entries is the same.
       for (let d = 0; d < dirPaths.length; d++) {
         const path = dirPaths[d]!;
         if (!sameStat(stats, fileCount + d, lstatSync(path === '' ? root : prefix + path))) {
@@ -228,33 +229,27 @@ export class StatCache implements WalkMemory {
       for (let l = 0; l < linkPaths.length; l++) {
         if (readlinkSync(prefix + linkPaths[l]!) !== linkTargets[l]) return undefined;
       }
-      for (let f = 0; f < fileCount; f++) {
-        const stat = lstatSync(prefix + filePaths[f]!);
-        if (sameStat(stats, f, stat)) {
-          fileStats[f] = storedStat(stats, f);
-        } else if ((stat.mode & S_IFMT) === S_IFREG) {
-          fileStats[f] = statKey(stat);
+      for (let i = 0; i < order.length; i++) {
+        const at = order[i]! & SNAPSHOT_INDEX_MASK;
+        const kind = order[i]! >>> SNAPSHOT_KIND_SHIFT;
+        if (kind === SnapshotKind.file) {
+          const path = filePaths[at]!;
+          const absolutePath = prefix + path;
+          const current = lstatSync(absolutePath);
+          let stat: StatKey;
+          if (sameStat(stats, at, current)) stat = storedStat(stats, at);
+          else if ((current.mode & S_IFMT) === S_IFREG) stat = statKey(current);
+          else return undefined;
+          const executable = (stat.mode & 0o111) !== 0;
+          entries[i] = { type: 'file', path, absolutePath, executable, stat };
+        } else if (kind === SnapshotKind.directory) {
+          entries[i] = { type: 'directory', path: dirPaths[at]! };
         } else {
-          return undefined;
+          entries[i] = { type: 'symlink', path: linkPaths[at]!, target: linkTargets[at]! };
         }
       }
     } catch {
       return undefined;
-    }
-    const entries: ContextEntry[] = new Array(order.length);
-    for (let i = 0; i < order.length; i++) {
-      const at = order[i]! & SNAPSHOT_INDEX_MASK;
-      const kind = order[i]! >>> SNAPSHOT_KIND_SHIFT;
-      if (kind === SnapshotKind.file) {
-        const path = filePaths[at]!;
-        const stat = fileStats[at]!;
-        const executable = (stat.mode & 0o111) !== 0;
-        entries[i] = { type: 'file', path, absolutePath: prefix + path, executable, stat };
-      } else if (kind === SnapshotKind.directory) {
-        entries[i] = { type: 'directory', path: dirPaths[at]! };
-      } else {
-        entries[i] = { type: 'symlink', path: linkPaths[at]!, target: linkTargets[at]! };
-      }
     }
     for (let d = 0; d < dirPaths.length; d++) this.keptDirs.add(d);
     this.snapshot = entries;
@@ -358,7 +353,7 @@ export class StatCache implements WalkMemory {
       this.keptFiles.length === stored.filePaths.length &&
       this.keptDirs.size === stored.dirPaths.length &&
       this.ignore === stored.ignore &&
-      (stored.order !== undefined || !complete)
+      (!complete || (stored.order !== undefined && (stored.sourceHash || !sourceHash)))
     ) {
       return;
     }
