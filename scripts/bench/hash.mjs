@@ -5,6 +5,7 @@
 //   - `sha256sum` over the same files (the single-threaded baseline),
 //   - `openssl speed sha256` (what one core can hash, from memory),
 //   - our source hash cold (empty stat cache) and warm (unchanged context, stat cache filled),
+//   - the lstat calls a warm run cannot do without, alone (its floor),
 // and prints throughputs and ratios, then checks that a warm run still notices a file changed
 // deep in the tree without a change of size or mtime, and a file added there. Results are
 // recorded in docs/benchmarks.md.
@@ -15,6 +16,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import {
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -262,10 +264,25 @@ try {
   const wait = newest + RACY_WINDOW_MS + 100 - Date.now();
   if (wait > 0) await sleep(wait);
 
+  // The floor of a warm run: the lstat calls it cannot do without, one per included entry and
+  // the root, with nothing else (timed after each warm run, so it is no colder than that run).
+  const entryPaths = [
+    root,
+    ...(await createBuildPlan({ contextDir: root, cacheDir: false })).entries.map((e) =>
+      join(root, e.path),
+    ),
+  ];
+  const timeLstats = () => {
+    const started = process.hrtime.bigint();
+    for (const path of entryPaths) lstatSync(path);
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+
   // Cold and warm runs alternate, so a burst of load from other processes hits both alike:
   // each cold run starts from an empty stat cache, the warm run after it reuses that cache.
   const cold = [];
   const warm = [];
+  const floor = [];
   const warmCpu = [];
   const pairRatios = [];
   let reference;
@@ -280,12 +297,14 @@ try {
       throw new Error(`warm run read ${w.plan.stats.hashedFiles} files`);
     // (A runtime older than the snapshot does not report it.)
     if (w.plan.stats.fromSnapshot === false) throw new Error('warm run walked the context');
+    const f = timeLstats();
     cold.push(c.ms);
     warm.push(w.ms);
     warmCpu.push(w.cpuMs);
+    floor.push(f);
     pairRatios.push(w.ms / c.ms);
     log(
-      `run ${i + 1}: cold ${c.ms.toFixed(0)} ms (${c.plan.stats.hashedFiles} files read), warm ${w.ms.toFixed(1)} ms (thread CPU ${w.cpuMs.toFixed(1)} ms)`,
+      `run ${i + 1}: cold ${c.ms.toFixed(0)} ms (${c.plan.stats.hashedFiles} files read), warm ${w.ms.toFixed(1)} ms (thread CPU ${w.cpuMs.toFixed(1)} ms), ${entryPaths.length} lstat calls alone ${f.toFixed(1)} ms`,
     );
   }
   await checkWarmNoticesChanges(root, join(caches, `run-${runs - 1}`), reference);
@@ -311,11 +330,13 @@ try {
       cpuMs: Number(best(warmCpu).toFixed(1)),
       medianCpuMs: Number(median(warmCpu).toFixed(1)),
     },
+    lstatFloor: { calls: entryPaths.length, ms: Number(best(floor).toFixed(1)) },
     ratios: {
       coldVsSha256sum: Number((sha256sumMs / coldMs).toFixed(2)),
       warmVsCold: Number((warmMs / coldMs).toFixed(4)),
       warmVsColdMedianOfRuns: Number(median(pairRatios).toFixed(4)),
       coldVsOpensslOneCore: Number((mbps(bytes, coldMs) / opensslMBps).toFixed(2)),
+      warmVsLstatFloor: Number((warmMs / best(floor)).toFixed(2)),
     },
     targets: { coldVsSha256sum: '>= 1.5', warmVsCold: '< 0.05' },
   };
@@ -333,6 +354,9 @@ try {
     console.log(`source hash, cold:  ${r.cold.ms} ms  ${r.cold.MBps} MB/s`);
     console.log(
       `source hash, warm:  ${r.warm.ms} ms (thread CPU ${r.warm.cpuMs} ms best, ${r.warm.medianCpuMs} ms median)`,
+    );
+    console.log(
+      `lstat calls alone:  ${r.lstatFloor.ms} ms for ${r.lstatFloor.calls} (warm is ${r.ratios.warmVsLstatFloor}x that)`,
     );
     console.log(`cold vs sha256sum:  ${r.ratios.coldVsSha256sum}x (target >= 1.5x)`);
     console.log(
