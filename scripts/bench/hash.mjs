@@ -16,6 +16,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import {
+  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -28,7 +29,7 @@ import {
 } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
@@ -61,7 +62,14 @@ if (args.help) {
 const runtimeDir = args.runtime
   ? pathToFileURL(`${resolve(args.runtime)}/`)
   : new URL('../../packages/runtime/dist/', import.meta.url);
-const runtime = await import(new URL('index.js', runtimeDir).href);
+const runtimeIndex = new URL('index.js', runtimeDir);
+if (!existsSync(runtimeIndex)) {
+  process.stderr.write(
+    `bench:hash: no compiled runtime at ${fileURLToPath(runtimeIndex)} (--runtime names the dist directory of a built packages/runtime)\n`,
+  );
+  process.exit(2);
+}
+const runtime = await import(runtimeIndex.href);
 const { createBuildPlan, RACY_WINDOW_MS } = runtime;
 
 const MB = 1024 * 1024;

@@ -108,6 +108,11 @@ const S_IFREG = 0o100000;
 
 type FileRecord = { path: string; stat: StatKey; digest: string };
 type DirRecord = { path: string; stat: StatKey; listing: DirectoryListing };
+/** Records to write; a number is the index of a record in the file that was read. */
+type ScanRecords = {
+  files: ReadonlyArray<number | FileRecord>;
+  dirs: ReadonlyArray<number | DirRecord>;
+};
 
 /**
  * Remembers, per context directory, each file's SHA-256 keyed by its path and stat (size,
@@ -347,18 +352,20 @@ export class StatCache implements WalkMemory {
     if (this.file === undefined) return;
     const stored = this.stored;
     const complete = entries !== undefined && this.ignore !== undefined && !this.forgotSomething;
-    if (
+    const unchanged =
       this.addedFiles.length === 0 &&
       this.addedDirs.length === 0 &&
       this.keptFiles.length === stored.filePaths.length &&
       this.keptDirs.size === stored.dirPaths.length &&
-      this.ignore === stored.ignore &&
-      (!complete || (stored.order !== undefined && (stored.sourceHash || !sourceHash)))
-    ) {
-      return;
-    }
+      this.ignore === stored.ignore;
+    // A complete scan also writes an unchanged file that lacks its snapshot or source hash.
+    const snapshotMissing =
+      stored.order === undefined || (stored.sourceHash === undefined && sourceHash !== undefined);
+    if (unchanged && !(complete && snapshotMissing)) return;
+    const records = this.scanRecords();
     const contents =
-      (complete && this.snapshotContents(entries, sourceHash)) || this.recordContents(undefined);
+      (complete && this.snapshotContents(records, entries, sourceHash)) ||
+      this.recordContents(records);
     // A unique temp name: builds of the same context in parallel each write whole files.
     const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
@@ -379,19 +386,19 @@ export class StatCache implements WalkMemory {
    * has no record (a file that changed while it was read is hashed but not remembered).
    */
   private snapshotContents(
+    records: ScanRecords,
     entries: readonly ContextEntry[],
     sourceHash: RememberedSourceHash | undefined,
   ): StatCacheContents | undefined {
     const stored = this.stored;
     const fileRecords = new Map<string, number | FileRecord>();
-    for (const at of this.keptFiles) fileRecords.set(stored.filePaths[at]!, at);
-    for (const added of this.addedFiles) fileRecords.set(added.path, added);
-    // Only this scan's listings: under other rules the old ones are stale.
-    const dirRecords = new Map<string, number | DirRecord>();
-    for (const at of this.sameRules ? this.keptDirs : []) {
-      dirRecords.set(stored.dirPaths[at]!, at);
+    for (const r of records.files) {
+      fileRecords.set(typeof r === 'number' ? stored.filePaths[r]! : r.path, r);
     }
-    for (const added of this.addedDirs) dirRecords.set(added.path, added);
+    const dirRecords = new Map<string, number | DirRecord>();
+    for (const r of records.dirs) {
+      dirRecords.set(typeof r === 'number' ? stored.dirPaths[r]! : r.path, r);
+    }
 
     const files: Array<number | FileRecord> = [];
     const dirs: Array<number | DirRecord> = [];
@@ -427,17 +434,19 @@ export class StatCache implements WalkMemory {
   }
 
   /**
-   * The file's contents for the given records, by default this scan's: the confirmed ones then
-   * the new ones. A number is the index of a record in the file that was read.
+   * This scan's records: the confirmed ones then the new ones. Only this scan's listings:
+   * under other rules the old ones are stale.
    */
-  private recordContents(
-    records:
-      | { files: ReadonlyArray<number | FileRecord>; dirs: ReadonlyArray<number | DirRecord> }
-      | undefined,
-  ): StatCacheContents {
+  private scanRecords(): ScanRecords {
+    return {
+      files: [...this.keptFiles, ...this.addedFiles],
+      dirs: [...(this.sameRules ? this.keptDirs : []), ...this.addedDirs],
+    };
+  }
+
+  /** The file's contents for the given records, without a snapshot. */
+  private recordContents({ files, dirs }: ScanRecords): StatCacheContents {
     const stored = this.stored;
-    const files = records?.files ?? [...this.keptFiles, ...this.addedFiles];
-    const dirs = records?.dirs ?? [...(this.sameRules ? this.keptDirs : []), ...this.addedDirs];
     const filePaths: string[] = [];
     const dirPaths: string[] = [];
     const stats: number[] = [];
