@@ -407,15 +407,14 @@ describe('agent restarts', () => {
     doomed.abandon();
     agents.splice(agents.indexOf(doomed), 1);
     const successor = await startAgent({ settings: settingsFor({ queues: [queue] }) });
-    // The phase was Running already; what shows the successor has taken over is that it adopted the Job.
-    await waitFor(
-      'the successor to adopt the run Job',
-      async () => successor.metrics.counter('run_jobs_created', { result: 'adopted' }),
-      (adopted) => adopted === 1,
+    // The status names the run Job already: the successor follows it and never creates one.
+    const resumed = await waitFor(
+      'the successor to take the job over',
+      () => getJob(job.metadata.name!),
+      (j) => j.status?.agent !== undefined && j.status.agent !== running.status!.agent,
     );
-    const resumed = await getJob(job.metadata.name!);
-    expect(resumed.status!.agent).not.toBe(running.status!.agent);
     expect(resumed.status!.runJobName).toBe(running.status!.runJobName);
+    expect(successor.metrics.counter('claims', { result: 'resumed' })).toBe(1);
     expect(successor.metrics.counter('run_jobs_created', { result: 'created' })).toBe(0);
     expect(await runJobsOf(queue)).toHaveLength(1);
     await endRunJob(batch, running, 'Complete');

@@ -15,11 +15,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1Job,
+} from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
 import {
   LaunchAgent,
   LaunchJobClient,
+  agentLeaseName,
   createLogger,
   selectContextStore,
   silentLogger,
@@ -355,29 +362,50 @@ describe('the agent builds contexts submitted to an object store', () => {
 });
 
 describe('retention', () => {
-  it('renews heartbeats as often as launchjobs.heartbeat-seconds says', async () => {
+  it('renews its Lease as often as launchjobs.heartbeat-seconds says, and writes nothing per running job', async () => {
     const queue = 'heartbeat';
     const { settings } = configFile([
       `queues: [${queue}]`,
+      'max_jobs: -1',
       'builder: {type: noop}',
       'launchjobs: {heartbeat-seconds: 1, stale-after-seconds: 3}',
     ]);
     expect(settings.launchJobs).toEqual({ heartbeatSeconds: 1, staleAfterSeconds: 3 });
-    await startAgent(settings);
-    const job = await adminJobs.create(
-      namespace,
-      { name: uniqueName('lj') },
-      { queue, source: { image: 'busybox:1.36' } },
+    const identity = uniqueName('agent');
+    const agent = await startAgent(settings, { identity });
+    const jobs = await Promise.all(
+      [1, 2, 3].map(() =>
+        adminJobs.create(
+          namespace,
+          { name: uniqueName('lj') },
+          { queue, source: { image: 'busybox:1.36' } },
+        ),
+      ),
     );
-    const running = await phaseIs(job.metadata.name!, 'Running');
-    const first = Date.parse(running.status!.heartbeatTime!);
+    for (const job of jobs) await phaseIs(job.metadata.name!, 'Running');
+    const coordination = admin.makeApiClient(CoordinationV1Api);
+    const readLease = () =>
+      coordination.readNamespacedLease({ namespace, name: agentLeaseName(identity) });
+    const lease = await readLease();
+    expect(lease.spec).toMatchObject({ holderIdentity: identity, leaseDurationSeconds: 3 });
+    const before = agent.writes();
+    const first = new Date(lease.spec!.renewTime!).valueOf();
+    // Two renewals, one second apart: the only writes while the three jobs run.
     const renewed = await waitFor(
-      'a renewed heartbeat',
-      () => getJob(job.metadata.name!),
-      (j) => Date.parse(j.status!.heartbeatTime!) > first,
-      5_000,
+      'two more Lease renewals',
+      readLease,
+      (l) => new Date(l.spec!.renewTime!).valueOf() - first >= 1_500,
+      6_000,
     );
-    expect(Date.parse(renewed.status!.heartbeatTime!) - first).toBeLessThan(3_000);
+    expect(new Date(renewed.spec!.renewTime!).valueOf() - first).toBeLessThan(4_000);
+    const after = agent.writes();
+    expect(after.status - before.status).toBe(0);
+    expect(after.runJobs - before.runJobs).toBe(0);
+    expect(after.lease - before.lease).toBeGreaterThanOrEqual(2);
+    // The jobs carry the agent's name, not a timestamp of their own.
+    const running = await getJob(jobs[0]!.metadata.name!);
+    expect(running.status!.agent).toBe(identity);
+    expect(running.status!.heartbeatTime).toBeUndefined();
   }, 60_000);
 
   it('deletes finished LaunchJobs after their TTL, their run Jobs in the target namespace, and a context once no job uses it', async () => {

@@ -17,6 +17,11 @@ export interface BuildImageRequest {
   dryRun?: boolean;
   progress?: ProgressReporter;
   signal?: AbortSignal;
+  /**
+   * Names this build for builders that create objects for it (the kaniko Job): the same id
+   * gives the same names, so a retry follows the build it started instead of making another.
+   */
+  buildId?: string;
 }
 
 /** What happened, for people and machines. */
@@ -106,6 +111,7 @@ export async function buildImage(request: BuildImageRequest): Promise<BuildRepor
     registry,
     progress,
     ...(request.signal ? { signal: request.signal } : {}),
+    ...(request.buildId ? { buildId: request.buildId } : {}),
   });
   report.status = 'built';
   report.digest = result.digest;

@@ -1,4 +1,6 @@
-export { LaunchAgent, type LaunchAgentOptions } from './launch-agent.js';
+export { LaunchAgent, type AgentWrites, type LaunchAgentOptions } from './controller.js';
+export { agentLeaseName, LABEL_AGENT_LEASE } from './lease.js';
+export { REPORTING_CONTROLLER } from './events.js';
 export { AgentMetrics, BUILD_DURATION_BUCKETS } from './agent-metrics.js';
 export {
   createLogger,

@@ -29,6 +29,8 @@ export interface BuildRequest {
   registry: Registry;
   progress: ProgressReporter;
   signal?: AbortSignal;
+  /** Stable id of this build (see BuildImageRequest.buildId); default: a random one. */
+  buildId?: string;
 }
 
 export interface BuildResult {

@@ -6,4 +6,11 @@ export {
   KubernetesUnavailableError,
   IN_CLUSTER_NAMESPACE_FILE,
 } from './kube-client.js';
-export { observe, type ObserveOptions, type WatchEventType } from './watch-objects.js';
+export {
+  Informer,
+  objectKey,
+  type InformerHandlers,
+  type InformerOptions,
+  type RelistReason,
+} from './informer.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';

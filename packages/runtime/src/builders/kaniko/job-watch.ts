@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
-import { observe } from '../../kubernetes/watch-objects.js';
+import { apiStatus } from '../../kubernetes/kube-client.js';
+import { Informer } from '../../kubernetes/informer.js';
 import { BUILD_JOB_LABEL, KANIKO_CONTAINER_NAME } from './kaniko-job-spec.js';
 
 /** How a build Job ended, as seen through the Job and its pod. */
@@ -119,50 +120,61 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
     }
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
+    // The watches ride out an API-server outage (they retry for ever): the build goes on in its
+    // pod meanwhile, and its end is read from a fresh list once the server answers again. Only
+    // a refusal no retry can fix ends the follow.
+    const fatal = (error: unknown) => apiStatus(error) === 401 || apiStatus(error) === 403;
+    const jobs = new Informer<k8s.V1Job>({
+      kubeConfig,
+      path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+      selector: { fieldSelector: `metadata.name=${jobName}` },
+      list: () => batch.listNamespacedJob({ namespace, fieldSelector: `metadata.name=${jobName}` }),
+      what: `build Job ${namespace}/${jobName}`,
+      isFatal: fatal,
+      onFatal: (error) => finish(error),
+    });
+    const onJob = (job: k8s.V1Job) => {
+      settleFromJob(job).catch((error: Error) => finish(error));
+    };
+    jobs.on({
+      add: onJob,
+      update: (_previous, job) => onJob(job),
+      delete: () =>
+        finish({
+          status: 'failed',
+          reason: 'Deleted',
+          message: `the Job ${namespace}/${jobName} was deleted before it finished`,
+        }),
+    });
+    const pods = new Informer<k8s.V1Pod>({
+      kubeConfig,
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      selector: { labelSelector: podSelector },
+      list: () => core.listNamespacedPod({ namespace, labelSelector: podSelector }),
+      what: `pods of build Job ${namespace}/${jobName}`,
+      isFatal: fatal,
+      onFatal: (error) => finish(error),
+    });
+    const onPod = (pod: k8s.V1Pod) => {
+      latestPod = pod;
+      options.onPod?.(pod);
+      const waiting = kanikoContainerStatus(pod)?.state?.waiting;
+      if (waiting?.reason && HOPELESS_WAITING.has(waiting.reason)) {
+        finish({
+          status: 'failed',
+          reason: waiting.reason,
+          message: waiting.message ?? waiting.reason,
+          pod,
+        });
+      }
+    };
+    pods.on({ add: onPod, update: (_previous, pod) => onPod(pod) });
     stops.push(
-      observe<k8s.V1Job>({
-        kubeConfig,
-        path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-        selector: { fieldSelector: `metadata.name=${jobName}` },
-        list: () =>
-          batch.listNamespacedJob({ namespace, fieldSelector: `metadata.name=${jobName}` }),
-        onEvent: (type, job) => {
-          if (type === 'DELETED') {
-            finish({
-              status: 'failed',
-              reason: 'Deleted',
-              message: `the Job ${namespace}/${jobName} was deleted before it finished`,
-            });
-            return;
-          }
-          settleFromJob(job).catch((error: Error) => finish(error));
-        },
-        onError: (error) => finish(error),
-      }),
+      () => jobs.stop(),
+      () => pods.stop(),
     );
-    stops.push(
-      observe<k8s.V1Pod>({
-        kubeConfig,
-        path: `/api/v1/namespaces/${namespace}/pods`,
-        selector: { labelSelector: podSelector },
-        list: () => core.listNamespacedPod({ namespace, labelSelector: podSelector }),
-        onEvent: (type, pod) => {
-          if (type === 'DELETED') return;
-          latestPod = pod;
-          options.onPod?.(pod);
-          const waiting = kanikoContainerStatus(pod)?.state?.waiting;
-          if (waiting?.reason && HOPELESS_WAITING.has(waiting.reason)) {
-            finish({
-              status: 'failed',
-              reason: waiting.reason,
-              message: waiting.message ?? waiting.reason,
-              pod,
-            });
-          }
-        },
-        onError: (error) => finish(error),
-      }),
-    );
+    jobs.start();
+    pods.start();
   });
 }
 

@@ -18,6 +18,7 @@ import { followBuildJob, kanikoContainerStatus } from './job-watch.js';
 import {
   buildKanikoJob,
   buildSuffix,
+  dockerConfigMapName,
   KANIKO_CONTAINER_NAME,
   kanikoJobName,
 } from './kaniko-job-spec.js';
@@ -93,7 +94,7 @@ export class KanikoBuilder implements Builder {
   async build(request: BuildRequest): Promise<BuildResult> {
     const { plan, progress, imageReference, tag } = request;
     const { namespace, store, settings } = this.options;
-    const suffix = buildSuffix(tag, randomBytes(8).toString('hex'));
+    const suffix = buildSuffix(tag, request.buildId ?? randomBytes(8).toString('hex'));
     const jobName = kanikoJobName(settings.buildJobName, suffix);
     // The object name carries the full source hash; the suffix keeps concurrent builds apart.
     const contextKey = `${plan.sourceHash}-${suffix}.tar.gz`;
@@ -102,63 +103,48 @@ export class KanikoBuilder implements Builder {
     let jobCreated = false;
     const configMapNames: string[] = [];
     let stopLogs: (() => void) | undefined;
+    let deadlineSeconds = settings.buildTimeoutSeconds;
     try {
-      progress.phase('upload', store.uri(contextKey));
-      uploaded = true; // a failed upload may leave a partial object: delete it too
-      const dockerfileName = await this.upload(request, contextKey);
-
-      const spec = buildKanikoJob({
-        jobName,
-        namespace,
-        settings,
-        destination: request.destination,
-        store: this.options.storeConfig,
-        imageReference,
-        tag,
-        sourceHash: plan.sourceHash,
-        contextKey,
-        contextUri: store.uri(contextKey),
-        dockerfile: dockerfileName,
-        buildArgs: plan.buildArgs,
-        labels: plan.labels,
-        ...(plan.target ? { target: plan.target } : {}),
-        ...(plan.platform ? { platform: plan.platform } : {}),
-        ...(this.options.serviceAccountName
-          ? { serviceAccountName: this.options.serviceAccountName }
-          : {}),
-        ...(this.options.region ? { region: this.options.region } : {}),
-      });
-      progress.phase('build', `kaniko Job ${namespace}/${jobName}`);
-      const created = await this.batch
-        .createNamespacedJob({ namespace, body: spec.job })
-        .catch((error: unknown) => {
-          throw kubernetesError(
-            error,
-            `create the kaniko Job ${namespace}/${jobName}`,
-            'create batch/jobs',
-          );
+      // A build with this id may be under way already (started by this agent before an outage
+      // or a restart, or by the agent that held the job before): follow it, never start a second.
+      const existing = request.buildId ? await this.readJob(jobName) : undefined;
+      if (existing) {
+        progress.phase(
+          'build',
+          `following the kaniko Job ${namespace}/${jobName} already under way`,
+        );
+        uploaded = true;
+        jobCreated = true;
+        configMapNames.push(dockerConfigMapName(jobName));
+      } else {
+        progress.phase('upload', store.uri(contextKey));
+        uploaded = true; // a failed upload may leave a partial object: delete it too
+        const dockerfileName = await this.upload(request, contextKey);
+        const spec = buildKanikoJob({
+          jobName,
+          namespace,
+          settings,
+          destination: request.destination,
+          store: this.options.storeConfig,
+          imageReference,
+          tag,
+          sourceHash: plan.sourceHash,
+          contextKey,
+          contextUri: store.uri(contextKey),
+          dockerfile: dockerfileName,
+          buildArgs: plan.buildArgs,
+          labels: plan.labels,
+          ...(plan.target ? { target: plan.target } : {}),
+          ...(plan.platform ? { platform: plan.platform } : {}),
+          ...(this.options.serviceAccountName
+            ? { serviceAccountName: this.options.serviceAccountName }
+            : {}),
+          ...(this.options.region ? { region: this.options.region } : {}),
         });
-      jobCreated = true;
-      // Owned by the Job, so the garbage collector removes them with it should the agent die.
-      for (const configMap of spec.configMaps) {
-        configMap.metadata!.ownerReferences = [
-          {
-            apiVersion: 'batch/v1',
-            kind: 'Job',
-            name: jobName,
-            uid: created.metadata!.uid!,
-          },
-        ];
-        await this.core
-          .createNamespacedConfigMap({ namespace, body: configMap })
-          .catch((error: unknown) => {
-            throw kubernetesError(
-              error,
-              `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
-              'create configmaps',
-            );
-          });
-        configMapNames.push(configMap.metadata!.name!);
+        progress.phase('build', `kaniko Job ${namespace}/${jobName}`);
+        jobCreated = await this.createJob(spec, jobName);
+        configMapNames.push(...spec.configMaps.map((configMap) => configMap.metadata!.name!));
+        deadlineSeconds = spec.job.spec!.activeDeadlineSeconds ?? deadlineSeconds;
       }
 
       const tail = new LogTail(progress);
@@ -167,7 +153,7 @@ export class KanikoBuilder implements Builder {
         kubeConfig: this.options.kubeConfig,
         namespace,
         jobName,
-        deadlineSeconds: spec.job.spec!.activeDeadlineSeconds ?? settings.buildTimeoutSeconds,
+        deadlineSeconds,
         ...(this.options.deadlineGraceSeconds !== undefined
           ? { graceSeconds: this.options.deadlineGraceSeconds }
           : {}),
@@ -222,6 +208,53 @@ export class KanikoBuilder implements Builder {
         contextKey: uploaded ? contextKey : undefined,
       });
     }
+  }
+
+  /** The build Job by name, or undefined when there is none. */
+  private async readJob(name: string): Promise<k8s.V1Job | undefined> {
+    const { namespace } = this.options;
+    try {
+      return await this.batch.readNamespacedJob({ name, namespace });
+    } catch (error) {
+      if (apiStatus(error) === 404) return undefined;
+      throw kubernetesError(error, `read the kaniko Job ${namespace}/${name}`, 'get batch/jobs');
+    }
+  }
+
+  /**
+   * Creates the Job and the ConfigMaps it mounts. A 409 means a Job of this name appeared since
+   * it was looked for (the same build started elsewhere): it is followed like one found before.
+   */
+  private async createJob(spec: ReturnType<typeof buildKanikoJob>, jobName: string): Promise<true> {
+    const { namespace } = this.options;
+    let created: k8s.V1Job;
+    try {
+      created = await this.batch.createNamespacedJob({ namespace, body: spec.job });
+    } catch (error) {
+      if (apiStatus(error) === 409) return true;
+      throw kubernetesError(
+        error,
+        `create the kaniko Job ${namespace}/${jobName}`,
+        'create batch/jobs',
+      );
+    }
+    // Owned by the Job, so the garbage collector removes them with it should the agent die.
+    for (const configMap of spec.configMaps) {
+      configMap.metadata!.ownerReferences = [
+        { apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: created.metadata!.uid! },
+      ];
+      await this.core
+        .createNamespacedConfigMap({ namespace, body: configMap })
+        .catch((error: unknown) => {
+          if (apiStatus(error) === 409) return;
+          throw kubernetesError(
+            error,
+            `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
+            'create configmaps',
+          );
+        });
+    }
+    return true;
   }
 
   /** Streams tar → parallel gzip → the store, with progress; returns the Dockerfile's name in the tar. */

@@ -1,0 +1,86 @@
+// Which LaunchJobs this agent holds, and whether it may claim another (max_jobs). A claim is
+// the job's status.agent; it is safe while that agent's Lease is renewed (lease.ts).
+import type { LaunchJob } from '../kubernetes/launchjob-types.js';
+import { isTerminal } from '../kubernetes/launchjob-types.js';
+
+export class Slots {
+  /** Unfinished jobs whose status names this agent (as observed, or as just written). */
+  private readonly held = new Set<string>();
+  /** Claims being written now: they count against max_jobs until they succeed or fail. */
+  private readonly claiming = new Set<string>();
+  /** Jobs that found no free slot: queued again, oldest first, when one frees. */
+  private readonly waiting = new Map<string, number>();
+
+  constructor(
+    private readonly identity: string,
+    private readonly maxJobs: number,
+  ) {}
+
+  /** Keeps the held set in step with what the informer (or a write) shows of a job. */
+  observe(key: string, job: LaunchJob | undefined): boolean {
+    const mine = job !== undefined && !isTerminal(job) && job.status?.agent === this.identity;
+    const had = this.held.has(key);
+    if (mine) this.held.add(key);
+    else this.held.delete(key);
+    if (!job) this.waiting.delete(key);
+    return had && !mine;
+  }
+
+  isHeld(key: string): boolean {
+    return this.held.has(key);
+  }
+
+  heldKeys(): string[] {
+    return [...this.held];
+  }
+
+  count(): number {
+    return this.held.size + this.claiming.size;
+  }
+
+  /** Reserves a slot for a claim of `key`; false (and the key waits) when there is none. */
+  reserve(key: string, created: number): boolean {
+    if (this.held.has(key) || this.claiming.has(key)) return true;
+    if (this.maxJobs >= 0 && this.count() >= this.maxJobs) {
+      this.waiting.set(key, created);
+      return false;
+    }
+    this.waiting.delete(key);
+    this.claiming.add(key);
+    return true;
+  }
+
+  /** The claim write ended; `won` makes the job held at once, before the watch shows it. */
+  claimed(key: string, won: boolean): void {
+    this.claiming.delete(key);
+    if (won) this.held.add(key);
+  }
+
+  release(key: string): void {
+    this.held.delete(key);
+  }
+
+  /** The jobs that waited for a slot, oldest first; they are no longer waiting. */
+  takeWaiting(): string[] {
+    const keys = [...this.waiting.entries()].sort((a, b) => a[1] - b[1]).map(([key]) => key);
+    this.waiting.clear();
+    return keys;
+  }
+
+  hasRoom(): boolean {
+    return this.maxJobs < 0 || this.count() < this.maxJobs;
+  }
+}
+
+/** When the job was claimed, as a time; legacy heartbeats count as claims. */
+export function claimedAt(job: LaunchJob): number | undefined {
+  const times = [job.status?.claimedTime, job.status?.heartbeatTime]
+    .map((time) => Date.parse(time ?? ''))
+    .filter((time) => !Number.isNaN(time));
+  return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+export function creationTime(job: LaunchJob): number {
+  const time = Date.parse(String(job.metadata.creationTimestamp ?? ''));
+  return Number.isNaN(time) ? 0 : time;
+}

@@ -1,0 +1,443 @@
+// The agent as a Kubernetes controller: informers fill caches and only queue keys; workers take
+// keys from the queue and run one reconcile each (reconcile.ts); an agent Lease (lease.ts) tells
+// the others it is alive. This file wires those parts and answers the health probes.
+import * as k8s from '@kubernetes/client-node';
+import type { AgentSettings } from '@launch-agent/config';
+import type { Builder } from '../builders/builder.js';
+import { cleanUpKanikoLeftovers } from '../builders/kaniko/leftovers.js';
+import { Informer } from '../kubernetes/informer.js';
+import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
+import {
+  isTerminal,
+  LABEL_LAUNCHJOB,
+  LABEL_LAUNCHJOB_NAMESPACE,
+  type LaunchJob,
+} from '../kubernetes/launchjob-types.js';
+import type { RegistryOptions } from '../registries/select-registry.js';
+import type { BuildContextStore } from '../storage/context-store.js';
+import { silentLogger, type AgentLogger } from './agent-log.js';
+import { AgentMetrics } from './agent-metrics.js';
+import { Builds } from './builds.js';
+import { Slots } from './claims.js';
+import { EventRecorder } from './events.js';
+import { Retention } from './gc.js';
+import { AgentLease } from './lease.js';
+import { Reconciler } from './reconcile.js';
+import { RunJobs } from './run-jobs.js';
+import { releasedStatus, StatusWriter, statusMessage } from './status.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface LaunchAgentOptions {
+  kubeConfig: k8s.KubeConfig;
+  settings: AgentSettings;
+  /** Where the agent's LaunchJobs live: its own namespace. */
+  namespace: string;
+  /** This agent's name in status.agent: the pod name in a cluster. Unique among live agents. */
+  identity: string;
+  log?: AgentLogger;
+  metrics?: AgentMetrics;
+  /** Default: selectBuilder(settings.builder), made on the first build. */
+  builder?: () => Promise<Builder>;
+  /** Where source.context keys are read from; default none (jobs with a context then fail). */
+  contextStore?: BuildContextStore;
+  registryOptions?: RegistryOptions;
+  /** How often the agent's Lease is renewed. Default launchjobs.heartbeat-seconds. */
+  heartbeatIntervalMs?: number;
+  /** An agent whose Lease was not renewed for this long is gone. Default launchjobs.stale-after-seconds. */
+  staleAfterMs?: number;
+  /** A run Job whose LaunchJob is gone is deleted once it is this old. Default 60 s. */
+  orphanGraceMs?: number;
+  /** Every job is reconciled again this often, whatever the watches say. Default 5 min. */
+  resyncMs?: number;
+  /** Reconciles run at once (each is a few API calls; builds run beside them). Default 4. */
+  workers?: number;
+  now?: () => Date;
+}
+
+/** API writes this agent made, by kind: the scale benchmark's measure. */
+export interface AgentWrites {
+  status: number;
+  lease: number;
+  events: number;
+  runJobs: number;
+}
+
+export class LaunchAgent {
+  readonly metrics: AgentMetrics;
+  private readonly log: AgentLogger;
+  private readonly client: LaunchJobClient;
+  private readonly launchJobs: Informer<LaunchJob>;
+  private readonly runJobs: RunJobs;
+  private readonly lease: AgentLease;
+  private readonly queue = new WorkQueue();
+  private readonly slots: Slots;
+  private readonly status: StatusWriter;
+  private readonly events: EventRecorder;
+  private readonly builds: Builds;
+  private readonly retention: Retention;
+  private readonly reconciler: Reconciler;
+  private readonly tombstones = new Map<string, LaunchJob>();
+  private readonly runNamespaces: string[];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private workers: Array<Promise<void>> = [];
+  private gaugesScheduled = false;
+  private sweeping = false;
+  private stopping = false;
+  private wedged: Error | undefined;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: LaunchAgentOptions) {
+    const { kubeConfig, settings, namespace, identity } = options;
+    this.log = options.log ?? silentLogger;
+    this.metrics = options.metrics ?? new AgentMetrics();
+    this.now = options.now ?? (() => new Date());
+    this.client = new LaunchJobClient(kubeConfig);
+    this.runNamespaces = [...new Set([namespace, ...settings.kubernetes.targetNamespaces])];
+    const launchJobs = settings.launchJobs;
+    this.slots = new Slots(identity, settings.maxJobs);
+    this.status = new StatusWriter(this.client);
+    this.events = new EventRecorder(kubeConfig, identity, this.log, this.now);
+    this.lease = new AgentLease({
+      kubeConfig,
+      namespace,
+      identity,
+      renewMs: options.heartbeatIntervalMs ?? launchJobs.heartbeatSeconds * 1000,
+      durationMs: options.staleAfterMs ?? launchJobs.staleAfterSeconds * 1000,
+      log: this.log,
+      now: this.now,
+    });
+    this.launchJobs = new Informer<LaunchJob>({
+      kubeConfig,
+      path: LaunchJobClient.path(namespace),
+      list: () => this.client.list(namespace),
+      what: `LaunchJobs in ${namespace}`,
+      log: this.log,
+    });
+    this.runJobs = new RunJobs(kubeConfig, this.runNamespaces, this.log);
+    this.builds = new Builds({
+      kubeConfig,
+      settings,
+      namespace,
+      log: this.log,
+      ...(options.contextStore ? { contextStore: options.contextStore } : {}),
+      ...(options.registryOptions ? { registryOptions: options.registryOptions } : {}),
+      ...(options.builder ? { builder: options.builder } : {}),
+      settled: (key) => this.queue.add(key),
+    });
+    this.retention = new Retention({
+      client: this.client,
+      runJobs: this.runJobs,
+      namespace,
+      log: this.log,
+      metrics: this.metrics,
+      ...(options.contextStore ? { contextStore: options.contextStore } : {}),
+      ...(launchJobs.ttlSecondsAfterFinished !== undefined
+        ? { ttlMs: launchJobs.ttlSecondsAfterFinished * 1000 }
+        : {}),
+      orphanGraceMs: options.orphanGraceMs ?? 60_000,
+      jobs: () => this.launchJobs.list(),
+      now: this.now,
+    });
+    this.reconciler = new Reconciler({
+      identity,
+      settings,
+      runNamespaces: this.runNamespaces,
+      observed: (key) => this.launchJobs.get(key),
+      takeTombstone: (key) => {
+        const last = this.tombstones.get(key);
+        this.tombstones.delete(key);
+        return last;
+      },
+      status: this.status,
+      slots: this.slots,
+      lease: this.lease,
+      builds: this.builds,
+      runJobs: this.runJobs,
+      retention: this.retention,
+      events: this.events,
+      metrics: this.metrics,
+      log: this.log,
+      stopping: () => this.stopping,
+      slotFreed: () => {
+        for (const key of this.slots.takeWaiting()) this.queue.add(key);
+      },
+      now: this.now,
+    });
+    this.wireInformers();
+    this.metrics.setActiveJobs(0, settings.maxJobs);
+  }
+
+  private wireInformers(): void {
+    const keyOf = (job: LaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
+    const changed = (job: LaunchJob) => {
+      const key = keyOf(job);
+      this.tombstones.delete(key);
+      this.queue.add(key);
+      this.scheduleGauges();
+    };
+    this.launchJobs.on({
+      add: changed,
+      update: (_previous, job) => changed(job),
+      delete: (job) => {
+        const key = keyOf(job);
+        this.tombstones.set(key, job);
+        this.queue.add(key);
+        this.scheduleGauges();
+      },
+    });
+    // A run Job's change is its LaunchJob's business: queue that key.
+    const owner = (run: k8s.V1Job) => {
+      const labels = run.metadata?.labels ?? {};
+      const name = labels[LABEL_LAUNCHJOB];
+      const namespace = labels[LABEL_LAUNCHJOB_NAMESPACE];
+      if (name && namespace === this.options.namespace) this.queue.add(`${namespace}/${name}`);
+    };
+    for (const informer of this.runJobs.informers) {
+      informer.on({ add: owner, update: (_previous, run) => owner(run), delete: owner });
+    }
+  }
+
+  private informers(): Array<Informer<{ metadata?: object }>> {
+    return [this.launchJobs, ...this.runJobs.informers, this.lease.informerState()] as Array<
+      Informer<{ metadata?: object }>
+    >;
+  }
+
+  /** The process works (liveness): false only when it is wedged and a restart would help. */
+  isLive(): boolean {
+    return this.wedged === undefined;
+  }
+
+  /** Listed everything, connected to the API server, Lease held (readiness). */
+  isReady(): boolean {
+    return this.notReadyBecause() === undefined;
+  }
+
+  /** Why the agent is not ready, for /readyz and the logs; undefined when it is. */
+  notReadyBecause(): string | undefined {
+    if (this.stopping) return 'shutting down';
+    if (this.wedged) return `wedged: ${this.wedged.message}`;
+    for (const informer of this.informers()) {
+      if (!informer.hasSynced()) {
+        const error = informer.lastError();
+        return error ? `cannot list from the API server: ${error}` : 'listing from the API server';
+      }
+      if (!informer.isConnected()) {
+        return `disconnected from the API server: ${informer.lastError() ?? 'reconnecting'}`;
+      }
+    }
+    if (!this.lease.isHeld()) return 'the agent Lease is not renewed';
+    return undefined;
+  }
+
+  /** Jobs this agent holds now. */
+  activeJobs(): string[] {
+    return this.slots.heldKeys();
+  }
+
+  /** API writes made so far, by kind. */
+  writes(): AgentWrites {
+    return {
+      status: this.status.writes,
+      lease: this.lease.writes,
+      events: this.events.written,
+      runJobs: this.runJobs.writes,
+    };
+  }
+
+  /** Objects the agent keeps in memory: LaunchJobs and run Jobs cached, builds in flight. */
+  cacheSizes(): { launchJobs: number; runJobs: number; builds: number; queued: number } {
+    return {
+      launchJobs: this.launchJobs.size(),
+      runJobs: this.runJobs.all().length,
+      builds: this.builds.inFlight(),
+      queued: this.queue.length(),
+    };
+  }
+
+  /** Starts the informers, the Lease and the workers; resolves once the agent is ready. */
+  async start(): Promise<void> {
+    const { namespace, settings, identity } = this.options;
+    this.log.info('agent starting', {
+      agent: identity,
+      namespace,
+      queues: settings.queues,
+      maxJobs: settings.maxJobs,
+      secureMode: settings.secureMode,
+      runNamespaces: this.runNamespaces,
+      lease: this.lease.name,
+    });
+    if (settings.builder.type === 'kaniko') void this.removeKanikoLeftovers();
+    this.launchJobs.start();
+    for (const informer of this.runJobs.informers) informer.start();
+    this.lease.start();
+    const workers = this.options.workers ?? 4;
+    this.workers = Array.from({ length: workers }, () => this.work());
+    const resync = this.options.resyncMs ?? 300_000;
+    this.timers.push(setInterval(() => this.resync(), resync));
+    const orphanGrace = this.options.orphanGraceMs ?? 60_000;
+    this.timers.push(
+      setInterval(() => void this.sweep(), Math.min(60_000, Math.max(500, orphanGrace / 2))),
+    );
+    this.timers.forEach((timer) => timer.unref());
+    let reported: string | undefined;
+    while (!this.isReady()) {
+      if (this.stopping) throw new Error('the agent stopped before it was ready');
+      const why = this.notReadyBecause();
+      if (why !== reported && why?.startsWith('cannot')) this.log.warn('not ready yet', { why });
+      reported = why;
+      await new Promise((resolve) => setTimeout(resolve, 20).unref());
+    }
+    this.log.info('agent ready', { agent: identity });
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM): take no new job, stop builds, hand every held job back (status
+   * says so) so another agent resumes it at once instead of after the Lease expires, delete the
+   * Lease. Run Jobs keep running: whoever resumes the LaunchJob follows the same Job.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.timers.forEach(clearInterval);
+    const held = this.slots.heldKeys();
+    this.log.info('agent stopping', { agent: this.options.identity, held: held.length });
+    await this.builds.abortAll(new Error('the agent is shutting down'));
+    this.queue.shutDown();
+    await Promise.allSettled(this.workers);
+    await Promise.allSettled(held.map((key) => this.release(key)));
+    await this.lease.stop(true);
+    this.launchJobs.stop();
+    for (const informer of this.runJobs.informers) informer.stop();
+    this.log.info('agent stopped', { agent: this.options.identity });
+  }
+
+  /**
+   * Stops everything without writing a thing, as if the process had been killed: what a test
+   * uses to play a crashed agent.
+   */
+  abandon(): void {
+    this.stopping = true;
+    this.timers.forEach(clearInterval);
+    void this.builds.abortAll(new Error('abandoned'));
+    this.queue.shutDown();
+    void this.lease.stop(false);
+    this.launchJobs.stop();
+    for (const informer of this.runJobs.informers) informer.stop();
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        const result = await this.reconciler.reconcile(key);
+        this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined && !this.stopping) {
+          this.queue.addAfter(key, result.requeueAfterMs);
+        }
+      } catch (error) {
+        if (!this.stopping) {
+          const delay = this.queue.addRateLimited(key);
+          this.log.warn('reconcile failed; retrying', {
+            job: key,
+            attempt: this.queue.retries(key),
+            retryInMs: delay,
+            error: statusMessage(error),
+          });
+        }
+      } finally {
+        this.queue.done(key);
+        this.scheduleGauges();
+      }
+    }
+  }
+
+  /** Every known job again: whatever a watch missed is caught here. */
+  private resync(): void {
+    for (const job of this.launchJobs.list()) {
+      this.queue.add(`${job.metadata.namespace}/${job.metadata.name}`);
+    }
+  }
+
+  private async release(key: string): Promise<void> {
+    const observed = this.launchJobs.get(key);
+    if (!observed || isTerminal(observed)) return;
+    const job = this.status.freshest(key, observed);
+    if (job.status?.agent !== this.options.identity) return;
+    try {
+      const released = await this.status.write(
+        key,
+        job,
+        releasedStatus(job, this.options.identity, this.now()),
+      );
+      this.events.record(released, 'Released', `${this.options.identity} shut down`);
+      this.log.info('job handed back', { job: key });
+    } catch (error) {
+      this.log.warn('could not hand the job back; it is resumed when the Lease expires', {
+        job: key,
+        error: statusMessage(error),
+      });
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.stopping || !this.isReady()) return;
+    this.sweeping = true;
+    try {
+      await this.retention.removeOrphanedRunJobs(() => this.stopping);
+    } catch (error) {
+      this.log.warn('retention sweep failed', { error: statusMessage(error) });
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /**
+   * Removes kaniko build Jobs, ConfigMaps and contexts that an agent stopped mid-build left
+   * behind. In the background: readiness does not wait for it, and a failure is only logged.
+   */
+  private async removeKanikoLeftovers(): Promise<void> {
+    try {
+      const removed = await cleanUpKanikoLeftovers({
+        kubeConfig: this.options.kubeConfig,
+        namespace: this.options.namespace,
+        olderThanSeconds: this.options.settings.builder.buildTimeoutSeconds + 600,
+        ...(this.options.contextStore ? { store: this.options.contextStore } : {}),
+      });
+      if (removed.jobs.length + removed.configMaps.length + removed.contexts.length > 0) {
+        this.log.info('removed leftovers of earlier kaniko builds', { ...removed });
+      }
+      for (const failure of removed.failures) {
+        this.log.warn('could not remove a kaniko leftover', { failure });
+      }
+    } catch (error) {
+      this.log.warn('could not look for kaniko leftovers', { error: (error as Error).message });
+    }
+  }
+
+  private scheduleGauges(): void {
+    if (this.gaugesScheduled) return;
+    this.gaugesScheduled = true;
+    setImmediate(() => {
+      this.gaugesScheduled = false;
+      this.updateGauges();
+    });
+  }
+
+  private updateGauges(): void {
+    const { settings } = this.options;
+    const phases: Record<string, number> = {};
+    const depth: Record<string, number> = Object.fromEntries(settings.queues.map((q) => [q, 0]));
+    for (const job of this.launchJobs.list()) {
+      if (!settings.queues.includes(job.spec?.queue)) continue;
+      const phase = job.status?.phase ?? 'Pending';
+      phases[phase] = (phases[phase] ?? 0) + 1;
+      if (!isTerminal(job) && !job.status?.agent)
+        depth[job.spec.queue] = (depth[job.spec.queue] ?? 0) + 1;
+    }
+    this.metrics.setJobsByPhase(phases);
+    this.metrics.setQueueDepth(depth);
+    this.metrics.setActiveJobs(this.slots.count(), settings.maxJobs);
+  }
+}

@@ -1,0 +1,27 @@
+import { BuildPlanError } from '../build/build-plan.js';
+import { BuildFailedError, BuilderUnavailableError, PushFailedError } from '../builders/builder.js';
+import { RegistryError } from '../registries/registry.js';
+import { BuildContextUnavailableError } from './build-context-source.js';
+
+/** The job cannot run as asked; `reason` goes into status.conditions. */
+export class JobRejectedError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JobRejectedError';
+  }
+}
+
+/** The condition reason a failed job gets, from what failed. */
+export function failureReason(error: unknown): string {
+  if (error instanceof JobRejectedError || error instanceof BuildContextUnavailableError)
+    return error.reason;
+  if (error instanceof BuildFailedError) return 'BuildFailed';
+  if (error instanceof PushFailedError) return 'PushFailed';
+  if (error instanceof BuilderUnavailableError) return 'BuilderUnavailable';
+  if (error instanceof BuildPlanError) return 'InvalidBuildContext';
+  if (error instanceof RegistryError) return 'RegistryUnavailable';
+  return 'AgentError';
+}

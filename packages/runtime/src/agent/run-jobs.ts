@@ -1,0 +1,142 @@
+// The batch/v1 Jobs that run LaunchJobs: one informer per namespace the agent runs jobs in, the
+// create that is safe to repeat, and what a run Job's state means for its LaunchJob.
+import * as k8s from '@kubernetes/client-node';
+import { Informer, type InformerLog } from '../kubernetes/informer.js';
+import { apiStatus, deleteIgnoringMissing } from '../kubernetes/kube-client.js';
+import { LABEL_LAUNCHJOB_UID, LABEL_ROLE, type LaunchJob } from '../kubernetes/launchjob-types.js';
+import { JobRejectedError } from './job-errors.js';
+
+/** What a run Job says about its LaunchJob. */
+export type RunOutcome =
+  | { state: 'missing' }
+  | { state: 'foreign' }
+  | { state: 'running' }
+  | { state: 'suspended' }
+  | { state: 'succeeded'; message: string }
+  | { state: 'failed'; reason: string; message: string };
+
+/**
+ * What the cache keeps of a run Job: enough to mirror its end and find orphans. The pod template
+ * (often the largest part) is dropped, so the memory per running job stays small.
+ */
+function trimRunJob(job: k8s.V1Job): k8s.V1Job {
+  const { managedFields: _managed, ...metadata } = job.metadata ?? {};
+  return {
+    ...(job.apiVersion ? { apiVersion: job.apiVersion } : {}),
+    ...(job.kind ? { kind: job.kind } : {}),
+    metadata,
+    ...(job.spec?.suspend !== undefined
+      ? { spec: { suspend: job.spec.suspend, template: {} } }
+      : {}),
+    ...(job.status ? { status: job.status } : {}),
+  };
+}
+
+export function runOutcome(job: k8s.V1Job | undefined, uid: string): RunOutcome {
+  if (!job) return { state: 'missing' };
+  if (job.metadata?.labels?.[LABEL_LAUNCHJOB_UID] !== uid) return { state: 'foreign' };
+  const conditions = job.status?.conditions ?? [];
+  const complete = conditions.find((c) => c.type === 'Complete' && c.status === 'True');
+  if (complete) return { state: 'succeeded', message: complete.message ?? 'the run Job completed' };
+  const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
+  if (failed) {
+    return {
+      state: 'failed',
+      reason: failed.reason ?? 'RunJobFailed',
+      message: failed.message ?? 'the run Job failed',
+    };
+  }
+  if (job.spec?.suspend) return { state: 'suspended' };
+  return { state: 'running' };
+}
+
+export class RunJobs {
+  private readonly batch: k8s.BatchV1Api;
+  readonly informers: Array<Informer<k8s.V1Job>>;
+  /** Run Job creates made (the scale benchmark counts API writes with it). */
+  writes = 0;
+
+  constructor(
+    private readonly kubeConfig: k8s.KubeConfig,
+    readonly namespaces: string[],
+    log: InformerLog,
+  ) {
+    this.batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
+    const labelSelector = `${LABEL_ROLE}=run`;
+    this.informers = namespaces.map(
+      (namespace) =>
+        new Informer<k8s.V1Job>({
+          kubeConfig,
+          path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+          selector: { labelSelector },
+          list: () => this.batch.listNamespacedJob({ namespace, labelSelector }),
+          what: `run Jobs in ${namespace}`,
+          log,
+          transform: trimRunJob,
+        }),
+    );
+  }
+
+  /** The cached run Job `namespace/name`. */
+  cached(namespace: string, name: string): k8s.V1Job | undefined {
+    const index = this.namespaces.indexOf(namespace);
+    return index < 0 ? undefined : this.informers[index]!.get(`${namespace}/${name}`);
+  }
+
+  all(): k8s.V1Job[] {
+    return this.informers.flatMap((informer) => informer.list());
+  }
+
+  /**
+   * The run Job as the API server has it now. For a cache miss: a Job created a moment ago may
+   * not have reached the watch yet, so only a 404 from the server means it is gone.
+   */
+  async read(namespace: string, name: string): Promise<k8s.V1Job | undefined> {
+    const cached = this.cached(namespace, name);
+    if (cached) return cached;
+    try {
+      return await this.batch.readNamespacedJob({ namespace, name });
+    } catch (error) {
+      if (apiStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Creates the run Job; an existing Job of the same (deterministic) name is this LaunchJob's if
+   * its uid label says so, and is then followed: a retry never makes a second Job.
+   */
+  async ensure(job: LaunchJob, body: k8s.V1Job): Promise<'created' | 'adopted'> {
+    const namespace = body.metadata!.namespace!;
+    const name = body.metadata!.name!;
+    const uid = job.metadata.uid!;
+    const cached = this.cached(namespace, name);
+    if (cached) return this.adopt(cached, uid, namespace, name);
+    try {
+      await this.batch.createNamespacedJob({ namespace, body });
+      this.writes += 1;
+      return 'created';
+    } catch (error) {
+      if (apiStatus(error) !== 409) throw error;
+      const existing = await this.batch.readNamespacedJob({ name, namespace });
+      return this.adopt(existing, uid, namespace, name);
+    }
+  }
+
+  private adopt(existing: k8s.V1Job, uid: string, namespace: string, name: string): 'adopted' {
+    if (existing.metadata?.labels?.[LABEL_LAUNCHJOB_UID] !== uid) {
+      throw new JobRejectedError(
+        'RunJobNameTaken',
+        `a Job ${namespace}/${name} exists that does not belong to this LaunchJob`,
+      );
+    }
+    return 'adopted';
+  }
+
+  /** Deletes a run Job and, through Background propagation, its pods; a missing Job is fine. */
+  delete(namespace: string, name: string): Promise<void> {
+    return deleteIgnoringMissing(() =>
+      this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+    );
+  }
+}
