@@ -5,7 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { AgentSettings } from '@launch-agent/config';
 import type { Builder } from '../builders/builder.js';
 import { cleanUpKanikoLeftovers } from '../builders/kaniko/leftovers.js';
-import { Informer } from '../kubernetes/informer.js';
+import { Informer, type RelistReason } from '../kubernetes/informer.js';
 import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
   isTerminal,
@@ -243,6 +243,11 @@ export class LaunchAgent {
       events: this.events.written,
       runJobs: this.runJobs.writes,
     };
+  }
+
+  /** How often the LaunchJob informer listed, by why: the first list, a 410, a failed watch. */
+  relists(): Readonly<Record<RelistReason, number>> {
+    return this.launchJobs.relists();
   }
 
   /** Objects the agent keeps in memory: LaunchJobs and run Jobs cached, builds in flight. */

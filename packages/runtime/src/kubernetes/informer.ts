@@ -7,8 +7,9 @@ import { apiStatus } from './kube-client.js';
 // name only (an object deleted and re-created under the same name shows up as an update, so a
 // new uid is missed), and it has no notion of "connected" for a readiness probe. This is the
 // small part of client-go's reflector + DeltaFIFO the agent needs: list, watch from the list's
-// resourceVersion, resume after a normal close, re-list after a gap (410 Gone, an error, a lost
-// connection) and emit what changed and what disappeared, retrying for ever with capped backoff.
+// resourceVersion, resume after a close or a lost connection, re-list when the server says the
+// resourceVersion is gone (410) or the watch failed, and emit what changed and what disappeared,
+// deletions included; retry for ever with capped backoff.
 
 export interface KubeObject {
   metadata?: {
@@ -68,6 +69,17 @@ function withoutManagedFields<T extends KubeObject>(object: T): T {
   if (!object.metadata?.managedFields) return object;
   const { managedFields: _dropped, ...metadata } = object.metadata;
   return { ...object, metadata } as T;
+}
+
+/** The watch stream carried an ERROR event other than 410. */
+class WatchFailed extends Error {
+  constructor(
+    message: string,
+    readonly code: number | undefined,
+  ) {
+    super(message);
+    this.name = 'WatchFailed';
+  }
 }
 
 class WatchExpired extends Error {
@@ -180,9 +192,14 @@ export class Informer<T extends KubeObject> {
           this.options.onFatal?.(error instanceof Error ? error : new Error(String(error)));
           return;
         }
-        // Whatever happened in the gap is read back from a fresh list, deletions included.
-        this.resourceVersion = undefined;
-        reason = 'gap';
+        // A broken connection or a failed request: the watch is resumed from the last
+        // resourceVersion seen, which the server either continues from without a gap or
+        // answers with 410 (then the collection is listed again). A watch that reported an
+        // error of its own is not trusted to resume: list again.
+        if (error instanceof WatchFailed) {
+          this.resourceVersion = undefined;
+          reason = 'gap';
+        }
         this.disconnected(error);
         await pause(
           backoffDelay(this.failures - 1, this.options.backoff ?? API_BACKOFF),
@@ -282,10 +299,7 @@ export class Informer<T extends KubeObject> {
             if (type === 'ERROR') {
               // A Status object; 410 means our resourceVersion is gone. The server ends the watch.
               if (object.code === 410) expired = true;
-              else
-                done(
-                  Object.assign(new Error(object.message ?? 'watch error'), { code: object.code }),
-                );
+              else done(new WatchFailed(object.message ?? 'watch error', object.code));
               return;
             }
             if (object.metadata?.resourceVersion)

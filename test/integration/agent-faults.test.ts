@@ -1,0 +1,398 @@
+// The agent under API-server faults, on the test environment's real kube-apiserver and etcd:
+// the API server killed for 30 s while a build Job and a run Job run, a LaunchJob deleted while
+// the agent is cut off with etcd compacted (so the watch is answered 410 Gone), and three agent
+// processes on one queue, one of them SIGKILLed mid-run.
+//
+// The test environment has no kubelet and no controller-manager. THE TEST PLAYS THE JOB
+// CONTROLLER for run Jobs (endRunJob) and THE KUBELET for kaniko build Jobs (playKubelet), as
+// agent-harness.ts and kaniko-kubelet.ts describe. Every wait is a condition with a deadline;
+// the one fixed wait is the outage itself.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { promisify } from 'node:util';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1Job,
+} from '@kubernetes/client-node';
+import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
+import {
+  LABEL_AGENT_LEASE,
+  LaunchAgent,
+  LaunchJobClient,
+  createLogger,
+  selectContextStore,
+  silentLogger,
+  type LaunchAgentOptions,
+  type LaunchJob,
+} from '@launch-agent/runtime';
+import {
+  applyLaunchJobCrd,
+  chartAgentKubeConfig,
+  endRunJob,
+  sleep,
+  waitFor,
+} from './agent-harness.js';
+import {
+  apiServerAddress,
+  compactEtcd,
+  killApiServer,
+  Relay,
+  startServices,
+  throughRelay,
+} from './faults.js';
+import { playKubelet } from './kaniko-kubelet.js';
+import { kubeRequest, repoRoot, requireServices, uniqueName, type TestEnv } from './testenv.js';
+
+const run = promisify(execFile);
+const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
+const bucket = uniqueName('faults');
+
+let env: TestEnv;
+let admin: KubeConfig;
+let agentKubeConfig: KubeConfig;
+let buildServiceAccount: string;
+let namespace: string;
+let adminJobs: LaunchJobClient;
+let batch: BatchV1Api;
+let core: CoreV1Api;
+let s3: S3Client;
+const agents: LaunchAgent[] = [];
+const relays: Relay[] = [];
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  env = await requireServices('kubernetes', 'registry', 'aws');
+  admin = new KubeConfig();
+  admin.loadFromFile(env.kubeconfig);
+  await applyLaunchJobCrd(admin);
+  namespace = uniqueName('agent-faults');
+  core = admin.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
+    admin,
+    env.kubeconfig,
+    namespace,
+  ));
+  adminJobs = new LaunchJobClient(admin);
+  batch = admin.makeApiClient(BatchV1Api);
+  s3 = new S3Client({ forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+}, 120_000);
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
+  await Promise.all(relays.splice(0).map((relay) => relay.stop()));
+});
+
+afterAll(async () => {
+  s3?.destroy();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  if (namespace) await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+});
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+function configFile(lines: string[]): { path: string; settings: AgentSettings } {
+  const text = `${lines.join('\n')}\n`;
+  const checked = checkConfigText(text, 'launch-config.yaml');
+  expect(checked.errors).toEqual([]);
+  const path = join(tempDir('faults-config-'), 'launch-config.yaml');
+  writeFileSync(path, text);
+  return { path, settings: normalizeConfig(checked.config!) };
+}
+
+const kanikoConfig = (queue: string, maxJobs: number) =>
+  configFile([
+    `queues: [${queue}]`,
+    `max_jobs: ${maxJobs}`,
+    'builder:',
+    '  type: kaniko',
+    `  destination: ${env.registry}/agent-faults/${queue}`,
+    `  build-context-store: s3://${bucket}/contexts`,
+    `kubernetes: {build-service-account: ${buildServiceAccount}}`,
+  ]);
+
+/** A context tar.gz in the S3 store, as `launch-agent submit` leaves it. */
+async function storeContext(settings: AgentSettings, marker: string): Promise<string> {
+  const src = tempDir('faults-src-');
+  writeFileSync(join(src, 'Dockerfile'), 'FROM scratch\nCOPY data.txt /data.txt\n');
+  writeFileSync(join(src, 'data.txt'), `${marker}\n`);
+  const archive = join(tempDir('faults-tgz-'), 'context.tar.gz');
+  await run('tar', ['czf', archive, '-C', src, '.']);
+  const key = `${uniqueName('ctx')}.tar.gz`;
+  await selectContextStore(settings)!.put(key, readFileSync(archive));
+  return key;
+}
+
+async function startAgent(
+  settings: AgentSettings,
+  options: Partial<LaunchAgentOptions> = {},
+): Promise<LaunchAgent> {
+  const agent = new LaunchAgent({
+    kubeConfig: agentKubeConfig,
+    settings,
+    namespace,
+    identity: uniqueName('agent'),
+    heartbeatIntervalMs: 500,
+    staleAfterMs: 3000,
+    // AGENT_TEST_LOG=1 shows what the agents do.
+    log: process.env.AGENT_TEST_LOG
+      ? createLogger({ format: 'text', level: 'debug' })
+      : silentLogger,
+    ...(settings.builder.buildContextStore ? { contextStore: selectContextStore(settings)! } : {}),
+    ...options,
+  });
+  agents.push(agent);
+  await agent.start();
+  return agent;
+}
+
+const submit = (queue: string, source: LaunchJob['spec']['source']) =>
+  adminJobs.create(namespace, { name: uniqueName('lj') }, { queue, source });
+const getJob = (name: string) => adminJobs.get(namespace, name);
+const phaseIs = (name: string, phase: string, timeoutMs = 60_000) =>
+  waitFor(
+    `${name} to be ${phase}`,
+    () => getJob(name),
+    (job) => job.status?.phase === phase,
+    timeoutMs,
+  );
+const buildJobs = async (): Promise<V1Job[]> =>
+  (
+    await batch.listNamespacedJob({
+      namespace,
+      labelSelector: 'app.kubernetes.io/managed-by=launch-agent,launch-agent.dev/build-id',
+    })
+  ).items;
+const runJobsOf = async (queue: string): Promise<V1Job[]> =>
+  (await batch.listNamespacedJob({ namespace, labelSelector: `launch-agent.dev/queue=${queue}` }))
+    .items;
+
+describe('API-server faults', () => {
+  it('kube-apiserver killed for 30 s while a build Job and a run Job run: the same agent recovers, one build Job and one run Job each', async () => {
+    const queue = 'outage';
+    const { settings } = kanikoConfig(queue, 2);
+    const agent = await startAgent(settings);
+    const key = await storeContext(settings, uniqueName('outage'));
+    const building = await submit(queue, { context: { key } });
+    const running = await submit(queue, { image: 'busybox:1.36' });
+    const runningNow = await phaseIs(running.metadata.name!, 'Running');
+    const [buildJob] = await waitFor('the build Job', buildJobs, (jobs) => jobs.length === 1);
+    await phaseIs(building.metadata.name!, 'Building');
+
+    const down = Date.now();
+    killApiServer();
+    await waitFor(
+      'the agent to report the lost connection',
+      async () => agent.notReadyBecause(),
+      (why) => why?.startsWith('disconnected from the API server') ?? false,
+      20_000,
+    );
+    expect(agent.isLive()).toBe(true);
+    // The outage itself.
+    await sleep(Math.max(0, 30_000 - (Date.now() - down)));
+    await startServices();
+    await waitFor('the agent to be ready again', async () => agent.isReady(), Boolean, 90_000);
+
+    // The build went on in its pod meanwhile; its end is seen after the outage.
+    const seen = await playKubelet({
+      batch,
+      core,
+      namespace,
+      ending: { kind: 'complete' },
+      digest: DIGEST,
+      readContext: async (objectKey) => buffer(await selectContextStore(settings)!.open(objectKey)),
+    });
+    expect(seen.job.metadata!.uid).toBe(buildJob!.metadata!.uid);
+    const built = await phaseIs(building.metadata.name!, 'Running');
+    expect(built.status).toMatchObject({ imageStatus: 'built', digest: DIGEST });
+
+    await endRunJob(batch, runningNow, 'Complete');
+    await endRunJob(batch, built, 'Complete');
+    await phaseIs(running.metadata.name!, 'Succeeded');
+    await phaseIs(building.metadata.name!, 'Succeeded');
+    const runs = await runJobsOf(queue);
+    expect(runs).toHaveLength(2);
+    expect(new Set(runs.map((r) => r.metadata!.labels!['launch-agent.dev/launchjob'])).size).toBe(
+      2,
+    );
+    expect(agent.metrics.counter('run_jobs_created', { result: 'created' })).toBe(2);
+    await waitFor('the build Job to be removed', buildJobs, (jobs) => jobs.length === 0, 20_000);
+  }, 300_000);
+
+  it('a LaunchJob deleted while the agent is cut off, etcd compacted: the watch gets 410, the agent lists again and forgets it and its context', async () => {
+    const queue = 'ghost';
+    const { settings } = kanikoConfig(queue, 1);
+    const relay = await new Relay(apiServerAddress(agentKubeConfig)).start();
+    relays.push(relay);
+    const agent = await startAgent(settings, { kubeConfig: throughRelay(agentKubeConfig, relay) });
+    const holder = await submit(queue, { image: 'busybox:1.36' });
+    await phaseIs(holder.metadata.name!, 'Running');
+    const key = await storeContext(settings, uniqueName('ghost'));
+    const waiting = await submit(queue, { context: { key } });
+    const depth = (n: number) => `launch_agent_queue_depth{queue="${queue}"} ${n}`;
+    await waitFor(
+      'the job to wait in the queue',
+      async () => agent.metrics.render(),
+      (m) => m.includes(depth(1)),
+    );
+
+    const cachedBefore = agent.cacheSizes().launchJobs;
+    await relay.cut();
+    await waitFor(
+      'the agent to report the lost connection',
+      async () => agent.notReadyBecause(),
+      (why) => why?.startsWith('disconnected from the API server') ?? false,
+      20_000,
+    );
+    await adminJobs.deleteIfUnchanged(await getJob(waiting.metadata.name!));
+    // A restarted API server starts its watch cache at etcd's compacted revision: the agent's
+    // last resourceVersion is then too old for it, and the watch is answered 410 Gone.
+    await compactEtcd();
+    killApiServer();
+    await startServices();
+    const expiredBefore = agent.relists().expired;
+    await relay.restore();
+
+    await waitFor('the agent to be ready again', async () => agent.isReady(), Boolean, 60_000);
+    await waitFor(
+      'the queue depth to drop',
+      async () => agent.metrics.render(),
+      (m) => m.includes(depth(0)),
+    );
+    expect(agent.relists().expired).toBeGreaterThan(expiredBefore);
+    expect(agent.cacheSizes().launchJobs).toBe(cachedBefore - 1);
+    const store = selectContextStore(settings)!;
+    await waitFor(
+      'its context to be deleted',
+      () => store.exists(key),
+      (exists) => !exists,
+    );
+    expect(agent.metrics.counter('claims', { result: 'won' })).toBe(1);
+  }, 180_000);
+});
+
+describe('several agents on one queue', () => {
+  it('three agent processes, one SIGKILLed mid-run: the others take its jobs over once its Lease expires, and no job runs twice', async () => {
+    const queue = 'takeover';
+    const { path } = configFile([
+      `queues: [${queue}]`,
+      'max_jobs: 3',
+      'builder: {type: noop}',
+      'launchjobs: {heartbeat-seconds: 1, stale-after-seconds: 3}',
+    ]);
+    const kubeconfig = join(tempDir('faults-kube-'), 'kubeconfig');
+    writeFileSync(kubeconfig, agentKubeConfig.exportConfig());
+    const logs = new Map<string, string>();
+    const identities = ['agent-a', 'agent-b', 'agent-c'].map((n) => uniqueName(n));
+    const processes = new Map<string, ChildProcess>();
+    for (const identity of identities) {
+      const child = spawn(
+        process.execPath,
+        [
+          join(repoRoot, 'packages', 'cli', 'dist', 'bin.js'),
+          'start',
+          '--config',
+          path,
+          '--namespace',
+          namespace,
+          '--identity',
+          identity,
+          '--port',
+          '0',
+        ],
+        { env: { ...process.env, KUBECONFIG: kubeconfig, LAUNCH_AGENT_LOG_FORMAT: 'json' } },
+      );
+      logs.set(identity, '');
+      child.stderr!.on('data', (chunk: Buffer) =>
+        logs.set(identity, `${logs.get(identity) ?? ''}${chunk.toString()}`),
+      );
+      children.push(child);
+      processes.set(identity, child);
+    }
+    const coordination = admin.makeApiClient(CoordinationV1Api);
+    await waitFor(
+      'three agent Leases',
+      async () =>
+        (
+          await coordination.listNamespacedLease({
+            namespace,
+            labelSelector: `${LABEL_AGENT_LEASE}=true`,
+          })
+        ).items.map((lease) => lease.spec?.holderIdentity),
+      (holders) => identities.every((id) => holders.includes(id)),
+    );
+    const jobs = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => submit(queue, { image: 'busybox:1.36' })),
+    );
+    const runningJobs = await Promise.all(
+      jobs.map((job) => phaseIs(job.metadata.name!, 'Running')),
+    );
+    const victim = runningJobs[0]!.status!.agent!;
+    // On failure, what each agent logged.
+    const dump = () => [...logs].map(([id, text]) => `--- ${id}\n${text.slice(-4000)}`).join('\n');
+    const victims = runningJobs.filter((job) => job.status!.agent === victim);
+    const killedAt = Date.now();
+    processes.get(victim)!.kill('SIGKILL');
+
+    const takenOver = await Promise.all(
+      victims.map((job) =>
+        waitFor(
+          `${job.metadata.name} to be taken over`,
+          () => getJob(job.metadata.name!),
+          (j) => j.status?.agent !== undefined && j.status.agent !== victim,
+          30_000,
+        ).catch((error: Error) => {
+          throw new Error(`${error.message}\n${dump()}`);
+        }),
+      ),
+    );
+    for (const job of takenOver) {
+      expect(identities).toContain(job.status!.agent);
+      expect(job.status!.runJobName).toBe(
+        runningJobs.find((r) => r.metadata.uid === job.metadata.uid)!.status!.runJobName,
+      );
+      expect(job.status!.conditions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'Claimed', reason: 'ResumedFromStaleAgent' }),
+        ]),
+      );
+      // Not before the Lease could have expired (3 s after a renewal that was at most 1 s old).
+      expect(Date.parse(job.status!.claimedTime!) - killedAt).toBeGreaterThanOrEqual(1_000);
+    }
+    const runs = await runJobsOf(queue);
+    expect(runs).toHaveLength(5);
+    for (const job of runningJobs) await endRunJob(batch, job, 'Complete');
+    for (const job of jobs) await phaseIs(job.metadata.name!, 'Succeeded');
+    expect(await runJobsOf(queue)).toHaveLength(5);
+    // kubectl describe tells the story: the takeover is an Event on the job.
+    const events = await waitFor(
+      'a TakenOver Event',
+      async () =>
+        (
+          await kubeRequest(
+            admin,
+            'GET',
+            `/apis/events.k8s.io/v1/namespaces/${namespace}/events`,
+            '',
+            'application/json',
+          )
+        ).body,
+      (body) => body.includes('"reason":"TakenOver"'),
+    );
+    expect(events).toContain(victims[0]!.metadata.name);
+  }, 180_000);
+});
