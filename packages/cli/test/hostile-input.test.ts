@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './run-cli.js';
@@ -164,5 +164,29 @@ describe('config files are read as untrusted input', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('a Kubernetes ConfigMap holds at most 1048576 (1 MiB)');
+  });
+});
+
+describe('launch-agent build with a hostile context', () => {
+  const config = () => file('builder:\n  type: noop\n  destination: localhost:5999/team/app\n');
+
+  test('refuses a Dockerfile that links out of the context, naming it (exit 2)', async () => {
+    const context = mkdtempSync(join(dir, 'ctx-'));
+    writeFileSync(join(dir, 'token'), 'agent-token-never-read');
+    symlinkSync(join(dir, 'token'), join(context, 'Dockerfile'));
+    const result = await cli(['build', context, '--dry-run', '--config', config()]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Dockerfile Dockerfile resolves outside the build context');
+    expect(result.stdout + result.stderr).not.toContain('agent-token-never-read');
+  });
+
+  test('refuses a FIFO .dockerignore without waiting on it (exit 2)', async () => {
+    const context = mkdtempSync(join(dir, 'ctx-'));
+    writeFileSync(join(context, 'Dockerfile'), 'FROM scratch\n');
+    execFileSync('mkfifo', [join(context, '.dockerignore')]);
+    const result = await cli(['build', context, '--dry-run', '--config', config()], 5000);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('.dockerignore');
+    expect(result.stderr).toContain('is not a regular file');
   });
 });
