@@ -362,7 +362,7 @@ describe('retention', () => {
       'builder: {type: noop}',
       'launchjobs: {heartbeat-seconds: 1, stale-after-seconds: 3}',
     ]);
-    expect(settings.launchJobs).toEqual({ heartbeatSeconds: 1, staleAfterSeconds: 3 });
+    expect(settings.launchJobs).toMatchObject({ heartbeatSeconds: 1, staleAfterSeconds: 3 });
     await startAgent(settings);
     const job = await adminJobs.create(
       namespace,
