@@ -179,10 +179,10 @@ describe('extractContextArchive caps', () => {
     const zeros = Buffer.alloc(1 << 20);
     void (async () => {
       for (let written = 0; written < size; written += zeros.length) {
-        if (!entry.write(zeros)) await new Promise((r) => entry.once('drain', r));
+        if (!entry.write(zeros)) await new Promise<void>((r) => entry.once('drain', () => r()));
         if (entry.destroyed) return;
       }
-      entry.end();
+      entry.end(Buffer.alloc(0));
       pack.finalize();
     })().catch(() => undefined);
     const before = leftovers();

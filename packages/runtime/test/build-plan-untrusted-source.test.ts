@@ -164,6 +164,40 @@ describe('build plan of an untrusted source', () => {
   });
 });
 
+describe('git source caps', () => {
+  it('refuses a checkout over launchjobs.max-source-entries or max-source-bytes and removes it', async () => {
+    const repo = tempDir('big-repo-');
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+        cwd: repo,
+      });
+    git('init', '--quiet');
+    for (let i = 0; i < 6; i++) writeFileSync(join(repo, `f${i}`), 'x'.repeat(1000));
+    git('add', '-A');
+    git('commit', '--quiet', '-m', 'big');
+    const temps = () => readdirSync(tmpdir()).filter((n) => n.startsWith('launch-agent-git-'));
+    const before = temps();
+    await expect(
+      within(
+        10_000,
+        fetchGitSource({ url: `file://${repo}` }, undefined, { maxBytes: 1 << 20, maxEntries: 3 }),
+      ),
+    ).rejects.toMatchObject({
+      reason: 'UnsafeBuildContext',
+      message: expect.stringContaining('more than 3 entries (launchjobs.max-source-entries)'),
+    });
+    await expect(
+      within(
+        10_000,
+        fetchGitSource({ url: `file://${repo}` }, undefined, { maxBytes: 4000, maxEntries: 100 }),
+      ),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('more than 4000 bytes (launchjobs.max-source-bytes)'),
+    });
+    expect(temps()).toEqual(before);
+  });
+});
+
 describe('build plan of a local directory (launch-agent build)', () => {
   it('refuses a FIFO .dockerignore without waiting on it', async () => {
     const context = tempDir('fifo-ignore-');

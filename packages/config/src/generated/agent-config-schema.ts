@@ -482,7 +482,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
         'max-source-bytes': {
           description:
-            "The most bytes a LaunchJob's stored build context (source.context) may unpack to on the agent. An archive that unpacks to more is refused (UnsafeBuildContext) and what was unpacked is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).",
+            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).",
           type: 'integer',
           minimum: 1048576,
           default: 1073741824,
@@ -491,7 +491,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
         'max-source-entries': {
           description:
-            "The most files, directories and links a LaunchJob's stored build context (source.context) may hold. An archive with more is refused (UnsafeBuildContext).",
+            "The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).",
           type: 'integer',
           minimum: 1,
           default: 100000,

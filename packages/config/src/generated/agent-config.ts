@@ -208,11 +208,11 @@ export interface LaunchAgentConfig {
      */
     'ttl-seconds-after-finished'?: number;
     /**
-     * The most bytes a LaunchJob's stored build context (source.context) may unpack to on the agent. An archive that unpacks to more is refused (UnsafeBuildContext) and what was unpacked is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).
+     * The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).
      */
     'max-source-bytes'?: number;
     /**
-     * The most files, directories and links a LaunchJob's stored build context (source.context) may hold. An archive with more is refused (UnsafeBuildContext).
+     * The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).
      */
     'max-source-entries'?: number;
   };
