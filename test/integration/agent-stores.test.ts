@@ -370,7 +370,7 @@ describe('retention', () => {
       'builder: {type: noop}',
       'launchjobs: {heartbeat-seconds: 1, stale-after-seconds: 3}',
     ]);
-    expect(settings.launchJobs).toEqual({ heartbeatSeconds: 1, staleAfterSeconds: 3 });
+    expect(settings.launchJobs).toMatchObject({ heartbeatSeconds: 1, staleAfterSeconds: 3 });
     const identity = uniqueName('agent');
     const agent = await startAgent(settings, { identity });
     const jobs = await Promise.all(

@@ -29,15 +29,15 @@ the two in step (test/chart/render-equivalence.test.ts compares them).
 {{- end }}
 
 {{- define "launch-agent.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "launch-agent.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "launch-agent.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{- define "launch-agent.labels" -}}
-helm.sh/chart: {{ include "launch-agent.chart" . }}
+helm.sh/chart: {{ include "launch-agent.chart" . | quote }}
 {{ include "launch-agent.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 app.kubernetes.io/part-of: launch-agent
 {{- end }}
 
@@ -108,6 +108,10 @@ Checks on values that a JSON Schema cannot express with a readable message. The 
 are in packages/config/src/render/launch-config.ts.
 */}}
 {{- define "launch-agent.validate" -}}
+{{- $ns := include "launch-agent.namespace" . }}
+{{- if or (gt (len $ns) 63) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $ns)) }}
+{{- fail (printf "namespace %q is not a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit." $ns) }}
+{{- end }}
 {{- $k := .Values.kaniko }}
 {{- $builder := .Values.agentConfig.builder }}
 {{- $type := "" }}

@@ -1,4 +1,4 @@
-import { formatProblem, type Problem } from '@launch-agent/config';
+import { formatProblem, redactText, type Problem } from '@launch-agent/config';
 
 /** Writes human-readable output, coloured only on a terminal and never when NO_COLOR is set. */
 export class Output {
@@ -20,9 +20,9 @@ export class Output {
     this.stdout.write(`${text}\n`);
   }
 
-  /** A diagnostic line on stderr. */
+  /** A diagnostic line on stderr, with secrets redacted: errors may quote what the user typed. */
   note(text: string): void {
-    this.stderr.write(`${text}\n`);
+    this.stderr.write(`${redactText(text)}\n`);
   }
 
   error(text: string): void {

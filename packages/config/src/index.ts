@@ -1,6 +1,6 @@
 export type { LaunchAgentConfig } from './generated/agent-config.js';
 export { agentConfigSchema } from './generated/agent-config-schema.js';
-export { formatProblem, joinPath, showValue, type Problem } from './problems.js';
+export { formatProblem, joinPath, redactProblem, showValue, type Problem } from './problems.js';
 export {
   parseDestination,
   type Destination,
@@ -15,6 +15,8 @@ export {
   DEFAULT_BUILD_JOB_NAME,
   DEFAULT_BUILD_TIMEOUT_SECONDS,
   DEFAULT_CONTEXT_PVC_MOUNT_PATH,
+  DEFAULT_MAX_SOURCE_BYTES,
+  DEFAULT_MAX_SOURCE_ENTRIES,
   DEFAULT_QUEUE,
   type AgentSettings,
   type BuilderSettings,
@@ -37,3 +39,10 @@ export {
 } from './load/load-config.js';
 export * from './permissions/index.js';
 export * from './render/index.js';
+export { isSecretKey, redactText, redactValue, REDACTED } from './redact/redact-secrets.js';
+export {
+  CONFIG_FILE_MAX_BYTES,
+  invalidUtf8Offset,
+  readTextFile,
+  TextFileError,
+} from './load/read-text-file.js';

@@ -52,6 +52,8 @@ export interface AgentSettings {
     staleAfterSeconds: number;
     /** Unset: finished LaunchJobs are kept. */
     ttlSecondsAfterFinished?: number;
+    /** Caps on unpacking a job's stored build context (launchjobs.max-source-*). */
+    sourceLimits: { maxBytes: number; maxEntries: number };
   };
 }
 
@@ -59,6 +61,10 @@ export const DEFAULT_QUEUE = 'default';
 export const DEFAULT_BUILD_JOB_NAME = 'wandb-launch-container-build';
 export const DEFAULT_BUILD_TIMEOUT_SECONDS = 1800;
 export const DEFAULT_CONTEXT_PVC_MOUNT_PATH = '/var/run/launch-agent/contexts';
+/** launchjobs.max-source-bytes: 1 GiB. */
+export const DEFAULT_MAX_SOURCE_BYTES = 1 << 30;
+/** launchjobs.max-source-entries. */
+export const DEFAULT_MAX_SOURCE_ENTRIES = 100_000;
 
 /**
  * Folds a valid raw config into AgentSettings: `uri` becomes `destination`, the deprecated
@@ -113,6 +119,10 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     launchJobs: {
       heartbeatSeconds: config.launchjobs?.['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS,
       staleAfterSeconds: config.launchjobs?.['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS,
+      sourceLimits: {
+        maxBytes: config.launchjobs?.['max-source-bytes'] ?? DEFAULT_MAX_SOURCE_BYTES,
+        maxEntries: config.launchjobs?.['max-source-entries'] ?? DEFAULT_MAX_SOURCE_ENTRIES,
+      },
     },
   };
   const ttl = config.launchjobs?.['ttl-seconds-after-finished'];

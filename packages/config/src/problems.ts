@@ -1,3 +1,5 @@
+import { isSecretKey, redactText, redactValue } from './redact/redact-secrets.js';
+
 /** One thing wrong (or worth a warning) in a config, located by its dotted key path. */
 export interface Problem {
   /** Dotted key path, e.g. `builder.destination`; `(root)` for the document itself. */
@@ -24,16 +26,35 @@ export function showValue(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** `file:line:col: path: message (got X; expected Y)` — one line per problem. */
+/**
+ * A copy safe to print or serialise: no value under a secret-looking key (the key path and line
+ * say where it is), and secrets inside other values and the message redacted.
+ */
+export function redactProblem(problem: Problem): Problem {
+  const lastKey = problem.path.split('.').pop() ?? '';
+  const copy: Problem = { ...problem, message: redactText(problem.message) };
+  if (problem.value === undefined || isSecretKey(lastKey)) delete copy.value;
+  else copy.value = redactValue(problem.value);
+  return copy;
+}
+
+/**
+ * `file:line:col: path: message (got X; expected Y)` — one line per problem, with secrets
+ * redacted (redactText).
+ */
 export function formatProblem(problem: Problem): string {
   const where = problem.location
     ? `${problem.location.file}:${problem.location.line}:${problem.location.column}: `
     : '';
   const details: string[] = [];
-  if (problem.value !== undefined) details.push(`got ${showValue(problem.value)}`);
+  const safe = redactProblem(problem);
+  // Under a secret-looking key the value is never shown: the key and line say where it is.
+  if (problem.value !== undefined) {
+    details.push(safe.value === undefined ? 'value not shown' : `got ${showValue(safe.value)}`);
+  }
   if (problem.expected) details.push(`expected ${problem.expected}`);
   const suffix = details.length > 0 ? ` (${details.join('; ')})` : '';
-  return `${where}${problem.path}: ${problem.message}${suffix}`;
+  return redactText(`${where}${problem.path}: ${safe.message}${suffix}`);
 }
 
 /** Joins path segments the way messages show them: `a.b[0].c`. */

@@ -1,13 +1,24 @@
 export {
   createBuildPlan,
   BuildPlanError,
+  UnsafeContextFileError,
   SOURCE_HASH_LABEL,
   SOURCE_HASH_VERSION_LABEL,
   type BuildPlan,
   type BuildPlanOptions,
 } from './build/build-plan.js';
 export { walkContext, ContextReadError, type ContextEntry } from './build/context-walk.js';
-export { DockerIgnore } from './build/dockerignore.js';
+export {
+  DockerIgnore,
+  DockerIgnoreError,
+  DOCKERIGNORE_MAX_PATTERNS,
+  DOCKERIGNORE_MAX_PATTERN_LENGTH,
+} from './build/dockerignore.js';
+export {
+  CONTEXT_TEXT_FILE_MAX_BYTES,
+  ContextFileError,
+  readContextFile,
+} from './build/context-file.js';
 export {
   createContextTar,
   ContextChangedError,

@@ -13,11 +13,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import {
   BuildContextUnavailableError,
+  createBuildPlan,
   extractContextArchive,
   localBuildContext,
   PvcContextStore,
@@ -111,6 +112,28 @@ describe('extractContextArchive', () => {
         { name: 'f', body: 'y' },
       ],
     ],
+    [
+      'a chain of links that each look inside (l1 -> ., l2 -> l1/.., l3 -> l2/..)',
+      [
+        { name: 'l1', type: 'symlink', linkname: '.' },
+        { name: 'l2', type: 'symlink', linkname: 'l1/..' },
+        { name: 'l3', type: 'symlink', linkname: 'l2/..' },
+      ],
+    ],
+    [
+      'a link that leads out only once a later link exists',
+      [
+        { name: 'a/early', type: 'symlink', linkname: '../b/..' },
+        { name: 'b', type: 'symlink', linkname: '.' },
+      ],
+    ],
+    [
+      'a link loop',
+      [
+        { name: 'x', type: 'symlink', linkname: 'y' },
+        { name: 'y', type: 'symlink', linkname: 'x' },
+      ],
+    ],
     ['a hard link', [{ name: 'h', type: 'link', linkname: 'Dockerfile' }]],
     ['a device', [{ name: 'dev', type: 'character-device', devmajor: 1, devminor: 3 }]],
   ] as Array<[string, Array<TestEntry>]>)(
@@ -144,7 +167,120 @@ describe('extractContextArchive', () => {
   });
 });
 
+describe('extractContextArchive caps', () => {
+  /** Files and links outside the context, listed before and after: nothing may change there. */
+  const outsideBefore = () => readdirSync(dirname(tmpdir())).sort();
+
+  it('stops a small archive that unpacks to more than max-source-bytes, within the deadline', async () => {
+    // 1 MB of gzip unpacks to about 1 GiB of zeros: the cap stops it at 8 MiB.
+    const pack = tar.pack();
+    const size = 1 << 30;
+    const entry = pack.entry({ name: 'zeros.bin', size });
+    const zeros = Buffer.alloc(1 << 20);
+    void (async () => {
+      for (let written = 0; written < size; written += zeros.length) {
+        if (!entry.write(zeros)) await new Promise<void>((r) => entry.once('drain', () => r()));
+        if (entry.destroyed) return;
+      }
+      entry.end(Buffer.alloc(0));
+      pack.finalize();
+    })().catch(() => undefined);
+    const before = leftovers();
+    const outside = outsideBefore();
+    const started = performance.now();
+    // The extractor's refusal destroys the pipe back to this producer; that is expected here.
+    pack.on('error', () => undefined);
+    entry.on('error', () => undefined);
+    const error = await extractContextArchive(pack.pipe(createGzip()), 'bomb.tar.gz', {
+      maxBytes: 8 << 20,
+      maxEntries: 10,
+    }).catch((e: unknown) => e);
+    pack.destroy();
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(error).toMatchObject({
+      reason: 'UnsafeBuildContext',
+      message: expect.stringContaining('more than 8388608 bytes (launchjobs.max-source-bytes)'),
+    });
+    expect(leftovers()).toEqual(before);
+    expect(outsideBefore()).toEqual(outside);
+  });
+
+  it('refuses more entries than max-source-entries', async () => {
+    const before = leftovers();
+    const entries = Array.from({ length: 6 }, (_, i) => ({ name: `f${i}`, body: 'x' }));
+    const error = await extractContextArchive(Readable.from([await archive(entries)]), 'many', {
+      maxBytes: 1 << 20,
+      maxEntries: 5,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      reason: 'UnsafeBuildContext',
+      message: expect.stringContaining('more than 5 entries (launchjobs.max-source-entries)'),
+    });
+    expect(leftovers()).toEqual(before);
+  });
+});
+
 describe('localBuildContext', () => {
+  it('refuses a stored context whose chained links lead out, and the plan never reads outside', async () => {
+    const claim = tempDir('agent-pvc-');
+    mkdirSync(join(claim, 'contexts'));
+    writeFileSync(
+      join(claim, 'contexts', 'chain.tar.gz'),
+      await archive([
+        { name: 'Dockerfile', body: 'FROM scratch\n' },
+        { name: 'l1', type: 'symlink', linkname: '.' },
+        { name: 'l2', type: 'symlink', linkname: 'l1/..' },
+      ]),
+    );
+    const store = new PvcContextStore({ claim: 'c', prefix: '', mountPath: claim });
+    const before = leftovers();
+    await expect(localBuildContext(store, 'contexts/chain.tar.gz')).rejects.toMatchObject({
+      reason: 'UnsafeBuildContext',
+      message: expect.stringContaining('l2 -> l1/.. that leaves the context'),
+    });
+    expect(leftovers()).toEqual(before);
+  });
+
+  it('hands the build plan a stored context whose Dockerfile links out, and the plan refuses it', async () => {
+    const claim = tempDir('agent-pvc-');
+    mkdirSync(join(claim, 'contexts'));
+    // A link whose text stays inside, to a file that is itself a link the extractor refuses…
+    // so the stored path reaches the plan only as a plain file: the plan's own check is what
+    // stands between a Dockerfile link and the agent's files.
+    writeFileSync(
+      join(claim, 'contexts', 'df.tar.gz'),
+      await archive([
+        { name: 'real', body: 'FROM scratch\n' },
+        { name: 'Dockerfile', type: 'symlink', linkname: 'real' },
+      ]),
+    );
+    const store = new PvcContextStore({ claim: 'c', prefix: '', mountPath: claim });
+    const context = await localBuildContext(store, 'contexts/df.tar.gz', {
+      maxBytes: 1 << 20,
+      maxEntries: 10,
+    });
+    try {
+      const plan = await createBuildPlan({
+        contextDir: context.directory,
+        contextDockerfile: 'Dockerfile',
+        cacheDir: false,
+      });
+      expect(plan.dockerfile.toString()).toBe('FROM scratch\n');
+      // Swap the link for one out of the context, as a hostile store writer might race to do.
+      rmSync(join(context.directory, 'Dockerfile'));
+      symlinkSync('/etc/passwd', join(context.directory, 'Dockerfile'));
+      await expect(
+        createBuildPlan({
+          contextDir: context.directory,
+          contextDockerfile: 'Dockerfile',
+          cacheDir: false,
+        }),
+      ).rejects.toMatchObject({ name: 'UnsafeContextFileError', path: 'Dockerfile' });
+    } finally {
+      await context.cleanup();
+    }
+  });
+
   it('opens a context from the store and reads what tar czf writes, links included', async () => {
     const claim = tempDir('agent-pvc-');
     const src = tempDir('agent-src-');

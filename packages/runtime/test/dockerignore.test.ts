@@ -2,7 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { walkContext } from '../src/build/context-walk.js';
-import { DockerIgnore } from '../src/build/dockerignore.js';
+import {
+  DockerIgnore,
+  DockerIgnoreError,
+  DOCKERIGNORE_MAX_PATTERN_LENGTH,
+  DOCKERIGNORE_MAX_PATTERNS,
+} from '../src/build/dockerignore.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -93,7 +98,7 @@ describe('.dockerignore, with Docker semantics', () => {
     expect(entries.find((e) => e.path === 'docs/guide.md')).toBeDefined();
   });
 
-  it('prefers <Dockerfile>.dockerignore beside the Dockerfile over the context root one, as BuildKit does', () => {
+  it('prefers <Dockerfile>.dockerignore beside the Dockerfile over the context root one, as BuildKit does', async () => {
     const root = tree([
       '.dockerignore',
       'build/app.Dockerfile',
@@ -101,9 +106,109 @@ describe('.dockerignore, with Docker semantics', () => {
     ]);
     writeFileSync(join(root, '.dockerignore'), 'one\n');
     writeFileSync(join(root, 'build/app.Dockerfile.dockerignore'), 'two\n');
-    const specific = DockerIgnore.load(root, join(root, 'build/app.Dockerfile'));
+    const specific = await DockerIgnore.load(root, join(root, 'build/app.Dockerfile'));
     expect(specific.patterns).toEqual(['two']);
-    expect(DockerIgnore.load(root, join(root, 'Dockerfile')).patterns).toEqual(['one']);
-    expect(DockerIgnore.load(tree(['Dockerfile']), 'Dockerfile').source).toBeUndefined();
+    expect((await DockerIgnore.load(root, join(root, 'Dockerfile'))).patterns).toEqual(['one']);
+    const empty = tree(['Dockerfile']);
+    expect((await DockerIgnore.load(empty, join(empty, 'Dockerfile'))).source).toBeUndefined();
+  });
+});
+
+describe("Docker's documented .dockerignore examples", () => {
+  const paths = [
+    'somedir/temporary.txt',
+    'somedir/temp',
+    'somedir/subdir/temporary.txt',
+    'tempa',
+    'tempb',
+    'temp',
+    'tempab',
+    'cmd/main.go',
+    'main.go',
+    'README.md',
+    'README-secret.md',
+    'README-public.md',
+    'CHANGES.md',
+    'docs/guide.md',
+  ];
+  const excluded = (text: string) =>
+    paths.filter((path) => DockerIgnore.parse(text).ignores(path)).sort();
+
+  it('*/temp* excludes names starting with temp one level below the root', () => {
+    expect(excluded('# comment\n*/temp*\n')).toEqual(['somedir/temp', 'somedir/temporary.txt']);
+  });
+
+  it('*/*/temp* excludes them two levels below the root', () => {
+    expect(excluded('*/*/temp*\n')).toEqual(['somedir/subdir/temporary.txt']);
+  });
+
+  it('temp? excludes one-character extensions of temp at the root', () => {
+    expect(excluded('temp?\n')).toEqual(['tempa', 'tempb']);
+  });
+
+  it('**/*.go excludes .go files in every directory, the root included', () => {
+    expect(excluded('**/*.go\n')).toEqual(['cmd/main.go', 'main.go']);
+  });
+
+  it('*.md with !README.md keeps only README.md of the root markdown files', () => {
+    expect(excluded('*.md\n!README.md\n')).toEqual([
+      'CHANGES.md',
+      'README-public.md',
+      'README-secret.md',
+    ]);
+  });
+
+  it('the last matching line decides: README-secret.md after !README*.md is excluded', () => {
+    expect(excluded('*.md\n!README*.md\nREADME-secret.md\n')).toEqual([
+      'CHANGES.md',
+      'README-secret.md',
+    ]);
+    expect(excluded('*.md\nREADME-secret.md\n!README*.md\n')).toEqual(['CHANGES.md']);
+  });
+
+  it('a trailing ** excludes everything below a directory, and a lone ** everything', () => {
+    expect(excluded('somedir/**\n')).toEqual([
+      'somedir/subdir/temporary.txt',
+      'somedir/temp',
+      'somedir/temporary.txt',
+    ]);
+    expect(excluded('**\n')).toEqual([...paths].sort());
+  });
+});
+
+describe('.dockerignore from an untrusted source', () => {
+  it('matches ten ** segments in linear time (no backtracking)', () => {
+    const ignore = DockerIgnore.parse(`${'**/'.repeat(10)}x\n${'*a'.repeat(40)}b\n`);
+    const deep = `${'a/'.repeat(200)}y`;
+    const started = performance.now();
+    expect(ignore.ignores(deep)).toBe(false);
+    expect(ignore.ignores('a'.repeat(500))).toBe(false);
+    expect(ignore.ignores(`${'a/'.repeat(200)}x`)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses more patterns than the cap, and an over-long pattern naming its line', () => {
+    expect(() =>
+      DockerIgnore.parse('a\n'.repeat(DOCKERIGNORE_MAX_PATTERNS + 1), '.dockerignore'),
+    ).toThrow(
+      new DockerIgnoreError(
+        '.dockerignore',
+        undefined,
+        `has ${DOCKERIGNORE_MAX_PATTERNS + 1} patterns; at most ${DOCKERIGNORE_MAX_PATTERNS} are accepted`,
+      ),
+    );
+    const long = `ok\n# c\n${'x'.repeat(DOCKERIGNORE_MAX_PATTERN_LENGTH + 1)}\n`;
+    expect(() => DockerIgnore.parse(long, '.dockerignore')).toThrow(
+      /^\.dockerignore:3: a pattern of 1025 characters/,
+    );
+  });
+
+  it('refuses a bad character class and a lone ! with the line', () => {
+    expect(() => DockerIgnore.parse('a\n[z-a\n', 'ctx/.dockerignore')).toThrow(
+      /^ctx\/\.dockerignore:2: "\[z-a" is not a valid pattern/,
+    );
+    expect(() => DockerIgnore.parse('!\n', '.dockerignore')).toThrow(
+      /:1: illegal exclusion pattern/,
+    );
   });
 });

@@ -144,6 +144,35 @@ describe('OCI distribution registry', () => {
     expect(seenTokenRequests[0]!.searchParams.get('scope')).toBe('repository:team/sub/app:pull');
   });
 
+  it('never sends credentials to a token realm on another host over plain http', async () => {
+    const stolen: IncomingMessage[] = [];
+    const elsewhere = await serve((req, res) => {
+      stolen.push(req);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ token: 'tok-evil' }));
+    });
+    servers.push(elsewhere.server);
+    const { server, host } = await serve((_req, res) => {
+      res.writeHead(401, {
+        'WWW-Authenticate': `Bearer realm="http://${elsewhere.host}/token",service="x"`,
+      });
+      res.end();
+    });
+    servers.push(server);
+    const registry = registryFor(
+      host,
+      'team/sub/app',
+      RegistryCredentials.password(host, 'ann', PASSWORD),
+    );
+    const error = await registry.exists('present').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryAuthError);
+    expect((error as Error).message).toContain(
+      `asks for credentials at http://${elsewhere.host} over http; they are sent only over https or to the registry itself`,
+    );
+    expect((error as Error).message).not.toContain(PASSWORD);
+    expect(stolen).toHaveLength(0);
+  });
+
   it('treats a registry error status as an error, not as "missing"', async () => {
     const { server, host } = await serve((_req, res) => {
       res.writeHead(500);

@@ -11,6 +11,9 @@ interface RenderOptions {
   chart?: string;
 }
 
+/** What the API server accepts in one ConfigMap's data. */
+const CONFIGMAP_MAX_BYTES = 1 << 20;
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerRenderCommand(program: Command, out: Output): void {
@@ -54,6 +57,14 @@ export function registerRenderCommand(program: Command, out: Output): void {
           return;
         }
         throw new UsageError((error as Error).message);
+      }
+      const bytes = Buffer.byteLength(rendered.yaml, 'utf8');
+      if (bytes > CONFIGMAP_MAX_BYTES) {
+        out.error(
+          `the rendered launch-config.yaml has ${bytes} bytes; a Kubernetes ConfigMap holds at most ${CONFIGMAP_MAX_BYTES} (1 MiB), so the chart could not be installed. Move large values (kaniko-config, long lists) out of agentConfig`,
+        );
+        process.exitCode = EXIT.failure;
+        return;
       }
       out.line(rendered.yaml.trimEnd());
       const checked = checkConfigText(rendered.yaml, 'rendered launch-config.yaml');

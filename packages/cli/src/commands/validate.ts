@@ -1,4 +1,10 @@
-import { loadConfig, ConfigInvalidError, type Problem } from '@launch-agent/config';
+import {
+  ConfigFileError,
+  ConfigInvalidError,
+  loadConfig,
+  redactProblem,
+  type Problem,
+} from '@launch-agent/config';
 import type { Command } from 'commander';
 import { addConfigFlags, configOverrides, type ConfigFlagOptions } from '../config-flags.js';
 import { EXIT } from '../exit-codes.js';
@@ -54,13 +60,32 @@ export function registerValidateCommand(program: Command, out: Output): void {
       warnings = loaded.warnings;
       summary = describe(loaded.settings);
     } catch (error) {
+      if (error instanceof ConfigFileError && options.format === 'json') {
+        // The file could not be read at all (too large, not UTF-8, a pipe): still one JSON answer.
+        const problem = { path: '(file)', message: error.message };
+        out.line(
+          JSON.stringify(
+            { file, valid: false, errors: [redactProblem(problem)], warnings: [] },
+            null,
+            2,
+          ),
+        );
+        process.exitCode = EXIT.usage;
+        return;
+      }
       if (!(error instanceof ConfigInvalidError)) throw error;
       file = error.file ?? file;
       errors = error.problems;
       warnings = error.warnings;
     }
     if (options.format === 'json') {
-      out.line(JSON.stringify({ file, valid: errors.length === 0, errors, warnings }, null, 2));
+      const safe = {
+        file,
+        valid: errors.length === 0,
+        errors: errors.map(redactProblem),
+        warnings: warnings.map(redactProblem),
+      };
+      out.line(JSON.stringify(safe, null, 2));
     } else {
       out.problems(errors, warnings);
       if (errors.length === 0) {

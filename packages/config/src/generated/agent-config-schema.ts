@@ -374,10 +374,10 @@ export const agentConfigSchema: Record<string, unknown> = {
           description:
             "Added by this agent. Where the claim named by a pvc:// build-context-store is mounted in the agent's own pod.",
           type: 'string',
-          pattern: '^/.*',
+          pattern: '^/[A-Za-z0-9._/-]*$',
           default: '/var/run/launch-agent/contexts',
           examples: ['/var/run/launch-agent/contexts'],
-          'x-expected': 'an absolute path',
+          'x-expected': "an absolute path of letters, digits, '.', '_', '-' and '/'",
         },
       },
       dependencies: { 'secret-name': ['secret-key'], 'secret-key': ['secret-name'] },
@@ -448,7 +448,7 @@ export const agentConfigSchema: Record<string, unknown> = {
     },
     launchjobs: {
       description:
-        "Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, and how long finished jobs are kept.",
+        "Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.",
       type: 'object',
       additionalProperties: false,
       properties: {
@@ -480,6 +480,24 @@ export const agentConfigSchema: Record<string, unknown> = {
           examples: [604800],
           'x-expected': 'a whole number of seconds >= 0',
         },
+        'max-source-bytes': {
+          description:
+            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).",
+          type: 'integer',
+          minimum: 1048576,
+          default: 1073741824,
+          examples: [1073741824],
+          'x-expected': 'a whole number of bytes, at least 1048576 (1 MiB)',
+        },
+        'max-source-entries': {
+          description:
+            "The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).",
+          type: 'integer',
+          minimum: 1,
+          default: 100000,
+          examples: [100000],
+          'x-expected': 'a whole number of entries, at least 1',
+        },
       },
       examples: [
         {
@@ -489,7 +507,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
       ],
       'x-expected':
-        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished',
+        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
     },
   },
 };

@@ -192,7 +192,7 @@ export interface LaunchAgentConfig {
     'target-namespaces'?: string[];
   };
   /**
-   * Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, and how long finished jobs are kept.
+   * Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.
    */
   launchjobs?: {
     /**
@@ -207,5 +207,13 @@ export interface LaunchAgentConfig {
      * Deletes a LaunchJob this long after it Succeeded or Failed, with its run Job and, when no other LaunchJob uses it, its uploaded build context. Unset keeps finished jobs until someone deletes them, as Kubernetes does for Jobs.
      */
     'ttl-seconds-after-finished'?: number;
+    /**
+     * The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).
+     */
+    'max-source-bytes'?: number;
+    /**
+     * The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).
+     */
+    'max-source-entries'?: number;
   };
 }

@@ -1,12 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, visit } from 'yaml';
 import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import { normalizeConfig, type AgentSettings } from '../normalize.js';
 import type { Problem } from '../problems.js';
 import { validateAgainstSchema } from '../validate/schema-validator.js';
 import { checkSemantics } from '../validate/semantic-rules.js';
+import { readTextFile, TextFileError } from './read-text-file.js';
 import { locate } from './source-map.js';
 
 /** The config path the source document names, relative to the home directory. */
@@ -104,7 +104,29 @@ export function checkConfigText(text: string, file: string): CheckResult {
       warnings: [],
     };
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // An alias bomb: anchors that expand to millions of nodes. Point at the first alias.
+    let offset = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    return {
+      errors: [
+        {
+          path: '(root)',
+          message: `YAML aliases expand too far (${(error as Error).message}); write the values out instead of repeating anchors`,
+          location: at(offset),
+        },
+      ],
+      warnings: [],
+    };
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return {
       errors: [
@@ -257,8 +279,9 @@ export async function readConfigSource(
   const explicit = options.configPath !== undefined;
   const file = options.configPath ?? defaultConfigPath(options.homeDir);
   try {
-    return { file, text: await readFile(file, 'utf8') };
+    return { file, text: await readTextFile(file, 'config file') };
   } catch (error) {
+    if (error instanceof TextFileError) throw new ConfigFileError(error.message, file);
     const code = (error as NodeJS.ErrnoException).code;
     if (!explicit && code === 'ENOENT') return { text: '' };
     const reasons: Record<string, string> = {

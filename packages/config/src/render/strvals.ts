@@ -5,6 +5,7 @@
 //   a\.b=c, a=x\,y escaped separators     a=null             null (deletes a chart default)
 // Values are typed like Helm: true/false/null (any case), integers without a leading 0, else strings.
 
+import { redactText } from '../redact/redact-secrets.js';
 import type { Values } from './values.js';
 
 /** Helm's limits (strvals.MaxIndex, strvals.MaxNestedNameLevel). */
@@ -258,7 +259,9 @@ export function applySetLine(line: string, dest: Values): void {
     new SetLineParser(new RuneReader(line)).parse(dest);
   } catch (error) {
     if (error instanceof SetParseError) {
-      throw new Error(`--set ${JSON.stringify(line)}: ${error.message}`, { cause: error });
+      throw new Error(`--set ${JSON.stringify(redactText(line))}: ${redactText(error.message)}`, {
+        cause: error,
+      });
     }
     throw error;
   }

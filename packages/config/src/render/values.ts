@@ -3,8 +3,8 @@
 // replace) and pkg/chartutil/coalesce.go (user values over chart defaults; a null deletes the
 // chart default it overrides).
 
-import { readFile } from 'node:fs/promises';
 import { parseDocument, type Tags } from 'yaml';
+import { readTextFile, TextFileError } from '../load/read-text-file.js';
 
 export type Values = Record<string, unknown>;
 
@@ -64,8 +64,9 @@ export class ValuesFileError extends Error {
 export async function readValuesFile(file: string): Promise<Values> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readTextFile(file, 'values file');
   } catch (error) {
+    if (error instanceof TextFileError) throw new ValuesFileError(file, error.message);
     const reason =
       (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error);
     throw new ValuesFileError(file, `${file}: cannot read values file: ${reason}`);

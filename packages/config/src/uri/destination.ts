@@ -59,6 +59,17 @@ export function parseDestination(
     return fail('a destination is a repository, not a URL; only a leading https:// is accepted');
   }
   text = text.replace(/^https:\/\//i, '').replace(/\/+$/, '');
+  const authority = text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0] ?? '';
+  if (authority.includes('@')) {
+    // The value is not repeated: it holds a password.
+    errors.push({
+      path,
+      message:
+        'a destination may not carry credentials (user:password@); give registry credentials through a docker config or the cloud identity',
+      expected: EXPECTED,
+    });
+    return { errors, warnings };
+  }
   if (text.includes('@')) return fail('a destination may not carry a digest');
 
   const slash = text.indexOf('/');

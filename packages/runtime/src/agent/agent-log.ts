@@ -1,6 +1,9 @@
 // The agent's log: one JSON object per line in the cluster (LAUNCH_AGENT_LOG_FORMAT=json, what
 // the chart sets), a readable line on a terminal. Values under secret-looking keys and the
-// password part of URLs are replaced before anything is written.
+// password part of URLs are replaced before anything is written (redactText, shared with the
+// CLI and config errors).
+
+import { redactText, redactValue } from '@launch-agent/config';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
@@ -12,33 +15,11 @@ export interface AgentLogger {
   error(message: string, fields?: LogFields): void;
 }
 
-export const REDACTED = '[redacted]';
-
-const SECRET_KEY = /pass(word)?|secret|token|credential|authorization|api[-_]?key|private[-_]?key/i;
-// user:password@ in any scheme://, and well-known secret query parameters.
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:)[^@\s/]+@/gi;
-const QUERY_SECRET =
-  /([?&](?:sig|signature|token|access_token|X-Amz-Signature|X-Amz-Credential)=)[^&\s]+/gi;
-
-/** A string with URL passwords and signed-URL secrets replaced. */
-export function redactText(text: string): string {
-  return text.replace(URL_PASSWORD, `$1${REDACTED}@`).replace(QUERY_SECRET, `$1${REDACTED}`);
-}
+export { REDACTED, redactText } from '@launch-agent/config';
 
 /** A deep copy of `value` with secret-looking keys' values and URL passwords replaced. */
-export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return redactText(value);
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return redactText(value.message);
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-    // Kubernetes EnvVar objects: {name: "API_TOKEN", value: "..."}.
-    const isEnvVar = key === 'value' && typeof (value as { name?: unknown }).name === 'string';
-    const secretName = isEnvVar && SECRET_KEY.test((value as { name: string }).name);
-    out[key] = SECRET_KEY.test(key) || secretName ? REDACTED : redact(item, depth + 1);
-  }
-  return out;
+export function redact(value: unknown): unknown {
+  return redactValue(value);
 }
 
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

@@ -1,10 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readlink, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { DEFAULT_MAX_SOURCE_BYTES, DEFAULT_MAX_SOURCE_ENTRIES } from '@launch-agent/config';
 import tar from 'tar-stream';
 import {
   ContextNotFoundError,
@@ -29,6 +30,75 @@ export interface LocalBuildContext {
 }
 
 const unsafe = (message: string) => new BuildContextUnavailableError('UnsafeBuildContext', message);
+
+/** How much of a stored context the agent unpacks (launchjobs.max-source-bytes / -entries). */
+export interface SourceLimits {
+  maxBytes: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_SOURCE_LIMITS: SourceLimits = {
+  maxBytes: DEFAULT_MAX_SOURCE_BYTES,
+  maxEntries: DEFAULT_MAX_SOURCE_ENTRIES,
+};
+
+/** Links followed while resolving one path before it counts as a loop (Linux's limit). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Where `target`, read from a link in directory `fromDir` (both relative to `root`), leads, as
+ * the kernel would resolve it against what is on disk now: every link met on the way is read
+ * and followed. A component not there yet is taken as a plain name. Returns the path inside the
+ * root as components, or `undefined` when it leaves the root, is absolute, or loops.
+ */
+async function resolveLinkTarget(
+  root: string,
+  fromDir: string[],
+  target: string,
+): Promise<string[] | undefined> {
+  const stack = [...fromDir];
+  const pending = target.split('/');
+  let hops = 0;
+  if (posix.isAbsolute(target)) return undefined;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (stack.length === 0) return undefined;
+      stack.pop();
+      continue;
+    }
+    stack.push(part);
+    const stat = await lstat(join(root, ...stack)).catch(() => undefined);
+    if (!stat?.isSymbolicLink()) continue;
+    if (++hops > MAX_LINK_HOPS) return undefined;
+    const next = await readlink(join(root, ...stack));
+    if (posix.isAbsolute(next)) return undefined;
+    stack.pop();
+    pending.unshift(...next.split('/'));
+  }
+  return stack;
+}
+
+/** Counts the unpacked bytes and fails the stream past the cap, so nothing more is written. */
+function byteBudget(limits: SourceLimits): { meter(): Transform } {
+  let total = 0;
+  return {
+    meter: () =>
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+          total += chunk.length;
+          if (total > limits.maxBytes) {
+            callback(
+              unsafe(
+                `the context archive unpacks to more than ${limits.maxBytes} bytes (launchjobs.max-source-bytes)`,
+              ),
+            );
+          } else callback(null, chunk);
+        },
+      }),
+  };
+}
 
 /**
  * The entry's path inside the root, `/`-separated, or an error when it would land outside it.
@@ -58,17 +128,23 @@ function entryPath(name: string): string {
  * entries outside the root (absolute paths, `..`) are refused; symbolic links are kept only
  * when their target is relative and stays inside the root (contexts may carry them, and the
  * source hash covers them); nothing is ever written through a link (an entry below a link, or
- * a second entry of the same name, is refused); hard links and devices are refused.
+ * a second entry of the same name, is refused); hard links and devices are refused. Each link
+ * is resolved against what is already on disk (and all of them again at the end), so a chain of
+ * links cannot lead out of the root. At most `limits.maxBytes` are written and
+ * `limits.maxEntries` entries unpacked: past either the stream stops and the directory is removed.
  */
 export async function extractContextArchive(
   archive: Readable,
   what: string,
+  limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
 ): Promise<LocalBuildContext> {
   const directory = await mkdtemp(join(tmpdir(), 'launch-agent-context-'));
   const cleanup = () => rm(directory, { recursive: true, force: true });
   const links = new Set<string>();
   const seen = new Set<string>();
   const extract = tar.extract();
+  const budget = byteBudget(limits);
+  let entries = 0;
 
   const check = (name: string): string => {
     const path = entryPath(name);
@@ -89,6 +165,11 @@ export async function extractContextArchive(
         stream.resume(); // the root itself, as `tar -C dir .` writes it
         return;
       }
+      if (++entries > limits.maxEntries) {
+        throw unsafe(
+          `the context archive has more than ${limits.maxEntries} entries (launchjobs.max-source-entries)`,
+        );
+      }
       const path = check(header.name);
       const target = join(directory, ...path.split('/'));
       if (header.type === 'directory') {
@@ -98,19 +179,24 @@ export async function extractContextArchive(
         seen.add(path);
         await mkdir(dirname(target), { recursive: true });
         // 'wx' never follows or replaces what is already there.
+        // The cap's error reaches us through pipeline's rejection; tar-stream re-emits it on
+        // the entry stream too, where it would otherwise count as unhandled.
+        stream.on('error', () => undefined);
         await pipeline(
           stream,
+          budget.meter(),
           createWriteStream(target, { flags: 'wx', mode: (header.mode ?? 0o644) & 0o755 }),
         );
       } else if (header.type === 'symlink') {
         const link = header.linkname ?? '';
-        const resolved = posix.normalize(posix.join(posix.dirname(path), link));
-        if (
-          link === '' ||
-          posix.isAbsolute(link) ||
-          resolved === '..' ||
-          resolved.startsWith('../')
-        ) {
+        const parent = posix.dirname(path);
+        // Resolved against what is on disk, so a chain (l1 -> ., l2 -> l1/..) is seen for
+        // where it really leads, not for what its text says.
+        const resolved =
+          link === ''
+            ? undefined
+            : await resolveLinkTarget(directory, parent === '.' ? [] : parent.split('/'), link);
+        if (resolved === undefined) {
           throw unsafe(
             `the context archive has a symbolic link ${header.name} -> ${link} that leaves the context`,
           );
@@ -135,6 +221,17 @@ export async function extractContextArchive(
   });
   try {
     await pipeline(archive, createGunzip(), extract);
+    // A link checked early may lead elsewhere once later links exist: check them all again.
+    for (const link of links) {
+      const parent = posix.dirname(link);
+      const text = await readlink(join(directory, ...link.split('/')));
+      const at = await resolveLinkTarget(directory, parent === '.' ? [] : parent.split('/'), text);
+      if (at === undefined) {
+        throw unsafe(
+          `the context archive has a symbolic link ${link} -> ${text} that leaves the context`,
+        );
+      }
+    }
   } catch (error) {
     await cleanup();
     if (error instanceof BuildContextUnavailableError) throw error;
@@ -154,6 +251,7 @@ export async function extractContextArchive(
 export async function localBuildContext(
   store: BuildContextStore | undefined,
   key: string,
+  limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
 ): Promise<LocalBuildContext> {
   if (!store) {
     throw new BuildContextUnavailableError(
@@ -176,5 +274,5 @@ export async function localBuildContext(
     }
     throw error;
   }
-  return extractContextArchive(archive, store.uri(key));
+  return extractContextArchive(archive, store.uri(key), limits);
 }

@@ -3,7 +3,6 @@
 // reconcile reads the outcome and moves the job on. Nothing about a build is only in memory for
 // long: its kaniko Job has a name derived from the job, so a retry or another agent that takes
 // the job over follows the same Job instead of starting a second one.
-import { isAbsolute, join, relative } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { AgentSettings } from '@launch-agent/config';
 import { buildImage, type BuildReport } from '../build-engine.js';
@@ -14,7 +13,6 @@ import type { RegistryOptions } from '../registries/select-registry.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
 import { localBuildContext } from './build-context-source.js';
-import { JobRejectedError } from './job-errors.js';
 import { fetchGitSource } from './git-source.js';
 
 export interface BuildOutcome {
@@ -134,23 +132,18 @@ export class Builds {
     signal: AbortSignal,
   ): Promise<BuildReport> {
     const source = job.spec.source;
+    // Unpacking and checking out are capped (launchjobs.max-source-bytes / -entries).
+    const limits = this.options.settings.launchJobs.sourceLimits;
     const local = source.context
-      ? await localBuildContext(this.options.contextStore, source.context.key)
-      : await fetchGitSource(source.git!, signal);
+      ? await localBuildContext(this.options.contextStore, source.context.key, limits)
+      : await fetchGitSource(source.git!, signal, limits);
     try {
-      const dockerfile = join(local.directory, job.spec.dockerfile ?? 'Dockerfile');
-      const inside = relative(local.directory, dockerfile);
-      if (inside.startsWith('..') || isAbsolute(inside)) {
-        throw new JobRejectedError(
-          'InvalidDockerfile',
-          `spec.dockerfile ${job.spec.dockerfile} is outside the context`,
-        );
-      }
       const { platform } = this.options.settings.builder;
       return await buildImage({
         plan: {
           contextDir: local.directory,
-          dockerfile,
+          // Relative to the context: the plan refuses a path or a link that leaves it.
+          contextDockerfile: job.spec.dockerfile ?? 'Dockerfile',
           ...(job.spec.buildArgs ? { buildArgs: job.spec.buildArgs } : {}),
           ...(platform ? { platform } : {}),
           cacheDir: false,

@@ -1,10 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { redactText } from './agent-log.js';
-import { BuildContextUnavailableError, type LocalBuildContext } from './build-context-source.js';
+import {
+  BuildContextUnavailableError,
+  DEFAULT_SOURCE_LIMITS,
+  type LocalBuildContext,
+  type SourceLimits,
+} from './build-context-source.js';
 
 const run = promisify(execFile);
 
@@ -56,6 +61,7 @@ export function checkGitSource(git: { url: string; ref?: string }): void {
 export async function fetchGitSource(
   git: { url: string; ref?: string },
   signal?: AbortSignal,
+  limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
 ): Promise<LocalBuildContext> {
   checkGitSource(git);
   const directory = await mkdtemp(join(tmpdir(), 'launch-agent-git-'));
@@ -88,5 +94,42 @@ export async function fetchGitSource(
       `fetching ${git.ref ?? 'HEAD'} from ${redactText(git.url)} failed: ${redactText((e.stderr || e.message).trim())}`,
     );
   }
+  try {
+    await checkCheckoutSize(directory, limits);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
   return { directory, cleanup };
+}
+
+/**
+ * The checkout is held to the same caps as a stored context (launchjobs.max-source-*), so a
+ * huge repository fails the job instead of being hashed and sent to a builder. Links are
+ * counted, never followed.
+ */
+async function checkCheckoutSize(root: string, limits: SourceLimits): Promise<void> {
+  let bytes = 0;
+  let entries = 0;
+  const pending = [root];
+  while (pending.length > 0) {
+    const dir = pending.pop()!;
+    for (const dirent of await readdir(dir, { withFileTypes: true })) {
+      if (++entries > limits.maxEntries) {
+        throw new BuildContextUnavailableError(
+          'UnsafeBuildContext',
+          `the git checkout has more than ${limits.maxEntries} entries (launchjobs.max-source-entries)`,
+        );
+      }
+      const path = join(dir, dirent.name);
+      if (dirent.isDirectory()) pending.push(path);
+      else if (dirent.isFile()) bytes += (await lstat(path)).size;
+      if (bytes > limits.maxBytes) {
+        throw new BuildContextUnavailableError(
+          'UnsafeBuildContext',
+          `the git checkout holds more than ${limits.maxBytes} bytes (launchjobs.max-source-bytes)`,
+        );
+      }
+    }
+  }
 }

@@ -17,9 +17,11 @@ export {
 export { startHealthServer, type HealthServer, type HealthSources } from './health-server.js';
 export {
   BuildContextUnavailableError,
+  DEFAULT_SOURCE_LIMITS,
   extractContextArchive,
   localBuildContext,
   type LocalBuildContext,
+  type SourceLimits,
 } from './build-context-source.js';
 export {
   runJobName,

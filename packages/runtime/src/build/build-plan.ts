@@ -1,7 +1,13 @@
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import {
+  CONTEXT_TEXT_FILE_MAX_BYTES,
+  ContextFileError,
+  isInside,
+  readContextFile,
+} from './context-file.js';
 import { walkContext, type ContextEntry } from './context-walk.js';
-import { DockerIgnore } from './dockerignore.js';
+import { DockerIgnore, DockerIgnoreError } from './dockerignore.js';
 import { computeSourceHash, SOURCE_HASH_VERSION } from './source-hash.js';
 import { defaultCacheDir, StatCache } from './stat-cache.js';
 
@@ -14,6 +20,12 @@ export interface BuildPlanOptions {
   contextDir: string;
   /** Dockerfile path, relative to `cwd` like `docker build -f`; default `Dockerfile` in the context. */
   dockerfile?: string;
+  /**
+   * Dockerfile path relative to the context root (a LaunchJob's `spec.dockerfile`): it must
+   * resolve inside the context, or the plan fails with `UnsafeContextFileError`. Wins over
+   * `dockerfile`.
+   */
+  contextDockerfile?: string;
   buildArgs?: Record<string, string>;
   target?: string;
   platform?: string;
@@ -75,25 +87,128 @@ export class BuildPlanError extends Error {
   }
 }
 
-function resolveDockerfile(
+/**
+ * The Dockerfile or `.dockerignore` of a build cannot be used: it resolves outside the build
+ * context (a link out of it), is not a regular file, or is too large. `path` is the path as the
+ * user gave it.
+ */
+export class UnsafeContextFileError extends BuildPlanError {
+  constructor(
+    readonly path: string,
+    readonly problem: ContextFileError['problem'],
+    message: string,
+    hint: string,
+  ) {
+    super(message, hint);
+    this.name = 'UnsafeContextFileError';
+  }
+}
+
+function unsafeFile(error: unknown, shown: string, what: string): unknown {
+  if (!(error instanceof ContextFileError)) return error;
+  const problems = {
+    'outside-context': `${what} ${shown} resolves outside the build context`,
+    'not-a-file': `${what} ${shown} is not a regular file`,
+    'too-large': `${what} ${shown} is larger than ${CONTEXT_TEXT_FILE_MAX_BYTES} bytes`,
+    missing: `${what} ${shown} does not exist`,
+  };
+  const hints = {
+    'outside-context': 'Keep it inside the context as a file, not a link to a path outside it',
+    'not-a-file': 'Make it a plain file (not a link to a device, pipe or directory)',
+    'too-large': `Keep it under ${CONTEXT_TEXT_FILE_MAX_BYTES} bytes`,
+    missing: 'Add the file',
+  };
+  return new UnsafeContextFileError(
+    shown,
+    error.problem,
+    problems[error.problem],
+    hints[error.problem],
+  );
+}
+
+/** The Dockerfile's text and where it really is, and whether it lies inside the context. */
+interface ResolvedDockerfile {
+  path: string;
+  bytes: Buffer;
+  inside: boolean;
+}
+
+/** A path as given, relative to the context, that must stay inside it: refused lexically first. */
+function contextRelativeDockerfile(contextDir: string, given: string): string {
+  const normalized = posix.normalize(given.split(sep).join('/'));
+  if (isAbsolute(given) || normalized === '..' || normalized.startsWith('../')) {
+    throw new UnsafeContextFileError(
+      given,
+      'outside-context',
+      `Dockerfile ${given} is outside the build context`,
+      'Give the Dockerfile as a path relative to the context root, inside it',
+    );
+  }
+  return join(contextDir, ...normalized.split('/'));
+}
+
+async function readDockerfile(
+  root: string,
+  path: string,
+  shown: string,
+  missingHint: string,
+): Promise<{ path: string; bytes: Buffer }> {
+  let read;
+  try {
+    read = await readContextFile(root, path);
+  } catch (error) {
+    throw unsafeFile(error, shown, 'Dockerfile');
+  }
+  if (!read) throw new BuildPlanError(`Dockerfile ${shown} does not exist`, missingHint);
+  return { path: read.realPath, bytes: read.bytes };
+}
+
+/**
+ * Finds and reads the Dockerfile. One inside the context (by default, by `contextDockerfile`,
+ * or a `dockerfile` path that names a file below the context) must resolve inside it: a link
+ * out of the context is refused, so a job's source cannot make the plan read the agent's files.
+ * Only an explicit `dockerfile` path outside the context (`docker build -f ../Dockerfile`) is
+ * read from where it is.
+ */
+async function resolveDockerfile(
+  requestedDir: string,
   contextDir: string,
-  dockerfile: string | undefined,
+  options: Pick<BuildPlanOptions, 'dockerfile' | 'contextDockerfile'>,
   cwd: string,
-): string {
-  if (dockerfile !== undefined) {
-    const path = isAbsolute(dockerfile) ? dockerfile : resolve(cwd, dockerfile);
-    if (!existsSync(path) || !statSync(path).isFile()) {
-      throw new BuildPlanError(
-        `Dockerfile ${path} does not exist`,
-        'Pass --dockerfile a path to a file (relative to the current directory)',
-      );
+): Promise<ResolvedDockerfile> {
+  if (options.contextDockerfile !== undefined) {
+    const path = contextRelativeDockerfile(contextDir, options.contextDockerfile);
+    const read = await readDockerfile(
+      contextDir,
+      path,
+      options.contextDockerfile,
+      'Add the Dockerfile to the context or name one that is in it',
+    );
+    return { ...read, inside: true };
+  }
+  if (options.dockerfile !== undefined) {
+    const path = isAbsolute(options.dockerfile)
+      ? options.dockerfile
+      : resolve(cwd, options.dockerfile);
+    const lexicallyInside = isInside(requestedDir, path) || isInside(contextDir, path);
+    const hint = 'Pass --dockerfile a path to a file (relative to the current directory)';
+    if (lexicallyInside) {
+      const inContext = isInside(contextDir, path)
+        ? path
+        : join(contextDir, relative(requestedDir, path));
+      return { ...(await readDockerfile(contextDir, inContext, path, hint)), inside: true };
     }
-    return realpathSync(path);
+    return { ...(await readDockerfile(sep, path, path, hint)), inside: false };
   }
   // As the docker CLI does, fall back to a lowercase `dockerfile`.
   for (const name of ['Dockerfile', 'dockerfile']) {
-    const path = join(contextDir, name);
-    if (existsSync(path) && statSync(path).isFile()) return realpathSync(path);
+    let read;
+    try {
+      read = await readContextFile(contextDir, join(contextDir, name));
+    } catch (error) {
+      throw unsafeFile(error, name, 'Dockerfile');
+    }
+    if (read) return { path: read.realPath, bytes: read.bytes, inside: true };
   }
   throw new BuildPlanError(
     `no Dockerfile in ${contextDir}`,
@@ -116,9 +231,18 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
     );
   }
   const contextDir = realpathSync(requested);
-  const dockerfilePath = resolveDockerfile(contextDir, options.dockerfile, cwd);
-  const dockerfile = readFileSync(dockerfilePath);
-  const ignore = DockerIgnore.load(contextDir, dockerfilePath);
+  const resolved = await resolveDockerfile(requested, contextDir, options, cwd);
+  const dockerfilePath = resolved.path;
+  const dockerfile = resolved.bytes;
+  let ignore: DockerIgnore;
+  try {
+    ignore = await DockerIgnore.load(contextDir, dockerfilePath, resolved.inside);
+  } catch (error) {
+    if (error instanceof DockerIgnoreError) {
+      throw new BuildPlanError(error.message, 'Fix the .dockerignore file');
+    }
+    throw unsafeFile(error, error instanceof ContextFileError ? error.path : '', '.dockerignore');
+  }
 
   const buildArgs: Record<string, string> = {};
   for (const [key, value] of Object.entries(options.buildArgs ?? {})) {

@@ -30,7 +30,10 @@ export function hashFileWith(
   path: string,
   buffer: Buffer,
 ): FileDigest {
-  const fd = fsModule.openSync(path, 'r');
+  // Never through a link, never waiting on a FIFO: the walk saw a regular file here, and a
+  // source swapped underneath must fail rather than read something else.
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fsModule.constants;
+  const fd = fsModule.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   try {
     const hash = cryptoModule.createHash('sha256');
     let size = 0;

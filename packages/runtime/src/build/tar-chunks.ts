@@ -174,7 +174,11 @@ export function* tarChunks(
     if (entry.data) {
       yield* put(entry.data);
     } else {
-      const fd = fs.openSync(entry.path!, 'r');
+      // As the hash read it: never through a link, never waiting on a FIFO.
+      const fd = fs.openSync(
+        entry.path!,
+        fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+      );
       try {
         const hash = crypto.createHash('sha256');
         let done = 0;

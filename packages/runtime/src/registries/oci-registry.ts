@@ -182,6 +182,39 @@ export class OciRegistry extends BaseRegistry {
     );
   }
 
+  /**
+   * The realm is whatever URL the registry's challenge names, so credentials go to it only over
+   * HTTPS, or to the registry's own scheme, host and port (a local plain-HTTP registry with its
+   * own token endpoint): never in clear text to another host.
+   */
+  private checkRealm(realm: string): void {
+    const host = this.destination.host;
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RegistryAuthError(
+        `${host} named a token realm that is not a URL`,
+        host,
+        'The registry is misconfigured',
+      );
+    }
+    const own = new URL(`${this.scheme ?? 'https'}://${host}`);
+    if (url.username || url.password) {
+      throw new RegistryAuthError(
+        `${host} named a token realm with credentials in it`,
+        host,
+        'The registry is misconfigured',
+      );
+    }
+    if (url.protocol === 'https:' || url.origin === own.origin) return;
+    throw new RegistryAuthError(
+      `${host} asks for credentials at ${url.origin} over ${url.protocol.replace(':', '')}; they are sent only over https or to the registry itself`,
+      host,
+      'Serve the registry token service over HTTPS (or from the registry host itself)',
+    );
+  }
+
   /** The distribution token protocol: GET the realm with service and scope, or POST a refresh token. */
   private async fetchToken(
     params: Record<string, string>,
@@ -195,6 +228,7 @@ export class OciRegistry extends BaseRegistry {
         host,
         'The registry is misconfigured',
       );
+    this.checkRealm(realm);
     const scope = params.scope ?? `repository:${this.apiRepository}:pull`;
     let response: HttpResponse;
     try {
