@@ -37,3 +37,4 @@ export {
 } from './load/load-config.js';
 export * from './permissions/index.js';
 export * from './render/index.js';
+export * from './migrate/index.js';
