@@ -47,6 +47,8 @@ export interface AgentSettings {
     buildServiceAccount?: string;
     targetNamespaces: string[];
   };
+  /** Per queue, the partial batch/v1 Job laid over its run Jobs (`run-templates`). */
+  runTemplates: Record<string, Record<string, unknown>>;
   launchJobs: {
     heartbeatSeconds: number;
     staleAfterSeconds: number;
@@ -110,6 +112,9 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     environment: { type: config.environment?.type ?? 'local' },
     builder,
     kubernetes: { targetNamespaces: [...(config.kubernetes?.['target-namespaces'] ?? [])] },
+    runTemplates: structuredClone(
+      (config['run-templates'] ?? {}) as Record<string, Record<string, unknown>>,
+    ),
     launchJobs: {
       heartbeatSeconds: config.launchjobs?.['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS,
       staleAfterSeconds: config.launchjobs?.['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS,
