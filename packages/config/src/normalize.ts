@@ -27,6 +27,8 @@ export interface BuilderSettings {
   dockerConfigSecret?: string;
   azureStorageSecret?: { name: string; key: string };
   contextPvcMountPath: string;
+  /** An S3-compatible endpoint and addressing style for an s3:// store (unset: the defaults). */
+  s3?: { endpoint?: string; addressingStyle?: 'path' | 'virtual' };
 }
 
 /** The one internal shape of the agent config. No code after normalization looks at aliases. */
@@ -95,6 +97,12 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
   if (raw?.['kaniko-config'])
     builder.kanikoConfig = raw['kaniko-config'] as Record<string, unknown>;
   if (raw?.['docker-config-secret']) builder.dockerConfigSecret = raw['docker-config-secret'];
+  if (raw?.['s3-endpoint'] || raw?.['s3-addressing-style']) {
+    builder.s3 = {
+      ...(raw['s3-endpoint'] ? { endpoint: raw['s3-endpoint'].replace(/\/+$/, '') } : {}),
+      ...(raw['s3-addressing-style'] ? { addressingStyle: raw['s3-addressing-style'] } : {}),
+    };
+  }
   if (raw?.['azure-storage-secret']) {
     builder.azureStorageSecret = {
       name: raw['azure-storage-secret'].name,

@@ -379,6 +379,22 @@ export const agentConfigSchema: Record<string, unknown> = {
           examples: ['/var/run/launch-agent/contexts'],
           'x-expected': 'an absolute path',
         },
+        's3-endpoint': {
+          description:
+            "Added by this agent. Endpoint of an S3-compatible store for an s3:// build-context-store (CoreWeave AI Object Storage, MinIO, Ceph). The agent uses it and passes it to kaniko pods (S3_ENDPOINT). Default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL in the agent's environment, else Amazon S3.",
+          type: 'string',
+          pattern: '^https?://[^/\\s]+/?$',
+          examples: ['https://cwobject.com'],
+          'x-expected': 'an http:// or https:// URL without a path',
+        },
+        's3-addressing-style': {
+          description:
+            'Added by this agent. How requests name the bucket: virtual (bucket.host, the only style CoreWeave AI Object Storage and new Amazon buckets serve) or path (host/bucket, what MinIO and most emulators expect). Default: path when an endpoint is set (s3-endpoint or the environment), virtual for Amazon S3. Kaniko pods get the same style (S3_FORCE_PATH_STYLE).',
+          type: 'string',
+          enum: ['path', 'virtual'],
+          examples: ['virtual'],
+          'x-expected': 'path or virtual',
+        },
       },
       dependencies: { 'secret-name': ['secret-key'], 'secret-key': ['secret-name'] },
       allOf: [

@@ -169,6 +169,14 @@ export interface LaunchAgentConfig {
      * Added by this agent. Where the claim named by a pvc:// build-context-store is mounted in the agent's own pod.
      */
     'context-pvc-mount-path'?: string;
+    /**
+     * Added by this agent. Endpoint of an S3-compatible store for an s3:// build-context-store (CoreWeave AI Object Storage, MinIO, Ceph). The agent uses it and passes it to kaniko pods (S3_ENDPOINT). Default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL in the agent's environment, else Amazon S3.
+     */
+    's3-endpoint'?: string;
+    /**
+     * Added by this agent. How requests name the bucket: virtual (bucket.host, the only style CoreWeave AI Object Storage and new Amazon buckets serve) or path (host/bucket, what MinIO and most emulators expect). Default: path when an endpoint is set (s3-endpoint or the environment), virtual for Amazon S3. Kaniko pods get the same style (S3_FORCE_PATH_STYLE).
+     */
+    's3-addressing-style'?: 'path' | 'virtual';
   };
   /**
    * Added by this agent. Facts about the cluster the agent runs in; the Helm chart fills this block in.
