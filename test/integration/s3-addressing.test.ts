@@ -54,7 +54,7 @@ describe('S3 context store addressing styles (moto)', () => {
   });
 
   it.each([
-    ['path', (b: string) => 'localhost', (b: string, p: string) => p.startsWith(`/${b}/`)],
+    ['path', (_bucket: string) => 'localhost', (b: string, p: string) => p.startsWith(`/${b}/`)],
     ['virtual', (b: string) => `${b}.localhost`, (b: string, p: string) => !p.includes(b)],
   ] as const)('%s style: puts, checks, reads and deletes', async (style, host, pathOk) => {
     const wire: Wire[] = [];
