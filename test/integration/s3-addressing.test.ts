@@ -53,29 +53,41 @@ describe('S3 context store addressing styles (moto)', () => {
     admin.destroy();
   });
 
-  it.each([
-    ['path', (_bucket: string) => 'localhost', (b: string, p: string) => p.startsWith(`/${b}/`)],
-    ['virtual', (b: string) => `${b}.localhost`, (b: string, p: string) => !p.includes(b)],
-  ] as const)('%s style: puts, checks, reads and deletes', async (style, host, pathOk) => {
-    const wire: Wire[] = [];
-    const client = recordingClient({ endpoint, addressingStyle: style }, wire);
-    const store = new S3ContextStore({ bucket, prefix: `style-${style}`, client });
-    const body = Buffer.from(`context for ${style} style`);
-    await store.put('run.tgz', body);
-    expect(await store.exists('run.tgz')).toBe(true);
-    const chunks: Buffer[] = [];
-    for await (const chunk of await store.open('run.tgz')) chunks.push(chunk as Buffer);
-    expect(Buffer.concat(chunks).toString()).toBe(body.toString());
-    await store.delete('run.tgz');
-    expect(await store.exists('run.tgz')).toBe(false);
-    client.destroy();
+  interface StyleCase {
+    style: 'path' | 'virtual';
+    /** The Host the request must go to. */
+    host: (bucket: string) => string;
+    /** Whether the request path names the bucket as that style does. */
+    pathOk: (bucket: string, path: string) => boolean;
+  }
+  const cases: StyleCase[] = [
+    { style: 'path', host: () => 'localhost', pathOk: (b, p) => p.startsWith(`/${b}/`) },
+    { style: 'virtual', host: (b) => `${b}.localhost`, pathOk: (b, p) => !p.includes(b) },
+  ];
 
-    expect(wire.length).toBeGreaterThanOrEqual(4);
-    for (const request of wire) {
-      expect(request.host).toBe(host(bucket));
-      expect(pathOk(bucket, request.path)).toBe(true);
-    }
-  });
+  it.each(cases)(
+    '$style style: puts, checks, reads and deletes',
+    async ({ style, host, pathOk }) => {
+      const wire: Wire[] = [];
+      const client = recordingClient({ endpoint, addressingStyle: style }, wire);
+      const store = new S3ContextStore({ bucket, prefix: `style-${style}`, client });
+      const body = Buffer.from(`context for ${style} style`);
+      await store.put('run.tgz', body);
+      expect(await store.exists('run.tgz')).toBe(true);
+      const chunks: Buffer[] = [];
+      for await (const chunk of await store.open('run.tgz')) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe(body.toString());
+      await store.delete('run.tgz');
+      expect(await store.exists('run.tgz')).toBe(false);
+      client.destroy();
+
+      expect(wire.length).toBeGreaterThanOrEqual(4);
+      for (const request of wire) {
+        expect(request.host).toBe(host(bucket));
+        expect(pathOk(bucket, request.path)).toBe(true);
+      }
+    },
+  );
 
   it('defaults to path style with an endpoint and virtual-hosted style without one', () => {
     expect(s3ClientConfig({ endpoint }, {}).forcePathStyle).toBe(true);
