@@ -102,3 +102,23 @@ describe('migrateWandbValues', () => {
     expect(values.additionalTargetNamespaces).toBeUndefined();
   });
 });
+
+describe('migrateWandbValues on the W&B chart defaults', () => {
+  it('reports every key of the W&B chart', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { WANDB_CHART_KEYS } = await import('../src/index.js');
+    const file = new URL(
+      '../../../test/fixtures/wandb-values/chart-defaults.yaml',
+      import.meta.url,
+    );
+    const { notes } = migrateWandbValues(readFileSync(file, 'utf8'), 'chart-defaults.yaml');
+    const reported = new Set(notes.map((n) => n.key));
+    const expected = Object.entries(WANDB_CHART_KEYS).flatMap(([key, spec]) =>
+      key === 'agent' ? Object.keys(spec.children!).map((child) => `agent.${child}`) : [key],
+    );
+    const missing = expected.filter(
+      (key) => ![...reported].some((r) => r === key || r.startsWith(`${key}.`)),
+    );
+    expect(missing).toEqual([]);
+  });
+});

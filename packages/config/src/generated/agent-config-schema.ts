@@ -389,7 +389,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
         's3-addressing-style': {
           description:
-            'Added by this agent. How requests name the bucket: virtual (bucket.host, the only style CoreWeave AI Object Storage and new Amazon buckets serve) or path (host/bucket, what MinIO and most emulators expect). Default: path when an endpoint is set (s3-endpoint or the environment), virtual for Amazon S3. Kaniko pods get the same style (S3_FORCE_PATH_STYLE).',
+            'Added by this agent. How requests name the bucket: virtual (bucket.host, what Amazon S3 prefers and the only style CoreWeave AI Object Storage serves) or path (host/bucket, what MinIO and most emulators expect). Default: path when an endpoint is set (s3-endpoint or the environment), virtual for Amazon S3. Kaniko pods get the same style (S3_FORCE_PATH_STYLE).',
           type: 'string',
           enum: ['path', 'virtual'],
           examples: ['virtual'],
