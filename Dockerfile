@@ -29,7 +29,7 @@ ENV NODE_ENV=production \
     LAUNCH_AGENT_LOG_FORMAT=json
 # git fetches source.git jobs; ca-certificates for https remotes and registries.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /home/launch_agent/.config/wandb \
  && chown -R 1000:1000 /home/launch_agent

@@ -211,7 +211,12 @@ const cases: Case[] = [
     exists: s3Exists,
     expectJob: (job, configMaps) => {
       expect(job.spec!.activeDeadlineSeconds).toBe(900);
-      expect(envOf(job)).toEqual({ AWS_REGION: 'us-west-2' });
+      // The agent's S3 endpoint (moto, from AWS_ENDPOINT_URL) goes to kaniko too, path style.
+      expect(envOf(job)).toEqual({
+        AWS_REGION: 'us-west-2',
+        S3_ENDPOINT: process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL,
+        S3_FORCE_PATH_STYLE: 'true',
+      });
       expect(helpers(configMaps)).toEqual({
         '123456789012.dkr.ecr.us-west-2.amazonaws.com': 'ecr-login',
       });

@@ -94,6 +94,11 @@ app.kubernetes.io/part-of: launch-agent
 {{- end }}
 {{- end }}
 
+{{/* Where the agent reads the kaniko docker config Secret (DOCKER_CONFIG points here). */}}
+{{- define "launch-agent.dockerConfigDir" -}}
+/var/run/launch-agent/docker
+{{- end }}
+
 {{/* The claim named by kaniko.contextPvc, existing or created by the chart. */}}
 {{- define "launch-agent.contextPvcClaim" -}}
 {{- if .Values.kaniko.contextPvc.existingClaim }}
@@ -108,6 +113,13 @@ Checks on values that a JSON Schema cannot express with a readable message. The 
 are in packages/config/src/render/launch-config.ts.
 */}}
 {{- define "launch-agent.validate" -}}
+{{- $wandbKeys := list }}
+{{- range $key := list "agent" "namespace" "baseUrl" "launchConfig" "additionalEnvVars" "additionalSecretEnvVars" "gitCreds" "sshAuthSecrets" "azureStorageAccessKey" "customCABundle" "kanikoPvcName" "kanikoDockerConfigSecret" "volcano" }}
+{{- if hasKey $.Values $key }}{{ $wandbKeys = append $wandbKeys $key }}{{ end }}
+{{- end }}
+{{- if $wandbKeys }}
+{{- fail (printf "these values are written for W&B's launch-agent chart (%s); this chart does not read them. Convert the file first: launch-agent migrate-values FILE > values.yaml (see docs/migrate-from-wandb.md)" (join ", " $wandbKeys)) }}
+{{- end }}
 {{- $ns := include "launch-agent.namespace" . }}
 {{- if or (gt (len $ns) 63) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $ns)) }}
 {{- fail (printf "namespace %q is not a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit." $ns) }}

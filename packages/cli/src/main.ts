@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogsCommand } from './commands/logs.js';
+import { registerMigrateValuesCommand } from './commands/migrate-values.js';
 import { registerPermissionsCommand } from './commands/permissions.js';
 import { registerRenderCommand } from './commands/render.js';
 import { registerSchemaCommand } from './commands/schema.js';
@@ -45,6 +46,7 @@ export function buildProgram(out: Output = new Output()): Command {
   registerSubmitCommand(program, out);
   registerStatusCommand(program, out);
   registerLogsCommand(program, out);
+  registerMigrateValuesCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput({

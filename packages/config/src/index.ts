@@ -11,6 +11,11 @@ export { parseContextStore, type ContextStore } from './uri/context-store.js';
 export { validateAgainstSchema } from './validate/schema-validator.js';
 export { checkSemantics, effectiveDestination } from './validate/semantic-rules.js';
 export {
+  MACRO_PATTERN,
+  RUN_TEMPLATE_MACROS,
+  type RunTemplateMacro,
+} from './validate/run-template-rules.js';
+export {
   normalizeConfig,
   DEFAULT_BUILD_JOB_NAME,
   DEFAULT_BUILD_TIMEOUT_SECONDS,
@@ -46,3 +51,4 @@ export {
   readTextFile,
   TextFileError,
 } from './load/read-text-file.js';
+export * from './migrate/index.js';

@@ -27,6 +27,8 @@ export interface BuilderSettings {
   dockerConfigSecret?: string;
   azureStorageSecret?: { name: string; key: string };
   contextPvcMountPath: string;
+  /** An S3-compatible endpoint and addressing style for an s3:// store (unset: the defaults). */
+  s3?: { endpoint?: string; addressingStyle?: 'path' | 'virtual' };
 }
 
 /** The one internal shape of the agent config. No code after normalization looks at aliases. */
@@ -47,6 +49,8 @@ export interface AgentSettings {
     buildServiceAccount?: string;
     targetNamespaces: string[];
   };
+  /** Per queue, the partial batch/v1 Job laid over its run Jobs (`run-templates`). */
+  runTemplates: Record<string, Record<string, unknown>>;
   launchJobs: {
     heartbeatSeconds: number;
     staleAfterSeconds: number;
@@ -99,6 +103,12 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
   if (raw?.['kaniko-config'])
     builder.kanikoConfig = raw['kaniko-config'] as Record<string, unknown>;
   if (raw?.['docker-config-secret']) builder.dockerConfigSecret = raw['docker-config-secret'];
+  if (raw?.['s3-endpoint'] || raw?.['s3-addressing-style']) {
+    builder.s3 = {
+      ...(raw['s3-endpoint'] ? { endpoint: raw['s3-endpoint'].replace(/\/+$/, '') } : {}),
+      ...(raw['s3-addressing-style'] ? { addressingStyle: raw['s3-addressing-style'] } : {}),
+    };
+  }
   if (raw?.['azure-storage-secret']) {
     builder.azureStorageSecret = {
       name: raw['azure-storage-secret'].name,
@@ -116,6 +126,9 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     environment: { type: config.environment?.type ?? 'local' },
     builder,
     kubernetes: { targetNamespaces: [...(config.kubernetes?.['target-namespaces'] ?? [])] },
+    runTemplates: structuredClone(
+      (config['run-templates'] ?? {}) as Record<string, Record<string, unknown>>,
+    ),
     launchJobs: {
       heartbeatSeconds: config.launchjobs?.['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS,
       staleAfterSeconds: config.launchjobs?.['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS,

@@ -35,6 +35,7 @@ function input(
     contextKey: `${TAG}.tar.gz`,
     contextUri: 'uri-set-by-test',
     dockerfile: 'Dockerfile',
+    env: {},
     ...extra,
   };
 }
@@ -353,5 +354,42 @@ describe('kaniko-config overlay', () => {
       applyKanikoConfig(base, { spec: { template: { spec: { volumes: 'x' } } } }),
     ).toThrow(KanikoConfigError);
     expect(() => applyKanikoConfig(base, 'nope')).toThrow('partial batch/v1 Job');
+  });
+});
+
+describe('kaniko Job for an S3-compatible store', () => {
+  it('passes the endpoint and the addressing style to kaniko (S3_ENDPOINT, S3_FORCE_PATH_STYLE)', () => {
+    const { job } = buildKanikoJob(
+      input(
+        'registry.example.com/ml/launch',
+        's3://contexts/launch',
+        {},
+        {
+          s3: { endpoint: 'https://cwobject.com', addressingStyle: 'virtual' },
+        },
+      ),
+    );
+    expect(env(job)).toMatchObject({
+      S3_ENDPOINT: 'https://cwobject.com',
+      S3_FORCE_PATH_STYLE: 'false',
+    });
+  });
+
+  it('takes an endpoint from the agent environment, path style by default', () => {
+    const { job } = buildKanikoJob(
+      input('registry.example.com/ml/launch', 's3://contexts/launch', {
+        env: { AWS_ENDPOINT_URL_S3: 'http://minio.storage:9000' },
+      }),
+    );
+    expect(env(job)).toMatchObject({
+      S3_ENDPOINT: 'http://minio.storage:9000',
+      S3_FORCE_PATH_STYLE: 'true',
+    });
+  });
+
+  it('adds nothing for Amazon S3 itself', () => {
+    const { job } = buildKanikoJob(input('registry.example.com/ml/launch', 's3://contexts/launch'));
+    expect(env(job)).not.toHaveProperty('S3_ENDPOINT');
+    expect(env(job)).not.toHaveProperty('S3_FORCE_PATH_STYLE');
   });
 });

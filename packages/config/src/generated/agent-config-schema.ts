@@ -379,6 +379,22 @@ export const agentConfigSchema: Record<string, unknown> = {
           examples: ['/var/run/launch-agent/contexts'],
           'x-expected': "an absolute path of letters, digits, '.', '_', '-' and '/'",
         },
+        's3-endpoint': {
+          description:
+            "Added by this agent. Endpoint of an S3-compatible store for an s3:// build-context-store (CoreWeave AI Object Storage, MinIO, Ceph). The agent uses it and passes it to kaniko pods (S3_ENDPOINT). Default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL in the agent's environment, else Amazon S3.",
+          type: 'string',
+          pattern: '^https?://[^/\\s]+/?$',
+          examples: ['https://cwobject.com'],
+          'x-expected': 'an http:// or https:// URL without a path',
+        },
+        's3-addressing-style': {
+          description:
+            'Added by this agent. How requests name the bucket: virtual (bucket.host, what Amazon S3 prefers and the only style CoreWeave AI Object Storage serves) or path (host/bucket, what MinIO and most emulators expect). Default: path when an endpoint is set (s3-endpoint or the environment), virtual for Amazon S3. Kaniko pods get the same style (S3_FORCE_PATH_STYLE).',
+          type: 'string',
+          enum: ['path', 'virtual'],
+          examples: ['virtual'],
+          'x-expected': 'path or virtual',
+        },
       },
       dependencies: { 'secret-name': ['secret-key'], 'secret-key': ['secret-name'] },
       allOf: [
@@ -508,6 +524,151 @@ export const agentConfigSchema: Record<string, unknown> = {
       ],
       'x-expected':
         'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
+    },
+    'run-templates': {
+      description:
+        'Added by this agent. Per queue, a partial batch/v1 Job laid over the run Job of every LaunchJob of that queue (resources, node selectors, tolerations, affinity, labels, annotations, imagePullSecrets, service account, env, volumes), with the same merge rules as builder.kaniko-config. See docs/run-templates.md.',
+      type: 'object',
+      propertyNames: { minLength: 1, maxLength: 253 },
+      additionalProperties: {
+        description:
+          "A partial batch/v1 Job laid over the run Job of this queue's LaunchJobs: lists are appended, mappings merged, scalars set here win; its one container is merged into the run container. Strings may use the macros ${image_uri}, ${run_id}, ${run_name}, ${queue_name}, ${project_name}, ${entity_name}.",
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          apiVersion: {
+            description: 'Optional; batch/v1 when given.',
+            type: 'string',
+            enum: ['batch/v1'],
+            'x-expected': 'batch/v1',
+          },
+          kind: {
+            description: 'Optional; Job when given.',
+            type: 'string',
+            enum: ['Job'],
+            'x-expected': 'Job',
+          },
+          metadata: {
+            description:
+              "Labels and annotations added to the run Job; the agent's own labels win on a clash.",
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              labels: {
+                description:
+                  'Labels of the run Job. On the Job, kueue.x-k8s.io/queue-name hands the run to Kueue: the agent creates the Job suspended and Kueue admits it.',
+                type: 'object',
+                additionalProperties: {
+                  type: 'string',
+                  'x-expected': 'a string (quote numbers and booleans)',
+                },
+                'x-expected': 'a mapping of string keys to string values',
+              },
+              annotations: {
+                description: 'Annotations of the run Job.',
+                type: 'object',
+                additionalProperties: {
+                  type: 'string',
+                  'x-expected': 'a string (quote numbers and booleans)',
+                },
+                'x-expected': 'a mapping of string keys to string values',
+              },
+            },
+            'x-expected': 'a mapping with labels and annotations',
+          },
+          spec: {
+            description:
+              "Job spec fields laid over the run Job's (backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished, template).",
+            type: 'object',
+            not: { anyOf: [{ required: ['selector'] }, { required: ['suspend'] }] },
+            properties: {
+              template: {
+                description:
+                  'Pod template: labels, annotations and the pod spec (nodeSelector, tolerations, affinity, imagePullSecrets, serviceAccountName, priorityClassName, volumes, ...).',
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  metadata: {
+                    description:
+                      "Labels and annotations added to the run pod; the agent's own labels win on a clash.",
+                    type: 'object',
+                    additionalProperties: false,
+                    properties: {
+                      labels: {
+                        description:
+                          'Labels of the run pod. On the Job, kueue.x-k8s.io/queue-name hands the run to Kueue: the agent creates the Job suspended and Kueue admits it.',
+                        type: 'object',
+                        additionalProperties: {
+                          type: 'string',
+                          'x-expected': 'a string (quote numbers and booleans)',
+                        },
+                        'x-expected': 'a mapping of string keys to string values',
+                      },
+                      annotations: {
+                        description: 'Annotations of the run pod.',
+                        type: 'object',
+                        additionalProperties: {
+                          type: 'string',
+                          'x-expected': 'a string (quote numbers and booleans)',
+                        },
+                        'x-expected': 'a mapping of string keys to string values',
+                      },
+                    },
+                    'x-expected': 'a mapping with labels and annotations',
+                  },
+                  spec: {
+                    description: "Pod spec fields laid over the run pod's.",
+                    type: 'object',
+                    properties: {
+                      containers: {
+                        description:
+                          'At most one container, merged into the run container (env, resources, volumeMounts, securityContext...). Its command and args come from the LaunchJob, its image from the build.',
+                        type: 'array',
+                        maxItems: 1,
+                        items: {
+                          type: 'object',
+                          not: { anyOf: [{ required: ['command'] }, { required: ['args'] }] },
+                          properties: {
+                            image: {
+                              description:
+                                'Only ${image_uri}, as W&B queue configs write it: the run image is the one the agent built or was given.',
+                              type: 'string',
+                              enum: ['${image_uri}'],
+                              'x-expected': '${image_uri}',
+                            },
+                          },
+                          'x-expected': 'a container mapping without command or args',
+                        },
+                        'x-expected': 'a list with at most one container',
+                      },
+                    },
+                    'x-expected': 'a pod spec mapping',
+                  },
+                },
+                'x-expected': 'a pod template mapping',
+              },
+            },
+            'x-expected': "a Job spec mapping (selector and suspend are the agent's)",
+          },
+        },
+        'x-expected': 'a partial batch/v1 Job mapping',
+      },
+      examples: [
+        {
+          'gpu-a100': {
+            metadata: { labels: { 'kueue.x-k8s.io/queue-name': 'team-a' } },
+            spec: {
+              template: {
+                spec: {
+                  nodeSelector: { 'nvidia.com/gpu.product': 'A100-SXM4-80GB' },
+                  containers: [{ resources: { limits: { 'nvidia.com/gpu': '1' } } }],
+                },
+              },
+            },
+          },
+        },
+      ],
+      'x-expected': 'a mapping of queue name to a partial batch/v1 Job',
     },
   },
 };

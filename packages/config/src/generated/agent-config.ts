@@ -169,6 +169,14 @@ export interface LaunchAgentConfig {
      * Added by this agent. Where the claim named by a pvc:// build-context-store is mounted in the agent's own pod.
      */
     'context-pvc-mount-path'?: string;
+    /**
+     * Added by this agent. Endpoint of an S3-compatible store for an s3:// build-context-store (CoreWeave AI Object Storage, MinIO, Ceph). The agent uses it and passes it to kaniko pods (S3_ENDPOINT). Default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL in the agent's environment, else Amazon S3.
+     */
+    's3-endpoint'?: string;
+    /**
+     * Added by this agent. How requests name the bucket: virtual (bucket.host, what Amazon S3 prefers and the only style CoreWeave AI Object Storage serves) or path (host/bucket, what MinIO and most emulators expect). Default: path when an endpoint is set (s3-endpoint or the environment), virtual for Amazon S3. Kaniko pods get the same style (S3_FORCE_PATH_STYLE).
+     */
+    's3-addressing-style'?: 'path' | 'virtual';
   };
   /**
    * Added by this agent. Facts about the cluster the agent runs in; the Helm chart fills this block in.
@@ -215,5 +223,89 @@ export interface LaunchAgentConfig {
      * The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).
      */
     'max-source-entries'?: number;
+  };
+  /**
+   * Added by this agent. Per queue, a partial batch/v1 Job laid over the run Job of every LaunchJob of that queue (resources, node selectors, tolerations, affinity, labels, annotations, imagePullSecrets, service account, env, volumes), with the same merge rules as builder.kaniko-config. See docs/run-templates.md.
+   */
+  'run-templates'?: {
+    /**
+     * A partial batch/v1 Job laid over the run Job of this queue's LaunchJobs: lists are appended, mappings merged, scalars set here win; its one container is merged into the run container. Strings may use the macros ${image_uri}, ${run_id}, ${run_name}, ${queue_name}, ${project_name}, ${entity_name}.
+     */
+    [k: string]:
+      | {
+          /**
+           * Optional; batch/v1 when given.
+           */
+          apiVersion?: 'batch/v1';
+          /**
+           * Optional; Job when given.
+           */
+          kind?: 'Job';
+          /**
+           * Labels and annotations added to the run Job; the agent's own labels win on a clash.
+           */
+          metadata?: {
+            /**
+             * Labels of the run Job. On the Job, kueue.x-k8s.io/queue-name hands the run to Kueue: the agent creates the Job suspended and Kueue admits it.
+             */
+            labels?: {
+              [k: string]: string | undefined;
+            };
+            /**
+             * Annotations of the run Job.
+             */
+            annotations?: {
+              [k: string]: string | undefined;
+            };
+          };
+          /**
+           * Job spec fields laid over the run Job's (backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished, template).
+           */
+          spec?: {
+            /**
+             * Pod template: labels, annotations and the pod spec (nodeSelector, tolerations, affinity, imagePullSecrets, serviceAccountName, priorityClassName, volumes, ...).
+             */
+            template?: {
+              /**
+               * Labels and annotations added to the run pod; the agent's own labels win on a clash.
+               */
+              metadata?: {
+                /**
+                 * Labels of the run pod. On the Job, kueue.x-k8s.io/queue-name hands the run to Kueue: the agent creates the Job suspended and Kueue admits it.
+                 */
+                labels?: {
+                  [k: string]: string | undefined;
+                };
+                /**
+                 * Annotations of the run pod.
+                 */
+                annotations?: {
+                  [k: string]: string | undefined;
+                };
+              };
+              /**
+               * Pod spec fields laid over the run pod's.
+               */
+              spec?: {
+                /**
+                 * At most one container, merged into the run container (env, resources, volumeMounts, securityContext...). Its command and args come from the LaunchJob, its image from the build.
+                 *
+                 * @maxItems 1
+                 */
+                containers?:
+                  | []
+                  | [
+                      {
+                        /**
+                         * Only ${image_uri}, as W&B queue configs write it: the run image is the one the agent built or was given.
+                         */
+                        image?: '${image_uri}';
+                      },
+                    ];
+              };
+            };
+          };
+        }
+      | undefined;
   };
 }

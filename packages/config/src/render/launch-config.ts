@@ -20,6 +20,7 @@ import {
   serviceAccountName,
   type Release,
 } from './chart-names.js';
+import { WANDB_ONLY_TOP_LEVEL_KEYS, wandbValuesRefusal } from '../migrate/wandb-chart-keys.js';
 import { isTable, type Values } from './values.js';
 
 /** Where the chart mounts a pvc:// context store's claim when agentConfig does not say. */
@@ -45,6 +46,8 @@ function quote(value: unknown): string {
 
 /** "launch-agent.validate": checks the chart makes with `fail`. */
 export function checkChartValues(values: Values, chart: string, release: Release): void {
+  const wandbKeys = WANDB_ONLY_TOP_LEVEL_KEYS.filter((key) => key in values);
+  if (wandbKeys.length > 0) throw new ChartValuesError(wandbValuesRefusal(wandbKeys));
   const kaniko = table(values, 'kaniko');
   const contextPvc = table(kaniko, 'contextPvc');
   const dockerConfig = table(kaniko, 'dockerConfigSecret');

@@ -4,6 +4,7 @@ import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import type { Problem } from '../problems.js';
 import { parseContextStore } from '../uri/context-store.js';
 import { parseDestination, type RegistryKind } from '../uri/destination.js';
+import { checkRunTemplates } from './run-template-rules.js';
 
 /** Defaults of the launchjobs block, shared with normalization. */
 export const DEFAULT_HEARTBEAT_SECONDS = 10;
@@ -208,5 +209,6 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
       value: config.queue,
     });
   }
+  errors.push(...checkRunTemplates(config));
   return { errors, warnings };
 }

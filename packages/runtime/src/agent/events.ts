@@ -22,6 +22,7 @@ export type EventReason =
   | 'Built'
   | 'BuildFailed'
   | 'RunStarted'
+  | 'RunSuspended'
   | 'Succeeded'
   | 'Failed'
   | 'Rejected'

@@ -24,10 +24,19 @@ export {
   type SourceLimits,
 } from './build-context-source.js';
 export {
+  fillMacros,
+  KUEUE_QUEUE_LABEL,
+  LABEL_PROJECT,
   runJobName,
   runJobSpec,
+  runJobWaiting,
+  runTemplateForQueue,
+  runTemplateMacros,
+  RunTemplateError,
   secureModeViolations,
   type RunJobOptions,
+  type RunJobTemplate,
+  type RunJobWait,
   type SecureModeViolation,
 } from './run-job-spec.js';
 export { LaunchJobClient } from '../kubernetes/launchjob-client.js';

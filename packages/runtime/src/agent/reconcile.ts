@@ -25,7 +25,13 @@ import { BuildContextUnavailableError } from './build-context-source.js';
 import { checkGitSource } from './git-source.js';
 import { failureReason, JobRejectedError } from './job-errors.js';
 import type { AgentLease } from './lease.js';
-import { runJobName, runJobSpec, secureModeViolations } from './run-job-spec.js';
+import {
+  runJobName,
+  runJobSpec,
+  runJobWaiting,
+  runTemplateForQueue,
+  secureModeViolations,
+} from './run-job-spec.js';
 import { runOutcome, type RunJobs } from './run-jobs.js';
 import {
   buildingStatus,
@@ -33,6 +39,7 @@ import {
   finishedStatus,
   runningStatus,
   statusMessage,
+  waitingStatus,
   type RunStarted,
   type StatusWriter,
 } from './status.js';
@@ -288,6 +295,7 @@ export class Reconciler {
       namespace,
       secureMode: parts.settings.secureMode,
       agentName: parts.identity,
+      template: runTemplateForQueue(parts.settings, job.spec.queue),
     });
     const result = await parts.runJobs.ensure(job, body);
     parts.metrics.count('run_jobs_created', { result });
@@ -299,24 +307,37 @@ export class Reconciler {
         image: run.image,
       },
     );
-    const running = await parts.status.write(
+    const started = { ...run, runJobName: name, runJobNamespace: namespace };
+    const wait = runJobWaiting(body);
+    const written = await parts.status.write(
       key,
       job,
-      runningStatus(job, { ...run, runJobName: name, runJobNamespace: namespace }, parts.now()),
+      wait
+        ? waitingStatus(job, started, wait, parts.now())
+        : runningStatus(job, started, parts.now()),
     );
-    parts.events.record(running, 'RunStarted', `run Job ${namespace}/${name} runs ${run.image}`);
+    parts.events.record(
+      written,
+      wait ? 'RunSuspended' : 'RunStarted',
+      wait ? wait.message : `run Job ${namespace}/${name} runs ${run.image}`,
+    );
     // Its end may already be there (a Job adopted after a restart): look at once.
-    return this.follow(key, running);
+    return this.follow(key, written);
   }
 
   /** Mirrors the run Job's end into the LaunchJob. */
   private async follow(key: string, job: LaunchJob): Promise<ReconcileResult> {
     const { runJobName: name, runJobNamespace } = job.status ?? {};
     const namespace = runJobNamespace ?? job.metadata.namespace!;
-    const outcome = runOutcome(await this.parts.runJobs.read(namespace, name!), job.metadata.uid!);
+    const runJob = await this.parts.runJobs.read(namespace, name!);
+    const outcome = runOutcome(runJob, job.metadata.uid!);
     switch (outcome.state) {
       case 'running':
+        // Admitted (Kueue unsuspended it): the job runs from now.
+        if (job.status?.phase !== 'Running') await this.admitted(key, job, true);
+        return DONE;
       case 'suspended':
+        if (job.status?.phase !== 'Pending') await this.admitted(key, job, false, runJob);
         return DONE;
       case 'missing':
         await this.finish(
@@ -345,6 +366,33 @@ export class Reconciler {
         await this.finish(key, job, 'Failed', outcome.reason, outcome.message, 'Failed');
         return DONE;
     }
+  }
+
+  /** The run Job started running after waiting, or was suspended again after it ran. */
+  private async admitted(
+    key: string,
+    job: LaunchJob,
+    running: boolean,
+    runJob?: Parameters<typeof runJobWaiting>[0],
+  ): Promise<void> {
+    const { parts } = this;
+    const status = job.status!;
+    const run: RunStarted = {
+      image: status.image!,
+      runJobName: status.runJobName!,
+      runJobNamespace: status.runJobNamespace ?? job.metadata.namespace!,
+    };
+    const wait = running || !runJob ? undefined : runJobWaiting(runJob);
+    const written = await parts.status.write(
+      key,
+      job,
+      wait ? waitingStatus(job, run, wait, parts.now()) : runningStatus(job, run, parts.now()),
+    );
+    parts.events.record(
+      written,
+      wait ? 'RunSuspended' : 'RunStarted',
+      wait ? wait.message : `run Job ${run.runJobNamespace}/${run.runJobName} admitted and running`,
+    );
   }
 
   private async finish(

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1Job, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { MACRO_PATTERN, type AgentSettings, type RunTemplateMacro } from '@launch-agent/config';
+import {
+  JobOverlayError,
+  layJobOverlay,
+  validateJobOverlay,
+} from '../builders/kaniko/kaniko-config-overlay.js';
 import {
   LABEL_LAUNCHJOB,
   LABEL_LAUNCHJOB_NAMESPACE,
@@ -62,6 +68,69 @@ export function secureModeViolations(job: LaunchJob): SecureModeViolation[] {
   return out;
 }
 
+/** The label Kueue reads to queue a Job; with it the run Job is created suspended. */
+export const KUEUE_QUEUE_LABEL = 'kueue.x-k8s.io/queue-name';
+/** The LaunchJob label that fills `${project_name}` in run templates. */
+export const LABEL_PROJECT = 'launch-agent.dev/project';
+
+/** A queue's run template (`run-templates.<queue>`), with what its macros need. */
+export interface RunJobTemplate {
+  queue: string;
+  /** The partial batch/v1 Job, macros not yet filled in. */
+  job: Record<string, unknown>;
+  /** `${entity_name}`: the agent config's entity. */
+  entity?: string | undefined;
+}
+
+/** The run template for a queue, or undefined when the config has none for it. */
+export function runTemplateForQueue(
+  settings: Pick<AgentSettings, 'runTemplates' | 'entity'>,
+  queue: string,
+): RunJobTemplate | undefined {
+  const job = settings.runTemplates?.[queue];
+  return job ? { queue, job, entity: settings.entity } : undefined;
+}
+
+/** What each macro becomes for this LaunchJob and image. */
+export function runTemplateMacros(
+  job: LaunchJob,
+  image: string,
+  entity: string | undefined,
+): Record<RunTemplateMacro, string> {
+  return {
+    image_uri: image,
+    run_id: job.metadata.name!,
+    run_name: job.metadata.name!,
+    queue_name: job.spec.queue,
+    project_name: job.metadata.labels?.[LABEL_PROJECT] ?? job.metadata.namespace ?? '',
+    entity_name: entity ?? '',
+  };
+}
+
+/** Fills `${name}` macros in every string; an unknown name is left as written. */
+export function fillMacros(value: unknown, macros: Record<string, string>): unknown {
+  if (typeof value === 'string') {
+    return value.replace(MACRO_PATTERN, (whole, name: string) =>
+      Object.hasOwn(macros, name) ? macros[name]! : whole,
+    );
+  }
+  if (Array.isArray(value)) return value.map((v) => fillMacros(v, macros));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, child]) => [key, fillMacros(child, macros)]),
+    );
+  }
+  return value;
+}
+
+/** A run template that cannot be laid over the run Job; the message names the config key. */
+export class RunTemplateError extends JobOverlayError {
+  constructor(queue: string, path: string, message: string) {
+    super(`run-templates.${queue}`, path, message);
+    this.name = 'RunTemplateError';
+  }
+}
+
 export interface RunJobOptions {
   image: string;
   /** The namespace the Job is created in (checked against the allowed ones by the caller). */
@@ -69,10 +138,60 @@ export interface RunJobOptions {
   secureMode: boolean;
   /** Who created it, for the managed-by label. */
   agentName: string;
+  /** The queue's run template (runTemplateForQueue), laid over the Job. */
+  template?: RunJobTemplate | undefined;
 }
 
-/** The batch/v1 Job that runs a LaunchJob's image. */
+/**
+ * The batch/v1 Job that runs a LaunchJob's image. With a run template: the template, macros
+ * filled in, is laid over the Job by the rules of builder.kaniko-config (lists appended,
+ * mappings merged, scalars from the template win; the agent's name, namespace and labels
+ * stay). A priorityClassName of the template wins over the LaunchJob's. A Job labelled
+ * kueue.x-k8s.io/queue-name is created suspended, for Kueue to admit.
+ */
 export function runJobSpec(job: LaunchJob, options: RunJobOptions): V1Job {
+  const base = baseRunJob(job, options);
+  const template = options.template;
+  let out = base;
+  if (template) {
+    const fail = (path: string, message: string) =>
+      new RunTemplateError(template.queue, path, message);
+    const filled = fillMacros(
+      template.job,
+      runTemplateMacros(job, options.image, template.entity),
+    ) as Record<string, unknown>;
+    out = layJobOverlay(base, validateJobOverlay(filled, fail, 'the run container'), { fail });
+  }
+  const podSpec = out.spec!.template.spec!;
+  if (!podSpec.priorityClassName && job.spec.run?.priorityClassName) {
+    podSpec.priorityClassName = job.spec.run.priorityClassName;
+  }
+  if (out.metadata?.labels?.[KUEUE_QUEUE_LABEL]) out.spec!.suspend = true;
+  return out;
+}
+
+/** What a run Job that has not started is waiting for, or undefined when it is not waiting. */
+export interface RunJobWait {
+  reason: 'Suspended';
+  message: string;
+}
+
+/**
+ * A suspended run Job (Kueue has not admitted it yet, or someone suspended it) is waiting, not
+ * running: its LaunchJob should say so. Undefined for a Job that is not suspended.
+ */
+export function runJobWaiting(job: V1Job): RunJobWait | undefined {
+  if (job.spec?.suspend !== true) return undefined;
+  const queue = job.metadata?.labels?.[KUEUE_QUEUE_LABEL];
+  return {
+    reason: 'Suspended',
+    message: queue
+      ? `run Job ${job.metadata?.namespace}/${job.metadata?.name} waits for Kueue to admit it (queue ${queue})`
+      : `run Job ${job.metadata?.namespace}/${job.metadata?.name} is suspended`,
+  };
+}
+
+function baseRunJob(job: LaunchJob, options: RunJobOptions): V1Job {
   const run = job.spec.run ?? {};
   const name = runJobName(job);
   const labels: Record<string, string> = {

@@ -121,6 +121,29 @@ export function runningStatus(job: LaunchJob, run: RunStarted, now: Date): Launc
   };
 }
 
+/**
+ * The run Job exists but is suspended (Kueue has not admitted it): the job waits, phase Pending,
+ * its Running condition False with why; startTime is set only once the Job runs.
+ */
+export function waitingStatus(
+  job: LaunchJob,
+  run: RunStarted,
+  wait: { reason: string; message: string },
+  now: Date,
+): LaunchJobStatus {
+  const { startTime: _notYet, ...running } = runningStatus(job, run, now);
+  return {
+    ...running,
+    ...(job.status?.startTime ? { startTime: job.status.startTime } : {}),
+    phase: 'Pending',
+    conditions: setCondition(
+      running.conditions,
+      { type: 'Running', status: 'False', reason: wait.reason, message: wait.message },
+      now,
+    ),
+  };
+}
+
 export function finishedStatus(
   job: LaunchJob,
   phase: Extract<LaunchJobPhase, 'Succeeded' | 'Failed'>,

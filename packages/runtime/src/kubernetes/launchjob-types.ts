@@ -39,6 +39,8 @@ export interface LaunchJobRunSpec {
   volumeMounts?: Array<Record<string, unknown>>;
   backoffLimit?: number;
   activeDeadlineSeconds?: number;
+  /** PriorityClass of the run pod; a run template of the queue that sets one wins. */
+  priorityClassName?: string;
 }
 
 export interface LaunchJobSpec {

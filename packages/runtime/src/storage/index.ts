@@ -6,7 +6,13 @@ export {
   type BuildContextStore,
   type PutOptions,
 } from './context-store.js';
-export { S3ContextStore, type S3ContextStoreOptions } from './s3-context-store.js';
+export {
+  S3ContextStore,
+  s3Addressing,
+  s3ClientConfig,
+  type S3Addressing,
+  type S3ContextStoreOptions,
+} from './s3-context-store.js';
 export { GcsContextStore, gcsClient, type GcsContextStoreOptions } from './gcs-context-store.js';
 export {
   AzureBlobContextStore,

@@ -4,6 +4,7 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
@@ -21,8 +22,48 @@ export interface S3ContextStoreOptions {
   /** Region of the bucket; default AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
   region?: string;
   env?: NodeJS.ProcessEnv;
+  /** builder.s3-endpoint; default AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else Amazon S3. */
+  endpoint?: string;
+  /** builder.s3-addressing-style; default path with an endpoint, virtual for Amazon S3. */
+  addressingStyle?: 'path' | 'virtual';
   /** A prepared client (tests); otherwise one is made with the default credential chain. */
   client?: S3Client;
+}
+
+/** Where S3 requests go and how they name the bucket; kaniko pods get the same. */
+export interface S3Addressing {
+  endpoint?: string;
+  pathStyle: boolean;
+}
+
+/**
+ * The endpoint (config, then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL) and the addressing
+ * style (config; else path-style with an endpoint, which emulators and MinIO need, and
+ * virtual-hosted for Amazon S3).
+ */
+export function s3Addressing(
+  options: Pick<S3ContextStoreOptions, 'endpoint' | 'addressingStyle'>,
+  env: NodeJS.ProcessEnv = process.env,
+): S3Addressing {
+  const endpoint = options.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const pathStyle = options.addressingStyle
+    ? options.addressingStyle === 'path'
+    : endpoint !== undefined;
+  return { ...(endpoint ? { endpoint } : {}), pathStyle };
+}
+
+/** The S3 client settings the store uses (exported so tests can add a request handler). */
+export function s3ClientConfig(
+  options: Pick<S3ContextStoreOptions, 'region' | 'endpoint' | 'addressingStyle'>,
+  env: NodeJS.ProcessEnv = process.env,
+): S3ClientConfig {
+  const { endpoint, pathStyle } = s3Addressing(options, env);
+  return {
+    region: options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    followRegionRedirects: true,
+    forcePathStyle: pathStyle,
+    ...(endpoint ? { endpoint } : {}),
+  };
 }
 
 /** Buffers up to this size go in one PutObject; larger bodies and streams go multipart. */
@@ -34,9 +75,8 @@ function status(error: unknown): number | undefined {
 }
 
 /**
- * Amazon S3 (or any S3 API: moto, MinIO) through the default credential chain. AWS_ENDPOINT_URL_S3
- * or AWS_ENDPOINT_URL selects another endpoint, and then path-style addressing, which emulators
- * and most S3-compatible servers need.
+ * Amazon S3 or any S3 API (CoreWeave AI Object Storage, MinIO, moto) through the default
+ * credential chain, at the endpoint and in the addressing style of s3Addressing.
  */
 export class S3ContextStore implements BuildContextStore {
   readonly location: string;
@@ -49,14 +89,7 @@ export class S3ContextStore implements BuildContextStore {
     this.bucket = options.bucket;
     this.prefix = options.prefix;
     this.location = `s3://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`;
-    const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-    this.client =
-      options.client ??
-      new S3Client({
-        region: options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
-        followRegionRedirects: true,
-        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-      });
+    this.client = options.client ?? new S3Client(s3ClientConfig(options, env));
   }
 
   uri(key: string): string {

@@ -24,6 +24,10 @@ export function createContextStore(
         bucket: store.bucket,
         prefix: store.prefix,
         ...(settings.environment.region ? { region: settings.environment.region } : {}),
+        ...(settings.builder.s3?.endpoint ? { endpoint: settings.builder.s3.endpoint } : {}),
+        ...(settings.builder.s3?.addressingStyle
+          ? { addressingStyle: settings.builder.s3.addressingStyle }
+          : {}),
         env,
       });
     case 'gcs':

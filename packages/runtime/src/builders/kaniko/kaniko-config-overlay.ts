@@ -1,15 +1,30 @@
 import type * as k8s from '@kubernetes/client-node';
 
-/** `builder.kaniko-config` cannot be laid over the build Job; the message names the key path. */
-export class KanikoConfigError extends Error {
+/**
+ * A partial batch/v1 Job cannot be laid over the Job the agent made; the message names the
+ * config key (`builder.kaniko-config`, `run-templates.<queue>`) and the path inside it.
+ */
+export class JobOverlayError extends Error {
   constructor(
+    readonly root: string,
     readonly path: string,
     message: string,
   ) {
-    super(`builder.kaniko-config${path ? `.${path}` : ''}: ${message}`);
+    super(`${root}${path ? `.${path}` : ''}: ${message}`);
+    this.name = 'JobOverlayError';
+  }
+}
+
+/** `builder.kaniko-config` cannot be laid over the build Job. */
+export class KanikoConfigError extends JobOverlayError {
+  constructor(path: string, message: string) {
+    super('builder.kaniko-config', path, message);
     this.name = 'KanikoConfigError';
   }
 }
+
+type Fail = (path: string, message: string) => Error;
+const kanikoFail: Fail = (path, message) => new KanikoConfigError(path, message);
 
 type Json = Record<string, unknown>;
 
@@ -46,11 +61,16 @@ const REPEATABLE_FLAGS = new Set([
  * the default `--cache=true` in place; new flags are appended in the user's order. Repeatable
  * flags are appended, except an exact duplicate.
  */
-export function mergeArgs(base: string[], overlay: string[], path: string): string[] {
+export function mergeArgs(
+  base: string[],
+  overlay: string[],
+  path: string,
+  fail: Fail = kanikoFail,
+): string[] {
   const result = [...base];
   for (const [i, arg] of overlay.entries()) {
     if (typeof arg !== 'string' || !arg.startsWith('--')) {
-      throw new KanikoConfigError(
+      throw fail(
         `${path}[${i}]`,
         `${JSON.stringify(arg)} is not a kaniko flag; expected --key=value`,
       );
@@ -68,31 +88,31 @@ export function mergeArgs(base: string[], overlay: string[], path: string): stri
 }
 
 /** Lists are appended; objects merged key by key; any other value the user set wins. */
-function deepMerge(base: unknown, overlay: unknown, path: string): unknown {
+function deepMerge(base: unknown, overlay: unknown, path: string, fail: Fail): unknown {
   if (overlay === undefined) return base;
   if (Array.isArray(overlay)) {
     if (base === undefined) return [...(overlay as unknown[])];
     if (!Array.isArray(base)) {
-      throw new KanikoConfigError(path, `expected a ${typeof base}, got a list`);
+      throw fail(path, `expected a ${typeof base}, got a list`);
     }
     return [...base, ...overlay];
   }
   if (isObject(overlay)) {
     if (base === undefined) return structuredClone(overlay);
     if (!isObject(base)) {
-      throw new KanikoConfigError(
+      throw fail(
         path,
         `expected ${Array.isArray(base) ? 'a list' : `a ${typeof base}`}, got a mapping`,
       );
     }
     const out: Json = { ...base };
     for (const [key, value] of Object.entries(overlay)) {
-      out[key] = deepMerge(base[key], value, path ? `${path}.${key}` : key);
+      out[key] = deepMerge(base[key], value, path ? `${path}.${key}` : key, fail);
     }
     return out;
   }
   if (base !== undefined && (Array.isArray(base) || isObject(base))) {
-    throw new KanikoConfigError(
+    throw fail(
       path,
       `expected ${Array.isArray(base) ? 'a list' : 'a mapping'}, got ${JSON.stringify(overlay)}`,
     );
@@ -100,77 +120,87 @@ function deepMerge(base: unknown, overlay: unknown, path: string): unknown {
   return overlay;
 }
 
-/** Checks the overlay's shape: a mapping, at most one container, args as --flag strings. */
-export function validateKanikoConfig(overlay: unknown): Json {
-  if (!isObject(overlay))
-    throw new KanikoConfigError('', 'expected a partial batch/v1 Job mapping');
+/**
+ * Checks a Job overlay's shape: a mapping, at most one container, args (when the rules allow
+ * them) as a list. `fail` names the config key in the message.
+ */
+export function validateJobOverlay(overlay: unknown, fail: Fail, containerRole: string): Json {
+  if (!isObject(overlay)) throw fail('', 'expected a partial batch/v1 Job mapping');
   const spec = overlay.spec;
   if (spec === undefined) return overlay;
-  if (!isObject(spec)) throw new KanikoConfigError('spec', 'expected a Job spec mapping');
+  if (!isObject(spec)) throw fail('spec', 'expected a Job spec mapping');
   const template = spec.template;
   if (template === undefined) return overlay;
-  if (!isObject(template)) throw new KanikoConfigError('spec.template', 'expected a mapping');
+  if (!isObject(template)) throw fail('spec.template', 'expected a mapping');
   const podSpec = template.spec;
   if (podSpec === undefined) return overlay;
-  if (!isObject(podSpec)) throw new KanikoConfigError('spec.template.spec', 'expected a mapping');
+  if (!isObject(podSpec)) throw fail('spec.template.spec', 'expected a mapping');
   const containers = podSpec.containers;
   if (containers === undefined) return overlay;
   if (!Array.isArray(containers) || containers.length !== 1) {
-    throw new KanikoConfigError(
+    throw fail(
       'spec.template.spec.containers',
-      'expected a list with exactly one container (the kaniko executor); add sidecars with initContainers',
+      `expected a list with exactly one container (${containerRole}); add sidecars with initContainers`,
     );
   }
   const container = containers[0] as unknown;
   if (!isObject(container)) {
-    throw new KanikoConfigError('spec.template.spec.containers[0]', 'expected a container mapping');
+    throw fail('spec.template.spec.containers[0]', 'expected a container mapping');
   }
   if (container.args !== undefined && !Array.isArray(container.args)) {
-    throw new KanikoConfigError(
-      'spec.template.spec.containers[0].args',
-      'expected a list of --key=value strings',
-    );
+    throw fail('spec.template.spec.containers[0].args', 'expected a list of --key=value strings');
   }
   if (container.name !== undefined && typeof container.name !== 'string') {
-    throw new KanikoConfigError('spec.template.spec.containers[0].name', 'expected a string');
+    throw fail('spec.template.spec.containers[0].name', 'expected a string');
   }
   return overlay;
 }
 
+/** Checks `builder.kaniko-config`: a mapping, at most one container, args as --flag strings. */
+export function validateKanikoConfig(overlay: unknown): Json {
+  return validateJobOverlay(overlay, kanikoFail, 'the kaniko executor');
+}
+
+/** How layJobOverlay treats what only its caller knows. */
+export interface JobOverlayRules {
+  /** Makes the error for a path inside the overlay (its message names the config key). */
+  fail: Fail;
+  /** The one container's args: merged by flag name (kaniko) or appended like any list. */
+  mergeArgs?: (base: string[], overlay: string[], path: string) => string[];
+}
+
 /**
- * Lays `builder.kaniko-config` over the Job the builder made, compatible with the reference:
- * lists (env, volumes, volumeMounts, ...) are appended, scalars the user set win, and the one
- * container's args are merged by flag name. The container keeps its name so the builder can
- * still find it. Returns a new Job; the inputs are not changed.
+ * Lays a partial batch/v1 Job over a Job the agent made, the reference's way: lists (env,
+ * volumes, volumeMounts, tolerations, ...) are appended, mappings are merged key by key,
+ * scalars the overlay sets win, and its one container is merged into the Job's first one,
+ * which keeps its name. What the agent finds and cleans up by stays its own: name, namespace
+ * and the agent's labels (an overlay label with the same key loses). Returns a new Job.
  */
-export function applyKanikoConfig(job: k8s.V1Job, overlay: unknown): k8s.V1Job {
-  if (overlay === undefined) return job;
-  const checked = validateKanikoConfig(overlay);
+export function layJobOverlay(job: k8s.V1Job, overlay: Json, rules: JobOverlayRules): k8s.V1Job {
+  const fail = rules.fail;
   const overlayContainer = (
-    ((checked.spec as Json | undefined)?.template as Json | undefined)?.spec as Json | undefined
+    ((overlay.spec as Json | undefined)?.template as Json | undefined)?.spec as Json | undefined
   )?.containers as Json[] | undefined;
-  const withoutContainers = structuredClone(checked);
+  const withoutContainers = structuredClone(overlay);
   const podSpecOverlay = (
     (withoutContainers.spec as Json | undefined)?.template as Json | undefined
   )?.spec as Json | undefined;
   if (podSpecOverlay) delete podSpecOverlay.containers;
 
-  const merged = deepMerge(structuredClone(job), withoutContainers, '') as k8s.V1Job;
+  const merged = deepMerge(structuredClone(job), withoutContainers, '', fail) as k8s.V1Job;
   if (overlayContainer?.[0]) {
     const ours = merged.spec!.template.spec!.containers[0]!;
     const { args, name: _name, ...rest } = overlayContainer[0];
-    const container = deepMerge(ours, rest, 'spec.template.spec.containers[0]') as k8s.V1Container;
+    const path = 'spec.template.spec.containers[0]';
+    const container = deepMerge(ours, rest, path, fail) as k8s.V1Container;
     container.name = ours.name;
     if (args !== undefined) {
-      container.args = mergeArgs(
-        ours.args ?? [],
-        args as string[],
-        'spec.template.spec.containers[0].args',
-      );
+      container.args = rules.mergeArgs
+        ? rules.mergeArgs(ours.args ?? [], args as string[], `${path}.args`)
+        : [...(ours.args ?? []), ...(args as string[])];
     }
     merged.spec!.template.spec!.containers = [container];
   }
-  // What the builder finds and cleans up by stays the builder's: name, namespace, its labels.
   merged.metadata = {
     ...merged.metadata,
     name: job.metadata?.name,
@@ -183,4 +213,17 @@ export function applyKanikoConfig(job: k8s.V1Job, overlay: unknown): k8s.V1Job {
     labels: { ...template.metadata?.labels, ...job.spec?.template.metadata?.labels },
   };
   return merged;
+}
+
+/**
+ * Lays `builder.kaniko-config` over the Job the builder made, compatible with the reference:
+ * the rules of layJobOverlay, with the executor's args merged by flag name. The inputs are not
+ * changed.
+ */
+export function applyKanikoConfig(job: k8s.V1Job, overlay: unknown): k8s.V1Job {
+  if (overlay === undefined) return job;
+  return layJobOverlay(job, validateKanikoConfig(overlay), {
+    fail: kanikoFail,
+    mergeArgs: (base, args, path) => mergeArgs(base, args, path, kanikoFail),
+  });
 }

@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore, Destination } from '@launch-agent/config';
 import { KANIKO_PVC_MOUNT_PATH } from '../../storage/pvc-context-store.js';
+import { s3Addressing } from '../../storage/s3-context-store.js';
 
 /** Where kaniko reads its Docker config (DOCKER_CONFIG in the executor image). */
 export const KANIKO_DOCKER_CONFIG_DIR = '/kaniko/.docker';
@@ -23,8 +24,10 @@ export interface KanikoCredentialsInput {
   store: ContextStore;
   settings: Pick<
     BuilderSettings,
-    'credentialsSecret' | 'dockerConfigSecret' | 'azureStorageSecret'
+    'credentialsSecret' | 'dockerConfigSecret' | 'azureStorageSecret' | 's3'
   >;
+  /** The agent's environment, for an S3 endpoint set there (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL). */
+  env?: NodeJS.ProcessEnv;
   /** environment.region, for AWS_REGION when the destination does not name one. */
   region?: string;
   /** The ConfigMap that will hold `dockerConfig`, for the volume. */
@@ -87,6 +90,21 @@ export function kanikoCredentials(input: KanikoCredentialsInput): KanikoCredenti
   if (usesAws) {
     const region = destination.ecr?.region ?? input.region;
     if (region) out.env.push({ name: 'AWS_REGION', value: region });
+  }
+
+  if (store.kind === 's3') {
+    // Kaniko reads an s3:// context with its own client: same endpoint, same addressing style.
+    const { endpoint, pathStyle } = s3Addressing(
+      {
+        ...(settings.s3?.endpoint ? { endpoint: settings.s3.endpoint } : {}),
+        ...(settings.s3?.addressingStyle ? { addressingStyle: settings.s3.addressingStyle } : {}),
+      },
+      input.env ?? process.env,
+    );
+    if (endpoint) {
+      out.env.push({ name: 'S3_ENDPOINT', value: endpoint });
+      out.env.push({ name: 'S3_FORCE_PATH_STYLE', value: String(pathStyle) });
+    }
   }
 
   if (settings.credentialsSecret) {

@@ -67,6 +67,7 @@ export interface KanikoJobInput {
     | 'credentialsSecret'
     | 'dockerConfigSecret'
     | 'azureStorageSecret'
+    | 's3'
   >;
   destination: Destination;
   store: ContextStore;
@@ -87,6 +88,8 @@ export interface KanikoJobInput {
   serviceAccountName?: string;
   /** environment.region, for AWS_REGION. */
   region?: string;
+  /** The agent's environment, for an S3 endpoint set there; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface KanikoJobSpec {
@@ -119,6 +122,7 @@ export function buildKanikoJob(input: KanikoJobInput): KanikoJobSpec {
     store: input.store,
     settings: input.settings,
     ...(input.region ? { region: input.region } : {}),
+    ...(input.env ? { env: input.env } : {}),
     dockerConfigMapName: configMapName,
   });
 
