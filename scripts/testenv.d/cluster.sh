@@ -32,16 +32,21 @@ PORT_C_CM=$((26657 + _co))
 PORT_C_SCHED=$((26659 + _co))
 unset _co
 C_NODE=localhost
-C_POD_CIDR=10.244.0.0/24
-C_BRIDGE=la-cluster0
+# The pod network follows the cluster API server's port, so two clusters on one machine (each with
+# its own TESTENV_PORT_OFFSET) never share a bridge, a subnet or a gateway address: the two bytes
+# of the port are the subnet's middle octets (26643 -> 10.104.19.0/24, bridge la-c26643).
+C_POD_CIDR="10.$((PORT_C_APISERVER >> 8)).$((PORT_C_APISERVER & 255)).0/24"
+C_GATEWAY="10.$((PORT_C_APISERVER >> 8)).$((PORT_C_APISERVER & 255)).1"
+C_BRIDGE="la-c$PORT_C_APISERVER"
 CONTAINERD_SOCKET="$CSTATE/run/containerd.sock"
 C_PAUSE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/pause:3.10-go"
 C_KANIKO_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/kaniko-executor:$KANIKO_VERSION"
 C_NODE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/agent-node:$(node --version 2>/dev/null || echo none)"
-C_GATEWAY=10.244.0.1
+# scripts/demo's base image (images/demo-base): Debian's busybox-static, FROM scratch.
+C_DEMO_BASE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/demo-base:busybox-static"
 KANIKO_BIN="$TOOLS_CACHE/go/kaniko-$KANIKO_VERSION"
 
-C_COMPONENTS=(etcd kube-apiserver apiserver-forward containerd kube-controller-manager kube-scheduler kubelet)
+C_COMPONENTS=(etcd kube-apiserver apiserver-forward registry-forward containerd kube-controller-manager kube-scheduler kubelet)
 
 csay() { echo "testenv cluster: $*" >&2; }
 cdie() {
@@ -231,6 +236,9 @@ evictionHard: { memory.available: "100Mi", nodefs.available: "1%", imagefs.avail
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 staticPodPath: ""
+# Not /var/log/pods: a kubelet removes the log directories of pods it does not know, which would
+# be another cluster profile's on the same machine.
+podLogsDir: $CSTATE/data/pod-logs
 EOF
 }
 
@@ -268,6 +276,10 @@ c_cmd() {
     apiserver-forward)
       printf '%s\n' socat "TCP-LISTEN:$PORT_C_APISERVER,bind=$C_GATEWAY,fork,reuseaddr" \
         "TCP:127.0.0.1:$PORT_C_APISERVER"
+      ;;
+    registry-forward) # the open registry for pods on the bridge (the agent checks tags there)
+      printf '%s\n' socat "TCP-LISTEN:$PORT_REGISTRY,bind=$C_GATEWAY,fork,reuseaddr" \
+        "TCP:127.0.0.1:$PORT_REGISTRY"
       ;;
     containerd)
       printf '%s\n' containerd --config "$CSTATE/config/containerd.toml" --log-level info
@@ -312,6 +324,7 @@ c_healthy() {
         "https://127.0.0.1:$PORT_C_APISERVER/readyz" || true)" == ok ]]
       ;;
     apiserver-forward) (exec 3<>"/dev/tcp/$C_GATEWAY/$PORT_C_APISERVER") 2>/dev/null ;;
+    registry-forward) [[ "$(http_code "http://$C_GATEWAY:$PORT_REGISTRY/v2/")" == 200 ]] ;;
     containerd) [[ -S "$CONTAINERD_SOCKET" ]] && ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1 ;;
     kube-controller-manager) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_CM/healthz" || true)" == ok ]] ;;
     kube-scheduler) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_SCHED/healthz" || true)" == ok ]] ;;
@@ -332,7 +345,7 @@ c_start() {
   mapfile -t cmd < <(c_cmd "$name")
   echo "=== $(date -u +%FT%TZ) starting: ${cmd[*]}" >>"$CSTATE/logs/$name.log"
   c_cmd "$name" >"$(c_cmdfile "$name")"
-  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
+  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
   echo $! >"$(c_pidfile "$name")"
 }
 
@@ -443,6 +456,10 @@ c_images() {
   [[ "$kin" == "$KANIKO_VERSION" ]] ||
     cdie "images/kaniko/go.mod requires kaniko $kin, versions.env says KANIKO_VERSION=$KANIKO_VERSION"
   kwant="$(cat "$kmod/go.mod" "$kmod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
+  # The tool cache is shared by every clone: one build at a time (fd 7, released after it).
+  mkdir -p "$KANIKO_BIN"
+  exec 7>"$KANIKO_BIN/.lock"
+  flock 7
   if [[ ! -x "$KANIKO_BIN/executor" || "$(cat "$KANIKO_BIN/.stamp" 2>/dev/null)" != "$kwant" ]]; then
     csay "building the kaniko executor $KANIKO_VERSION from the Go module proxy (several minutes; log: $CSTATE/logs/kaniko-build.log)"
     mkdir -p "$KANIKO_BIN"
@@ -453,6 +470,7 @@ c_images() {
     mv -f "$KANIKO_BIN/executor.tmp" "$KANIKO_BIN/executor"
     echo "$kwant" >"$KANIKO_BIN/.stamp"
   fi
+  exec 7>&-
   ctx="$CSTATE/data/image-kaniko"
   rm -rf "$ctx"
   mkdir -p "$ctx/ssl/certs" "$ctx/docker"
@@ -478,6 +496,21 @@ c_images() {
   cp "$root/images/agent-node/Dockerfile" "$ctx/Dockerfile"
   want="$(cat "$ctx/Dockerfile" | sha256sum | cut -c1-16) $(sha256sum "$node" | cut -c1-16)"
   c_image "$C_NODE_IMAGE" "$ctx" "$want"
+
+  # demo-base: Debian's static busybox with its applet links (sh, cat, echo, ...), FROM scratch.
+  local busybox=/bin/busybox applet
+  ctx="$CSTATE/data/image-demo-base"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/rootfs/bin" "$ctx/rootfs/tmp" "$ctx/rootfs/etc"
+  cp "$busybox" "$ctx/rootfs/bin/busybox"
+  for applet in $("$busybox" --list); do
+    [[ "$applet" == busybox ]] || ln -s busybox "$ctx/rootfs/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ctx/rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$ctx/rootfs/etc/group"
+  cp "$root/images/demo-base/Dockerfile" "$ctx/Dockerfile"
+  want="$(cat "$ctx/Dockerfile" | sha256sum | cut -c1-16) $(sha256sum "$busybox" | cut -c1-16)"
+  c_image "$C_DEMO_BASE_IMAGE" "$ctx" "$want"
 }
 
 # The pods' way to the API server: the bridge's gateway address (made here, before any pod, so the
@@ -496,7 +529,7 @@ c_bridge() {
 
 c_install() {
   local missing=() p
-  for p in containerd containernetworking-plugins runc iproute2 socat; do
+  for p in containerd containernetworking-plugins runc iproute2 socat busybox-static; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
   done
   if [[ ${#missing[@]} -gt 0 ]]; then
@@ -541,10 +574,11 @@ cluster_up() {
     fi
   done
   c_bridge
-  for s in etcd kube-apiserver apiserver-forward containerd; do c_start "$s"; done
+  for s in etcd kube-apiserver apiserver-forward registry-forward containerd; do c_start "$s"; done
   c_wait etcd 60
   c_wait kube-apiserver 180
   c_wait apiserver-forward 30
+  c_wait registry-forward 30
   c_wait containerd 60
   for s in kube-controller-manager kube-scheduler kubelet; do c_start "$s"; done
   for s in kube-controller-manager kube-scheduler kubelet; do c_wait "$s" 120; done
@@ -600,6 +634,8 @@ export TESTENV_CLUSTER_KANIKO_IMAGE=$(q "$C_KANIKO_IMAGE")
 export TESTENV_CLUSTER_PAUSE_IMAGE=$(q "$C_PAUSE_IMAGE")
 export TESTENV_CLUSTER_NODE_IMAGE=$(q "$C_NODE_IMAGE")
 export TESTENV_CLUSTER_APISERVER_FROM_PODS=$(q "$C_GATEWAY:$PORT_C_APISERVER")
+export TESTENV_CLUSTER_REGISTRY_FROM_PODS=$(q "$C_GATEWAY:$PORT_REGISTRY")
+export TESTENV_CLUSTER_DEMO_BASE_IMAGE=$(q "$C_DEMO_BASE_IMAGE")
 export TESTENV_CLUSTER_PV_DIR=$(q "$CSTATE/data/pv")
 export TESTENV_KUBECTL=$(q "$K8S_BIN/kubectl")
 EOF
