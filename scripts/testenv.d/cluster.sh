@@ -32,16 +32,21 @@ PORT_C_CM=$((26657 + _co))
 PORT_C_SCHED=$((26659 + _co))
 unset _co
 C_NODE=localhost
-C_POD_CIDR=10.244.0.0/24
-C_BRIDGE=la-cluster0
+# The pod network follows the cluster API server's port, so two clusters on one machine (each with
+# its own TESTENV_PORT_OFFSET) never share a bridge, a subnet or a gateway address: the two bytes
+# of the port are the subnet's middle octets (26643 -> 10.104.19.0/24, bridge la-c26643).
+C_POD_CIDR="10.$((PORT_C_APISERVER >> 8)).$((PORT_C_APISERVER & 255)).0/24"
+C_GATEWAY="10.$((PORT_C_APISERVER >> 8)).$((PORT_C_APISERVER & 255)).1"
+C_BRIDGE="la-c$PORT_C_APISERVER"
 CONTAINERD_SOCKET="$CSTATE/run/containerd.sock"
 C_PAUSE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/pause:3.10-go"
 C_KANIKO_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/kaniko-executor:$KANIKO_VERSION"
 C_NODE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/agent-node:$(node --version 2>/dev/null || echo none)"
-C_GATEWAY=10.244.0.1
+# scripts/demo's base image (images/demo-base): Debian's busybox-static, FROM scratch.
+C_DEMO_BASE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/demo-base:busybox-static"
 KANIKO_BIN="$TOOLS_CACHE/go/kaniko-$KANIKO_VERSION"
 
-C_COMPONENTS=(etcd kube-apiserver apiserver-forward containerd kube-controller-manager kube-scheduler kubelet)
+C_COMPONENTS=(etcd kube-apiserver apiserver-forward registry-forward containerd kube-controller-manager kube-scheduler kubelet)
 
 csay() { echo "testenv cluster: $*" >&2; }
 cdie() {
@@ -70,169 +75,12 @@ c_lock() {
 
 c_kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$CSTATE/kubeconfig" "$@"; }
 
-# --- credentials (signed by the default profile's CA) ----------------------------------------------
-
-c_issue_cert() { # name subject extensions
-  local p="$CSTATE/pki" ca="$STATE/pki"
-  openssl genrsa -out "$p/$1.key" 2048 2>/dev/null
-  openssl req -new -key "$p/$1.key" -subj "$2" -out "$p/$1.csr" 2>/dev/null
-  openssl x509 -req -in "$p/$1.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile <(printf '%s\n' "$3") -out "$p/$1.crt" 2>/dev/null
-  rm -f "$p/$1.csr"
-}
-
-c_kubeconfig() { # file user-cert-name
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: testenv-cluster
-    cluster:
-      server: https://127.0.0.1:$PORT_C_APISERVER
-      certificate-authority-data: $(base64 -w0 "$STATE/pki/ca.crt")
-users:
-  - name: $2
-    user:
-      client-certificate-data: $(base64 -w0 "$CSTATE/pki/$2.crt")
-      client-key-data: $(base64 -w0 "$CSTATE/pki/$2.key")
-contexts:
-  - name: testenv-cluster
-    context:
-      cluster: testenv-cluster
-      user: $2
-      namespace: default
-current-context: testenv-cluster
-EOF
-  chmod 600 "$1"
-}
-
-c_credentials() {
-  mkdir -p "$CSTATE"/{pki,config,data,run,logs}
-  chmod 700 "$CSTATE/pki"
-  local p="$CSTATE/pki" client="basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-  [[ -s "$p/apiserver.crt" ]] || c_issue_cert apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:10.97.0.1,IP:$C_GATEWAY,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  [[ -s "$p/admin.crt" ]] || c_issue_cert admin "/O=system:masters/CN=testenv-cluster-admin" "$client"
-  # The Node authorizer and NodeRestriction know a kubelet by this name and group.
-  [[ -s "$p/kubelet.crt" ]] || c_issue_cert kubelet "/O=system:nodes/CN=system:node:$C_NODE" "$client"
-  [[ -s "$p/kubelet-serving.crt" ]] || c_issue_cert kubelet-serving "/CN=$C_NODE" "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost"
-  if [[ ! -s "$p/sa.key" ]]; then
-    openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
-    openssl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null
-  fi
-  c_kubeconfig "$CSTATE/kubeconfig" admin
-  c_kubeconfig "$CSTATE/config/kubelet.kubeconfig" kubelet
-}
-
-c_configs() {
-  local c="$CSTATE/config"
-  mkdir -p "$c/cni" "$c/certs.d" "$CSTATE/data/cni-ipam" "$CSTATE/data/pv"
-  # containerd: everything under the state dir; Debian's containerd package service is not used.
-  cat >"$c/containerd.toml" <<EOF
-version = 2
-root = "$CSTATE/data/containerd"
-state = "$CSTATE/run/containerd"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
-
-[grpc]
-  address = "$CONTAINERD_SOCKET"
-
-[ttrpc]
-  address = "$CONTAINERD_SOCKET.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$CSTATE/data/containerd-opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$C_PAUSE_IMAGE"
-  disable_apparmor = true
-  restrict_oom_score_adj = true
-  tolerate_missing_hugetlb_controller = true
-  disable_hugetlb_controller = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "$(command -v runc || echo /usr/sbin/runc)"
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$c/cni"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$c/certs.d"
-EOF
-  local reg
-  for reg in "127.0.0.1:$PORT_REGISTRY" "127.0.0.1:$PORT_AUTH_REGISTRY"; do
-    mkdir -p "$c/certs.d/$reg"
-    cat >"$c/certs.d/$reg/hosts.toml" <<EOF
-server = "http://$reg"
-
-[host."http://$reg"]
-  capabilities = ["pull", "resolve"]
-EOF
-  done
-  cat >"$c/cni/10-testenv-bridge.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "testenv-cluster",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "$C_BRIDGE",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{ "subnet": "$C_POD_CIDR" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }],
-        "dataDir": "$CSTATE/data/cni-ipam"
-      }
-    }
-  ]
-}
-EOF
-  cat >"$c/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-address: 127.0.0.1
-port: $PORT_C_KUBELET
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: $PORT_C_KUBELET_HEALTHZ
-tlsCertFile: $CSTATE/pki/kubelet-serving.crt
-tlsPrivateKeyFile: $CSTATE/pki/kubelet-serving.key
-authentication:
-  anonymous: { enabled: false }
-  webhook: { enabled: false }
-  x509: { clientCAFile: $STATE/pki/ca.crt }
-authorization: { mode: AlwaysAllow }
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCKET
-cgroupDriver: cgroupfs
-# The sandbox: no QoS cgroup tree, no node-allocatable enforcement, no swap check.
-cgroupsPerQOS: false
-enforceNodeAllocatable: []
-failSwapOn: false
-protectKernelDefaults: false
-makeIPTablesUtilChains: false
-localStorageCapacityIsolation: false
-serializeImagePulls: false
-clusterDomain: cluster.local
-evictionHard: { memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%" }
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-staticPodPath: ""
-EOF
-}
+_cdir="$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=cluster-config.sh
+source "$_cdir/cluster-config.sh"
+# shellcheck source=cluster-images.sh
+source "$_cdir/cluster-images.sh"
+unset _cdir
 
 # --- components --------------------------------------------------------------------------------------
 
@@ -268,6 +116,10 @@ c_cmd() {
     apiserver-forward)
       printf '%s\n' socat "TCP-LISTEN:$PORT_C_APISERVER,bind=$C_GATEWAY,fork,reuseaddr" \
         "TCP:127.0.0.1:$PORT_C_APISERVER"
+      ;;
+    registry-forward) # the open registry for pods on the bridge (the agent checks tags there)
+      printf '%s\n' socat "TCP-LISTEN:$PORT_REGISTRY,bind=$C_GATEWAY,fork,reuseaddr" \
+        "TCP:127.0.0.1:$PORT_REGISTRY"
       ;;
     containerd)
       printf '%s\n' containerd --config "$CSTATE/config/containerd.toml" --log-level info
@@ -312,6 +164,7 @@ c_healthy() {
         "https://127.0.0.1:$PORT_C_APISERVER/readyz" || true)" == ok ]]
       ;;
     apiserver-forward) (exec 3<>"/dev/tcp/$C_GATEWAY/$PORT_C_APISERVER") 2>/dev/null ;;
+    registry-forward) [[ "$(http_code "http://$C_GATEWAY:$PORT_REGISTRY/v2/")" == 200 ]] ;;
     containerd) [[ -S "$CONTAINERD_SOCKET" ]] && ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1 ;;
     kube-controller-manager) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_CM/healthz" || true)" == ok ]] ;;
     kube-scheduler) [[ "$(curl -sk -m 2 "https://127.0.0.1:$PORT_C_SCHED/healthz" || true)" == ok ]] ;;
@@ -332,7 +185,7 @@ c_start() {
   mapfile -t cmd < <(c_cmd "$name")
   echo "=== $(date -u +%FT%TZ) starting: ${cmd[*]}" >>"$CSTATE/logs/$name.log"
   c_cmd "$name" >"$(c_cmdfile "$name")"
-  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
+  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
   echo $! >"$(c_pidfile "$name")"
 }
 
@@ -391,95 +244,6 @@ c_remove_pods() {
   )
 }
 
-# --- images ------------------------------------------------------------------------------------------
-
-c_podman() {
-  CONTAINERS_CONF="$STATE/config/containers.conf" CONTAINERS_STORAGE_CONF="$STATE/config/storage.conf" \
-    CONTAINERS_REGISTRIES_CONF="$STATE/config/registries.conf" podman "$@"
-}
-
-c_in_registry() { # image reference 127.0.0.1:PORT/repo:tag
-  local ref=$1 host repo tag
-  host="${ref%%/*}" repo="${ref#*/}"
-  tag="${repo##*:}" repo="${repo%:*}"
-  [[ "$(http_code -I -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "http://$host/v2/$repo/manifests/$tag")" == 200 ]]
-}
-
-# Builds a FROM-scratch image from a context dir and pushes it; skipped when the stamp matches and
-# the registry still has it.
-c_image() { # reference context-dir stamp-content
-  local ref=$1 ctx=$2 want=$3 stamp
-  stamp="$CSTATE/run/image-$(echo "$ref" | tr '/:' '__').stamp"
-  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]] && c_in_registry "$ref"; then
-    return 0
-  fi
-  csay "building and pushing $ref"
-  c_podman build --quiet -t "$ref" "$ctx" >>"$CSTATE/logs/images.log" 2>&1 ||
-    cdie "building $ref failed; log: $CSTATE/logs/images.log"
-  c_podman push --quiet --tls-verify=false "$ref" >>"$CSTATE/logs/images.log" 2>&1 ||
-    cdie "pushing $ref failed; log: $CSTATE/logs/images.log"
-  echo "$want" >"$stamp"
-}
-
-c_images() {
-  local root="$TESTENV_ROOT" ctx want
-  # pause: a static Go binary (images/pause), no module dependencies.
-  ctx="$CSTATE/data/image-pause"
-  mkdir -p "$ctx"
-  want="$(cat "$root/images/pause/"{main.go,go.mod,Dockerfile} | sha256sum | cut -c1-16) $(go env GOVERSION)"
-  if [[ "$(cat "$ctx/.stamp" 2>/dev/null)" != "$want" ]]; then
-    (cd "$root/images/pause" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
-      go build -trimpath -ldflags '-s -w' -o "$ctx/pause" .) || cdie "building images/pause failed"
-    cp "$root/images/pause/Dockerfile" "$ctx/Dockerfile"
-    echo "$want" >"$ctx/.stamp"
-  fi
-  c_image "$C_PAUSE_IMAGE" "$ctx" "$want"
-
-  # kaniko: the executor from the Go module proxy, laid out like the upstream image.
-  local kmod="$root/images/kaniko" kin kwant
-  kin="$(awk '$1 == "require" && $2 == "github.com/GoogleContainerTools/kaniko" { print $3 }' "$kmod/go.mod")"
-  [[ "$kin" == "$KANIKO_VERSION" ]] ||
-    cdie "images/kaniko/go.mod requires kaniko $kin, versions.env says KANIKO_VERSION=$KANIKO_VERSION"
-  kwant="$(cat "$kmod/go.mod" "$kmod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
-  if [[ ! -x "$KANIKO_BIN/executor" || "$(cat "$KANIKO_BIN/.stamp" 2>/dev/null)" != "$kwant" ]]; then
-    csay "building the kaniko executor $KANIKO_VERSION from the Go module proxy (several minutes; log: $CSTATE/logs/kaniko-build.log)"
-    mkdir -p "$KANIKO_BIN"
-    (cd "$kmod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
-      -ldflags "-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$KANIKO_VERSION" \
-      -o "$KANIKO_BIN/executor.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor) \
-      >"$CSTATE/logs/kaniko-build.log" 2>&1 || cdie "building kaniko failed; log: $CSTATE/logs/kaniko-build.log"
-    mv -f "$KANIKO_BIN/executor.tmp" "$KANIKO_BIN/executor"
-    echo "$kwant" >"$KANIKO_BIN/.stamp"
-  fi
-  ctx="$CSTATE/data/image-kaniko"
-  rm -rf "$ctx"
-  mkdir -p "$ctx/ssl/certs" "$ctx/docker"
-  cp "$KANIKO_BIN/executor" "$ctx/executor"
-  cp /etc/ssl/certs/ca-certificates.crt "$ctx/ssl/certs/ca-certificates.crt"
-  echo '{}' >"$ctx/docker/config.json"
-  printf 'hosts: files dns\n' >"$ctx/nsswitch.conf"
-  cp "$root/images/kaniko/Dockerfile" "$ctx/Dockerfile"
-  want="$(cat "$ctx/executor" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
-  c_image "$C_KANIKO_IMAGE" "$ctx" "$want"
-
-  # agent-node: this machine's node binary and its libraries (images/agent-node).
-  local node lib
-  node="$(readlink -f "$(command -v node)")"
-  ctx="$CSTATE/data/image-agent-node"
-  rm -rf "$ctx"
-  mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/tmp"
-  cp "$node" "$ctx/rootfs/usr/bin/node"
-  for lib in $(ldd "$node" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-    mkdir -p "$ctx/rootfs$(dirname "$lib")"
-    cp -L "$lib" "$ctx/rootfs$lib"
-  done
-  cp "$root/images/agent-node/Dockerfile" "$ctx/Dockerfile"
-  want="$(cat "$ctx/Dockerfile" | sha256sum | cut -c1-16) $(sha256sum "$node" | cut -c1-16)"
-  c_image "$C_NODE_IMAGE" "$ctx" "$want"
-}
-
 # The pods' way to the API server: the bridge's gateway address (made here, before any pod, so the
 # CNI bridge plugin adopts it) forwards to the API server on 127.0.0.1. There is no kube-proxy, so
 # the `kubernetes` Service's ClusterIP leads nowhere: in-cluster clients get
@@ -496,7 +260,7 @@ c_bridge() {
 
 c_install() {
   local missing=() p
-  for p in containerd containernetworking-plugins runc iproute2 socat; do
+  for p in containerd containernetworking-plugins runc iproute2 socat busybox-static; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
   done
   if [[ ${#missing[@]} -gt 0 ]]; then
@@ -541,10 +305,11 @@ cluster_up() {
     fi
   done
   c_bridge
-  for s in etcd kube-apiserver apiserver-forward containerd; do c_start "$s"; done
+  for s in etcd kube-apiserver apiserver-forward registry-forward containerd; do c_start "$s"; done
   c_wait etcd 60
   c_wait kube-apiserver 180
   c_wait apiserver-forward 30
+  c_wait registry-forward 30
   c_wait containerd 60
   for s in kube-controller-manager kube-scheduler kubelet; do c_start "$s"; done
   for s in kube-controller-manager kube-scheduler kubelet; do c_wait "$s" 120; done
@@ -600,6 +365,8 @@ export TESTENV_CLUSTER_KANIKO_IMAGE=$(q "$C_KANIKO_IMAGE")
 export TESTENV_CLUSTER_PAUSE_IMAGE=$(q "$C_PAUSE_IMAGE")
 export TESTENV_CLUSTER_NODE_IMAGE=$(q "$C_NODE_IMAGE")
 export TESTENV_CLUSTER_APISERVER_FROM_PODS=$(q "$C_GATEWAY:$PORT_C_APISERVER")
+export TESTENV_CLUSTER_REGISTRY_FROM_PODS=$(q "$C_GATEWAY:$PORT_REGISTRY")
+export TESTENV_CLUSTER_DEMO_BASE_IMAGE=$(q "$C_DEMO_BASE_IMAGE")
 export TESTENV_CLUSTER_PV_DIR=$(q "$CSTATE/data/pv")
 export TESTENV_KUBECTL=$(q "$K8S_BIN/kubectl")
 EOF
