@@ -52,7 +52,7 @@ function one(manifests: Manifest[], kind: string, name?: string): Manifest {
 type Any = any;
 
 describe("migrate-values output renders with this chart's helm template", () => {
-  it("W&B's own defaults: namespace wandb, targets default and wandb, a PodDisruptionBudget", async () => {
+  it("W&B's own defaults: namespace wandb, targets default and wandb, no PodDisruptionBudget for one replica", async () => {
     const manifests = await convertAndRender('chart-defaults.yaml');
     for (const m of manifests.filter((m) => m.metadata.namespace !== undefined)) {
       if (m.kind !== 'Role' && m.kind !== 'RoleBinding') expect(m.metadata.namespace).toBe('wandb');
@@ -62,8 +62,9 @@ describe("migrate-values output renders with this chart's helm template", () => 
       .map((m) => m.metadata.namespace)
       .sort();
     expect(roleNamespaces).toEqual(['default', 'wandb']);
-    const pdb = one(manifests, 'PodDisruptionBudget') as Any;
-    expect(pdb.spec.minAvailable).toBe(1);
+    // W&B's budget of minAvailable 1 on its single pod blocks every node drain; this chart
+    // keeps the setting and makes the budget once there is more than one agent.
+    expect(manifests.filter((m) => m.kind === 'PodDisruptionBudget')).toEqual([]);
     const deployment = one(manifests, 'Deployment') as Any;
     expect(deployment.spec.template.spec.containers[0].resources.limits).toEqual({
       cpu: '1000m',

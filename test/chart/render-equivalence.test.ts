@@ -167,7 +167,7 @@ const refusedScenarios: Array<[string, Scenario]> = [
   ['unknown builder type', { sets: ['agentConfig.builder.type=buildah'] }],
   ['kaniko without a build-context-store', { sets: ['agentConfig.builder.type=kaniko'] }],
   ['snake_case builder key', { sets: ['agentConfig.builder.build_context_store=s3://b/p'] }],
-  ['unknown chart value', { sets: ['replicaCount=2'] }],
+  ['unknown chart value', { sets: ['replicas=2'] }],
   ['kaniko.* values with the noop builder', { sets: ['kaniko.contextPvc.enabled=true'] }],
   [
     'kaniko.contextPvc against a different store',

@@ -71,7 +71,7 @@ export function migrateAgentBlock(m: Migration, agent: Values): void {
     m.note(
       'agent.minAvailable',
       'mapped',
-      'the W&B chart always made a PodDisruptionBudget; this chart makes one when enabled',
+      'the W&B chart always made a PodDisruptionBudget, which with its one pod blocks node drains; this chart makes one when replicaCount is above 1',
       ['podDisruptionBudget.enabled', 'podDisruptionBudget.minAvailable'],
     );
   }
