@@ -41,6 +41,7 @@ import {
 } from './agent-harness.js';
 import {
   apiServerAddress,
+  FlakyHttpRelay,
   compactEtcd,
   killApiServer,
   Relay,
@@ -114,14 +115,19 @@ function configFile(lines: string[]): { path: string; settings: AgentSettings } 
   return { path, settings: normalizeConfig(checked.config!) };
 }
 
-const kanikoConfig = (queue: string, maxJobs: number) =>
+const kanikoConfig = (
+  queue: string,
+  maxJobs: number,
+  options: { registry?: string; s3Endpoint?: string } = {},
+) =>
   configFile([
     `queues: [${queue}]`,
     `max_jobs: ${maxJobs}`,
     'builder:',
     '  type: kaniko',
-    `  destination: ${env.registry}/agent-faults/${queue}`,
+    `  destination: ${options.registry ?? env.registry}/agent-faults/${queue}`,
     `  build-context-store: s3://${bucket}/contexts`,
+    ...(options.s3Endpoint ? [`  s3-endpoint: ${options.s3Endpoint}`] : []),
     `kubernetes: {build-service-account: ${buildServiceAccount}}`,
   ]);
 
@@ -282,6 +288,77 @@ describe('API-server faults', () => {
       (exists) => !exists,
     );
     expect(agent.metrics.counter('claims', { result: 'won' })).toBe(1);
+  }, 180_000);
+});
+
+describe('registry and context-store faults', () => {
+  it('registry answering 503 for 20 s: the existence check is retried and the build goes on', async () => {
+    const queue = 'registry503';
+    const [host, port] = env.registry.split(':');
+    const relay = await new FlakyHttpRelay({ host: host!, port: Number(port) }).start();
+    try {
+      const { settings } = kanikoConfig(queue, 1, { registry: `127.0.0.1:${relay.port}` });
+      await startAgent(settings);
+      const key = await storeContext(settings, uniqueName('registry'));
+      relay.unavailable = true;
+      const outageStart = Date.now();
+      const job = await submit(queue, { context: { key } });
+      await waitFor(
+        'the registry to be asked',
+        async () => relay.refused,
+        (n) => n >= 1,
+      );
+      // The outage itself.
+      await sleep(Math.max(0, 20_000 - (Date.now() - outageStart)));
+      expect((await getJob(job.metadata.name!)).status?.phase).toBe('Building');
+      expect(await buildJobs()).toHaveLength(0);
+      relay.unavailable = false;
+      await playKubelet({
+        batch,
+        core,
+        namespace,
+        ending: { kind: 'complete' },
+        digest: DIGEST,
+        readContext: async (objectKey) =>
+          buffer(await selectContextStore(settings)!.open(objectKey)),
+      });
+      const running = await phaseIs(job.metadata.name!, 'Running');
+      expect(running.status).toMatchObject({ imageStatus: 'built', digest: DIGEST });
+      expect(relay.refused).toBeGreaterThan(3);
+      expect(relay.forwarded).toBeGreaterThanOrEqual(1);
+      await endRunJob(batch, running, 'Complete');
+      await phaseIs(job.metadata.name!, 'Succeeded');
+    } finally {
+      await relay.stop();
+    }
+  }, 180_000);
+
+  it('context store unreachable: the job fails naming the store, and no build Job or ConfigMap is left', async () => {
+    const queue = 'store-down';
+    const s3Endpoint = new URL(env.awsEndpoint);
+    const relay = await new Relay({
+      host: s3Endpoint.hostname,
+      port: Number(s3Endpoint.port),
+    }).start();
+    relays.push(relay);
+    const { settings } = kanikoConfig(queue, 1, { s3Endpoint: `http://127.0.0.1:${relay.port}` });
+    const key = await storeContext(settings, uniqueName('store'));
+    await relay.cut();
+    await startAgent(settings);
+    const job = await submit(queue, { context: { key } });
+    const failed = await phaseIs(job.metadata.name!, 'Failed', 120_000);
+    const reason = failed.status!.conditions!.find((c) => c.type === 'Failed')!;
+    expect(reason.reason).toMatch(/^BuildContext/);
+    // The message names the object that could not be read, and why.
+    expect(failed.status!.message).toContain(`${bucket}/contexts/${key}`);
+    expect(failed.status!.message).toContain('ECONNREFUSED');
+    expect(await buildJobs()).toHaveLength(0);
+    const configMaps = await core.listNamespacedConfigMap({
+      namespace,
+      labelSelector: 'launch-agent.dev/build-job',
+    });
+    expect(configMaps.items).toHaveLength(0);
+    expect(await runJobsOf(queue)).toHaveLength(0);
   }, 180_000);
 });
 

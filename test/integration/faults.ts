@@ -4,6 +4,7 @@
 // partition between the agent and the API server; the server itself keeps running).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -121,4 +122,55 @@ export function throughRelay(kubeConfig: KubeConfig, relay: Relay): KubeConfig {
 export function apiServerAddress(kubeConfig: KubeConfig): { host: string; port: number } {
   const url = new URL(kubeConfig.getCurrentCluster()!.server);
   return { host: url.hostname, port: Number(url.port) };
+}
+
+/**
+ * An HTTP relay to a registry that answers 503 Service Unavailable (with no Retry-After) while
+ * `unavailable` is set, and forwards every request unchanged otherwise.
+ */
+export class FlakyHttpRelay {
+  unavailable = false;
+  /** 503 answers given. */
+  refused = 0;
+  forwarded = 0;
+  private server: http.Server | undefined;
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<this> {
+    this.server = http.createServer((request, response) => {
+      if (this.unavailable) {
+        this.refused += 1;
+        request.resume();
+        response.writeHead(503, { 'content-type': 'text/plain' }).end('unavailable\n');
+        return;
+      }
+      this.forwarded += 1;
+      const upstream = http.request(
+        {
+          ...this.target,
+          method: request.method,
+          path: request.url,
+          headers: { ...request.headers, host: `${this.target.host}:${this.target.port}` },
+        },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }

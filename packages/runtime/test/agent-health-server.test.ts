@@ -25,7 +25,12 @@ describe('health server', () => {
   const state = { live: true, ready: false };
   beforeAll(async () => {
     server = await startHealthServer(
-      { live: () => state.live, ready: () => state.ready, metrics: () => 'launch_agent_x 1\n' },
+      {
+        live: () => state.live,
+        ready: () => state.ready,
+        notReadyBecause: () => 'disconnected from the API server: connect ECONNREFUSED',
+        metrics: () => 'launch_agent_x 1\n',
+      },
       0,
       '127.0.0.1',
     );
@@ -34,7 +39,11 @@ describe('health server', () => {
 
   it('answers /healthz and /readyz from the agent state', async () => {
     expect((await get(server.port, '/healthz')).status).toBe(200);
-    expect((await get(server.port, '/readyz')).status).toBe(503);
+    const notReady = await get(server.port, '/readyz');
+    expect(notReady.status).toBe(503);
+    expect(notReady.body).toBe(
+      'not ready: disconnected from the API server: connect ECONNREFUSED\n',
+    );
     state.ready = true;
     expect((await get(server.port, '/readyz?verbose')).status).toBe(200);
     state.live = false;

@@ -104,6 +104,7 @@ export function registerStartCommand(program: Command, out: Output): void {
       {
         live: () => agent.isLive(),
         ready: () => agent.isReady(),
+        notReadyBecause: () => agent.notReadyBecause(),
         metrics: () => agent.metrics.render(),
       },
       port,

@@ -51,6 +51,8 @@ export interface LaunchAgentOptions {
   resyncMs?: number;
   /** Reconciles run at once (each is a few API calls; builds run beside them). Default 4. */
   workers?: number;
+  /** A reconcile still running after this long means the process is wedged (/healthz 503). Default 10 min. */
+  wedgedAfterMs?: number;
   now?: () => Date;
 }
 
@@ -83,7 +85,8 @@ export class LaunchAgent {
   private gaugesScheduled = false;
   private sweeping = false;
   private stopping = false;
-  private wedged: Error | undefined;
+  /** When each reconcile in progress started: a stuck one is what liveness reports. */
+  private readonly inProgress = new Map<string, number>();
   private readonly now: () => Date;
 
   constructor(private readonly options: LaunchAgentOptions) {
@@ -203,9 +206,20 @@ export class LaunchAgent {
     >;
   }
 
-  /** The process works (liveness): false only when it is wedged and a restart would help. */
+  /**
+   * The process works (liveness): false only when it is wedged and a restart would help, i.e. a
+   * reconcile (a few API calls) has not returned for wedgedAfterMs. An unreachable API server is
+   * not that: requests to it fail and are retried.
+   */
   isLive(): boolean {
-    return this.wedged === undefined;
+    return this.wedgedKey() === undefined;
+  }
+
+  private wedgedKey(): string | undefined {
+    const limit = this.options.wedgedAfterMs ?? 600_000;
+    const now = Date.now();
+    for (const [key, started] of this.inProgress) if (now - started > limit) return key;
+    return undefined;
   }
 
   /** Listed everything, connected to the API server, Lease held (readiness). */
@@ -216,7 +230,8 @@ export class LaunchAgent {
   /** Why the agent is not ready, for /readyz and the logs; undefined when it is. */
   notReadyBecause(): string | undefined {
     if (this.stopping) return 'shutting down';
-    if (this.wedged) return `wedged: ${this.wedged.message}`;
+    const wedged = this.wedgedKey();
+    if (wedged) return `wedged: the reconcile of ${wedged} has not returned`;
     for (const informer of this.informers()) {
       if (!informer.hasSynced()) {
         const error = informer.lastError();
@@ -335,6 +350,7 @@ export class LaunchAgent {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      this.inProgress.set(key, Date.now());
       try {
         const result = await this.reconciler.reconcile(key);
         this.queue.forget(key);
@@ -352,6 +368,7 @@ export class LaunchAgent {
           });
         }
       } finally {
+        this.inProgress.delete(key);
         this.queue.done(key);
         this.scheduleGauges();
       }

@@ -6,6 +6,8 @@ export interface HealthSources {
   live: () => boolean;
   /** The agent has listed its queues and takes jobs. False while starting and shutting down. */
   ready: () => boolean;
+  /** Why the agent is not ready, for the /readyz body (e.g. "disconnected from the API server: ..."). */
+  notReadyBecause?: () => string | undefined;
   metrics: () => string;
 }
 
@@ -27,13 +29,19 @@ export async function startHealthServer(
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    const answer = (ok: boolean) => {
+    const answer = (ok: boolean, why?: string) => {
       response
         .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' })
-        .end(ok ? 'ok\n' : 'not ready\n');
+        .end(ok ? 'ok\n' : `${why ?? 'not ready'}\n`);
     };
-    if (path === '/healthz' || path === '/livez') return answer(sources.live());
-    if (path === '/readyz') return answer(sources.ready());
+    if (path === '/healthz' || path === '/livez') return answer(sources.live(), 'wedged');
+    if (path === '/readyz') {
+      const ready = sources.ready();
+      return answer(
+        ready,
+        ready ? undefined : `not ready: ${sources.notReadyBecause?.() ?? 'starting'}`,
+      );
+    }
     if (path === '/metrics') {
       response
         .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Destination } from '@launch-agent/config';
+import { backoffDelay, pause } from '../kubernetes/backoff.js';
 import { dockerCredentialsFor, type DockerCredentialOptions } from './docker-credentials.js';
 import {
   HttpConnectionError,
@@ -30,7 +31,16 @@ export interface OciRegistryOptions extends DockerCredentialOptions {
   ca?: string[];
   /** Registries reached over plain HTTP when HTTPS fails; default: loopback hosts only, as Docker does. */
   allowHttp?: boolean;
+  /**
+   * How long answers that say "try again" (429, 502, 503, 504) and lost connections are retried,
+   * with capped backoff, before the request fails. Default 120 s: a registry restarting or
+   * failing over is waited for, not mistaken for a missing image.
+   */
+  retryForMs?: number;
 }
+
+/** Registry answers that mean "not now": the same request may well succeed later. */
+const TRANSIENT = new Set([429, 502, 503, 504]);
 
 function isLoopback(host: string): boolean {
   const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
@@ -109,7 +119,30 @@ export class OciRegistry extends BaseRegistry {
     );
   }
 
+  /** rawSend, retried while the registry answers "not now" or cannot be reached, within retryForMs. */
   private async rawSend(
+    method: 'HEAD' | 'GET',
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<HttpResponse> {
+    const deadline = Date.now() + (this.options.retryForMs ?? 120_000);
+    for (let attempt = 0; ; attempt += 1) {
+      let waitMs = backoffDelay(attempt, { initialMs: 250, capMs: 5_000 });
+      try {
+        const response = await this.sendOnce(method, path, headers);
+        if (!TRANSIENT.has(response.status)) return response;
+        const after = Number(response.headers['retry-after']);
+        if (Number.isFinite(after) && after > 0) waitMs = Math.min(after * 1000, 30_000);
+        if (Date.now() + waitMs > deadline) return response;
+      } catch (error) {
+        // Before the scheme is known, unreachable means misconfigured: say so at once.
+        if (!this.scheme || Date.now() + waitMs > deadline) throw error;
+      }
+      await pause(waitMs);
+    }
+  }
+
+  private async sendOnce(
     method: 'HEAD' | 'GET',
     path: string,
     headers: Record<string, string>,

@@ -1,0 +1,286 @@
+#!/usr/bin/env node
+// Agent scale benchmark (not a timed test), against the test environment's kube-apiserver
+// (`scripts/testenv up`, then `eval "$(scripts/testenv env)"`). Three `launch-agent start`
+// processes share one queue; LaunchJobs with prebuilt images are submitted and run (nothing
+// runs their pods: the test environment has no kubelet, so every run Job stays active). In one
+// run it prints:
+//
+//   - claim-to-run-Job latency, p50 and p99: from the first watch event that shows a job
+//     claimed to the ADDED event of its run Job;
+//   - API writes per second at steady state with 10 running jobs and with N (default 1,000),
+//     read from the API server's own apiserver_request_total (every write any client made in a
+//     20 s window with nothing else happening), and their ratio (near 1: writes do not grow with
+//     running jobs);
+//   - each agent's resident memory (VmRSS) holding its share of the N jobs.
+//
+// Results are recorded in docs/benchmarks.md ("Agent at scale").
+//
+//   pnpm bench:agent:scale [--jobs N] [--window SECONDS] [--json]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+
+const { values: args } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '1000' },
+    window: { type: 'string', default: '20' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(
+    'Usage: pnpm bench:agent:scale [--jobs N] [--window SECONDS] [--json]\n' +
+      'Needs the test environment: scripts/testenv up && eval "$(scripts/testenv env)".\n',
+  );
+  process.exit(0);
+}
+if (!process.env.KUBECONFIG) {
+  process.stderr.write(
+    'bench:agent:scale: KUBECONFIG is not set; run scripts/testenv up && eval "$(scripts/testenv env)"\n',
+  );
+  process.exit(2);
+}
+
+const root = new URL('../..', import.meta.url).pathname;
+const cli = join(root, 'packages/cli/dist/bin.js');
+const N = Math.max(20, Number(args.jobs));
+const WINDOW_S = Math.max(5, Number(args.window));
+const AGENTS = 3;
+const GROUP = 'launch-agent.dev';
+const PLURAL = 'launchjobs';
+const log = (text) => process.stderr.write(`${text}\n`);
+const percentile = (xs, p) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+
+const kc = new k8s.KubeConfig();
+kc.loadFromDefault();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+
+async function waitUntil(what, check, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function ensureCrd() {
+  const text = readFileSync(
+    join(root, 'charts/launch-agent/crds/launchjobs.launch-agent.dev.yaml'),
+  );
+  try {
+    await objects.create(k8s.loadYaml(text.toString()));
+  } catch (error) {
+    if (error.code !== 409) throw error;
+  }
+  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  await waitUntil('the LaunchJob CRD', async () => {
+    const crd = await api.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+  });
+}
+
+/** Every write the API server has served so far: apiserver_request_total for writing verbs. */
+async function apiWrites() {
+  const options = { method: 'GET', headers: {} };
+  await kc.applyToHTTPSOptions(options);
+  const url = new URL('/metrics', kc.getCurrentCluster().server);
+  const text = await new Promise((resolve, reject) => {
+    const req = httpsRequest(url, options, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    if (!/verb="(POST|PUT|PATCH|DELETE|APPLY)"/.test(line)) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+async function writesPerSecond() {
+  const before = await apiWrites();
+  const started = performance.now();
+  await sleep(WINDOW_S * 1000);
+  const after = await apiWrites();
+  return (after - before) / ((performance.now() - started) / 1000);
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+function startAgent(config, namespace, identity) {
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'start',
+      '--config',
+      config,
+      '--namespace',
+      namespace,
+      '--port',
+      '0',
+      '--identity',
+      identity,
+    ],
+    {
+      env: { ...process.env, LAUNCH_AGENT_LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
+  return {
+    identity,
+    pid: child.pid,
+    ready: () => /"msg":"agent ready"/.test(stderr),
+    exited: () => child.exitCode !== null,
+    log: () => stderr,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/** Watches LaunchJobs and Jobs: when each job was first seen claimed, and its run Job added. */
+async function observe(namespace) {
+  const claimed = new Map();
+  const holder = new Map();
+  const running = new Set();
+  const runJob = new Map();
+  const watch = new k8s.Watch(kc);
+  const a = await watch.watch(
+    `/apis/${GROUP}/v1alpha1/namespaces/${namespace}/${PLURAL}`,
+    {},
+    (type, job) => {
+      const name = job.metadata.name;
+      if (job.status?.agent && !claimed.has(name)) {
+        claimed.set(name, performance.now());
+        holder.set(name, job.status.agent);
+      }
+      if (job.status?.phase === 'Running') running.add(name);
+    },
+    () => {},
+  );
+  const b = await watch.watch(
+    `/apis/batch/v1/namespaces/${namespace}/jobs`,
+    {},
+    (type, job) => {
+      const owner = job.metadata.labels?.['launch-agent.dev/launchjob'];
+      if (type === 'ADDED' && owner && !runJob.has(owner)) runJob.set(owner, performance.now());
+    },
+    () => {},
+  );
+  return { claimed, holder, running, runJob, stop: () => (a.abort(), b.abort()) };
+}
+
+async function submit(namespace, from, to) {
+  for (let i = from; i < to; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, to - i) }, (_, j) =>
+        custom.createNamespacedCustomObject({
+          group: GROUP,
+          version: 'v1alpha1',
+          plural: PLURAL,
+          namespace,
+          body: {
+            apiVersion: `${GROUP}/v1alpha1`,
+            kind: 'LaunchJob',
+            metadata: { name: `scale-${i + j}` },
+            spec: { queue: 'scale', source: { image: 'busybox:1.36' }, run: { args: ['true'] } },
+          },
+        }),
+      ),
+    );
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'bench-scale-'));
+const namespace = `bench-scale-${process.pid}`;
+const results = { jobs: N, agents: AGENTS, windowSeconds: WINDOW_S };
+const agents = [];
+let observer;
+try {
+  await ensureCrd();
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  const config = join(scratch, 'launch-config.yaml');
+  const perAgent = Math.ceil((N * 1.2) / AGENTS);
+  writeFileSync(
+    config,
+    ['queues: [scale]', `max_jobs: ${perAgent}`, 'builder: {type: noop}'].join('\n') + '\n',
+  );
+  for (let i = 0; i < AGENTS; i++) agents.push(startAgent(config, namespace, `scale-agent-${i}`));
+  await waitUntil('the agents to be ready', () => {
+    const dead = agents.find((agent) => agent.exited());
+    if (dead) throw new Error(`${dead.identity} exited:\n${dead.log()}`);
+    return agents.every((agent) => agent.ready());
+  });
+  observer = await observe(namespace);
+  log(`${AGENTS} agents ready in ${namespace} (max_jobs ${perAgent} each)`);
+
+  await submit(namespace, 0, 10);
+  await waitUntil('10 jobs running', () => observer.running.size >= 10);
+  await sleep(3000); // the Events of the last steps are written asynchronously
+  results.writesPerSecondAt10 = await writesPerSecond();
+  log(`10 running: ${results.writesPerSecondAt10.toFixed(2)} writes/s`);
+
+  const submitted = performance.now();
+  await submit(namespace, 10, N);
+  await waitUntil(`${N} jobs running`, () => observer.running.size >= N);
+  results.secondsToRunAll = (performance.now() - submitted) / 1000;
+  await sleep(5000);
+  results.writesPerSecondAtN = await writesPerSecond();
+  log(`${N} running: ${results.writesPerSecondAtN.toFixed(2)} writes/s`);
+
+  const latencies = [...observer.runJob].map(([name, at]) => at - observer.claimed.get(name));
+  results.claimToRunJobMs = { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  const share = {};
+  for (const agent of observer.holder.values()) share[agent] = (share[agent] ?? 0) + 1;
+  results.agents = agents.map((agent) => ({
+    identity: agent.identity,
+    jobs: share[agent.identity] ?? 0,
+    rssMb: Number(rssMb(agent.pid).toFixed(1)),
+  }));
+  results.loadavg = loadavg().map((x) => Number(x.toFixed(1)));
+} finally {
+  observer?.stop();
+  await Promise.all(agents.map((agent) => agent.stop()));
+  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+if (args.json) {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+} else {
+  const ratio = results.writesPerSecondAtN / results.writesPerSecondAt10;
+  process.stdout.write(
+    [
+      `agent at scale: ${AGENTS} agents, ${N} LaunchJobs (prebuilt), load average ${results.loadavg.join(', ')}`,
+      `claim to run Job: p50 ${results.claimToRunJobMs.p50.toFixed(0)} ms, p99 ${results.claimToRunJobMs.p99.toFixed(0)} ms; all ${N} running ${results.secondsToRunAll.toFixed(1)} s after submit`,
+      `API writes/s at steady state (all clients, ${WINDOW_S} s window): ${results.writesPerSecondAt10.toFixed(2)} with 10 running, ${results.writesPerSecondAtN.toFixed(2)} with ${N} running: ratio ${ratio.toFixed(2)}x`,
+      ...results.agents.map((a) => `${a.identity}: ${a.jobs} jobs, RSS ${a.rssMb} MB`),
+      '',
+    ].join('\n'),
+  );
+}
