@@ -6,7 +6,8 @@ export interface HealthSources {
   live: () => boolean;
   /** The agent has listed its queues and takes jobs. False while starting and shutting down. */
   ready: () => boolean;
-  metrics: () => string;
+  /** The exposition text (AgentMetrics.render). */
+  metrics: () => string | Promise<string>;
 }
 
 export interface HealthServer {
@@ -35,9 +36,18 @@ export async function startHealthServer(
     if (path === '/healthz' || path === '/livez') return answer(sources.live());
     if (path === '/readyz') return answer(sources.ready());
     if (path === '/metrics') {
-      response
-        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-        .end(sources.metrics());
+      Promise.resolve()
+        .then(() => sources.metrics())
+        .then(
+          (text) =>
+            response
+              .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+              .end(text),
+          (error: Error) =>
+            response
+              .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+              .end(`metrics failed: ${error.message}\n`),
+        );
       return;
     }
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
