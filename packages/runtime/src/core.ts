@@ -82,7 +82,24 @@ export {
 } from './builders/select-builder.js';
 
 export { buildImage, type BuildImageRequest, type BuildReport } from './build-engine.js';
-export * from './storage/index.js';
+export {
+  ContextNotFoundError,
+  ContextStoreError,
+  checkKey,
+  joinKey,
+  type BuildContextStore,
+  type PutOptions,
+} from './storage/context-store.js';
+export {
+  PvcContextStore,
+  KANIKO_PVC_MOUNT_PATH,
+  type PvcContextStoreOptions,
+} from './storage/pvc-context-store.js';
+export {
+  createContextStore,
+  selectContextStore,
+  type SelectContextStoreOptions,
+} from './storage/select-context-store.js';
 export * from './doctor/index.js';
 export * from './builders/kaniko/index.js';
 export * from './kubernetes/index.js';

@@ -13,14 +13,4 @@ export {
   DockerEngineError,
   type DockerBuilderOptions,
 } from './builders/docker-builder.js';
-export { S3ContextStore, type S3ContextStoreOptions } from './storage/s3-context-store.js';
-export {
-  GcsContextStore,
-  gcsClient,
-  type GcsContextStoreOptions,
-} from './storage/gcs-context-store.js';
-export {
-  AzureBlobContextStore,
-  azureBlobServiceClient,
-  type AzureBlobContextStoreOptions,
-} from './storage/azure-blob-context-store.js';
+export * from './storage/index.js';
