@@ -21,6 +21,7 @@ RUN pnpm install --frozen-lockfile --ignore-scripts
 COPY schemas/ schemas/
 COPY packages/ packages/
 COPY scripts/bundle.mjs scripts/
+COPY scripts/bundle-shims/ scripts/bundle-shims/
 # The CLI and agent as one bundle (dist/bin.js and the chunks it loads on demand); the production
 # install then holds only what the bundle leaves out: the cloud SDKs and dockerode, loaded when
 # the config selects them.
