@@ -1,13 +1,17 @@
-// `launch-agent start` as it ships: packages/cli/dist/bin.js (the bundle `pnpm build` writes) in
-// its own process against the test API server, with the S3 context store so the on-demand chunk
-// and SDK load from the bundle's node_modules. Health, metrics and a clean SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+// The CLI as it ships: packages/cli/dist/bin.js (the bundle `pnpm build` writes) in its own
+// process. `start` against the test API server, with the S3 context store so the on-demand chunk
+// and SDK load from the bundle's node_modules: health, metrics and a clean SIGTERM. `build` with a
+// context large enough for the hash worker threads, tarred on the tar worker, built and pushed
+// by the docker builder (dockerode, loaded on demand).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { applyLaunchJobCrd, waitFor } from './agent-harness.js';
 import { repoRoot, requireServices, uniqueName, type TestEnv } from './testenv.js';
+import { promisify } from 'node:util';
 
 const bundle = join(repoRoot, 'packages/cli/dist/bin.js');
 let env: TestEnv;
@@ -16,7 +20,7 @@ let namespace: string;
 let agent: ChildProcess | undefined;
 
 beforeAll(async () => {
-  env = await requireServices('kubernetes', 'aws');
+  env = await requireServices('kubernetes', 'aws', 'docker', 'registry');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run pnpm build`);
   admin = new KubeConfig();
   admin.loadFromFile(env.kubeconfig);
@@ -90,3 +94,32 @@ test('starts from the bundle, answers /readyz and /metrics, and exits 0 on SIGTE
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
 }, 120_000);
+
+test('build from the bundle hashes on worker threads, tars on the tar worker and pushes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-bundle-build-'));
+  mkdirSync(join(dir, 'ctx', 'data'), { recursive: true });
+  writeFileSync(join(dir, 'ctx', 'Dockerfile'), 'FROM scratch\nCOPY data/ /data/\n');
+  // Over the 32 MiB from which hashing runs on worker threads.
+  for (const name of ['a.bin', 'b.bin', 'c.bin']) {
+    writeFileSync(join(dir, 'ctx', 'data', name), randomBytes(12 << 20));
+  }
+  const config = join(dir, 'launch-config.yaml');
+  writeFileSync(
+    config,
+    `builder:\n  type: docker\n  destination: ${env.registry}/${uniqueName('bundle-build')}\n`,
+  );
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [bundle, 'build', join(dir, 'ctx'), '--config', config, '--json'],
+    {
+      env: { ...process.env, DOCKER_HOST: env.dockerHost, NO_COLOR: '1' },
+      maxBuffer: 16 << 20,
+    },
+  );
+  const report = JSON.parse(stdout) as {
+    status: string;
+    context: { files: number; hashedFiles: number };
+  };
+  expect(report.status).toBe('built');
+  expect(report.context).toMatchObject({ files: 4, hashedFiles: 4 });
+}, 300_000);
