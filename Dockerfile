@@ -6,7 +6,8 @@
 # no arguments it runs `start` with the default config path, which is the same file.
 # See docs/agent.md ("The agent image").
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node.js 24 LTS, the line scripts/versions.env pins (NODE_MAJOR).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -19,7 +20,13 @@ COPY packages/cli/package.json packages/cli/
 RUN pnpm install --frozen-lockfile --ignore-scripts
 COPY schemas/ schemas/
 COPY packages/ packages/
+COPY scripts/bundle.mjs scripts/
+COPY scripts/bundle-shims/ scripts/bundle-shims/
+# The CLI and agent as one bundle (dist/bin.js and the chunks it loads on demand); the production
+# install then holds only what the bundle leaves out: the cloud SDKs and dockerode, loaded when
+# the config selects them.
 RUN pnpm exec tsc -b packages/cli \
+ && node scripts/bundle.mjs \
  && pnpm --filter launch-agent deploy --prod --legacy /out
 
 FROM ${NODE_IMAGE}

@@ -1,4 +1,4 @@
-// Projects: `unit` (pure logic, no services), `chart` (needs helm), `integration` (needs
+// Projects: `unit` (pure logic, no services), `bundle` (the CLI's tests against its bundle), `chart` (needs helm), `integration` (needs
 // `scripts/testenv up`) and `cluster` (needs `scripts/testenv cluster up`).
 // TypeScript runs straight from source through SWC as native ESM.
 const shared = {
@@ -14,6 +14,7 @@ const shared = {
   },
   moduleNameMapper: {
     '^@launch-agent/(config|runtime)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@launch-agent/runtime/core$': '<rootDir>/packages/runtime/src/core.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',
@@ -29,6 +30,17 @@ export default {
       ...shared,
       displayName: 'unit',
       testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
+    },
+    {
+      // The CLI's tests again, each command run as `node packages/cli/dist/bin.js` (the bundle
+      // `pnpm build` writes), so what ships is what is tested.
+      ...shared,
+      displayName: 'bundle',
+      testMatch: [
+        '<rootDir>/packages/cli/test/cli.test.ts',
+        '<rootDir>/packages/cli/test/bundle.test.ts',
+      ],
+      setupFiles: ['<rootDir>/packages/cli/test/bundle-mode.ts'],
     },
     {
       // Needs helm on PATH (scripts/install-chart-tools); scripts/test-chart runs it.

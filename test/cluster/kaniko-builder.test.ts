@@ -106,7 +106,7 @@ async function build(repository: string, files: Record<string, string>) {
     const checked = checkConfigText(configText(repository), 'kaniko.yaml');
     expect(checked.errors).toEqual([]);
     const settings = normalizeConfig(checked.config!);
-    const builder = createKanikoBuilder({
+    const builder = await createKanikoBuilder({
       settings: settings.builder,
       agent: settings,
       kubeConfig: kc,

@@ -139,7 +139,7 @@ async function storeContext(settings: AgentSettings, marker: string): Promise<st
   const archive = join(tempDir('faults-tgz-'), 'context.tar.gz');
   await run('tar', ['czf', archive, '-C', src, '.']);
   const key = `${uniqueName('ctx')}.tar.gz`;
-  await selectContextStore(settings)!.put(key, readFileSync(archive));
+  await (await selectContextStore(settings))!.put(key, readFileSync(archive));
   return key;
 }
 
@@ -158,7 +158,9 @@ async function startAgent(
     log: process.env.AGENT_TEST_LOG
       ? createLogger({ format: 'text', level: 'debug' })
       : silentLogger,
-    ...(settings.builder.buildContextStore ? { contextStore: selectContextStore(settings)! } : {}),
+    ...(settings.builder.buildContextStore
+      ? { contextStore: (await selectContextStore(settings))! }
+      : {}),
     ...options,
   });
   agents.push(agent);
@@ -220,7 +222,8 @@ describe('API-server faults', () => {
       namespace,
       ending: { kind: 'complete' },
       digest: DIGEST,
-      readContext: async (objectKey) => buffer(await selectContextStore(settings)!.open(objectKey)),
+      readContext: async (objectKey) =>
+        buffer(await (await selectContextStore(settings))!.open(objectKey)),
     });
     expect(seen.job.metadata!.uid).toBe(buildJob!.metadata!.uid);
     const built = await phaseIs(building.metadata.name!, 'Running');
@@ -281,7 +284,7 @@ describe('API-server faults', () => {
     );
     expect(agent.relists().expired).toBeGreaterThan(expiredBefore);
     expect(agent.cacheSizes().launchJobs).toBe(cachedBefore - 1);
-    const store = selectContextStore(settings)!;
+    const store = (await selectContextStore(settings))!;
     await waitFor(
       'its context to be deleted',
       () => store.exists(key),
@@ -320,7 +323,7 @@ describe('registry and context-store faults', () => {
         ending: { kind: 'complete' },
         digest: DIGEST,
         readContext: async (objectKey) =>
-          buffer(await selectContextStore(settings)!.open(objectKey)),
+          buffer(await (await selectContextStore(settings))!.open(objectKey)),
       });
       const running = await phaseIs(job.metadata.name!, 'Running');
       expect(running.status).toMatchObject({ imageStatus: 'built', digest: DIGEST });

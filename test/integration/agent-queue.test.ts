@@ -204,7 +204,9 @@ describe('agent, as the chart ServiceAccount', () => {
         expect.objectContaining({ type: 'Claimed', status: 'True', reason: 'Claimed' }),
       ]),
     );
-    expect(agent.metrics.render()).toContain('launch_agent_images_total{result="prebuilt"} 1');
+    expect(await agent.metrics.render()).toContain(
+      'launch_agent_images_total{result="prebuilt"} 1',
+    );
   });
 
   it('mirrors a failed run Job with its reason', async () => {
@@ -328,7 +330,7 @@ describe('agent restarts', () => {
     await endRunJob(batch, built, 'Complete');
     const reused = await phaseIs(second.metadata.name!, 'Running');
     expect(reused.status).toMatchObject({ imageStatus: 'reused', image: built.status!.image });
-    expect(agent.metrics.render()).toMatch(/launch_agent_build_duration_seconds_count 1\n/);
+    expect(await agent.metrics.render()).toMatch(/launch_agent_build_duration_seconds_count 1\n/);
   }, 180_000);
 
   it('builds a git source (a local repository and branch) and refuses a token in the URL', async () => {

@@ -173,7 +173,9 @@ async function startAgent(
     log: process.env.AGENT_TEST_LOG
       ? createLogger({ format: 'text', level: 'debug' })
       : silentLogger,
-    ...(settings.builder.buildContextStore ? { contextStore: selectContextStore(settings)! } : {}),
+    ...(settings.builder.buildContextStore
+      ? { contextStore: (await selectContextStore(settings))! }
+      : {}),
     ...options,
   });
   agents.push(agent);
@@ -269,7 +271,7 @@ describe('the agent builds contexts submitted to an object store', () => {
           digest: DIGEST,
           // What kaniko would read: the context the kaniko builder uploaded for its Job.
           readContext: async (objectKey) =>
-            buffer(await selectContextStore(settings)!.open(objectKey)),
+            buffer(await (await selectContextStore(settings))!.open(objectKey)),
         });
       }
       const running = await phaseIs(submitted.metadata.name!, 'Running', 120_000);
@@ -331,7 +333,7 @@ describe('the agent builds contexts submitted to an object store', () => {
       'reused',
       'reused',
     ]);
-    const metrics = agent.metrics.render();
+    const metrics = await agent.metrics.render();
     expect(metrics).toContain('launch_agent_images_total{result="built"} 1\n');
     expect(metrics).toContain('launch_agent_build_duration_seconds_count 1\n');
   }, 180_000);
@@ -452,7 +454,7 @@ describe('retention', () => {
       (e) => !e,
       20_000,
     );
-    const metrics = agent.metrics.render();
+    const metrics = await agent.metrics.render();
     expect(metrics).toContain('launch_agent_deleted_total{what="launchjob"} 2');
     expect(metrics).toContain('launch_agent_deleted_total{what="context"} 1');
   }, 240_000);
@@ -492,7 +494,7 @@ describe('retention', () => {
     const live = await phaseIs(kept.metadata.name!, 'Running');
     await sleep(1500);
     await expect(runJobOf(live)()).resolves.toBeDefined();
-    expect(agent.metrics.render()).toContain(
+    expect(await agent.metrics.render()).toContain(
       'launch_agent_deleted_total{what="orphaned_run_job"} 1',
     );
   }, 120_000);

@@ -117,7 +117,7 @@ describe('Azure Blob context store (Azurite)', () => {
       `https://mlcontexts.blob.core.windows.net/${container}/launch`,
     ).value!;
     const settings = normalizeConfig({ builder: { type: 'kaniko' } } as never);
-    const store = createContextStore(parsed, settings);
+    const store = await createContextStore(parsed, settings);
     expect(store).toBeInstanceOf(AzureBlobContextStore);
     expect(store.uri('run-1.tgz')).toBe(
       `https://mlcontexts.blob.core.windows.net/${container}/launch/run-1.tgz`,

@@ -343,7 +343,7 @@ describe.each(cases)('kaniko builder: $name', (c) => {
     );
     expect(checked.errors).toEqual([]);
     const settings = normalizeConfig(checked.config!);
-    const builder = createKanikoBuilder({
+    const builder = await createKanikoBuilder({
       settings: settings.builder,
       agent: settings,
       kubeConfig: agentKubeConfig,
@@ -437,7 +437,7 @@ test('without the Role, creating the Job fails with HTTP 403 and the permission 
     'kaniko.yaml',
   );
   const settings = normalizeConfig(checked.config!);
-  const builder = createKanikoBuilder({
+  const builder = await createKanikoBuilder({
     settings: settings.builder,
     agent: settings,
     kubeConfig: await tokenKubeConfig('no-rbac'),

@@ -67,7 +67,8 @@ export async function buildImage(request: BuildImageRequest): Promise<BuildRepor
   const plan = isPlan(request.plan) ? request.plan : await createBuildPlan(request.plan);
   const planMs = isPlan(request.plan) ? 0 : performance.now() - started;
 
-  const registry = request.registry ?? createRegistry(request.destination, request.registryOptions);
+  const registry =
+    request.registry ?? (await createRegistry(request.destination, request.registryOptions));
   const image = registry.imageReference(plan.tag);
   progress.phase('check', image);
   const checkStarted = performance.now();

@@ -1,56 +1,6 @@
-export {
-  createBuildPlan,
-  BuildPlanError,
-  UnsafeContextFileError,
-  SOURCE_HASH_LABEL,
-  SOURCE_HASH_VERSION_LABEL,
-  type BuildPlan,
-  type BuildPlanOptions,
-} from './build/build-plan.js';
-export { walkContext, ContextReadError, type ContextEntry } from './build/context-walk.js';
-export {
-  DockerIgnore,
-  DockerIgnoreError,
-  DOCKERIGNORE_MAX_PATTERNS,
-  DOCKERIGNORE_MAX_PATTERN_LENGTH,
-} from './build/dockerignore.js';
-export {
-  CONTEXT_TEXT_FILE_MAX_BYTES,
-  ContextFileError,
-  readContextFile,
-} from './build/context-file.js';
-export {
-  createContextTar,
-  ContextChangedError,
-  CONTEXT_MTIME,
-  type ContextTar,
-} from './build/context-tar.js';
-export {
-  hashFiles,
-  hashFile,
-  FileHashError,
-  type FileDigest,
-  type HashJob,
-} from './build/hash-worker.js';
-export {
-  computeSourceHash,
-  digestSourceManifest,
-  SOURCE_HASH_VERSION,
-  TAG_HEX_LENGTH,
-  type SourceHash,
-  type SourceHashInputs,
-} from './build/source-hash.js';
-export { StatCache, defaultCacheDir, RACY_WINDOW_MS, type StatKey } from './build/stat-cache.js';
-
-export {
-  RegistryCredentials,
-  RegistryError,
-  RegistryAuthError,
-  BaseRegistry,
-  type Registry,
-  type ImageLookup,
-} from './registries/registry.js';
-export { createRegistry, type RegistryOptions } from './registries/select-registry.js';
+// Everything the runtime exports: its core (core.ts) and the registries, context stores and
+// builder that load a cloud SDK or dockerode as soon as they are imported.
+export * from './core.js';
 export { EcrRegistry, ecrEndpoint, type EcrRegistryOptions } from './registries/ecr-registry.js';
 export { ArtifactRegistry, type ArtifactRegistryOptions } from './registries/artifact-registry.js';
 export {
@@ -59,50 +9,8 @@ export {
   type AcrRegistryOptions,
 } from './registries/acr-registry.js';
 export {
-  OciRegistry,
-  MANIFEST_ACCEPT,
-  type OciRegistryOptions,
-} from './registries/oci-registry.js';
-export {
-  dockerCredentialsFor,
-  dockerConfigPath,
-  type CredentialHelperRunner,
-} from './registries/docker-credentials.js';
-
-export {
-  BuildFailedError,
-  PushFailedError,
-  BuilderUnavailableError,
-  silentProgress,
-  type Builder,
-  type BuildRequest,
-  type BuildResult,
-  type ProgressReporter,
-} from './builders/builder.js';
-export {
   DockerBuilder,
   DockerEngineError,
-  dockerEndpoint,
   type DockerBuilderOptions,
 } from './builders/docker-builder.js';
-export { NoopBuilder } from './builders/noop-builder.js';
-export {
-  readDockerStream,
-  JsonStreamSplitter,
-  DockerStreamError,
-  type DockerStreamMessage,
-} from './builders/docker-stream.js';
-export {
-  selectBuilder,
-  defaultBuilderFactories,
-  type BuilderFactory,
-  type BuilderContext,
-  type SelectedBuilder,
-} from './builders/select-builder.js';
-
-export { buildImage, type BuildImageRequest, type BuildReport } from './build-engine.js';
 export * from './storage/index.js';
-export * from './doctor/index.js';
-export * from './builders/kaniko/index.js';
-export * from './kubernetes/index.js';
-export * from './agent/index.js';

@@ -183,7 +183,7 @@ describe('agent logs', () => {
 });
 
 describe('AgentMetrics', () => {
-  it('renders gauges, counters and the build histogram in the exposition format', () => {
+  it('renders gauges, counters and the build histogram in the exposition format', async () => {
     const metrics = new AgentMetrics();
     metrics.setJobsByPhase({ Pending: 2, Running: 1 });
     metrics.setQueueDepth({ default: 2 });
@@ -191,7 +191,7 @@ describe('AgentMetrics', () => {
     metrics.count('images', { result: 'reused' });
     metrics.count('images', { result: 'reused' });
     metrics.observeBuildSeconds(12);
-    const text = metrics.render();
+    const text = await metrics.render();
     expect(text).toContain('launch_agent_jobs{phase="Pending"} 2\n');
     expect(text).toContain('launch_agent_jobs{phase="Succeeded"} 0\n');
     expect(text).toContain('launch_agent_queue_depth{queue="default"} 2\n');
@@ -200,5 +200,10 @@ describe('AgentMetrics', () => {
     expect(text).toContain('launch_agent_build_duration_seconds_bucket{le="5"} 0\n');
     expect(text).toContain('launch_agent_build_duration_seconds_bucket{le="15"} 1\n');
     expect(text).toContain('launch_agent_build_duration_seconds_count 1\n');
+    expect(metrics.counter('images', { result: 'reused' })).toBe(2);
+    // The library's process metrics share the page: resident memory, heap, event-loop lag.
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds [\d.e-]+/m);
   });
 });

@@ -28,9 +28,9 @@ describe('destination → registry', () => {
     ['[::1]:5000/img', OciRegistry],
   ])(
     '%s is served by %p, and tags append after the repository, never after a port',
-    (input, kind) => {
+    async (input, kind) => {
       const destination = parseDestination(input).value!;
-      const registry = createRegistry(destination, registryOptions);
+      const registry = await createRegistry(destination, registryOptions);
       expect(registry).toBeInstanceOf(kind);
       expect(registry.repositoryUri).toBe(destination.reference);
       const reference = registry.imageReference('0123456789abcdef0123456789abcdef');

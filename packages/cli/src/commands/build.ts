@@ -1,16 +1,9 @@
 import { ConfigInvalidError, loadConfig, type AgentSettings } from '@launch-agent/config';
-import {
-  BuildPlanError,
-  buildImage,
-  createBuildPlan,
-  createRegistry,
-  selectBuilder,
-  type BuildReport,
-  type ProgressReporter,
-} from '@launch-agent/runtime';
+import type { BuildReport, ProgressReporter } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { Output } from '../output.js';
+import { loadRuntime } from '../runtime.js';
 
 interface BuildOptions {
   dockerfile?: string;
@@ -151,6 +144,8 @@ export function registerBuildCommand(program: Command, out: Output = new Output(
         '(DOCKER_HOST), else noop. Registry credentials: docs/build.md.',
     )
     .action(async (context: string, options: BuildOptions) => {
+      const { BuildPlanError, buildImage, createBuildPlan, createRegistry, selectBuilder } =
+        await loadRuntime();
       if (
         options.platform !== undefined &&
         !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(options.platform)
@@ -166,7 +161,7 @@ export function registerBuildCommand(program: Command, out: Output = new Output(
       const destination = destinationOf(settings, loaded.file);
       const platform = options.platform ?? settings.builder.platform;
       const progress = options.json && !out.stderr.isTTY ? undefined : progressReporter(out);
-      const registry = createRegistry(destination, {
+      const registry = await createRegistry(destination, {
         ecr: { createRepository: settings.builder.createRepository },
       });
       const chooseBuilder = async () =>

@@ -1,8 +1,8 @@
 import { loadConfig } from '@launch-agent/config';
-import { runDoctor } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
+import { loadRuntime } from '../runtime.js';
 
 interface DoctorCommandOptions {
   config?: string;
@@ -29,6 +29,7 @@ export function registerDoctorCommand(program: Command, out: Output): void {
         'SelfSubjectAccessReview when in a cluster or with KUBECONFIG set. See docs/doctor.md.',
     )
     .action(async (options: DoctorCommandOptions) => {
+      const { runDoctor } = await loadRuntime();
       if (options.format !== 'text' && options.format !== 'json') {
         throw new UsageError(`--format must be text or json, not "${options.format}"`);
       }

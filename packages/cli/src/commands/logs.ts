@@ -1,9 +1,9 @@
 import { loadConfig } from '@launch-agent/config';
-import { LaunchJobClient, agentNamespace, writeRunJobLog } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
+import { loadRuntime } from '../runtime.js';
 
 interface LogsOptions {
   config?: string;
@@ -24,8 +24,9 @@ export function registerLogsCommand(program: Command, out: Output): void {
       '\nExit code 1 when the job has no run Job or pod yet. See docs/agent.md.',
     )
     .action(async (name: string, options: LogsOptions) => {
+      const { LaunchJobClient, agentNamespace, writeRunJobLog } = await loadRuntime();
       const loaded = await loadConfig({ configPath: options.config });
-      const kubeConfig = kubeConfigFor('logs');
+      const kubeConfig = await kubeConfigFor('logs');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, loaded.settings.kubernetes.namespace);
       const job = await new LaunchJobClient(kubeConfig).get(namespace, name);

@@ -1,19 +1,10 @@
 import { hostname } from 'node:os';
 import { loadConfig } from '@launch-agent/config';
-import {
-  KubernetesUnavailableError,
-  LaunchAgent,
-  agentNamespace,
-  createLogger,
-  loadKubeConfig,
-  logFormatFor,
-  selectContextStore,
-  startHealthServer,
-} from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { addConfigFlags, configOverrides, type ConfigFlagOptions } from '../config-flags.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
+import { loadRuntime, type Runtime } from '../runtime.js';
 
 interface StartOptions extends ConfigFlagOptions {
   port: string;
@@ -26,7 +17,10 @@ interface StartOptions extends ConfigFlagOptions {
 export const DEFAULT_HEALTH_PORT = 8080;
 
 /** The API server connection, or a message that says how to give one (exit code 2). */
-export function kubeConfigFor(command: string): ReturnType<typeof loadKubeConfig> {
+export async function kubeConfigFor(
+  command: string,
+): Promise<ReturnType<Runtime['loadKubeConfig']>> {
+  const { KubernetesUnavailableError, loadKubeConfig } = await loadRuntime();
   try {
     return loadKubeConfig();
   } catch (error) {
@@ -73,6 +67,14 @@ export function registerStartCommand(program: Command, out: Output): void {
         'when LAUNCH_AGENT_LOG_FORMAT=json or stderr is not a terminal. See docs/agent.md.',
     );
   addConfigFlags(command).action(async (options: StartOptions) => {
+    const {
+      LaunchAgent,
+      agentNamespace,
+      createLogger,
+      logFormatFor,
+      selectContextStore,
+      startHealthServer,
+    } = await loadRuntime();
     const port = parsePort(options.port);
     const loaded = await loadConfig({
       configPath: options.config,
@@ -85,10 +87,10 @@ export function registerStartCommand(program: Command, out: Output): void {
       level: settings.verbosity > 0 ? 'debug' : 'info',
       stream: out.stderr,
     });
-    const kubeConfig = kubeConfigFor('start');
+    const kubeConfig = await kubeConfigFor('start');
     const namespace =
       options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
-    const contextStore = selectContextStore(settings, {
+    const contextStore = await selectContextStore(settings, {
       ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
     });
     const agent = new LaunchAgent({

@@ -1,9 +1,10 @@
 import { loadConfig } from '@launch-agent/config';
-import { LaunchJobClient, agentNamespace, type LaunchJob } from '@launch-agent/runtime';
+import type { LaunchJob } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
+import { loadRuntime } from '../runtime.js';
 
 interface StatusOptions {
   config?: string;
@@ -47,8 +48,9 @@ export function registerStatusCommand(program: Command, out: Output): void {
     .option('--json', 'print the LaunchJob as JSON')
     .addHelpText('after', '\nExit code 1 when the job Failed. See docs/agent.md.')
     .action(async (name: string, options: StatusOptions) => {
+      const { LaunchJobClient, agentNamespace } = await loadRuntime();
       const loaded = await loadConfig({ configPath: options.config });
-      const kubeConfig = kubeConfigFor('status');
+      const kubeConfig = await kubeConfigFor('status');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, loaded.settings.kubernetes.namespace);
       const job = await new LaunchJobClient(kubeConfig).get(namespace, name);

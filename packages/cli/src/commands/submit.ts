@@ -1,19 +1,11 @@
 import { loadConfig } from '@launch-agent/config';
-import {
-  LaunchJobClient,
-  agentNamespace,
-  checkGitSource,
-  createBuildPlan,
-  createContextTar,
-  parallelGzip,
-  selectContextStore,
-  type LaunchJobSpec,
-} from '@launch-agent/runtime';
+import type { LaunchJobSpec } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
 import { parseBuildArgs, progressReporter } from './build.js';
+import { loadRuntime } from '../runtime.js';
 
 interface SubmitOptions {
   queue?: string;
@@ -82,6 +74,15 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         'See docs/agent.md.',
     )
     .action(async (path: string | undefined, command: string[], options: SubmitOptions) => {
+      const {
+        LaunchJobClient,
+        agentNamespace,
+        checkGitSource,
+        createBuildPlan,
+        createContextTar,
+        parallelGzip,
+        selectContextStore,
+      } = await loadRuntime();
       const remote = options.image ?? options.git;
       if (options.image && options.git) throw new UsageError('give --image or --git, not both');
       if (options.ref && !options.git) throw new UsageError('--ref goes with --git');
@@ -95,7 +96,7 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       out.problems([], loaded.warnings);
       const { settings } = loaded;
       const queue = options.queue ?? settings.queues[0]!;
-      const kubeConfig = kubeConfigFor('submit');
+      const kubeConfig = await kubeConfigFor('submit');
       const namespace =
         options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
       const spec: LaunchJobSpec = { queue, source: {} };
@@ -108,7 +109,7 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         const buildArgs = parseBuildArgs(options.buildArg);
         if (Object.keys(buildArgs).length > 0) spec.buildArgs = buildArgs;
       } else {
-        const store = selectContextStore(settings, {
+        const store = await selectContextStore(settings, {
           ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
         });
         if (!store) {

@@ -1,12 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import Handlebars from 'handlebars';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 /**
  * The .hbs files ship in the package's `templates/` folder, a sibling of both `src/` and `dist/`,
- * so one relative URL finds them from the sources under jest and from the built package.
+ * so one relative URL finds them from the sources under jest and from the built package. The
+ * CLI's bundle (packages/cli/dist/bin.js and its dist/chunks/) carries a copy in dist/templates/.
  */
-const TEMPLATE_DIR = new URL('../../templates/permissions/', import.meta.url);
+const TEMPLATE_DIRS = [
+  new URL('../../templates/permissions/', import.meta.url),
+  new URL('./templates/permissions/', import.meta.url),
+  new URL('../templates/permissions/', import.meta.url),
+];
+const TEMPLATE_DIR = TEMPLATE_DIRS.find((dir) => existsSync(dir)) ?? TEMPLATE_DIRS[0]!;
 
 const engine = Handlebars.create();
 engine.registerHelper('json', (value: unknown) => JSON.stringify(value));

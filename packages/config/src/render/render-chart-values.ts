@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { parse, stringify } from 'yaml';
 import { formatProblem, type Problem } from '../problems.js';
 import { describeSchemaErrors } from '../validate/schema-validator.js';
@@ -91,25 +91,29 @@ async function readChartFile(chartDir: string, name: string): Promise<string> {
 // Compiling the chart's schema takes a while; renders of the same schema text share it.
 const compiled = new Map<string, ValidateFunction>();
 
-function validatorFor(schemaText: string, schemaFile: string): ValidateFunction {
+async function validatorFor(schemaText: string, schemaFile: string): Promise<ValidateFunction> {
   let validate = compiled.get(schemaText);
   if (!validate) {
     const schema: unknown = JSON.parse(schemaText);
     if (!isTable(schema))
       throw new ChartRenderError(`${schemaFile}: not a JSON Schema`, schemaFile);
+    // Ajv loads here, for `render` only: the agent's own config validator is precompiled.
+    // A bundle's import() of this CommonJS package has only `default` (module.exports).
+    const ajv = await import('ajv');
+    const Ajv = ajv.Ajv ?? (ajv as unknown as { default: typeof ajv }).default.Ajv;
     validate = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schema);
     compiled.set(schemaText, validate);
   }
   return validate;
 }
 
-function checkSchema(
+async function checkSchema(
   schemaFile: string,
   schemaText: string,
   values: Values,
   sources: string[],
-): void {
-  const validate = validatorFor(schemaText, schemaFile);
+): Promise<void> {
+  const validate = await validatorFor(schemaText, schemaFile);
   if (validate(values)) return;
   const problems = describeSchemaErrors(validate.errors ?? []).map(
     ({ segments, atKey, ...problem }) => problem,
@@ -163,7 +167,12 @@ export async function renderChartValues(
   ];
   const schemaFile = join(chartDir, 'values.schema.json');
   if (existsSync(schemaFile)) {
-    checkSchema(schemaFile, await readChartFile(chartDir, 'values.schema.json'), values, sources);
+    await checkSchema(
+      schemaFile,
+      await readChartFile(chartDir, 'values.schema.json'),
+      values,
+      sources,
+    );
   }
 
   try {

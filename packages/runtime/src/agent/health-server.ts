@@ -8,7 +8,8 @@ export interface HealthSources {
   ready: () => boolean;
   /** Why the agent is not ready, for the /readyz body (e.g. "disconnected from the API server: ..."). */
   notReadyBecause?: () => string | undefined;
-  metrics: () => string;
+  /** The exposition text (AgentMetrics.render). */
+  metrics: () => string | Promise<string>;
 }
 
 export interface HealthServer {
@@ -43,9 +44,18 @@ export async function startHealthServer(
       );
     }
     if (path === '/metrics') {
-      response
-        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-        .end(sources.metrics());
+      Promise.resolve()
+        .then(() => sources.metrics())
+        .then(
+          (text) =>
+            response
+              .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+              .end(text),
+          (error: Error) =>
+            response
+              .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+              .end(`metrics failed: ${error.message}\n`),
+        );
       return;
     }
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');

@@ -10,6 +10,9 @@ import {
   type ProgressReporter,
 } from './builder.js';
 import { DockerStreamError, readDockerStream, type DockerStreamMessage } from './docker-stream.js';
+import { dockerEndpoint } from './docker-endpoint.js';
+
+export { dockerEndpoint };
 
 export interface DockerBuilderOptions {
   /** A client for the engine; default: dockerode configured from DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
@@ -19,11 +22,6 @@ export interface DockerBuilderOptions {
 /** Lines that open a Dockerfile step: Docker's `Step 2/5 : RUN ...`, podman/buildah's `STEP 2/5: RUN ...`. */
 const STEP_LINE = /^(?:Step|STEP) \d+\/\d+ ?: /;
 const DIGEST_IN_STATUS = /digest: (sha256:[a-f0-9]{64})/;
-
-/** Where the engine is, for messages: the same rule dockerode applies. */
-export function dockerEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-}
 
 /** Follows a `/build` stream: forwards output, remembers the current step, returns the image id. */
 async function followBuild(

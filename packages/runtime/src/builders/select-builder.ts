@@ -1,10 +1,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { AgentSettings, BuilderSettings, BuilderType } from '@launch-agent/config';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { BuildContextStore } from '../storage/context-store.js';
 import { BuilderUnavailableError, type Builder } from './builder.js';
-import { DockerBuilder, dockerEndpoint } from './docker-builder.js';
-import { createKanikoBuilder } from './kaniko/create-kaniko-builder.js';
+import { dockerEndpoint } from './docker-endpoint.js';
 import { NoopBuilder } from './noop-builder.js';
 
 export interface BuilderContext {
@@ -24,13 +23,14 @@ export type BuilderFactory = (context: BuilderContext) => Builder | Promise<Buil
 
 /**
  * The builders this runtime can make, by `builder.type`. Another builder (kaniko) registers a
- * factory here or passes one to `selectBuilder`.
+ * factory here or passes one to `selectBuilder`. The docker and kaniko modules (dockerode, the
+ * context stores' SDKs) are imported when that builder is chosen, not when the agent starts.
  */
 export const defaultBuilderFactories: Partial<Record<BuilderType, BuilderFactory>> = {
-  docker: () => new DockerBuilder(),
+  docker: async () => new (await import('./docker-builder.js')).DockerBuilder(),
   noop: (context) => new NoopBuilder(context.reason),
-  kaniko: (context) =>
-    createKanikoBuilder({
+  kaniko: async (context) =>
+    (await import('./kaniko/create-kaniko-builder.js')).createKanikoBuilder({
       settings: context.settings,
       env: context.env,
       ...(context.agent ? { agent: context.agent } : {}),
@@ -53,7 +53,8 @@ const PING_TIMEOUT_MS = 3000;
 
 async function pingDockerEngine(): Promise<void> {
   // A separate client: its timeout must not apply to long, silent build steps.
-  await new Docker({ timeout: PING_TIMEOUT_MS } as Docker.DockerOptions).ping();
+  const { default: DockerClient } = await import('dockerode');
+  await new DockerClient({ timeout: PING_TIMEOUT_MS } as Docker.DockerOptions).ping();
 }
 
 export interface SelectedBuilder {

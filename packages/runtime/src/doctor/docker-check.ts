@@ -1,5 +1,5 @@
-import Docker from 'dockerode';
-import { dockerEndpoint } from '../builders/docker-builder.js';
+import type Docker from 'dockerode';
+import { dockerEndpoint } from '../builders/docker-endpoint.js';
 import { failed, passed, type DoctorCheck } from './doctor-check.js';
 
 /**
@@ -7,13 +7,12 @@ import { failed, passed, type DoctorCheck } from './doctor-check.js';
  * DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). `required` is false for a config without a builder block,
  * where no engine only means the agent falls back to noop.
  */
-export async function checkDockerEngine(
-  required: boolean,
-  docker: Docker = new Docker(),
-): Promise<DoctorCheck> {
+export async function checkDockerEngine(required: boolean, docker?: Docker): Promise<DoctorCheck> {
   const endpoint = dockerEndpoint();
   try {
-    const version = await docker.version();
+    // dockerode is loaded here, not at start: only a config that may build with docker asks.
+    const client = docker ?? new (await import('dockerode')).default();
+    const version = await client.version();
     return passed(
       'docker.engine',
       `Docker engine ${version.Version} (API ${version.ApiVersion}) answers at ${endpoint}`,

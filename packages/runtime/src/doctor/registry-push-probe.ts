@@ -1,8 +1,7 @@
-import { ECRClient, InitiateLayerUploadCommand } from '@aws-sdk/client-ecr';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { Destination } from '@launch-agent/config';
 import http from 'node:http';
 import https from 'node:https';
-import { ecrEndpoint } from '../registries/ecr-registry.js';
 import { parseAuthenticate } from '../registries/http-request.js';
 import {
   RegistryAuthError,
@@ -81,6 +80,11 @@ export async function probePush(
 
 async function probeEcrPush(destination: Destination, options: PushProbeOptions): Promise<string> {
   const { account, region } = destination.ecr!;
+  // The ECR module and SDK load only for an ECR destination.
+  const [{ ECRClient, InitiateLayerUploadCommand }, { ecrEndpoint }] = await Promise.all([
+    import('@aws-sdk/client-ecr'),
+    import('../registries/ecr-registry.js'),
+  ]);
   const endpoint = ecrEndpoint({ env: options.env ?? process.env });
   const client = options.ecrClient ?? new ECRClient({ region, ...(endpoint ? { endpoint } : {}) });
   try {

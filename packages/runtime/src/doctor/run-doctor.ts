@@ -117,7 +117,7 @@ async function registryChecks(
       ),
     ];
   }
-  const registry = createRegistry(destination, {
+  const registry = await createRegistry(destination, {
     ...options.registry,
     ecr: { createRepository: settings.builder.createRepository, ...options.registry?.ecr },
   });
@@ -163,7 +163,7 @@ async function contextStoreCheck(
   options: DoctorOptions,
 ): Promise<DoctorCheck> {
   const env = options.env ?? process.env;
-  const store = selectContextStore(settings, {
+  const store = await selectContextStore(settings, {
     env,
     ...(options.pvcMountPath ? { pvcMountPath: options.pvcMountPath } : {}),
   });

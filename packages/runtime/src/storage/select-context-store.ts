@@ -1,9 +1,6 @@
 import type { AgentSettings, ContextStore } from '@launch-agent/config';
-import { AzureBlobContextStore } from './azure-blob-context-store.js';
 import type { BuildContextStore } from './context-store.js';
-import { GcsContextStore } from './gcs-context-store.js';
 import { PvcContextStore } from './pvc-context-store.js';
-import { S3ContextStore } from './s3-context-store.js';
 
 export interface SelectContextStoreOptions {
   env?: NodeJS.ProcessEnv;
@@ -11,15 +8,19 @@ export interface SelectContextStoreOptions {
   pvcMountPath?: string;
 }
 
-/** The store for a parsed `build-context-store` URI. */
-export function createContextStore(
+/**
+ * The store for a parsed `build-context-store` URI. A cloud store's module (and its SDK) is
+ * imported here, on first use, so an agent configured without one never loads it.
+ */
+export async function createContextStore(
   store: ContextStore,
   settings: Pick<AgentSettings, 'environment' | 'builder'>,
   options: SelectContextStoreOptions = {},
-): BuildContextStore {
+): Promise<BuildContextStore> {
   const env = options.env ?? process.env;
   switch (store.kind) {
-    case 's3':
+    case 's3': {
+      const { S3ContextStore } = await import('./s3-context-store.js');
       return new S3ContextStore({
         bucket: store.bucket,
         prefix: store.prefix,
@@ -30,13 +31,17 @@ export function createContextStore(
           : {}),
         env,
       });
-    case 'gcs':
+    }
+    case 'gcs': {
+      const { GcsContextStore } = await import('./gcs-context-store.js');
       return new GcsContextStore({
         bucket: store.bucket,
         prefix: store.prefix,
         ...(settings.environment.project ? { project: settings.environment.project } : {}),
       });
-    case 'azure-blob':
+    }
+    case 'azure-blob': {
+      const { AzureBlobContextStore } = await import('./azure-blob-context-store.js');
       return new AzureBlobContextStore({
         account: store.account,
         container: store.container,
@@ -44,6 +49,7 @@ export function createContextStore(
         endpoint: store.endpoint,
         env,
       });
+    }
     case 'pvc':
       return new PvcContextStore({
         claim: store.claim,
@@ -54,10 +60,10 @@ export function createContextStore(
 }
 
 /** The configured store, or undefined when the config has none. */
-export function selectContextStore(
+export async function selectContextStore(
   settings: Pick<AgentSettings, 'environment' | 'builder'>,
   options: SelectContextStoreOptions = {},
-): BuildContextStore | undefined {
+): Promise<BuildContextStore | undefined> {
   const store = settings.builder.buildContextStore;
-  return store ? createContextStore(store, settings, options) : undefined;
+  return store ? await createContextStore(store, settings, options) : undefined;
 }

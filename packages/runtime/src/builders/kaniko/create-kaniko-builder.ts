@@ -21,7 +21,7 @@ export interface CreateKanikoBuilderInput {
 }
 
 /** The kaniko builder for a config; fails early on what the build would fail on later. */
-export function createKanikoBuilder(input: CreateKanikoBuilderInput): KanikoBuilder {
+export async function createKanikoBuilder(input: CreateKanikoBuilderInput): Promise<KanikoBuilder> {
   const env = input.env ?? process.env;
   const { settings, agent } = input;
   const storeConfig = settings.buildContextStore;
@@ -42,11 +42,11 @@ export function createKanikoBuilder(input: CreateKanikoBuilderInput): KanikoBuil
   };
   const store =
     input.store ??
-    createContextStore(
+    (await createContextStore(
       storeConfig,
       { environment, builder: settings },
       { env, ...(input.pvcMountPath ? { pvcMountPath: input.pvcMountPath } : {}) },
-    );
+    ));
   const serviceAccountName =
     agent?.kubernetes.buildServiceAccount ?? agent?.kubernetes.serviceAccount;
   return new KanikoBuilder({

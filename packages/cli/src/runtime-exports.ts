@@ -1,0 +1,22 @@
+// What the CLI's commands use of the runtime; see runtime.ts for why this list exists.
+export {
+  BuildPlanError,
+  KubernetesUnavailableError,
+  LaunchAgent,
+  LaunchJobClient,
+  agentNamespace,
+  buildImage,
+  checkGitSource,
+  createBuildPlan,
+  createContextTar,
+  createLogger,
+  createRegistry,
+  loadKubeConfig,
+  logFormatFor,
+  parallelGzip,
+  runDoctor,
+  selectBuilder,
+  selectContextStore,
+  startHealthServer,
+  writeRunJobLog,
+} from '@launch-agent/runtime/core';

@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Bundles the CLI and the agent into packages/cli/dist/bin.js: one ESM entry, tree-shaken, with
+// a source map. The cloud SDKs and dockerode stay outside the bundle (packages/cli's
+// dependencies) and are imported only where the config or command selects them; the code that
+// imports them is split into chunks under dist/chunks/ that load on first use. The build fails
+// when the entry's static imports reach one of them, so a new static import cannot undo that.
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'packages/cli/dist');
+
+/** Loaded on demand from node_modules; never part of the bundle's start-up. */
+export const LAZY_PACKAGES = [
+  '@aws-sdk/*',
+  '@google-cloud/*',
+  '@azure/*',
+  'google-auth-library',
+  'dockerode',
+];
+
+// Modules whose unused exports may be dropped whole. @kubernetes/client-node does not say so in
+// its package.json, so esbuild would keep every generated API and model it re-exports; the
+// workspace packages are bundled from their sources through an alias, where esbuild does not read
+// their package.json. All of them are plain declarations.
+const SIDE_EFFECT_FREE =
+  /[\\/](?:@kubernetes[\\/]client-node[\\/]dist|packages[\\/](?:config|runtime)[\\/]src)[\\/]/;
+
+const sideEffectFree = {
+  name: 'side-effect-free',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData?.sideEffectFree) return undefined;
+      const resolved = await build.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: { sideEffectFree: true },
+      });
+      // Anything else, unresolvable ones included (optional requires in try blocks), as esbuild would.
+      if (resolved.errors.length > 0 || resolved.external) return undefined;
+      return SIDE_EFFECT_FREE.test(resolved.path) ? { ...resolved, sideEffects: false } : resolved;
+    });
+  },
+};
+
+function isLazy(path) {
+  return LAZY_PACKAGES.some((pattern) =>
+    pattern.endsWith('/*')
+      ? path.startsWith(pattern.slice(0, -1))
+      : path === pattern || path.startsWith(`${pattern}/`),
+  );
+}
+
+/** Output files the entry loads before any code runs: itself and its static imports. */
+function staticClosure(outputs, entry) {
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const imported of outputs[file]?.imports ?? []) {
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+    }
+  };
+  visit(entry);
+  return [...seen];
+}
+
+export async function bundle({ metafilePath } = {}) {
+  await rm(join(outdir, 'chunks'), { recursive: true, force: true });
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: { bin: 'packages/cli/src/bin.ts' },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    chunkNames: 'chunks/[name]-[hash]',
+    // Whitespace and syntax only: names stay as written, so stack traces read without the map.
+    // Less source text to hold is less memory: about 8 MB less RSS for the agent.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: 'linked',
+    sourcesContent: false,
+    metafile: true,
+    logLevel: 'warning',
+    // The workspace packages are bundled from their sources, so the map points at .ts files.
+    alias: {
+      '@launch-agent/config': './packages/config/src/index.ts',
+      '@launch-agent/runtime/core': './packages/runtime/src/core.ts',
+      '@launch-agent/runtime': './packages/runtime/src/index.ts',
+      // node-fetch 2 prefers Node's URL; its whatwg-url fallback would only cost memory.
+      'whatwg-url': './scripts/bundle-shims/whatwg-url.mjs',
+    },
+    external: LAZY_PACKAGES,
+    // Bundled CommonJS dependencies call require() for Node's built-ins.
+    banner: {
+      js: "import { createRequire as __launchAgentRequire } from 'node:module'; const require = __launchAgentRequire(import.meta.url);",
+    },
+    plugins: [sideEffectFree],
+  });
+  const outputs = result.metafile.outputs;
+  const entry = relative(root, join(outdir, 'bin.js'));
+  const eager = staticClosure(outputs, entry);
+  const leaks = eager.flatMap((file) =>
+    (outputs[file]?.imports ?? [])
+      .filter((i) => i.external && i.kind === 'import-statement' && isLazy(i.path))
+      .map((i) => `${file} imports ${i.path}`),
+  );
+  if (leaks.length > 0) {
+    throw new Error(
+      `bundle: the start-up code imports a package that must load on demand:\n  ${leaks.join('\n  ')}\n` +
+        'Import it with `await import()` where the config selects it (see scripts/bundle.mjs).',
+    );
+  }
+  // The permission templates are read at run time, next to the bundle.
+  await mkdir(join(outdir, 'templates'), { recursive: true });
+  await cp(join(root, 'packages/config/templates'), join(outdir, 'templates'), { recursive: true });
+  if (metafilePath) await writeFile(metafilePath, JSON.stringify(result.metafile));
+  return { metafile: result.metafile, eager };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const metaIndex = process.argv.indexOf('--metafile');
+  const metafilePath = metaIndex > 0 ? process.argv[metaIndex + 1] : undefined;
+  const { metafile, eager } = await bundle({ metafilePath });
+  const size = (files) => files.reduce((sum, f) => sum + (metafile.outputs[f]?.bytes ?? 0), 0);
+  const js = Object.keys(metafile.outputs).filter((f) => f.endsWith('.js'));
+  console.error(
+    `bundle: ${relative(root, outdir)}/bin.js, ${(size(eager) / 1e6).toFixed(2)} MB loaded at start, ` +
+      `${(size(js) / 1e6).toFixed(2)} MB in ${js.length} files`,
+  );
+}
