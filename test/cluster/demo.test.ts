@@ -57,6 +57,7 @@ const phases = new Map<string, string[]>();
 const latest = new Map<string, LaunchJobObject>();
 const buildJobs: string[] = [];
 const aborts: AbortController[] = [];
+let stopped = false;
 
 beforeAll(async () => {
   env = loadClusterEnv();
@@ -66,36 +67,50 @@ beforeAll(async () => {
   await run(path.join(repoRoot, 'node_modules/.bin/tsc'), ['-b', 'packages/cli'], {
     cwd: repoRoot,
   });
-  const watch = new k8s.Watch(kc);
-  aborts.push(
-    await watch.watch(
-      `/apis/launch-agent.dev/v1alpha1/namespaces/${namespace}/launchjobs`,
-      {},
-      (type: string, job: LaunchJobObject) => {
-        if (type === 'DELETED') return;
-        const name = job.metadata.name;
-        const seen = phases.get(name) ?? [];
-        const phase = job.status?.phase ?? 'Pending';
-        if (seen[seen.length - 1] !== phase) seen.push(phase);
-        phases.set(name, seen);
-        latest.set(name, job);
-      },
-      () => {},
-    ),
+  // Watches that start again whenever they end (a server timeout, a dropped connection), so no
+  // update of the runs below is missed; a restart delivers the current objects again.
+  const keepWatching = <T>(
+    path: string,
+    params: Record<string, string>,
+    onEvent: (type: string, object: T) => void,
+  ) => {
+    const watch = new k8s.Watch(kc);
+    const start = (): void => {
+      if (stopped) return;
+      void watch
+        .watch(path, params, onEvent, () => {
+          if (!stopped) setTimeout(start, 200);
+        })
+        .then((abort) => aborts.push(abort))
+        .catch(() => setTimeout(start, 200));
+    };
+    start();
+  };
+  keepWatching<LaunchJobObject>(
+    `/apis/launch-agent.dev/v1alpha1/namespaces/${namespace}/launchjobs`,
+    {},
+    (type, job) => {
+      if (type === 'DELETED') return;
+      const name = job.metadata.name;
+      const seen = phases.get(name) ?? [];
+      const phase = job.status?.phase ?? 'Pending';
+      if (seen[seen.length - 1] !== phase) seen.push(phase);
+      phases.set(name, seen);
+      latest.set(name, job);
+    },
   );
-  aborts.push(
-    await watch.watch(
-      `/apis/batch/v1/namespaces/${namespace}/jobs`,
-      { labelSelector: 'app.kubernetes.io/component=kaniko-build' },
-      (type: string, job: k8s.V1Job) => {
-        if (type === 'ADDED') buildJobs.push(job.metadata!.name!);
-      },
-      () => {},
-    ),
+  keepWatching<k8s.V1Job>(
+    `/apis/batch/v1/namespaces/${namespace}/jobs`,
+    { labelSelector: 'app.kubernetes.io/component=kaniko-build' },
+    (type, job) => {
+      const name = job.metadata!.name!;
+      if (type === 'ADDED' && !buildJobs.includes(name)) buildJobs.push(name);
+    },
   );
 }, TIMEOUT);
 
 afterAll(async () => {
+  stopped = true;
   for (const abort of aborts) abort.abort();
   for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
   if (!kc) return;
