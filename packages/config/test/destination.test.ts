@@ -79,7 +79,7 @@ describe('parseDestination', () => {
     });
   });
 
-  test('reads the source document\'s ECR host without "dkr" as the ECR host, with a warning', () => {
+  test('reads the W&B launch agent guide\'s ECR host without "dkr" as the ECR host, with a warning', () => {
     const result = parseDestination('123456789012.ecr.us-east-1.amazonaws.com/launch-images');
     expect(result.errors).toEqual([]);
     expect(result.value?.reference).toBe(

@@ -1,4 +1,4 @@
-// Every example config of the source document (examples/launch-config/, placeholders filled in)
+// Every example config of the W&B launch agent guide (examples/launch-config/, placeholders filled in)
 // is valid and means what the document says.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ function settingsOf(file: string) {
   return normalizeConfig(result.config!);
 }
 
-test('the examples directory holds every cloud and builder of the source document', () => {
+test('the examples directory holds every cloud and builder of the W&B launch agent guide', () => {
   expect(files).toEqual(
     expect.arrayContaining([
       'aws-kaniko.yaml',

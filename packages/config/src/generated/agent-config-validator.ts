@@ -199,7 +199,7 @@ const schema11 = {
         },
         uri: {
           description:
-            "Alias of destination, as written in the source document's Google Cloud example. Set one of the two.",
+            "Alias of destination, as written in the W&B launch agent guide's Google Cloud example. Set one of the two.",
           type: 'string',
           minLength: 1,
           pattern: '^(https://)?[^/\\s]+(/[^/:@\\s]+)+/?$',

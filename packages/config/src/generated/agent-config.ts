@@ -79,7 +79,7 @@ export interface LaunchAgentConfig {
      */
     destination?: string;
     /**
-     * Alias of destination, as written in the source document's Google Cloud example. Set one of the two.
+     * Alias of destination, as written in the W&B launch agent guide's Google Cloud example. Set one of the two.
      */
     uri?: string;
     /**

@@ -9,7 +9,7 @@ import { checkSemantics } from '../validate/semantic-rules.js';
 import { readTextFile, TextFileError } from './read-text-file.js';
 import { locate } from './source-map.js';
 
-/** The config path the source document names, relative to the home directory. */
+/** The config path the W&B launch agent guide names, relative to the home directory. */
 export const DEFAULT_CONFIG_RELATIVE_PATH = join('.config', 'wandb', 'launch-config.yaml');
 
 export function defaultConfigPath(home = homedir()): string {

@@ -8,7 +8,7 @@ import type {
 } from './permissions-report.js';
 import { renderCommands, renderJson } from './templates.js';
 
-/** The ECR actions the source document grants on the repository, in its order. */
+/** The ECR actions the W&B launch agent guide grants on the repository, in its order. */
 export const SOURCE_DOCUMENT_ECR_ACTIONS = [
   'ecr:CreateRepository',
   'ecr:UploadLayerPart',
@@ -60,7 +60,7 @@ export function awsPartition(region: string | undefined): string {
 }
 
 function ordered(actions: Set<string>): string[] {
-  // The source document's order first, then anything kaniko adds, so diffs against it stay small.
+  // The W&B launch agent guide's order first, then anything kaniko adds, so diffs against it stay small.
   const known: string[] = [...SOURCE_DOCUMENT_ECR_ACTIONS];
   return [...actions].sort((a, b) => {
     const ia = known.indexOf(a);

@@ -7,7 +7,7 @@ import type {
 } from './permissions-report.js';
 import { renderCommands, renderYaml } from './templates.js';
 
-/** The Artifact Registry permissions the source document lists. */
+/** The Artifact Registry permissions the W&B launch agent guide lists. */
 export const SOURCE_DOCUMENT_AR_PERMISSIONS = [
   'artifactregistry.dockerimages.list',
   'artifactregistry.repositories.downloadArtifacts',
@@ -15,7 +15,7 @@ export const SOURCE_DOCUMENT_AR_PERMISSIONS = [
   'artifactregistry.repositories.uploadArtifacts',
 ] as const;
 
-/** The Cloud Storage permissions the source document lists for kaniko contexts. */
+/** The Cloud Storage permissions the W&B launch agent guide lists for kaniko contexts. */
 export const SOURCE_DOCUMENT_GCS_PERMISSIONS = [
   'storage.buckets.get',
   'storage.objects.create',

@@ -129,7 +129,7 @@ export function parseDestination(
     destination.kind = 'ecr';
     destination.ecr = { account: ecr[1]!, region: ecr[2]! };
   } else if (ECR_TYPO_HOST.test(host)) {
-    // The source document's AWS example writes the host without "dkr"; read it as the ECR host meant.
+    // The W&B launch agent guide's AWS example writes the host without "dkr"; read it as the ECR host meant.
     const [, account, region] = ECR_TYPO_HOST.exec(host)!;
     const fixed = `${account}.dkr.ecr.${region}.amazonaws.com`;
     warnings.push({

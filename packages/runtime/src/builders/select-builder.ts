@@ -64,7 +64,7 @@ export interface SelectedBuilder {
 }
 
 /**
- * Picks the builder, as the source document says: the configured `builder.type`; with no
+ * Picks the builder, as the W&B launch agent guide says: the configured `builder.type`; with no
  * builder block (`auto`), docker when a Docker engine answers, else noop.
  */
 export async function selectBuilder(
