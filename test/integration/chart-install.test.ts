@@ -155,7 +155,7 @@ async function can(
 
 type Rule = [group: string, resource: string, verbs: string[]];
 
-// What the runtime does in its own namespace (issue 3): these and nothing else.
+// What the runtime does in its own namespace: these and nothing else.
 const RELEASE_NAMESPACE_RULES: Rule[] = [
   ['batch', 'jobs', ['create', 'get', 'list', 'watch', 'delete']],
   ['', 'pods', ['get', 'list', 'watch']],
