@@ -14,7 +14,6 @@ const shared = {
   },
   moduleNameMapper: {
     '^@launch-agent/(config|runtime)$': '<rootDir>/packages/$1/src/index.ts',
-    '^@launch-agent/runtime/core$': '<rootDir>/packages/runtime/src/core.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',

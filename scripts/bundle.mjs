@@ -91,7 +91,6 @@ export async function bundle({ metafilePath } = {}) {
     // The workspace packages are bundled from their sources, so the map points at .ts files.
     alias: {
       '@launch-agent/config': './packages/config/src/index.ts',
-      '@launch-agent/runtime/core': './packages/runtime/src/core.ts',
       '@launch-agent/runtime': './packages/runtime/src/index.ts',
       // node-fetch 2 prefers Node's URL; its whatwg-url fallback would only cost memory.
       'whatwg-url': './scripts/bundle-shims/whatwg-url.mjs',

@@ -70,7 +70,9 @@ if (!existsSync(runtimeIndex)) {
   process.exit(2);
 }
 const runtime = await import(runtimeIndex.href);
-const { createBuildPlan, RACY_WINDOW_MS } = runtime;
+const { createBuildPlan } = runtime;
+// Internal to the runtime: how long after a write a file's mtime is not yet trusted.
+const { RACY_WINDOW_MS } = await import(new URL('build/stat-cache.js', runtimeDir).href);
 
 const MB = 1024 * 1024;
 const targetBytes = Number(args['size-mb']) * MB;

@@ -23,7 +23,6 @@ import {
 } from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
 import {
-  LABEL_AGENT_LEASE,
   LaunchAgent,
   LaunchJobClient,
   createLogger,
@@ -32,6 +31,7 @@ import {
   type LaunchAgentOptions,
   type LaunchJob,
 } from '@launch-agent/runtime';
+import { LABEL_AGENT_LEASE } from '../../packages/runtime/src/agent/lease.js';
 import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,

@@ -20,11 +20,11 @@ import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
 import {
   LaunchAgent,
   LaunchJobClient,
-  PvcContextStore,
   silentLogger,
   type LaunchJob,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
+import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
 import { applyLaunchJobCrd, chartAgentKubeConfig, waitFor } from './agent-harness.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 

@@ -16,7 +16,6 @@ import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
 import {
   LaunchAgent,
   LaunchJobClient,
-  PvcContextStore,
   createLogger,
   silentLogger,
   type Builder,
@@ -24,6 +23,7 @@ import {
   type LaunchJob,
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
+import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
 import { main } from '../../packages/cli/src/main.js';
 import { Output } from '../../packages/cli/src/output.js';
 import {

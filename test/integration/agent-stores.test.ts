@@ -26,14 +26,14 @@ import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-ag
 import {
   LaunchAgent,
   LaunchJobClient,
-  agentLeaseName,
   createLogger,
   selectContextStore,
   silentLogger,
-  gcsClient,
   type LaunchAgentOptions,
   type LaunchJob,
 } from '@launch-agent/runtime';
+import { agentLeaseName } from '../../packages/runtime/src/agent/lease.js';
+import { gcsClient } from '../../packages/runtime/src/storage/gcs-context-store.js';
 import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,

@@ -9,12 +9,12 @@ import { parseDestination } from '@launch-agent/config';
 import {
   BuildFailedError,
   buildImage,
-  DockerBuilder,
-  OciRegistry,
   RegistryAuthError,
   SOURCE_HASH_LABEL,
   type BuildReport,
 } from '@launch-agent/runtime';
+import { DockerBuilder } from '../../packages/runtime/src/builders/docker-builder.js';
+import { OciRegistry } from '../../packages/runtime/src/registries/oci-registry.js';
 import Docker from 'dockerode';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 

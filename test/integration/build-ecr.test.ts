@@ -3,13 +3,8 @@
 // control plane only, so images are registered with PutImage instead of a docker push.
 import { ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import { parseDestination } from '@launch-agent/config';
-import {
-  buildImage,
-  EcrRegistry,
-  ecrEndpoint,
-  RegistryError,
-  type Builder,
-} from '@launch-agent/runtime';
+import { buildImage, RegistryError, type Builder } from '@launch-agent/runtime';
+import { EcrRegistry, ecrEndpoint } from '../../packages/runtime/src/registries/ecr-registry.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

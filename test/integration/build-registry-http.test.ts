@@ -16,12 +16,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDestination } from '@launch-agent/config';
+import { RegistryAuthError } from '@launch-agent/runtime';
 import {
   AcrRegistry,
   ACR_TOKEN_USERNAME,
-  ArtifactRegistry,
-  RegistryAuthError,
-} from '@launch-agent/runtime';
+} from '../../packages/runtime/src/registries/acr-registry.js';
+import { ArtifactRegistry } from '../../packages/runtime/src/registries/artifact-registry.js';
 import { createRequire } from 'node:module';
 
 // google-auth-library is the runtime package's dependency; load the same copy it uses.

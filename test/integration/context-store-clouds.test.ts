@@ -6,15 +6,17 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { Storage } from '@google-cloud/storage';
 import { Readable } from 'node:stream';
 import { normalizeConfig, parseContextStore } from '../../packages/config/src/index.js';
+import { AzureBlobContextStore } from '../../packages/runtime/src/storage/azure-blob-context-store.js';
 import {
-  AzureBlobContextStore,
   ContextStoreError,
+  type BuildContextStore,
+} from '../../packages/runtime/src/storage/context-store.js';
+import {
   GcsContextStore,
   gcsClient,
-  S3ContextStore,
-  createContextStore,
-  type BuildContextStore,
-} from '../../packages/runtime/src/storage/index.js';
+} from '../../packages/runtime/src/storage/gcs-context-store.js';
+import { S3ContextStore } from '../../packages/runtime/src/storage/s3-context-store.js';
+import { createContextStore } from '../../packages/runtime/src/storage/select-context-store.js';
 import { requireServices, uniqueName } from './testenv.js';
 
 /** A stream of `size` bytes in chunks, so uploads cannot take the single-buffer path. */

@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ContextStoreError, PvcContextStore } from '../../packages/runtime/src/storage/index.js';
+import { ContextStoreError } from '../../packages/runtime/src/storage/context-store.js';
+import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
 
 test('puts a stream under the prefix, checks, deletes; kaniko reads it as tar://', async () => {
   const mount = mkdtempSync(join(tmpdir(), 'pvc-'));

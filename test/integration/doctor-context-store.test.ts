@@ -10,12 +10,9 @@ import {
   normalizeConfig,
   type AgentSettings,
 } from '../../packages/config/src/index.js';
-import {
-  PROBE_PREFIX,
-  runDoctor,
-  type DoctorCheck,
-} from '../../packages/runtime/src/doctor/index.js';
-import { gcsClient } from '../../packages/runtime/src/storage/index.js';
+import { type DoctorCheck } from '../../packages/runtime/src/doctor/doctor-check.js';
+import { PROBE_PREFIX, runDoctor } from '../../packages/runtime/src/doctor/run-doctor.js';
+import { gcsClient } from '../../packages/runtime/src/storage/gcs-context-store.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 let env: TestEnv;

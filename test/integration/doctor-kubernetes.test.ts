@@ -2,7 +2,8 @@
 // token with part of the agent's Role is told exactly what it lacks; with the whole Role it passes.
 import * as k8s from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
-import { checkKubernetesAccess, runDoctor } from '../../packages/runtime/src/doctor/index.js';
+import { checkKubernetesAccess } from '../../packages/runtime/src/doctor/kubernetes-check.js';
+import { runDoctor } from '../../packages/runtime/src/doctor/run-doctor.js';
 import { requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
 
 let admin: k8s.KubeConfig;

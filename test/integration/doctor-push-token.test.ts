@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Destination } from '../../packages/config/src/index.js';
-import { probePush } from '../../packages/runtime/src/doctor/index.js';
+import { probePush } from '../../packages/runtime/src/doctor/registry-push-probe.js';
 import { RegistryCredentials } from '../../packages/runtime/src/registries/registry.js';
 
 interface Seen {

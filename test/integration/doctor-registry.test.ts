@@ -10,7 +10,8 @@ import {
   normalizeConfig,
   type AgentSettings,
 } from '../../packages/config/src/index.js';
-import { runDoctor, type DoctorCheck } from '../../packages/runtime/src/doctor/index.js';
+import { type DoctorCheck } from '../../packages/runtime/src/doctor/doctor-check.js';
+import { runDoctor } from '../../packages/runtime/src/doctor/run-doctor.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 let env: TestEnv;

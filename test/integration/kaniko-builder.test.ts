@@ -28,7 +28,7 @@ import {
 import { createKanikoBuilder } from '../../packages/runtime/src/builders/kaniko/create-kaniko-builder.js';
 import { MANAGED_BY_LABEL } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import type { Registry } from '../../packages/runtime/src/registries/registry.js';
-import { gcsClient } from '../../packages/runtime/src/storage/index.js';
+import { gcsClient } from '../../packages/runtime/src/storage/gcs-context-store.js';
 import { playKubelet, type Ending } from './kaniko-kubelet.js';
 import {
   repoRoot,

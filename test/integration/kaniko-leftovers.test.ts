@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanUpKanikoLeftovers } from '../../packages/runtime/src/builders/kaniko/leftovers.js';
-import { S3ContextStore } from '../../packages/runtime/src/storage/index.js';
+import { S3ContextStore } from '../../packages/runtime/src/storage/s3-context-store.js';
 import {
   repoRoot,
   requireServices,

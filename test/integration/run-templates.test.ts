@@ -17,11 +17,13 @@ import {
   LAUNCHJOB_GROUP,
   LAUNCHJOB_PLURAL,
   LAUNCHJOB_VERSION,
+  type LaunchJob,
+} from '@launch-agent/runtime';
+import {
   runJobSpec,
   runJobWaiting,
   runTemplateForQueue,
-  type LaunchJob,
-} from '@launch-agent/runtime';
+} from '../../packages/runtime/src/agent/run-job-spec.js';
 import { applyLaunchJobCrd, waitFor } from './agent-harness.js';
 import { playRunJobController } from './run-job-controller.js';
 import { repoRoot, requireServices, uniqueName } from './testenv.js';

@@ -6,7 +6,10 @@
 import { Agent } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { S3ContextStore, s3ClientConfig } from '@launch-agent/runtime';
+import {
+  S3ContextStore,
+  s3ClientConfig,
+} from '../../packages/runtime/src/storage/s3-context-store.js';
 import { requireServices, uniqueName } from './testenv.js';
 
 const toLoopback: LookupFunction = (_hostname, options, callback) => {

@@ -1,11 +1,10 @@
 /**
  * The runtime (Kubernetes client, builders, the agent), loaded by the commands that use it, so
  * `validate`, `render`, `schema` and `permissions` start without parsing or running any of it.
- * It loads through runtime-exports.ts, which names what the CLI uses: importing the runtime's
- * whole index would also load every registry and context store it exports, with their SDKs.
+ * Its public API loads no cloud SDK by itself: those wait until a config selects them.
  */
-export type Runtime = typeof import('./runtime-exports.js');
+export type Runtime = typeof import('@launch-agent/runtime');
 
 export function loadRuntime(): Promise<Runtime> {
-  return import('./runtime-exports.js');
+  return import('@launch-agent/runtime');
 }

@@ -1,13 +1,8 @@
-import {
-  AgentMetrics,
-  createLogger,
-  redact,
-  runJobName,
-  runJobSpec,
-  secureModeViolations,
-  setCondition,
-  type LaunchJob,
-} from '@launch-agent/runtime';
+import { createLogger, type LaunchJob } from '@launch-agent/runtime';
+import { redact } from '../src/agent/agent-log.js';
+import { AgentMetrics } from '../src/agent/agent-metrics.js';
+import { runJobName, runJobSpec, secureModeViolations } from '../src/agent/run-job-spec.js';
+import { setCondition } from '../src/kubernetes/launchjob-types.js';
 
 function launchJob(overrides: Partial<LaunchJob['spec']> = {}, name = 'train-1'): LaunchJob {
   return {

@@ -16,13 +16,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
+import { createBuildPlan } from '@launch-agent/runtime';
 import {
   BuildContextUnavailableError,
-  createBuildPlan,
   extractContextArchive,
   localBuildContext,
-  PvcContextStore,
-} from '@launch-agent/runtime';
+} from '../src/agent/build-context-source.js';
+import { PvcContextStore } from '../src/storage/pvc-context-store.js';
 import tar from 'tar-stream';
 
 /** One tar entry: the header fields the test sets, and a body for files. */

@@ -2,13 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BuildPlanError,
-  createBuildPlan,
-  fetchGitSource,
-  UnsafeContextFileError,
-  type LocalBuildContext,
-} from '@launch-agent/runtime';
+import { BuildPlanError, createBuildPlan, UnsafeContextFileError } from '@launch-agent/runtime';
+import { type LocalBuildContext } from '../src/agent/build-context-source.js';
+import { fetchGitSource } from '../src/agent/git-source.js';
 
 // A job's source is untrusted: these contexts try to make the plan read the agent's own files,
 // read forever, or hang. Each must fail fast with a BuildPlanError naming the path.

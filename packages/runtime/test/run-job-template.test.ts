@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { type LaunchJob } from '@launch-agent/runtime';
 import {
   runJobSpec,
   runJobWaiting,
   runTemplateForQueue,
   RunTemplateError,
-  type LaunchJob,
-} from '@launch-agent/runtime';
+} from '../src/agent/run-job-spec.js';
 
 const { parse } = createRequire(
   fileURLToPath(new URL('../../config/package.json', import.meta.url)),
