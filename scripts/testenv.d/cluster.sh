@@ -10,7 +10,8 @@
 #   scripts/testenv cluster down     stop it (pods, containerd, kubelet, control plane); data kept
 #
 # Sourced by scripts/testenv (which defines STATE, TOOLS_CACHE, K8S_BIN, the default profile's
-# ports and `healthy`). Everything lives under $STATE/cluster, with ports of its own (266xx), so
+# ports and `healthy`, and sources the supervisor, scripts/testenv.d/supervise.sh, which runs the
+# components here too: pid files in $STATE/cluster/run, logs in $STATE/cluster/logs). Everything lives under $STATE/cluster, with ports of its own (266xx), so
 # it never touches the default profile's etcd and kube-apiserver: other tests keep a control plane
 # with no kubelet, scheduler or controller-manager, exactly as before.
 #
@@ -54,17 +55,8 @@ cdie() {
   exit 1
 }
 
-c_pidfile() { echo "$CSTATE/run/$1.pid"; }
-c_cmdfile() { echo "$CSTATE/run/$1.cmd"; }
-c_pid() {
-  local f pid
-  f="$(c_pidfile "$1")"
-  [[ -s "$f" ]] || return 1
-  pid="$(cat "$f")"
-  [[ -d "/proc/$pid" ]] || return 1
-  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
-  echo "$pid"
-}
+# The supervisor's files for this profile: $CSTATE/run/NAME.pid, $CSTATE/logs/NAME.log.
+SVC_HOME="$CSTATE" SVC_LABEL="testenv cluster"
 
 # Its own lock (fd 8): the default profile's lock is never held while the cluster builds images.
 c_lock() {
@@ -155,6 +147,23 @@ c_port() {
   esac
 }
 
+# A unix socket the component listens on (removed before it starts and after it stops).
+c_socket() {
+  case "$1" in
+    containerd) echo "$CONTAINERD_SOCKET" ;;
+  esac
+}
+
+# Seconds `cluster up` waits for the component to answer its health check.
+c_timeout() {
+  case "$1" in
+    kube-apiserver) echo 180 ;;
+    apiserver-forward | registry-forward) echo 30 ;;
+    etcd | containerd) echo 60 ;;
+    *) echo 120 ;;
+  esac
+}
+
 c_healthy() {
   local p="$CSTATE/pki"
   case "$1" in
@@ -173,53 +182,23 @@ c_healthy() {
 }
 
 c_start() {
-  local name=$1
-  c_pid "$name" >/dev/null && return 0
-  local port
+  local name=$1 port socket
+  local -a cmd opts=()
   port="$(c_port "$name")"
-  if [[ -n "$port" ]] && port_taken "$port"; then
-    cdie "$name: 127.0.0.1:$port is already in use by a process this state dir did not start"
-  fi
-  [[ "$name" != containerd ]] || rm -f "$CONTAINERD_SOCKET"
-  local -a cmd
+  [[ -z "$port" ]] || opts+=(--port "$port")
+  socket="$(c_socket "$name")"
+  [[ -z "$socket" ]] || opts+=(--socket "$socket")
   mapfile -t cmd < <(c_cmd "$name")
-  echo "=== $(date -u +%FT%TZ) starting: ${cmd[*]}" >>"$CSTATE/logs/$name.log"
-  c_cmd "$name" >"$(c_cmdfile "$name")"
-  setsid "${cmd[@]}" >>"$CSTATE/logs/$name.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
-  echo $! >"$(c_pidfile "$name")"
+  svc_start "$name" "${opts[@]}" -- "${cmd[@]}"
 }
 
-c_wait() { # name timeout
-  local name=$1 deadline=$((SECONDS + $2))
-  until c_healthy "$name"; do
-    if ! c_pid "$name" >/dev/null; then
-      tail -n 30 "$CSTATE/logs/$name.log" >&2 || true
-      cdie "$name exited while starting; log: $CSTATE/logs/$name.log"
-    fi
-    if ((SECONDS >= deadline)); then
-      tail -n 30 "$CSTATE/logs/$name.log" >&2 || true
-      cdie "$name did not become healthy within $2s; log: $CSTATE/logs/$name.log"
-    fi
-    sleep 0.3
-  done
-}
+c_wait() { svc_wait "$1" "$(c_timeout "$1")" c_healthy "$1"; }
 
-c_stop() {
-  local name=$1 pid i
-  if ! pid="$(c_pid "$name")"; then
-    rm -f "$(c_pidfile "$name")" "$(c_cmdfile "$name")"
-    return 0
-  fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    c_pid "$name" >/dev/null || break
-    sleep 0.1
-  done
-  if c_pid "$name" >/dev/null; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
-  fi
-  rm -f "$(c_pidfile "$name")" "$(c_cmdfile "$name")"
+# 0 when the component runs with another command line than c_cmd prints now.
+c_changed() {
+  local -a cmd
+  mapfile -t cmd < <(c_cmd "$1")
+  svc_changed "$1" "${cmd[@]}"
 }
 
 # Pods' containers run in containerd-shim processes outside containerd's process group: remove
@@ -299,20 +278,16 @@ cluster_up() {
   c_configs
   c_images
   for s in "${C_COMPONENTS[@]}"; do
-    if c_pid "$s" >/dev/null && [[ "$(c_cmd "$s")" != "$(cat "$(c_cmdfile "$s")" 2>/dev/null)" ]]; then
+    if c_changed "$s"; then
       csay "restarting $s: its command line changed"
-      c_stop "$s"
+      svc_stop "$s"
     fi
   done
   c_bridge
   for s in etcd kube-apiserver apiserver-forward registry-forward containerd; do c_start "$s"; done
-  c_wait etcd 60
-  c_wait kube-apiserver 180
-  c_wait apiserver-forward 30
-  c_wait registry-forward 30
-  c_wait containerd 60
+  for s in etcd kube-apiserver apiserver-forward registry-forward containerd; do c_wait "$s"; done
   for s in kube-controller-manager kube-scheduler kubelet; do c_start "$s"; done
-  for s in kube-controller-manager kube-scheduler kubelet; do c_wait "$s" 120; done
+  for s in kube-controller-manager kube-scheduler kubelet; do c_wait "$s"; done
   c_wait_node 120
   # hostPath PersistentVolumes for the tests live here (storage class `testenv-hostpath`).
   c_kubectl apply -f - >/dev/null <<EOF
@@ -324,29 +299,27 @@ provisioner: kubernetes.io/no-provisioner
 volumeBindingMode: Immediate
 EOF
   csay "cluster up in $((SECONDS - start))s: node $C_NODE Ready (state: $CSTATE)"
+  # shellcheck disable=SC2016 # printed as it is, for the user to run
   csay 'use it: eval "$(scripts/testenv cluster env)"'
 }
 
 cluster_down() {
   c_lock
   # The kubelet first (so it does not restart pods), then the pods, then everything else.
-  c_stop kubelet
+  svc_stop kubelet
   c_remove_pods
   local i
-  for ((i = ${#C_COMPONENTS[@]} - 1; i >= 0; i--)); do c_stop "${C_COMPONENTS[i]}"; done
+  for ((i = ${#C_COMPONENTS[@]} - 1; i >= 0; i--)); do svc_stop "${C_COMPONENTS[i]}"; done
   ip link del "$C_BRIDGE" 2>/dev/null || true
   csay "stopped (data kept in $CSTATE)"
 }
 
 cluster_status() {
-  local s pid state rc=0
+  local s line pid state rc=0
   printf '%-24s %-8s %s\n' COMPONENT PID STATE
   for s in "${C_COMPONENTS[@]}"; do
-    if pid="$(c_pid "$s")"; then
-      if c_healthy "$s"; then state=healthy; else state=starting rc=1; fi
-    else
-      pid=- state=down rc=1
-    fi
+    line="$(svc_status "$s" c_healthy "$s")" || rc=1
+    read -r pid state <<<"$line"
     printf '%-24s %-8s %s\n' "$s" "$pid" "$state"
   done
   local ready
@@ -374,13 +347,13 @@ EOF
 
 cluster_logs() {
   if [[ $# -gt 0 ]]; then
-    tail -n 100 "$CSTATE/logs/$1.log"
+    svc_logs "$1"
   else
     local s
     for s in "${C_COMPONENTS[@]}"; do
-      [[ -f "$CSTATE/logs/$s.log" ]] || continue
+      [[ -f "$(svc_logfile "$s")" ]] || continue
       echo "==> $s <=="
-      tail -n 20 "$CSTATE/logs/$s.log"
+      svc_logs "$s" 20
     done
   fi
 }

@@ -8,8 +8,7 @@
 // agent-harness.ts and kaniko-kubelet.ts describe. Every wait is a condition with a deadline;
 // the one fixed wait is the outage itself.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
@@ -21,7 +20,7 @@ import {
   KubeConfig,
   type V1Job,
 } from '@kubernetes/client-node';
-import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
+import type { AgentSettings } from '@launch-agent/config';
 import {
   LaunchAgent,
   LaunchJobClient,
@@ -35,8 +34,11 @@ import { LABEL_AGENT_LEASE } from '../../packages/runtime/src/agent/lease.js';
 import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,
+  configFile,
   endRunJob,
+  removeTempDirs,
   sleep,
+  tempDir,
   waitFor,
 } from './agent-harness.js';
 import {
@@ -67,7 +69,6 @@ let s3: S3Client;
 const agents: LaunchAgent[] = [];
 const relays: Relay[] = [];
 const children: ChildProcess[] = [];
-const dirs: string[] = [];
 
 beforeAll(async () => {
   env = await requireServices('kubernetes', 'registry', 'aws');
@@ -96,24 +97,9 @@ afterEach(async () => {
 
 afterAll(async () => {
   s3?.destroy();
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  removeTempDirs();
   if (namespace) await core.deleteNamespace({ name: namespace }).catch(() => undefined);
 });
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
-
-function configFile(lines: string[]): { path: string; settings: AgentSettings } {
-  const text = `${lines.join('\n')}\n`;
-  const checked = checkConfigText(text, 'launch-config.yaml');
-  expect(checked.errors).toEqual([]);
-  const path = join(tempDir('faults-config-'), 'launch-config.yaml');
-  writeFileSync(path, text);
-  return { path, settings: normalizeConfig(checked.config!) };
-}
 
 const kanikoConfig = (
   queue: string,

@@ -1,14 +1,15 @@
 // What the agent's integration tests share: the chart's LaunchJob CRD applied to the test
 // environment's API server, the chart's ServiceAccount and Roles as `helm template` renders them
 // (with a token for that account), the Job controller's part played by writing run Job status,
-// and the CLI driven in-process.
+// the CLI driven in-process, and config files and source directories in temporary directories.
 //
 // The test environment has no controller-manager and no kubelet: nothing runs the run Jobs'
 // pods. endRunJob writes the Job's status (Complete or Failed conditions) the way the real
 // controller would when the pod ends; the agent only ever sees it through its Job watch.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -19,6 +20,7 @@ import {
   RbacAuthorizationV1Api,
   type V1RoleBinding,
 } from '@kubernetes/client-node';
+import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
 import type { LaunchJob } from '@launch-agent/runtime';
 import { runCli } from '../../packages/cli/test/run-cli.js';
 import { kubeRequest, repoRoot, serviceAccountKubeConfig } from './testenv.js';
@@ -32,6 +34,42 @@ const crdFile = join(chartDir, 'crds', 'launchjobs.launch-agent.dev.yaml');
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const tempDirs: string[] = [];
+
+/** A new directory under the system's temp directory; removeTempDirs() deletes it. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Deletes every directory tempDir made in this test file (call it in afterAll). */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A config file as a user writes it, and the settings the agent gets from it. The test fails
+ * here when the config has errors.
+ */
+export function configFile(lines: string[]): { path: string; settings: AgentSettings } {
+  const text = `${lines.join('\n')}\n`;
+  const checked = checkConfigText(text, 'launch-config.yaml');
+  expect(checked.errors).toEqual([]);
+  const path = join(tempDir('agent-config-'), 'launch-config.yaml');
+  writeFileSync(path, text);
+  return { path, settings: normalizeConfig(checked.config!) };
+}
+
+/** A source directory with a Dockerfile that builds FROM scratch (nothing to pull). */
+export function sourceDir(marker: string): string {
+  const dir = tempDir('agent-src-');
+  mkdirSync(join(dir, 'src'));
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY src/ /src/\n');
+  writeFileSync(join(dir, 'src', 'main.txt'), `${marker}\n`);
+  return dir;
 }
 
 /** Re-reads until `check` passes (test code: the agent under test uses watches). */

@@ -1,0 +1,157 @@
+// The test bed of the agent's queue tests (agent-queue.test.ts, agent-restarts.test.ts,
+// agent-cli.test.ts): the chart's LaunchJob CRD on the real kube-apiserver of scripts/testenv, a
+// namespace for the agent with the chart's ServiceAccount, Role and RoleBinding as `helm template`
+// renders them (the agent authenticates with a token from the TokenRequest API), and a directory
+// standing in for the PVC context store's mounted claim. Builds go to podman's Docker Engine API
+// and push to the test registry.
+//
+// A test file calls useQueueTestbed() once at its top level: it registers the beforeAll that
+// fills the bindings below, an afterEach that stops the agents a test started, and an afterAll
+// that removes what the file made. The bindings are ES module exports, so an importer reads
+// their current value.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
+import {
+  LaunchAgent,
+  LaunchJobClient,
+  createLogger,
+  silentLogger,
+  type Builder,
+  type LaunchAgentOptions,
+  type LaunchJob,
+  type LaunchJobSpec,
+} from '@launch-agent/runtime';
+import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
+import {
+  applyLaunchJobCrd,
+  chartAgentKubeConfig,
+  removeTempDirs,
+  tempDir,
+  waitFor,
+} from './agent-harness.js';
+import { requireServices, uniqueName, type TestEnv } from './testenv.js';
+
+export const run = promisify(execFile);
+
+export let env: TestEnv;
+export let admin: KubeConfig;
+export let agentKubeConfig: KubeConfig;
+/** The agent's namespace: LaunchJobs, Leases and run Jobs. */
+export let namespace: string;
+export let adminJobs: LaunchJobClient;
+export let batch: BatchV1Api;
+/** The PVC context store's claim, as the agent's pod would have it mounted. */
+export let contextRoot: string;
+/** The agents a test started; each is stopped after the test (a test removes one it ended). */
+export const agents: LaunchAgent[] = [];
+
+export function useQueueTestbed(): void {
+  beforeAll(async () => {
+    env = await requireServices('kubernetes', 'docker', 'registry');
+    admin = new KubeConfig();
+    admin.loadFromFile(env.kubeconfig);
+    await applyLaunchJobCrd(admin);
+    namespace = uniqueName('agent-ns');
+    await admin
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: namespace } } });
+    ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(
+      admin,
+      env.kubeconfig,
+      namespace,
+    ));
+    adminJobs = new LaunchJobClient(admin);
+    batch = admin.makeApiClient(BatchV1Api);
+    contextRoot = tempDir('agent-pvc-');
+  }, 120_000);
+
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((agent) => agent.stop()));
+  });
+
+  afterAll(async () => {
+    removeTempDirs();
+    // No namespace controller in the testenv: the namespace stays Terminating, its objects stay.
+    if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+  });
+}
+
+export const getJob = (name: string) => adminJobs.get(namespace, name);
+export const phaseIs = (name: string, phase: string) =>
+  waitFor(
+    `${name} to be ${phase}`,
+    () => getJob(name),
+    (job) => job.status?.phase === phase,
+  );
+
+/** Creates a LaunchJob on `queue` (by default: the prebuilt image busybox:1.36). */
+export async function submit(queue: string, spec: Partial<LaunchJobSpec> = {}): Promise<LaunchJob> {
+  return adminJobs.create(
+    namespace,
+    { name: uniqueName('lj') },
+    { queue, source: { image: 'busybox:1.36' }, ...spec },
+  );
+}
+
+/** The run Jobs of `queue`. */
+export async function runJobsOf(queue: string): Promise<V1Job[]> {
+  const list = await batch.listNamespacedJob({
+    namespace,
+    labelSelector: `launch-agent.dev/queue=${queue}`,
+  });
+  return list.items;
+}
+
+/** An agent's settings from a config, with the noop builder unless the config names one. */
+export function settingsFor(config: Partial<LaunchAgentConfig>) {
+  return normalizeConfig({
+    builder: { type: 'noop' },
+    ...config,
+  } as LaunchAgentConfig);
+}
+
+/** Starts an agent as the chart's ServiceAccount (heartbeat 300 ms, stale after 2 s). */
+export async function startAgent(
+  options: Partial<LaunchAgentOptions> & Pick<LaunchAgentOptions, 'settings'>,
+): Promise<LaunchAgent> {
+  const agent = new LaunchAgent({
+    kubeConfig: agentKubeConfig,
+    namespace,
+    identity: uniqueName('agent'),
+    heartbeatIntervalMs: 300,
+    staleAfterMs: 2000,
+    // AGENT_TEST_LOG=1 shows what the agents do.
+    log: process.env.AGENT_TEST_LOG
+      ? createLogger({ format: 'text', level: 'debug' })
+      : silentLogger,
+    ...options,
+  });
+  agents.push(agent);
+  await agent.start();
+  return agent;
+}
+
+/** A context tar.gz in the PVC store (a directory standing in for the mounted claim). */
+export async function storeContext(key: string, files: Record<string, string>): Promise<void> {
+  const src = tempDir('agent-src-');
+  for (const [path, content] of Object.entries(files)) writeFileSync(join(src, path), content);
+  mkdirSync(join(contextRoot, key, '..'), { recursive: true });
+  await run('tar', ['czf', join(contextRoot, key), '-C', src, '.']);
+}
+
+export const contextStore = () =>
+  new PvcContextStore({ claim: 'contexts', prefix: '', mountPath: contextRoot });
+
+/** A builder that never finishes on its own: a build an agent dies in the middle of. */
+export const hangingBuilder = (started: () => void): Builder => ({
+  name: 'hanging',
+  build: ({ signal }) =>
+    new Promise((_resolve, reject) => {
+      started();
+      signal?.addEventListener('abort', () => reject(new Error('build aborted')));
+    }),
+});
