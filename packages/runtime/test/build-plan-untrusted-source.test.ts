@@ -171,12 +171,19 @@ describe('git source caps', () => {
     for (let i = 0; i < 6; i++) writeFileSync(join(repo, `f${i}`), 'x'.repeat(1000));
     git('add', '-A');
     git('commit', '--quiet', '-m', 'big');
-    const temps = () => readdirSync(tmpdir()).filter((n) => n.startsWith('launch-agent-git-'));
-    const before = temps();
+    // The checkouts go under a directory of this test's own, so no other process's checkouts come
+    // and go in what it counts.
+    const parent = tempDir('git-checkouts-');
+    const temps = () => readdirSync(parent);
     await expect(
       within(
         10_000,
-        fetchGitSource({ url: `file://${repo}` }, undefined, { maxBytes: 1 << 20, maxEntries: 3 }),
+        fetchGitSource(
+          { url: `file://${repo}` },
+          undefined,
+          { maxBytes: 1 << 20, maxEntries: 3 },
+          parent,
+        ),
       ),
     ).rejects.toMatchObject({
       reason: 'UnsafeBuildContext',
@@ -185,12 +192,17 @@ describe('git source caps', () => {
     await expect(
       within(
         10_000,
-        fetchGitSource({ url: `file://${repo}` }, undefined, { maxBytes: 4000, maxEntries: 100 }),
+        fetchGitSource(
+          { url: `file://${repo}` },
+          undefined,
+          { maxBytes: 4000, maxEntries: 100 },
+          parent,
+        ),
       ),
     ).rejects.toMatchObject({
       message: expect.stringContaining('more than 4000 bytes (launchjobs.max-source-bytes)'),
     });
-    expect(temps()).toEqual(before);
+    expect(temps()).toEqual([]);
   });
 });
 

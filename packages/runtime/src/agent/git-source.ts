@@ -62,9 +62,11 @@ export async function fetchGitSource(
   git: { url: string; ref?: string },
   signal?: AbortSignal,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
+  /** Where the checkout's directory is made; default the system's temporary directory. */
+  parentDir: string = tmpdir(),
 ): Promise<LocalBuildContext> {
   checkGitSource(git);
-  const directory = await mkdtemp(join(tmpdir(), 'launch-agent-git-'));
+  const directory = await mkdtemp(join(parentDir, 'launch-agent-git-'));
   const cleanup = () => rm(directory, { recursive: true, force: true });
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
   const git_ = (args: string[]) =>
