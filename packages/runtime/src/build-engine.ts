@@ -1,5 +1,5 @@
 import type { Destination } from '@launch-agent/config';
-import { createBuildPlan, type BuildPlan, type BuildPlanOptions } from './build/build-plan.js';
+import { createBuildPlan, type BuildPlan, type BuildPlanOptions } from './context/build-plan.js';
 import { silentProgress, type Builder, type ProgressReporter } from './builders/builder.js';
 import type { Registry } from './registries/registry.js';
 import { createRegistry, type RegistryOptions } from './registries/select-registry.js';

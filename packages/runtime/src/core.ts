@@ -10,32 +10,32 @@ export {
   SOURCE_HASH_VERSION_LABEL,
   type BuildPlan,
   type BuildPlanOptions,
-} from './build/build-plan.js';
-export { walkContext, ContextReadError, type ContextEntry } from './build/context-walk.js';
+} from './context/build-plan.js';
+export { walkContext, ContextReadError, type ContextEntry } from './context/walk.js';
 export {
   DockerIgnore,
   DockerIgnoreError,
   DOCKERIGNORE_MAX_PATTERNS,
   DOCKERIGNORE_MAX_PATTERN_LENGTH,
-} from './build/dockerignore.js';
+} from './context/dockerignore.js';
 export {
   CONTEXT_TEXT_FILE_MAX_BYTES,
   ContextFileError,
   readContextFile,
-} from './build/context-file.js';
+} from './context/contained-file.js';
 export {
   createContextTar,
   ContextChangedError,
   CONTEXT_MTIME,
   type ContextTar,
-} from './build/context-tar.js';
+} from './context/tar.js';
 export {
   hashFiles,
   hashFile,
   FileHashError,
   type FileDigest,
   type HashJob,
-} from './build/hash-worker.js';
+} from './context/hash-pool.js';
 export {
   computeSourceHash,
   digestSourceManifest,
@@ -43,8 +43,8 @@ export {
   TAG_HEX_LENGTH,
   type SourceHash,
   type SourceHashInputs,
-} from './build/source-hash.js';
-export { StatCache, defaultCacheDir, RACY_WINDOW_MS, type StatKey } from './build/stat-cache.js';
+} from './context/source-hash.js';
+export { StatCache, defaultCacheDir, RACY_WINDOW_MS, type StatKey } from './context/stat-cache.js';
 
 export {
   RegistryCredentials,

@@ -5,7 +5,7 @@ import {
   SNAPSHOT_KIND_SHIFT,
   SnapshotKind,
   type StatCacheContents,
-} from '../src/build/stat-cache-file.js';
+} from '../src/context/stat-cache-file.js';
 
 const at = (kind: number, index: number) => ((kind << SNAPSHOT_KIND_SHIFT) | index) >>> 0;
 

@@ -15,9 +15,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBuildPlan } from '../src/build/build-plan.js';
-import { decodeStatCache, encodeStatCache } from '../src/build/stat-cache-file.js';
-import { RACY_WINDOW_MS, StatCache } from '../src/build/stat-cache.js';
+import { createBuildPlan } from '../src/context/build-plan.js';
+import { decodeStatCache, encodeStatCache } from '../src/context/stat-cache-file.js';
+import { RACY_WINDOW_MS, StatCache } from '../src/context/stat-cache.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));

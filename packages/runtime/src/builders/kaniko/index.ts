@@ -37,7 +37,7 @@ export {
   parallelGzip,
   type ParallelGzipOptions,
   type ParallelGzipStats,
-} from '../../build/parallel-gzip.js';
+} from '../../context/parallel-gzip.js';
 export {
   cleanUpKanikoLeftovers,
   type KanikoLeftovers,

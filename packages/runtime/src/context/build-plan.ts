@@ -5,8 +5,8 @@ import {
   ContextFileError,
   isInside,
   readContextFile,
-} from './context-file.js';
-import { walkContext, type ContextEntry } from './context-walk.js';
+} from './contained-file.js';
+import { walkContext, type ContextEntry } from './walk.js';
 import { DockerIgnore, DockerIgnoreError } from './dockerignore.js';
 import { computeSourceHash, SOURCE_HASH_VERSION } from './source-hash.js';
 import { defaultCacheDir, StatCache } from './stat-cache.js';

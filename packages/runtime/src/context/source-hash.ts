@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ContextEntry } from './context-walk.js';
-import { hashFiles, type HashFilesOptions, type HashJob } from './hash-worker.js';
+import type { ContextEntry } from './walk.js';
+import { hashFiles, type HashFilesOptions, type HashJob } from './hash-pool.js';
 import { StatCache } from './stat-cache.js';
 
 /** First line of the hashed text; it changes whenever the rules in docs/source-hash.md change. */

@@ -15,10 +15,10 @@ import {
   walkContext,
   type DirectoryListing,
   type WalkMemory,
-} from '../src/build/context-walk.js';
-import { DockerIgnore } from '../src/build/dockerignore.js';
-import { decodeStatCache } from '../src/build/stat-cache-file.js';
-import { RACY_WINDOW_MS, StatCache } from '../src/build/stat-cache.js';
+} from '../src/context/walk.js';
+import { DockerIgnore } from '../src/context/dockerignore.js';
+import { decodeStatCache } from '../src/context/stat-cache-file.js';
+import { RACY_WINDOW_MS, StatCache } from '../src/context/stat-cache.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ContextEntry, DirectoryListing, WalkMemory } from './context-walk.js';
+import type { ContextEntry, DirectoryListing, WalkMemory } from './walk.js';
 import {
   decodeStatCache,
   encodeStatCache,

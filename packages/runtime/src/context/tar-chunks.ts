@@ -37,7 +37,7 @@ export interface TarChunksJob {
  * header for names it cannot store), byte for byte.
  *
  * It takes its modules as parameters and touches nothing outside itself because its source
- * text is also what the worker thread runs (see `context-tar.ts`).
+ * text is also what the worker thread runs (see `tar.ts`).
  */
 export function* tarChunks(
   fs: typeof fsModule,
