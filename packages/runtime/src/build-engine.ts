@@ -45,8 +45,6 @@ export interface BuildReport {
     bytes: number;
     hashedFiles: number;
     cachedFiles: number;
-    /** The stat cache's snapshot of the last scan held: the context was not walked. */
-    fromSnapshot: boolean;
   };
   timings: { planMs: number; checkMs: number; buildMs?: number; pushMs?: number; totalMs: number };
 }
@@ -91,7 +89,6 @@ export async function buildImage(request: BuildImageRequest): Promise<BuildRepor
       bytes: plan.stats.bytes,
       hashedFiles: plan.stats.hashedFiles,
       cachedFiles: plan.stats.cachedFiles,
-      fromSnapshot: plan.stats.fromSnapshot,
     },
     timings: { planMs, checkMs, totalMs: 0 },
   };

@@ -218,7 +218,7 @@ describe('source hash', () => {
             path: 'bin/hello',
             absolutePath: '/nowhere',
             executable: true,
-            stat: { size: 6, mtimeMs: 0, ctimeMs: 0, ino: 0, mode: 0, dev: 0 },
+            stat: { size: 6, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, mode: 0 },
           },
           { type: 'symlink', path: 'link', target: 'bin/hello' },
         ],

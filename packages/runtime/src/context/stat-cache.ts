@@ -1,56 +1,98 @@
+/**
+ * The stat cache: each file's SHA-256 from an earlier scan of the same context, reused only
+ * when the file's lstat (bigint: nanosecond times, 64-bit inode) says now exactly what it said
+ * when the digest was computed: size, mtime ns, ctime ns, inode and mode. Anything else and the
+ * file is read again. There is no other shortcut: every scan lists every directory and lstats
+ * every file; the cache only saves reading bytes. A digest reused wrongly would build an image
+ * from stale source, which is worse than any time saved, so a doubt always means a re-hash.
+ *
+ * One file per context directory, `<cache dir>/hash-cache/<32 hex of SHA-256(context)>.bin`:
+ *
+ * ```text
+ * magic     "launch-agent-stat-cache 5\n"            (the format version is its last field)
+ * header    JSON on one line: {"context":"/abs/dir","files":N} then "\n"
+ * stats     N × 5 uint64, little-endian: size, mtime ns, ctime ns, inode, mode
+ *           (times as their 64-bit two's complement, so dates before 1970 fit)
+ * digests   N × 32 bytes: SHA-256 of each file's bytes
+ * paths     N relative paths, UTF-8, each followed by NUL (which no file name can hold)
+ * checksum  32 bytes: SHA-256 of every byte before it
+ * ```
+ *
+ * Records are in the order of the scan that wrote them, which is the order the next scan asks
+ * in. A file that is missing, larger than `STAT_CACHE_MAX_BYTES`, truncated, has extra bytes,
+ * another magic or version, another context, or a wrong checksum counts as no cache: every file
+ * is hashed. A write goes to a temp file renamed over the old one, so a reader sees the old file
+ * or the new one, never part of one; failing to write is not an error.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  closeSync,
+  fstatSync,
   lstatSync,
   mkdirSync,
-  readFileSync,
-  readlinkSync,
+  openSync,
+  readSync,
   renameSync,
   rmSync,
   writeFileSync,
+  type BigIntStats,
 } from 'node:fs';
-import { homedir } from 'node:os';
+import { endianness, homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ContextEntry, DirectoryListing, WalkMemory } from './walk.js';
-import {
-  decodeStatCache,
-  encodeStatCache,
-  SNAPSHOT_INDEX_MASK,
-  SNAPSHOT_KIND_SHIFT,
-  SnapshotKind,
-  STAT_FIELDS,
-  type RememberedSourceHash,
-  type StatCacheContents,
-} from './stat-cache-file.js';
 
-/** The stat fields a cached digest is keyed on. Any difference means the file is hashed again. */
+/** The lstat fields a cached digest is keyed on. Any difference means the file is read again. */
 export interface StatKey {
   size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
   mode: number;
-  dev: number;
 }
 
-/** The cache's fields of an lstat result (an `fs.Stats` has more). */
-export function statKey(stat: StatKey): StatKey {
+/** The cache's fields of a bigint lstat result. */
+export function statKey(stat: BigIntStats): StatKey {
   return {
-    size: stat.size,
-    mtimeMs: stat.mtimeMs,
-    ctimeMs: stat.ctimeMs,
+    size: Number(stat.size),
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
     ino: stat.ino,
-    mode: stat.mode,
-    dev: stat.dev,
+    mode: Number(stat.mode),
   };
 }
 
+/** The key of `path` itself (a link is not followed), with nanosecond times. */
+export function lstatKey(path: string): StatKey {
+  return statKey(lstatSync(path, { bigint: true }));
+}
+
+/** True when two keys are the same in all five fields. */
+export function sameStatKey(a: StatKey, b: StatKey): boolean {
+  return (
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs &&
+    a.ino === b.ino &&
+    a.mode === b.mode
+  );
+}
+
 /**
- * A file's digest (or a directory's listing) is only remembered when its mtime and ctime are
- * this far before the scan started. A file written in the same timestamp tick as the scan could
- * be rewritten with the same size and the same (coarse) mtime; refusing to cache such "racy"
- * entries, as git does for its index, is what makes a stale cache unable to hide a change.
+ * A digest is only remembered when the file's mtime and ctime are this far before the scan
+ * started. A file written in the same timestamp tick as the scan could be rewritten within that
+ * tick with the same size and, on a file system with coarse timestamps, the same mtime; refusing
+ * to cache such "racy" files, as git does for its index, keeps that change from being missed.
  */
 export const RACY_WINDOW_MS = 2000;
+
+/** Format version, the last field of the magic line. */
+export const STAT_CACHE_FORMAT = 5;
+const MAGIC = Buffer.from(`launch-agent-stat-cache ${STAT_CACHE_FORMAT}\n`, 'latin1');
+/** A cache file larger than this is neither read nor written (about 400,000 files). */
+export const STAT_CACHE_MAX_BYTES = 64 << 20;
+const FIELDS = 5;
+const RECORD_BYTES = FIELDS * 8;
+const DIGEST_BYTES = 32;
+const CHECKSUM_BYTES = 32;
 
 /** `$LAUNCH_AGENT_CACHE_DIR`, else `$XDG_CACHE_HOME/launch-agent`, else `~/.cache/launch-agent`. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -59,447 +101,233 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'launch-agent');
 }
 
-const EMPTY: StatCacheContents = {
-  context: '',
-  ignore: undefined,
-  filePaths: [],
-  dirPaths: [],
-  stats: new Float64Array(0),
-  digests: '',
-  childStart: new Uint32Array(1),
-  childNames: [],
-  childKinds: new Uint8Array(0),
-  order: undefined,
-  linkPaths: [],
-  linkTargets: [],
-  sourceHash: undefined,
-};
-
-function sameStat(stats: Float64Array, record: number, stat: StatKey): boolean {
-  const at = record * STAT_FIELDS;
-  return (
-    stats[at] === stat.size &&
-    stats[at + 1] === stat.mtimeMs &&
-    stats[at + 2] === stat.ctimeMs &&
-    stats[at + 3] === stat.ino &&
-    stats[at + 4] === stat.mode &&
-    stats[at + 5] === stat.dev
-  );
+/** The records of one cache file. */
+export interface StatCacheRecords {
+  context: string;
+  paths: readonly string[];
+  /** FIELDS values per record, as unsigned 64-bit (`BigInt.asUintN(64, …)`). */
+  stats: BigUint64Array;
+  /** Hex SHA-256 per record, 64 characters each, concatenated. */
+  digests: string;
 }
 
-function storedStat(stats: Float64Array, record: number): StatKey {
-  const at = record * STAT_FIELDS;
+const u64 = (value: bigint | number) => BigInt.asUintN(64, BigInt(value));
+
+/** The bytes of a cache file holding `records`. */
+export function encodeStatCache(records: StatCacheRecords): Buffer {
+  const n = records.paths.length;
+  if (records.stats.length !== n * FIELDS || records.digests.length !== n * 64) {
+    throw new Error('stat cache: records of different lengths');
+  }
+  const header = Buffer.from(`${JSON.stringify({ context: records.context, files: n })}\n`);
+  const stats = Buffer.from(records.stats.buffer, records.stats.byteOffset, n * RECORD_BYTES);
+  const body = Buffer.concat([
+    MAGIC,
+    header,
+    endianness() === 'LE' ? stats : Buffer.from(stats).swap64(),
+    Buffer.from(records.digests, 'hex'),
+    Buffer.from(records.paths.map((p) => `${p}\0`).join(''), 'utf8'),
+  ]);
+  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+}
+
+/** The records of a cache file; undefined for anything but a complete, intact file of this format. */
+export function decodeStatCache(bytes: Buffer): StatCacheRecords | undefined {
+  if (bytes.length < MAGIC.length + CHECKSUM_BYTES) return undefined;
+  if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  const end = bytes.length - CHECKSUM_BYTES;
+  const checksum = createHash('sha256').update(bytes.subarray(0, end)).digest();
+  if (!checksum.equals(bytes.subarray(end))) return undefined;
+  const newline = bytes.indexOf(0x0a, MAGIC.length);
+  if (newline < 0 || newline >= end) return undefined;
+  let header: { context?: unknown; files?: unknown };
+  try {
+    header = JSON.parse(bytes.toString('utf8', MAGIC.length, newline)) as typeof header;
+  } catch {
+    return undefined;
+  }
+  const n = header.files;
+  if (typeof header.context !== 'string' || !Number.isSafeInteger(n) || (n as number) < 0) {
+    return undefined;
+  }
+  const files = n as number;
+  const statsStart = newline + 1;
+  const digestsStart = statsStart + files * RECORD_BYTES;
+  const pathsStart = digestsStart + files * DIGEST_BYTES;
+  if (pathsStart > end) return undefined;
+  // Copied into a fresh, aligned buffer: the block's offset in the file is not a multiple of 8.
+  const stats = new BigUint64Array(files * FIELDS);
+  const statBytes = Buffer.from(stats.buffer);
+  bytes.copy(statBytes, 0, statsStart, digestsStart);
+  if (endianness() !== 'LE') statBytes.swap64();
+  const paths = bytes.toString('utf8', pathsStart, end).split('\0');
+  if (paths.length !== files + 1 || paths.pop() !== '') return undefined;
   return {
-    size: stats[at]!,
-    mtimeMs: stats[at + 1]!,
-    ctimeMs: stats[at + 2]!,
-    ino: stats[at + 3]!,
-    mode: stats[at + 4]!,
-    dev: stats[at + 5]!,
+    context: header.context,
+    paths,
+    stats,
+    digests: bytes.toString('hex', digestsStart, pathsStart),
   };
 }
 
-function pushStat(target: number[], stat: StatKey): void {
-  target.push(stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, stat.mode, stat.dev);
+/** Reads at most `limit` bytes of `file`; undefined when it is missing or larger. */
+function readBounded(file: string, limit: number): Buffer | undefined {
+  let fd;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > limit) return undefined;
+    const bytes = Buffer.allocUnsafe(size);
+    let read = 0;
+    while (read < size) {
+      const n = readSync(fd, bytes, read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return read === size ? bytes : undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
+const EMPTY = (context: string): StatCacheRecords => ({
+  context,
+  paths: [],
+  stats: new BigUint64Array(0),
+  digests: '',
+});
 
-type FileRecord = { path: string; stat: StatKey; digest: string };
-type DirRecord = { path: string; stat: StatKey; listing: DirectoryListing };
-/** Records to write; a number is the index of a record in the file that was read. */
-type ScanRecords = {
-  files: ReadonlyArray<number | FileRecord>;
-  dirs: ReadonlyArray<number | DirRecord>;
-};
+interface NewRecord {
+  stat: StatKey;
+  digest: string;
+}
 
 /**
- * Remembers, per context directory, each file's SHA-256 keyed by its path and stat (size,
- * mtime, ctime, inode, mode, device), and each directory's listing keyed the same way, in one
- * file under `<cache dir>/hash-cache/` (format: `stat-cache-file.ts`). Re-hashing an unchanged
- * context then costs one lstat per file and per directory: no file is read, no directory listed.
- *
- * A directory's listing can be reused because adding, removing or renaming an entry updates
- * the directory's mtime and ctime (POSIX), and ctime cannot be set back by `touch`.
- *
- * When every part of a scan was remembered, the file also holds a snapshot of it: its entries
- * in order and the source hash computed from them. The next scan first checks the snapshot
- * (`snapshotEntries`), with no walk at all.
+ * The digests of one context directory's files, from its cache file, and the ones this scan
+ * adds. `lookup` is asked for every file of the scan, in order; `save` writes this scan's files
+ * (the paths that are gone are dropped).
  */
-export class StatCache implements WalkMemory {
-  private readonly stored: StatCacheContents;
-  /** path → record index in `stored`, built on first use. */
-  private fileIndex: Map<string, number> | undefined;
-  private dirIndex: Map<string, number> | undefined;
-  /** The file record after the one `lookup` found last. */
-  private nextFile = 0;
-  /** Records confirmed in this scan (indices into `stored`) and new ones, which `save` writes. */
-  private readonly keptFiles: number[] = [];
-  private readonly keptDirs = new Set<number>();
-  private readonly addedFiles: FileRecord[] = [];
-  private readonly addedDirs: DirRecord[] = [];
-  /** Set when this scan saw something it could not remember: it then leaves no snapshot. */
-  private forgotSomething = false;
-  /** Listings are decisions of the .dockerignore rules: only reused under the same rules. */
-  private readonly sameRules: boolean;
-  /** The entries `snapshotEntries` returned, when the snapshot held. */
-  private snapshot: readonly ContextEntry[] | undefined;
-
-  /** True when this scan's entries came from the snapshot (the build plan's statistics). */
-  get snapshotUsed(): boolean {
-    return this.snapshot !== undefined;
-  }
+export class StatCache {
+  /** path → record index, built only when a lookup is not the record after the last one. */
+  private index: Map<string, number> | undefined;
+  private next = 0;
+  /** This scan's files in order: a stored record's index, or the path of a file not reused. */
+  private readonly scan: Array<number | string> = [];
+  private readonly missed = new Set<string>();
+  private reused = 0;
+  private readonly added = new Map<string, NewRecord>();
+  private readonly racyLimitNs: bigint;
 
   private constructor(
+    /** The cache file, or undefined for a cache that remembers nothing. */
     readonly file: string | undefined,
-    private readonly context: string,
-    stored: StatCacheContents,
-    private readonly scanStartedMs: number,
-    private readonly ignore: string | undefined,
+    private readonly stored: StatCacheRecords,
+    scanStartedMs: number,
   ) {
-    this.stored = stored;
-    this.sameRules = ignore !== undefined && ignore === stored.ignore;
+    this.racyLimitNs = BigInt(Math.floor(scanStartedMs - RACY_WINDOW_MS)) * 1_000_000n;
   }
 
-  /** A cache that remembers nothing (hashing with the cache turned off). */
-  static disabled(context: string): StatCache {
-    return new StatCache(undefined, context, EMPTY, Date.now(), undefined);
-  }
-
-  /**
-   * Opens the cache of one context directory (an absolute, resolved path). A missing, unreadable
-   * or foreign-format cache file is treated as empty: the cache can only save work, never fail a build.
-   */
-  static open(
-    context: string,
-    cacheDir = defaultCacheDir(),
-    now?: number,
-    ignoreFingerprint?: string,
-  ): StatCache {
-    const file = join(cacheDir, 'hash-cache', `${StatCache.fileName(context)}.bin`);
-    let stored = EMPTY;
-    try {
-      // As a Buffer: one read of the whole file (a 'utf8' read goes 8 KiB at a time).
-      const decoded = decodeStatCache(readFileSync(file));
-      if (decoded !== undefined && decoded.context === context) stored = decoded;
-    } catch {
-      // No cache yet, or one we cannot read: start empty.
-    }
-    return new StatCache(file, context, stored, now ?? Date.now(), ignoreFingerprint);
-  }
-
-  private static fileName(context: string): string {
-    return createHash('sha256').update(context).digest('hex').slice(0, 32);
-  }
-
-  private files(): Map<string, number> {
-    this.fileIndex ??= new Map(this.stored.filePaths.map((path, i) => [path, i]));
-    return this.fileIndex;
-  }
-
-  private dirs(): Map<string, number> {
-    this.dirIndex ??= new Map(this.stored.dirPaths.map((path, i) => [path, i]));
-    return this.dirIndex;
+  /** A cache that remembers nothing: every file is read. */
+  static disabled(): StatCache {
+    return new StatCache(undefined, EMPTY(''), Date.now());
   }
 
   /**
-   * The entries of the last scan, when its snapshot still holds for the context at `root` (the
-   * same rules, every directory it walked with exactly the stat it had, every symlink with the
-   * same target): then no entry can have been added, removed, renamed or replaced, and the
-   * context need not be walked. Every file is still lstat'ed; one whose stat changed comes back
-   * with its new stat, so `lookup` misses it and it is hashed again. Undefined when the
-   * snapshot is missing or does not hold (or the context cannot be read): walk it instead.
-   *
-   * The checks are those a walk with remembered listings makes, in one pass over flat arrays
-   * instead of directory by directory, and the entries are already in order.
+   * Opens the cache of the context directory `context` (absolute and resolved). A missing or
+   * unusable file is an empty cache: the cache can only save work, never fail a build. `now` is
+   * when the scan started (ms since the epoch), for the racy-file rule.
    */
-  snapshotEntries(root: string): ContextEntry[] | undefined {
-    this.snapshot = undefined;
-    const stored = this.stored;
-    const order = stored.order;
-    if (!this.sameRules || order === undefined) return undefined;
-    const prefix = root.endsWith('/') ? root : `${root}/`;
-    const { filePaths, dirPaths, linkPaths, linkTargets, stats } = stored;
-    const fileCount = filePaths.length;
-    const entries: ContextEntry[] = new Array(order.length);
-    try {
-      // The directories first: with their stats unchanged, the set of entries is the same.
-      for (let d = 0; d < dirPaths.length; d++) {
-        const path = dirPaths[d]!;
-        if (!sameStat(stats, fileCount + d, lstatSync(path === '' ? root : prefix + path))) {
-          return undefined;
-        }
-      }
-      for (let l = 0; l < linkPaths.length; l++) {
-        if (readlinkSync(prefix + linkPaths[l]!) !== linkTargets[l]) return undefined;
-      }
-      for (let i = 0; i < order.length; i++) {
-        const at = order[i]! & SNAPSHOT_INDEX_MASK;
-        const kind = order[i]! >>> SNAPSHOT_KIND_SHIFT;
-        if (kind === SnapshotKind.file) {
-          const path = filePaths[at]!;
-          const absolutePath = prefix + path;
-          const current = lstatSync(absolutePath);
-          let stat: StatKey;
-          if (sameStat(stats, at, current)) stat = storedStat(stats, at);
-          else if ((current.mode & S_IFMT) === S_IFREG) stat = statKey(current);
-          else return undefined;
-          const executable = (stat.mode & 0o111) !== 0;
-          entries[i] = { type: 'file', path, absolutePath, executable, stat };
-        } else if (kind === SnapshotKind.directory) {
-          entries[i] = { type: 'directory', path: dirPaths[at]! };
-        } else {
-          entries[i] = { type: 'symlink', path: linkPaths[at]!, target: linkTargets[at]! };
-        }
-      }
-    } catch {
-      return undefined;
-    }
-    for (let d = 0; d < dirPaths.length; d++) this.keptDirs.add(d);
-    this.snapshot = entries;
-    return entries;
+  static open(context: string, cacheDir = defaultCacheDir(), now = Date.now()): StatCache {
+    const name = createHash('sha256').update(context).digest('hex').slice(0, 32);
+    const file = join(cacheDir, 'hash-cache', `${name}.bin`);
+    const bytes = readBounded(file, STAT_CACHE_MAX_BYTES);
+    const decoded = bytes && decodeStatCache(bytes);
+    return new StatCache(file, decoded?.context === context ? decoded : EMPTY(context), now);
   }
 
-  /**
-   * The source hash the last scan computed, when `entries` are what `snapshotEntries` returned
-   * in this scan, `lookup` has confirmed every file's digest, and the rest of the manifest
-   * (Dockerfile, platform, target, build args: `head` is its SHA-256) is the same: then the
-   * manifest is the very text that scan hashed.
-   */
-  rememberedSourceHash(head: string, entries: readonly ContextEntry[]): string | undefined {
-    const remembered = this.stored.sourceHash;
-    if (entries !== this.snapshot || remembered?.head !== head) return undefined;
-    return this.keptFiles.length === this.stored.filePaths.length ? remembered.hash : undefined;
-  }
-
-  /**
-   * True when `path` was an included file of the last scan under the same .dockerignore rules:
-   * the rules' decision is a function of the rules and the path alone, so it still holds and
-   * the walk need not run the matcher again.
-   */
-  wasIncluded(path: string): boolean {
-    return this.sameRules && this.files().has(path);
-  }
-
-  /** The remembered digest of `path` when its stat is exactly what it was, else undefined. */
+  /** The digest remembered for `path` when its lstat now (`stat`) matches in all five fields. */
   lookup(path: string, stat: StatKey): string | undefined {
-    // Files are stored in the order of the scan that wrote them, which is the order the next
-    // scan asks in, so the record after the last one asked for is nearly always the one.
-    const stored = this.stored;
-    const next = this.nextFile;
-    const at = stored.filePaths[next] === path ? next : this.files().get(path);
-    if (at === undefined) return undefined;
-    this.nextFile = at + 1;
-    if (!sameStat(stored.stats, at, stat)) return undefined;
-    this.keptFiles.push(at);
-    return stored.digests.slice(at * 64, at * 64 + 64);
-  }
-
-  /** Remembers a freshly computed digest, unless the file is too recent to be trusted later. */
-  record(path: string, stat: StatKey, digest: string): void {
-    if (this.isRacy(stat)) {
-      this.forgotSomething = true;
-      return;
+    const { paths, stats, digests } = this.stored;
+    let at: number | undefined = this.next;
+    if (paths[at] !== path) {
+      this.index ??= new Map(paths.map((p, i) => [p, i]));
+      at = this.index.get(path);
     }
-    this.addedFiles.push({ path, stat, digest });
-  }
-
-  /**
-   * The children the walk found in directory `path` last time, when the directory's stat is
-   * exactly what it was then and the .dockerignore rules are the same.
-   */
-  listing(path: string, stat: StatKey): DirectoryListing | undefined {
-    if (!this.sameRules) return undefined;
-    const at = this.dirs().get(path);
-    const stored = this.stored;
-    if (at === undefined || !sameStat(stored.stats, stored.filePaths.length + at, stat)) {
+    if (at !== undefined) this.next = at + 1;
+    const k = (at ?? 0) * FIELDS;
+    const hit =
+      at !== undefined &&
+      stats[k] === u64(stat.size) &&
+      stats[k + 1] === u64(stat.mtimeNs) &&
+      stats[k + 2] === u64(stat.ctimeNs) &&
+      stats[k + 3] === u64(stat.ino) &&
+      stats[k + 4] === u64(stat.mode);
+    if (!hit) {
+      this.scan.push(path);
+      this.missed.add(path);
       return undefined;
     }
-    this.keptDirs.add(at);
-    const start = stored.childStart[at]!;
-    const end = stored.childStart[at + 1]!;
-    return {
-      names: stored.childNames.slice(start, end),
-      kinds: stored.childKinds.subarray(start, end),
-    };
-  }
-
-  /** Remembers what the walk found in a directory, unless the directory changed too recently. */
-  rememberListing(path: string, stat: StatKey, listing: DirectoryListing): void {
-    // A remembered listing the walk could not use (see `walkContext`) is replaced, not kept.
-    const at = this.dirs().get(path);
-    if (at !== undefined) this.keptDirs.delete(at);
-    if (this.ignore === undefined || this.isRacy(stat)) {
-      this.forgotSomething = true;
-      return;
-    }
-    this.addedDirs.push({ path, stat, listing });
-  }
-
-  private isRacy(stat: StatKey): boolean {
-    const limit = this.scanStartedMs - RACY_WINDOW_MS;
-    return stat.mtimeMs >= limit || stat.ctimeMs >= limit;
+    this.scan.push(at!);
+    this.reused += 1;
+    return digests.slice(at! * 64, at! * 64 + 64);
   }
 
   /**
-   * Writes the records seen in this scan (dropping paths that are gone), atomically via a
-   * rename, and only when something changed. With the scan's `entries` (sorted), and when
-   * every one of them was remembered, the file also holds the snapshot the next scan checks
-   * first. Failing to write is not an error.
+   * Remembers a digest computed in this scan (normally for a file `lookup` missed), with the
+   * stat the walk saw, unless the file is too recent to be trusted later (see `RACY_WINDOW_MS`).
    */
-  save(entries?: readonly ContextEntry[], sourceHash?: RememberedSourceHash): void {
+  record(path: string, stat: StatKey, digest: string): void {
+    if (stat.mtimeNs >= this.racyLimitNs || stat.ctimeNs >= this.racyLimitNs) return;
+    if (!this.missed.has(path)) {
+      this.missed.add(path);
+      this.scan.push(path);
+    }
+    this.added.set(path, { stat, digest });
+  }
+
+  /** Writes this scan's records when they differ from the file's. Never throws. */
+  save(): void {
     if (this.file === undefined) return;
-    const stored = this.stored;
-    const complete = entries !== undefined && this.ignore !== undefined && !this.forgotSomething;
-    const unchanged =
-      this.addedFiles.length === 0 &&
-      this.addedDirs.length === 0 &&
-      this.keptFiles.length === stored.filePaths.length &&
-      this.keptDirs.size === stored.dirPaths.length &&
-      this.ignore === stored.ignore;
-    // A complete scan also writes an unchanged file that lacks its snapshot or source hash.
-    const snapshotMissing =
-      stored.order === undefined || (stored.sourceHash === undefined && sourceHash !== undefined);
-    if (unchanged && !(complete && snapshotMissing)) return;
-    const records = this.scanRecords();
-    const contents =
-      (complete && this.snapshotContents(records, entries, sourceHash)) ||
-      this.recordContents(records);
+    if (this.added.size === 0 && this.reused === this.stored.paths.length) return;
+    const { stored } = this;
+    const paths: string[] = [];
+    const digests: string[] = [];
+    const values: bigint[] = [];
+    for (const item of this.scan) {
+      if (typeof item === 'number') {
+        paths.push(stored.paths[item]!);
+        digests.push(stored.digests.slice(item * 64, item * 64 + 64));
+        for (let f = 0; f < FIELDS; f++) values.push(stored.stats[item * FIELDS + f]!);
+        continue;
+      }
+      const record = this.added.get(item);
+      if (record === undefined) continue;
+      const { stat } = record;
+      paths.push(item);
+      digests.push(record.digest);
+      values.push(u64(stat.size), u64(stat.mtimeNs), u64(stat.ctimeNs), u64(stat.ino));
+      values.push(u64(stat.mode));
+    }
+    const bytes = encodeStatCache({
+      context: stored.context,
+      paths,
+      stats: BigUint64Array.from(values),
+      digests: digests.join(''),
+    });
+    if (bytes.length > STAT_CACHE_MAX_BYTES) return;
     // A unique temp name: builds of the same context in parallel each write whole files.
     const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
-      writeFileSync(temp, encodeStatCache(contents), { mode: 0o600 });
+      writeFileSync(temp, bytes, { mode: 0o600 });
       renameSync(temp, this.file);
-      // The JSON file of format 2 (before listings were remembered) is never read again.
-      rmSync(this.file.replace(/\.bin$/, '.json'), { force: true });
     } catch {
       // A read-only home or a full disk must not fail a build; the next scan hashes again.
       rmSync(temp, { force: true });
     }
-  }
-
-  /**
-   * This scan's records with its snapshot: files in the entries' order, the included
-   * directories in the entries' order before the other walked ones. Undefined when an entry
-   * has no record (a file that changed while it was read is hashed but not remembered).
-   */
-  private snapshotContents(
-    records: ScanRecords,
-    entries: readonly ContextEntry[],
-    sourceHash: RememberedSourceHash | undefined,
-  ): StatCacheContents | undefined {
-    const stored = this.stored;
-    const fileRecords = new Map<string, number | FileRecord>();
-    for (const r of records.files) {
-      fileRecords.set(typeof r === 'number' ? stored.filePaths[r]! : r.path, r);
-    }
-    const dirRecords = new Map<string, number | DirRecord>();
-    for (const r of records.dirs) {
-      dirRecords.set(typeof r === 'number' ? stored.dirPaths[r]! : r.path, r);
-    }
-
-    const files: Array<number | FileRecord> = [];
-    const dirs: Array<number | DirRecord> = [];
-    const linkPaths: string[] = [];
-    const linkTargets: string[] = [];
-    const order = new Uint32Array(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      let kind: number;
-      let index: number;
-      if (entry.type === 'file') {
-        const record = fileRecords.get(entry.path);
-        if (record === undefined) return undefined;
-        kind = SnapshotKind.file;
-        index = files.push(record) - 1;
-      } else if (entry.type === 'directory') {
-        const record = dirRecords.get(entry.path);
-        if (record === undefined) return undefined;
-        dirRecords.delete(entry.path);
-        kind = SnapshotKind.directory;
-        index = dirs.push(record) - 1;
-      } else {
-        kind = SnapshotKind.symlink;
-        index = linkPaths.push(entry.path) - 1;
-        linkTargets.push(entry.target);
-      }
-      if (index > SNAPSHOT_INDEX_MASK) return undefined;
-      order[i] = ((kind << SNAPSHOT_KIND_SHIFT) | index) >>> 0;
-    }
-    // The root and the excluded directories the walk entered: checked, but not entries.
-    dirs.push(...dirRecords.values());
-    return { ...this.recordContents({ files, dirs }), order, linkPaths, linkTargets, sourceHash };
-  }
-
-  /**
-   * This scan's records: the confirmed ones then the new ones. Only this scan's listings:
-   * under other rules the old ones are stale.
-   */
-  private scanRecords(): ScanRecords {
-    return {
-      files: [...this.keptFiles, ...this.addedFiles],
-      dirs: [...(this.sameRules ? this.keptDirs : []), ...this.addedDirs],
-    };
-  }
-
-  /** The file's contents for the given records, without a snapshot. */
-  private recordContents({ files, dirs }: ScanRecords): StatCacheContents {
-    const stored = this.stored;
-    const filePaths: string[] = [];
-    const dirPaths: string[] = [];
-    const stats: number[] = [];
-    const digests: string[] = [];
-    const childNames: string[] = [];
-    const childKinds: number[] = [];
-    const childStart = [0];
-    const copyStat = (record: number) => {
-      for (let k = 0; k < STAT_FIELDS; k++) stats.push(stored.stats[record * STAT_FIELDS + k]!);
-    };
-    for (const file of files) {
-      if (typeof file === 'number') {
-        filePaths.push(stored.filePaths[file]!);
-        copyStat(file);
-        digests.push(stored.digests.slice(file * 64, file * 64 + 64));
-      } else {
-        filePaths.push(file.path);
-        pushStat(stats, file.stat);
-        digests.push(file.digest);
-      }
-    }
-    for (const dir of dirs) {
-      if (typeof dir === 'number') {
-        dirPaths.push(stored.dirPaths[dir]!);
-        copyStat(stored.filePaths.length + dir);
-        for (let i = stored.childStart[dir]!; i < stored.childStart[dir + 1]!; i++) {
-          childNames.push(stored.childNames[i]!);
-          childKinds.push(stored.childKinds[i]!);
-        }
-      } else {
-        dirPaths.push(dir.path);
-        pushStat(stats, dir.stat);
-        for (let i = 0; i < dir.listing.names.length; i++) {
-          childNames.push(dir.listing.names[i]!);
-          childKinds.push(dir.listing.kinds[i]!);
-        }
-      }
-      childStart.push(childNames.length);
-    }
-    return {
-      context: this.context,
-      ignore: this.ignore,
-      filePaths,
-      dirPaths,
-      stats: Float64Array.from(stats),
-      digests: digests.join(''),
-      childStart: Uint32Array.from(childStart),
-      childNames,
-      childKinds: Uint8Array.from(childKinds),
-      order: undefined,
-      linkPaths: [],
-      linkTargets: [],
-      sourceHash: undefined,
-    };
   }
 }
