@@ -128,6 +128,12 @@ function generate(root, total) {
       bytes += n;
     }
   });
+  // The change check puts these files' mtimes back through utimes, which takes milliseconds: a
+  // whole-millisecond mtime from the start makes "the same mtime" hold to the nanosecond.
+  const whole = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  for (const path of ['group0/d7/f7.py', 'group0/d7/f47.py']) {
+    utimesSync(join(root, path), whole, whole);
+  }
   // Excluded by .dockerignore: neither we nor the baseline read these.
   mkdirSync(join(root, '.cache'));
   writeFileSync(join(root, '.cache', 'big.bin'), random(8 * MB));
@@ -231,11 +237,14 @@ async function timeHash(contextDir, cacheDir) {
 async function checkWarmNoticesChanges(root, cacheDir, reference) {
   const dir = join(root, 'group0', 'd7');
   const file = join(dir, 'f7.py');
-  const before = statSync(file);
+  const before = statSync(file, { bigint: true });
   const bytes = readFileSync(file);
   bytes[0] = bytes[0] === 0x41 ? 0x42 : 0x41;
   writeFileSync(file, bytes);
   utimesSync(file, before.atime, before.mtime);
+  const after = statSync(file, { bigint: true });
+  if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.ino !== before.ino)
+    throw new Error('the edit did not keep size, mtime (to the nanosecond) and inode');
   const edited = await createBuildPlan({ contextDir: root, cacheDir });
   writeFileSync(join(dir, 'added.py'), 'added\n');
   const added = await createBuildPlan({ contextDir: root, cacheDir });
@@ -253,16 +262,16 @@ async function checkWarmNoticesChanges(root, cacheDir, reference) {
   if (again.stats.hashedFiles !== 0 || again.sourceHash !== settled.sourceHash)
     throw new Error(`a settled context was read again (${again.stats.hashedFiles} files)`);
   const target = join(dir, 'f47.py');
-  const old = statSync(target);
+  const old = statSync(target, { bigint: true });
   const replacement = readFileSync(target);
   replacement[0] = replacement[0] === 0x41 ? 0x42 : 0x41;
   const temp = join(dir, '.f47.py.new');
   writeFileSync(temp, replacement);
   utimesSync(temp, old.atime, old.mtime);
   renameSync(temp, target);
-  const now = statSync(target);
-  if (now.size !== old.size || now.mtimeMs !== old.mtimeMs || now.ino === old.ino)
-    throw new Error('the replacement did not keep size and mtime with a new inode');
+  const now = statSync(target, { bigint: true });
+  if (now.size !== old.size || now.mtimeNs !== old.mtimeNs || now.ino === old.ino)
+    throw new Error('the replacement did not keep size and mtime (to the nanosecond)');
   const replaced = await createBuildPlan({ contextDir: root, cacheDir });
   const replacedFresh = await createBuildPlan({ contextDir: root, cacheDir: false });
   if (

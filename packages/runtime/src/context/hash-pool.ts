@@ -1,3 +1,5 @@
+// Hashes the files of a scan: on the calling thread when there is little to read, else spread
+// over hashing threads (hash-worker.ts), largest files first, in batches.
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import {
