@@ -4,6 +4,8 @@
 // dependencies) and are imported only where the config or command selects them; the code that
 // imports them is split into chunks under dist/chunks/ that load on first use. The build fails
 // when the entry's static imports reach one of them, so a new static import cannot undo that.
+// The runtime's worker threads are entries of their own, dist/<name>.js beside bin.js, where
+// `workerUrl` (packages/runtime/src/context/worker-url.ts) looks for them.
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,12 @@ import * as esbuild from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'packages/cli/dist');
+
+/** Worker modules started with `new Worker(url)`: emitted as dist/<name>.js. */
+export const WORKERS = {
+  'hash-worker': 'packages/runtime/src/context/hash-worker.ts',
+  'tar-worker': 'packages/runtime/src/context/tar-worker.ts',
+};
 
 /** Loaded on demand from node_modules; never part of the bundle's start-up. */
 export const LAZY_PACKAGES = [
@@ -72,7 +80,7 @@ export async function bundle({ metafilePath } = {}) {
   await rm(join(outdir, 'chunks'), { recursive: true, force: true });
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: { bin: 'packages/cli/src/bin.ts' },
+    entryPoints: { bin: 'packages/cli/src/bin.ts', ...WORKERS },
     outdir,
     bundle: true,
     splitting: true,
@@ -105,7 +113,15 @@ export async function bundle({ metafilePath } = {}) {
   const outputs = result.metafile.outputs;
   const entry = relative(root, join(outdir, 'bin.js'));
   const eager = staticClosure(outputs, entry);
-  const leaks = eager.flatMap((file) =>
+  const missing = Object.keys(WORKERS).filter(
+    (name) => !outputs[relative(root, join(outdir, `${name}.js`))],
+  );
+  if (missing.length > 0) throw new Error(`bundle: no dist/${missing.join('.js, dist/')}.js`);
+  // A worker starts with the modules it imports statically: none of them may be an SDK either.
+  const workerClosure = Object.keys(WORKERS).flatMap((name) =>
+    staticClosure(outputs, relative(root, join(outdir, `${name}.js`))),
+  );
+  const leaks = [...new Set([...eager, ...workerClosure])].flatMap((file) =>
     (outputs[file]?.imports ?? [])
       .filter((i) => i.external && i.kind === 'import-statement' && isLazy(i.path))
       .map((i) => `${file} imports ${i.path}`),

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import * as k8s from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
-import { createBuildPlan } from '../../packages/runtime/src/build/build-plan.js';
+import { createBuildPlan } from '../../packages/runtime/src/context/build-plan.js';
 import {
   BuildFailedError,
   type ProgressReporter,

@@ -20,7 +20,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
-import { createBuildPlan, type BuildPlan } from '../../packages/runtime/src/build/build-plan.js';
+import { createBuildPlan, type BuildPlan } from '../../packages/runtime/src/context/build-plan.js';
 import {
   BuildFailedError,
   type ProgressReporter,

@@ -1,5 +1,5 @@
 import type { Destination } from '@launch-agent/config';
-import { createBuildPlan, type BuildPlan, type BuildPlanOptions } from './build/build-plan.js';
+import { createBuildPlan, type BuildPlan, type BuildPlanOptions } from './context/build-plan.js';
 import { silentProgress, type Builder, type ProgressReporter } from './builders/builder.js';
 import type { Registry } from './registries/registry.js';
 import { createRegistry, type RegistryOptions } from './registries/select-registry.js';
@@ -45,8 +45,6 @@ export interface BuildReport {
     bytes: number;
     hashedFiles: number;
     cachedFiles: number;
-    /** The stat cache's snapshot of the last scan held: the context was not walked. */
-    fromSnapshot: boolean;
   };
   timings: { planMs: number; checkMs: number; buildMs?: number; pushMs?: number; totalMs: number };
 }
@@ -91,7 +89,6 @@ export async function buildImage(request: BuildImageRequest): Promise<BuildRepor
       bytes: plan.stats.bytes,
       hashedFiles: plan.stats.hashedFiles,
       cachedFiles: plan.stats.cachedFiles,
-      fromSnapshot: plan.stats.fromSnapshot,
     },
     timings: { planMs, checkMs, totalMs: 0 },
   };

@@ -18,9 +18,9 @@ export {
   SOURCE_HASH_VERSION_LABEL,
   type BuildPlan,
   type BuildPlanOptions,
-} from './build/build-plan.js';
-export { createContextTar, ContextChangedError, type ContextTar } from './build/context-tar.js';
-export { parallelGzip } from './build/parallel-gzip.js';
+} from './context/build-plan.js';
+export { createContextTar, ContextChangedError, type ContextTar } from './context/tar.js';
+export { parallelGzip } from './context/parallel-gzip.js';
 
 // Where images go.
 export { createRegistry, type RegistryOptions } from './registries/select-registry.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseDestination } from '@launch-agent/config';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
-import { createBuildPlan, type BuildPlan } from '../src/build/build-plan.js';
+import { createBuildPlan, type BuildPlan } from '../src/context/build-plan.js';
 import {
   BuildFailedError,
   PushFailedError,

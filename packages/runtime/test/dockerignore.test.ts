@@ -1,13 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { walkContext } from '../src/build/context-walk.js';
+import { walkContext } from '../src/context/walk.js';
 import {
   DockerIgnore,
   DockerIgnoreError,
   DOCKERIGNORE_MAX_PATTERN_LENGTH,
   DOCKERIGNORE_MAX_PATTERNS,
-} from '../src/build/dockerignore.js';
+} from '../src/context/dockerignore.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));

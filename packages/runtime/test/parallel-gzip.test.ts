@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { parallelGzip, type ParallelGzipStats } from '../src/build/parallel-gzip.js';
+import { parallelGzip, type ParallelGzipStats } from '../src/context/parallel-gzip.js';
 
 function text(bytes: number): Buffer {
   const words = ['import', 'tensor', 'model', 'train', 'loss', 'epoch', '\n'];

@@ -10,12 +10,12 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBuildPlan, type BuildPlanOptions } from '../src/build/build-plan.js';
+import { createBuildPlan, type BuildPlanOptions } from '../src/context/build-plan.js';
 import {
   digestSourceManifest,
   SOURCE_HASH_VERSION,
   TAG_HEX_LENGTH,
-} from '../src/build/source-hash.js';
+} from '../src/context/source-hash.js';
 import { createHash } from 'node:crypto';
 
 const roots: string[] = [];
@@ -176,9 +176,9 @@ describe('source hash', () => {
     for (let i = 0; i < 40; i++) files[`blob/${i}.bin`] = `${i}`.repeat(20_000 + i);
     const a = context(files);
     const single = await createBuildPlan({ contextDir: a, cacheDir: false, threads: 1 });
-    const { computeSourceHash } = await import('../src/build/source-hash.js');
-    const { walkContext } = await import('../src/build/context-walk.js');
-    const { DockerIgnore } = await import('../src/build/dockerignore.js');
+    const { computeSourceHash } = await import('../src/context/source-hash.js');
+    const { walkContext } = await import('../src/context/walk.js');
+    const { DockerIgnore } = await import('../src/context/dockerignore.js');
     const { readFileSync } = await import('node:fs');
     const parallel = await computeSourceHash(
       {
@@ -218,7 +218,7 @@ describe('source hash', () => {
             path: 'bin/hello',
             absolutePath: '/nowhere',
             executable: true,
-            stat: { size: 6, mtimeMs: 0, ctimeMs: 0, ino: 0, mode: 0, dev: 0 },
+            stat: { size: 6, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, mode: 0 },
           },
           { type: 'symlink', path: 'link', target: 'bin/hello' },
         ],

@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import {
   chmodSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -10,14 +8,22 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBuildPlan } from '../src/build/build-plan.js';
-import { decodeStatCache, encodeStatCache } from '../src/build/stat-cache-file.js';
-import { RACY_WINDOW_MS, StatCache } from '../src/build/stat-cache.js';
+import { createBuildPlan } from '../src/context/build-plan.js';
+import {
+  decodeStatCache,
+  encodeStatCache,
+  RACY_WINDOW_MS,
+  STAT_CACHE_FORMAT,
+  STAT_CACHE_MAX_BYTES,
+  StatCache,
+  type StatKey,
+} from '../src/context/stat-cache.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -78,7 +84,7 @@ describe('stat cache', () => {
     );
     renameSync(join(root, 'replacement'), join(root, 'f2.txt'));
     const after = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    expect(after.stats.hashedFiles).toBeGreaterThanOrEqual(1);
+    expect(after.stats.hashedFiles).toBe(1);
     expect(after.sourceHash).toBe(
       (await createBuildPlan({ contextDir: root, cacheDir: false })).sourceHash,
     );
@@ -95,25 +101,13 @@ describe('stat cache', () => {
 
   it('only caches an entry when both mtime and ctime are older than the window', () => {
     const cache = StatCache.open('/ctx', dir('cache-unit-'), 1_000_000);
-    const old = {
-      size: 1,
-      mtimeMs: 1_000_000 - RACY_WINDOW_MS - 1,
-      ctimeMs: 1_000_000 - RACY_WINDOW_MS - 1,
-      ino: 1,
-      mode: 0o100644,
-      dev: 1,
-    };
-    cache.record('old', old, 'a'.repeat(64));
-    cache.record('racy', { ...old, ctimeMs: 1_000_000 - 10 }, 'b'.repeat(64));
+    const racy = { ...KEY, ctimeNs: (1_000_000n - 10n) * 1_000_000n };
+    cache.record('old', KEY, 'a'.repeat(64));
+    cache.record('racy', racy, 'b'.repeat(64));
     cache.save();
-    const reopened = StatCache.open(
-      '/ctx',
-      (cache.file as string).replace(/\/hash-cache\/.*$/, ''),
-      2_000_000,
-    );
-    expect(reopened.lookup('old', old)).toBe('a'.repeat(64));
-    expect(reopened.lookup('old', { ...old, mode: 0o100755 })).toBeUndefined();
-    expect(reopened.lookup('racy', { ...old, ctimeMs: 1_000_000 - 10 })).toBeUndefined();
+    const reopened = StatCache.open('/ctx', cacheDirOf(cache), 2_000_000);
+    expect(reopened.lookup('old', KEY)).toBe('a'.repeat(64));
+    expect(reopened.lookup('racy', racy)).toBeUndefined();
   });
 
   it('re-applies .dockerignore to remembered files when the rules change', async () => {
@@ -150,7 +144,7 @@ const DEEP = 'a/b/c/d';
 
 /**
  * A context whose interesting entries are four directories down, every file and directory
- * aged: a warm run takes every listing and every digest from the cache.
+ * aged: a warm run takes every digest from the cache.
  */
 function deepContext(): { root: string; cacheDir: string } {
   const root = dir('cache-deep-');
@@ -243,137 +237,24 @@ describe('stat cache: a warm run notices every change deep in the tree', () => {
     ],
   ];
 
-  // Changes that leave every directory's stat alone: the snapshot still holds, and only the
-  // changed file is read. Every other change must make the warm run walk the context.
-  const keepSnapshot = new Set([
-    'new bytes with the same size and mtime',
-    'a file made executable',
-  ]);
-
-  it.each(changes)('%s', async (name, change) => {
+  it.each(changes)('%s', async (_name, change) => {
     const { root, cacheDir } = deepContext();
     const cold = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    expect(cold.stats.fromSnapshot).toBe(false);
     const unchanged = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     expect(unchanged.stats.hashedFiles).toBe(0);
-    expect(unchanged.stats.fromSnapshot).toBe(true);
     expect(unchanged.entries).toEqual(cold.entries);
     expect(unchanged.sourceHash).toBe(cold.sourceHash);
 
     change(root);
     const warm = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     const fresh = await createBuildPlan({ contextDir: root, cacheDir: false });
-    expect(warm.stats.fromSnapshot).toBe(keepSnapshot.has(name));
     expect(warm.entries).toEqual(fresh.entries);
     expect(warm.sourceHash).toBe(fresh.sourceHash);
     expect(warm.sourceHash).not.toBe(cold.sourceHash);
-    // And the cache written by the warm run describes the changed tree, snapshot included.
+    // And the cache written by the warm run describes the changed tree.
     const again = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
     expect(again.stats.hashedFiles).toBe(0);
-    expect(again.stats.fromSnapshot).toBe(true);
-    expect(again.entries).toEqual(fresh.entries);
     expect(again.sourceHash).toBe(fresh.sourceHash);
-  });
-
-  it('leaves no snapshot after a scan that could not remember everything', async () => {
-    const { root, cacheDir } = deepContext();
-    const plan = () => createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    await plan();
-    // A file whose mtime is ahead of the scan clock is racy: hashed, but never remembered.
-    const recent = deep(root, 'recent.txt');
-    writeFileSync(recent, 'just written\n');
-    const ahead = new Date(later() + 3_600_000);
-    utimesSync(recent, ahead, ahead);
-    const racy = await plan();
-    expect([racy.stats.fromSnapshot, racy.stats.hashedFiles]).toEqual([false, 1]);
-    const next = await plan();
-    expect([next.stats.fromSnapshot, next.stats.hashedFiles]).toEqual([false, 1]);
-    expect(next.sourceHash).toBe(racy.sourceHash);
-    age(recent);
-    const settled = await plan();
-    expect([settled.stats.fromSnapshot, settled.stats.hashedFiles]).toEqual([false, 1]);
-    const again = await plan();
-    expect([again.stats.fromSnapshot, again.stats.hashedFiles]).toEqual([true, 0]);
-    expect(again.sourceHash).toBe(racy.sourceHash);
-  });
-
-  it('gives the remembered source hash only for the same Dockerfile, args, target and platform', async () => {
-    const { root, cacheDir } = deepContext();
-    const outside = join(dir('cache-dockerfile-'), 'Dockerfile');
-    writeFileSync(outside, 'FROM scratch\n');
-    const plan = (options: { buildArgs?: Record<string, string>; platform?: string } = {}) =>
-      createBuildPlan({
-        contextDir: root,
-        dockerfile: outside,
-        cacheDir,
-        now: later(),
-        ...options,
-      });
-    const fresh = (options: { buildArgs?: Record<string, string>; platform?: string } = {}) =>
-      createBuildPlan({ contextDir: root, dockerfile: outside, cacheDir: false, ...options });
-    await plan();
-    // Tamper with the remembered hash: a run that uses it gives the tampered value back.
-    const [name] = readdirSync(join(cacheDir, 'hash-cache'));
-    const file = join(cacheDir, 'hash-cache', name!);
-    const stored = decodeStatCache(readFileSync(file))!;
-    const tampered = 'f'.repeat(64);
-    writeFileSync(
-      file,
-      encodeStatCache({ ...stored, sourceHash: { ...stored.sourceHash!, hash: tampered } }),
-    );
-    expect((await plan()).sourceHash).toBe(tampered);
-    // A snapshot that holds no source hash is given one by the next scan.
-    writeFileSync(file, encodeStatCache({ ...stored, sourceHash: undefined }));
-    const rehashed = await plan();
-    expect(rehashed.stats.fromSnapshot).toBe(true);
-    expect(decodeStatCache(readFileSync(file))?.sourceHash?.hash).toBe(rehashed.sourceHash);
-    writeFileSync(
-      file,
-      encodeStatCache({ ...stored, sourceHash: { ...stored.sourceHash!, hash: tampered } }),
-    );
-
-    for (const options of [{ buildArgs: { A: '1' } }, { platform: 'linux/arm64' }]) {
-      const other = await plan(options);
-      expect(other.stats.fromSnapshot).toBe(true);
-      expect(other.sourceHash).toBe((await fresh(options)).sourceHash);
-    }
-    writeFileSync(outside, 'FROM scratch\nLABEL changed=1\n');
-    const edited = await plan();
-    expect(edited.stats.fromSnapshot).toBe(true);
-    expect(edited.sourceHash).toBe((await fresh()).sourceHash);
-    // A file changed under a snapshot that still holds: hashed again, not remembered.
-    const before = statSync(deep(root, 'file.txt'));
-    writeFileSync(deep(root, 'file.txt'), 'DEEP CONTENT\n');
-    restoreMtime(deep(root, 'file.txt'), before);
-    writeFileSync(outside, 'FROM scratch\n');
-    const changed = await plan();
-    expect([changed.stats.fromSnapshot, changed.stats.hashedFiles]).toEqual([true, 1]);
-    expect(changed.sourceHash).toBe((await fresh()).sourceHash);
-    expect(changed.sourceHash).not.toBe(tampered);
-  });
-
-  it('walks the context when the snapshot does not fit it, whatever the directory stats say', async () => {
-    const { root, cacheDir } = deepContext();
-    const cold = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    // A file gone while every directory keeps the stat the snapshot has (no POSIX file system
-    // does this; the cache file is rewritten to pretend it): the snapshot must not be trusted.
-    rmSync(deep(root, 'other.txt'));
-    const [name] = readdirSync(join(cacheDir, 'hash-cache'));
-    const file = join(cacheDir, 'hash-cache', name!);
-    const stored = decodeStatCache(readFileSync(file))!;
-    const stats = Float64Array.from(stored.stats);
-    stored.dirPaths.forEach((path, d) => {
-      const s = statSync(join(root, path));
-      const at = (stored.filePaths.length + d) * 6;
-      stats.set([s.size, s.mtimeMs, s.ctimeMs, s.ino, s.mode, s.dev], at);
-    });
-    writeFileSync(file, encodeStatCache({ ...stored, stats }));
-    const warm = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    const fresh = await createBuildPlan({ contextDir: root, cacheDir: false });
-    expect(warm.stats.fromSnapshot).toBe(false);
-    expect(warm.entries).toEqual(fresh.entries);
-    expect(warm.sourceHash).toBe(fresh.sourceHash);
-    expect(warm.sourceHash).not.toBe(cold.sourceHash);
   });
 
   it('rewrites nothing when nothing changed', async () => {
@@ -383,43 +264,150 @@ describe('stat cache: a warm run notices every change deep in the tree', () => {
     const file = join(cacheDir, 'hash-cache', name!);
     const written = statSync(file);
     await createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    // Same inode and mtime: every digest and every listing was confirmed, so no save happened.
+    // Same inode and mtime: every digest was confirmed, so no save happened.
     expect(statSync(file).ino).toBe(written.ino);
     expect(statSync(file).mtimeMs).toBe(written.mtimeMs);
   });
+});
 
-  it('does not remember the listing of a directory changed within the racy window', () => {
-    const cache = StatCache.open('/ctx', dir('cache-unit-'), 1_000_000, 'rules');
-    const stat = (ctimeMs: number) => ({
-      size: 4096,
-      mtimeMs: 1_000_000 - RACY_WINDOW_MS - 1,
-      ctimeMs,
-      ino: 7,
-      mode: 0o40755,
-      dev: 1,
-    });
-    const listing = { names: ['a'], kinds: Uint8Array.of(1) };
-    cache.rememberListing('old', stat(1_000_000 - RACY_WINDOW_MS - 1), listing);
-    cache.rememberListing('racy', stat(1_000_000 - 10), listing);
+/** The directory `StatCache.open` was given, from the cache's file. */
+function cacheDirOf(cache: StatCache): string {
+  return (cache.file as string).replace(/\/hash-cache\/[^/]*$/, '');
+}
+
+const SETTLED_NS = (1_000_000n - BigInt(RACY_WINDOW_MS) - 1n) * 1_000_000n;
+const KEY: StatKey = {
+  size: 12,
+  mtimeNs: SETTLED_NS,
+  ctimeNs: SETTLED_NS + 1n,
+  ino: 42n,
+  mode: 0o100644,
+};
+
+describe('stat cache: the key', () => {
+  function remembered(): StatCache {
+    const cache = StatCache.open('/ctx', dir('cache-key-'), 1_000_000);
+    cache.record('file', KEY, 'c'.repeat(64));
     cache.save();
-    const cacheDir = (cache.file as string).replace(/\/hash-cache\/.*$/, '');
-    const reopened = StatCache.open('/ctx', cacheDir, 2_000_000, 'rules');
-    expect(reopened.listing('old', stat(1_000_000 - RACY_WINDOW_MS - 1))?.names).toEqual(['a']);
-    expect(reopened.listing('racy', stat(1_000_000 - 10))).toBeUndefined();
-    // Listings are decisions of the .dockerignore rules: other rules, no listing.
-    const otherRules = StatCache.open('/ctx', cacheDir, 2_000_000, 'other rules');
-    expect(otherRules.listing('old', stat(1_000_000 - RACY_WINDOW_MS - 1))).toBeUndefined();
+    return StatCache.open('/ctx', cacheDirOf(cache), 2_000_000);
+  }
+
+  it('gives the digest back when all five fields match', () => {
+    expect(remembered().lookup('file', { ...KEY })).toBe('c'.repeat(64));
   });
 
-  it('removes the JSON cache file of the previous format when it saves', async () => {
-    const { root, cacheDir } = settledContext();
-    const { realpathSync } = await import('node:fs');
-    const name = createHash('sha256').update(realpathSync(root)).digest('hex').slice(0, 32);
-    mkdirSync(join(cacheDir, 'hash-cache'), { recursive: true });
-    writeFileSync(join(cacheDir, 'hash-cache', `${name}.json`), '{"format":2,"entries":[]}');
-    const plan = await createBuildPlan({ contextDir: root, cacheDir, now: later() });
-    expect(plan.stats.hashedFiles).toBe(6);
-    expect(existsSync(join(cacheDir, 'hash-cache', `${name}.json`))).toBe(false);
-    expect(readdirSync(join(cacheDir, 'hash-cache'))).toEqual([`${name}.bin`]);
+  const changes: Array<[keyof StatKey, StatKey]> = [
+    ['size', { ...KEY, size: KEY.size + 1 }],
+    ['mtimeNs', { ...KEY, mtimeNs: KEY.mtimeNs + 1n }],
+    ['ctimeNs', { ...KEY, ctimeNs: KEY.ctimeNs + 1n }],
+    ['ino', { ...KEY, ino: KEY.ino + 1n }],
+    ['mode', { ...KEY, mode: 0o100755 }],
+  ];
+  it.each(changes)('misses when only %s differs (a nanosecond is enough)', (_field, key) => {
+    expect(remembered().lookup('file', key)).toBeUndefined();
+  });
+
+  it('misses a path it does not hold and holds only the context it was opened for', () => {
+    const cache = remembered();
+    expect(cache.lookup('other', KEY)).toBeUndefined();
+    expect(StatCache.open('/elsewhere', cacheDirOf(cache), 2_000_000).lookup('file', KEY)).toBe(
+      undefined,
+    );
+  });
+});
+
+describe('stat cache: the file', () => {
+  const records = () => ({
+    context: '/work/ctx',
+    paths: ['Dockerfile', 'dir/ünïcode file', 'z'],
+    stats: BigUint64Array.from(
+      [
+        [1n, 10n, 11n, 12n, 0o100644n],
+        // Before 1970 (a negative time) and an inode above 2^63.
+        [2n, -5n, -6n, 2n ** 63n + 5n, 0o100755n],
+        [0n, 0n, 0n, 0n, 0o100600n],
+      ]
+        .flat()
+        .map((v) => BigInt.asUintN(64, v)),
+    ),
+    digests: 'a'.repeat(64) + 'b'.repeat(64) + 'c'.repeat(64),
+  });
+
+  it('round-trips: what is written is what is read', () => {
+    const bytes = encodeStatCache(records());
+    expect(bytes.subarray(0, 30).toString('latin1')).toMatch(
+      new RegExp(`^launch-agent-stat-cache ${STAT_CACHE_FORMAT}\\n`),
+    );
+    expect(decodeStatCache(bytes)).toEqual(records());
+    const empty = { context: '/c', paths: [], stats: new BigUint64Array(0), digests: '' };
+    expect(decodeStatCache(encodeStatCache(empty))).toEqual(empty);
+  });
+
+  it('round-trips through save and open, with times before 1970 and 64-bit inodes', () => {
+    const cache = StatCache.open('/ctx', dir('cache-trip-'), 1_000_000);
+    const odd: StatKey = {
+      size: 3,
+      mtimeNs: -1n,
+      ctimeNs: -2n,
+      ino: 2n ** 64n - 1n,
+      mode: 0o100644,
+    };
+    cache.record('a', KEY, 'd'.repeat(64));
+    cache.record('b', odd, 'e'.repeat(64));
+    cache.save();
+    const reopened = StatCache.open('/ctx', cacheDirOf(cache), 2_000_000);
+    expect(reopened.lookup('a', KEY)).toBe('d'.repeat(64));
+    expect(reopened.lookup('b', odd)).toBe('e'.repeat(64));
+  });
+
+  it('reads a damaged, truncated, extended or foreign file as no file', () => {
+    const bytes = encodeStatCache(records());
+    const flipped = Buffer.from(bytes);
+    flipped[bytes.length - 60] = flipped[bytes.length - 60]! ^ 1; // a bit of a path
+    const digestFlipped = Buffer.from(bytes);
+    digestFlipped[bytes.indexOf(0x0a, 30) + 1 + 3 * 40] =
+      digestFlipped[bytes.indexOf(0x0a, 30) + 1 + 3 * 40]! ^ 0x80; // a bit of the first digest
+    const otherVersion = Buffer.from(bytes);
+    otherVersion.write(String(STAT_CACHE_FORMAT + 1), 'launch-agent-stat-cache '.length);
+    for (const bad of [
+      flipped,
+      digestFlipped,
+      otherVersion,
+      bytes.subarray(0, bytes.length - 1),
+      bytes.subarray(0, 40),
+      Buffer.concat([bytes, Buffer.of(0)]),
+      Buffer.from('{"format":4}\n'),
+      Buffer.alloc(0),
+    ]) {
+      expect(decodeStatCache(bad)).toBeUndefined();
+    }
+  });
+
+  it('opens a corrupt or oversized cache file as an empty cache', () => {
+    const cache = StatCache.open('/ctx', dir('cache-bad-'), 1_000_000);
+    cache.record('file', KEY, 'c'.repeat(64));
+    cache.save();
+    const file = cache.file as string;
+    const good = readFileSync(file);
+    const corrupt = Buffer.from(good);
+    corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 1;
+    writeFileSync(file, corrupt);
+    expect(StatCache.open('/ctx', cacheDirOf(cache), 2_000_000).lookup('file', KEY)).toBe(
+      undefined,
+    );
+    // Past the size bound it is not even read (a sparse file: no disk is used).
+    writeFileSync(file, good);
+    truncateSync(file, STAT_CACHE_MAX_BYTES + 1);
+    expect(StatCache.open('/ctx', cacheDirOf(cache), 2_000_000).lookup('file', KEY)).toBe(
+      undefined,
+    );
+  });
+
+  it('writes through a temp file renamed into place, leaving nothing else behind', () => {
+    const cache = StatCache.open('/ctx', dir('cache-atomic-'), 1_000_000);
+    cache.record('file', KEY, 'c'.repeat(64));
+    cache.save();
+    const dirOfFile = join(cache.file as string, '..');
+    expect(readdirSync(dirOfFile)).toEqual([(cache.file as string).split('/').pop()]);
   });
 });

@@ -1,4 +1,4 @@
-import { BuildPlanError } from '../build/build-plan.js';
+import { BuildPlanError } from '../context/build-plan.js';
 import { BuildFailedError, BuilderUnavailableError, PushFailedError } from '../builders/builder.js';
 import { RegistryError } from '../registries/registry.js';
 import { BuildContextUnavailableError } from './build-context-source.js';

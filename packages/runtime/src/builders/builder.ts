@@ -1,5 +1,5 @@
 import type { Destination } from '@launch-agent/config';
-import type { BuildPlan } from '../build/build-plan.js';
+import type { BuildPlan } from '../context/build-plan.js';
 import type { Registry } from '../registries/registry.js';
 
 /** Where a builder tells the user what it is doing. Every method may be called often. */

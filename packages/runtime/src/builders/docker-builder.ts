@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { createContextTar } from '../build/context-tar.js';
+import { createContextTar } from '../context/tar.js';
 import type { RegistryCredentials } from '../registries/registry.js';
 import {
   BuildFailedError,

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore } from '@launch-agent/config';
-import { createContextTar } from '../../build/context-tar.js';
-import { parallelGzip, type ParallelGzipOptions } from '../../build/parallel-gzip.js';
+import { createContextTar } from '../../context/tar.js';
+import { parallelGzip, type ParallelGzipOptions } from '../../context/parallel-gzip.js';
 import { apiStatus, deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
 import type { BuildContextStore } from '../../storage/context-store.js';
 import {

@@ -1,96 +1,17 @@
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
+// Hashes the files of a scan: on the calling thread when there is little to read, else spread
+// over hashing threads (hash-worker.ts), largest files first, in batches.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import {
+  hashFile,
+  READ_CHUNK_BYTES,
+  type BatchResult,
+  type FileDigest,
+  type HashBatch,
+} from './file-digest.js';
+import { startWorker } from './worker-url.js';
 
-/** What hashing one file found: its SHA-256 and the stat taken after the last read. */
-export interface FileDigest {
-  digest: string;
-  /** Bytes actually read. */
-  size: number;
-  /** After-read stat, so a caller can tell whether the file changed while it was read. */
-  mtimeMs: number;
-  ctimeMs: number;
-}
-
-/**
- * Read size: large enough that the per-read cost is small next to hashing, small enough that
- * the buffer stays in the core's L2 cache between the read and the hash (1 MiB measured slower).
- */
-export const READ_CHUNK_BYTES = 256 << 10;
-
-/**
- * Streams one file through SHA-256 in fixed-size reads. It takes its modules as parameters and
- * touches nothing outside itself because its source text is also what the worker threads run
- * (see `workerSource`), so the main thread and the workers hash with the very same code.
- */
-export function hashFileWith(
-  fsModule: typeof fs,
-  cryptoModule: typeof crypto,
-  path: string,
-  buffer: Buffer,
-): FileDigest {
-  // Never through a link, never waiting on a FIFO: the walk saw a regular file here, and a
-  // source swapped underneath must fail rather than read something else.
-  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fsModule.constants;
-  const fd = fsModule.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  try {
-    const hash = cryptoModule.createHash('sha256');
-    let size = 0;
-    for (;;) {
-      const n = fsModule.readSync(fd, buffer, 0, buffer.length, null);
-      if (n === 0) break;
-      hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-      size += n;
-    }
-    const after = fsModule.fstatSync(fd);
-    return { digest: hash.digest('hex'), size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs };
-  } finally {
-    fsModule.closeSync(fd);
-  }
-}
-
-/** Hashes a file on the calling thread. */
-export function hashFile(
-  path: string,
-  buffer: Buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES),
-): FileDigest {
-  return hashFileWith(fs, crypto, path, buffer);
-}
-
-/** One message to a worker: a batch of absolute paths. */
-interface HashBatch {
-  id: number;
-  paths: string[];
-}
-
-type BatchResult =
-  | { id: number; ok: true; results: FileDigest[] }
-  | { id: number; ok: false; path: string; code?: string; message: string };
-
-function workerSource(): string {
-  // Evaluated as a CommonJS script by worker_threads, so it runs the same way from compiled
-  // output and from TypeScript sources under a test runner.
-  return `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const crypto = require('node:crypto');
-const hashFileWith = ${hashFileWith.toString()};
-const buffer = Buffer.allocUnsafe(${READ_CHUNK_BYTES});
-parentPort.on('message', (batch) => {
-  const results = [];
-  for (const path of batch.paths) {
-    try {
-      results.push(hashFileWith(fs, crypto, path, buffer));
-    } catch (error) {
-      parentPort.postMessage({ id: batch.id, ok: false, path, code: error.code, message: error.message });
-      return;
-    }
-  }
-  parentPort.postMessage({ id: batch.id, ok: true, results });
-});
-`;
-}
+export { hashFile, READ_CHUNK_BYTES, type FileDigest } from './file-digest.js';
 
 /** A file to hash with its expected size, used to balance work between threads. */
 export interface HashJob {
@@ -165,7 +86,7 @@ export async function hashFiles(
 
   const batches = batchesOf(jobs);
   const results: FileDigest[] = new Array(jobs.length);
-  const workers = Array.from({ length: threads }, () => new Worker(workerSource(), { eval: true }));
+  const workers = Array.from({ length: threads }, () => startWorker('hash-worker'));
   let next = 0;
   try {
     await new Promise<void>((resolve, reject) => {

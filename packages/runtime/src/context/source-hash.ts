@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ContextEntry } from './context-walk.js';
-import { hashFiles, type HashFilesOptions, type HashJob } from './hash-worker.js';
-import { StatCache } from './stat-cache.js';
+import type { ContextEntry } from './walk.js';
+import { hashFiles, type HashFilesOptions, type HashJob } from './hash-pool.js';
+import { sameStatKey, StatCache } from './stat-cache.js';
 
 /** First line of the hashed text; it changes whenever the rules in docs/source-hash.md change. */
 export const SOURCE_HASH_VERSION = 'launch-agent-source-hash/v1';
@@ -112,14 +112,14 @@ export function digestSourceManifest(
 /**
  * The source hash of a build: the Dockerfile, each included file's relative path, executable
  * bit and bytes, symlinks as links, the build args, target and platform. Independent of mtimes,
- * absolute paths, owners and directory order. Unchanged files are taken from the stat cache;
- * the others are read on worker threads.
+ * absolute paths, owners and directory order. A file whose lstat matches the stat cache's
+ * record in all five fields takes its digest from there; the others are read on worker threads.
  */
 export async function computeSourceHash(
   inputs: SourceHashInputs,
   options: SourceHashOptions = {},
 ): Promise<SourceHash> {
-  const cache = options.cache ?? StatCache.disabled('');
+  const cache = options.cache ?? StatCache.disabled();
   const fileDigests = new Map<string, string>();
   const jobs: HashJob[] = [];
   const pending: Array<Extract<ContextEntry, { type: 'file' }>> = [];
@@ -143,21 +143,14 @@ export async function computeSourceHash(
     const entry = pending[i]!;
     fileDigests.set(entry.path, result.digest);
     hashedBytes += result.size;
-    // Remember the digest only if the file did not change between the walk and the last read.
-    const unchanged =
-      result.size === entry.stat.size &&
-      result.mtimeMs === entry.stat.mtimeMs &&
-      result.ctimeMs === entry.stat.ctimeMs;
-    if (unchanged) cache.record(entry.path, entry.stat, result.digest);
+    // Remember the digest only if the file did not change between the walk's lstat and the
+    // last read (the same inode, size, times and mode, and every byte of it read).
+    if (result.size === entry.stat.size && sameStatKey(result.after, entry.stat)) {
+      cache.record(entry.path, entry.stat, result.digest);
+    }
   });
-  // Unchanged entries (the stat cache's snapshot held) and no file changed: the text is the one
-  // the last scan hashed, so with the same head it has the same hash.
-  const head = manifestHead(inputs);
-  const headDigest = createHash('sha256').update(head).digest('hex');
-  const hash =
-    cache.rememberedSourceHash(headDigest, inputs.entries) ??
-    digestSourceManifest(inputs, fileDigests, head);
-  cache.save(inputs.entries, { head: headDigest, hash });
+  const hash = digestSourceManifest(inputs, fileDigests);
+  cache.save();
   return {
     hash,
     tag: hash.slice(0, TAG_HEX_LENGTH),

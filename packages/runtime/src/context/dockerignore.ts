@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, posix } from 'node:path';
 import { RE2JS } from 're2js';
-import { readContextFile } from './context-file.js';
+import { readContextFile } from './contained-file.js';
 
 /** More patterns than any real `.dockerignore` has; each one costs every path a match. */
 export const DOCKERIGNORE_MAX_PATTERNS = 10_000;

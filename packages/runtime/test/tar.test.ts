@@ -18,14 +18,14 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tar from 'tar-stream';
-import { createBuildPlan, type BuildPlan } from '../src/build/build-plan.js';
+import { createBuildPlan, type BuildPlan } from '../src/context/build-plan.js';
 import {
   CONTEXT_MTIME,
   ContextChangedError,
   createContextTar,
   extraDockerfileName,
   type ContextTarOptions,
-} from '../src/build/context-tar.js';
+} from '../src/context/tar.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));

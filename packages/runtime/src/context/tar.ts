@@ -1,10 +1,10 @@
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { BuildPlan } from './build-plan.js';
 import { DEFAULT_GZIP_MEMBER_BYTES } from './parallel-gzip.js';
 import { tarChunks, type TarChunksJob, type TarEntrySpec } from './tar-chunks.js';
+import type { TarWorkerMessage } from './tar-worker.js';
+import { startWorker } from './worker-url.js';
 
 /**
  * Tar entries carry only what the source hash covers: a fixed mtime, owner root, and mode 0644,
@@ -75,68 +75,6 @@ function readerError(error: unknown): Error {
   return copy;
 }
 
-function workerSource(): string {
-  // Evaluated as a CommonJS script by worker_threads, so it runs the same way from compiled
-  // output and from TypeScript sources under a test runner. The parent grants chunks (a number
-  // per message); 'stop' closes the open file and ends the thread.
-  return `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const crypto = require('node:crypto');
-const tarChunks = ${tarChunks.toString()};
-const chunks = tarChunks(fs, crypto, workerData);
-let credit = 0;
-let finished = false;
-const finish = () => {
-  finished = true;
-  parentPort.close();
-};
-parentPort.on('message', (message) => {
-  if (finished) return;
-  if (message === 'stop') {
-    try {
-      chunks.return();
-    } finally {
-      finish();
-    }
-    return;
-  }
-  credit += message;
-  while (credit > 0) {
-    let next;
-    try {
-      next = chunks.next();
-    } catch (error) {
-      const e = error || {};
-      parentPort.postMessage({
-        error: {
-          message: String(e.message || error),
-          contextChanged: e.contextChanged,
-          code: e.code,
-          errno: e.errno,
-          syscall: e.syscall,
-          path: e.path,
-        },
-      });
-      finish();
-      return;
-    }
-    if (next.done) {
-      parentPort.postMessage({ end: true });
-      finish();
-      return;
-    }
-    credit -= 1;
-    const chunk = next.value;
-    parentPort.postMessage({ chunk: chunk.buffer, length: chunk.length }, [chunk.buffer]);
-  }
-});
-`;
-}
-
-type WorkerMessage =
-  { chunk: ArrayBuffer; length: number } | { end: true } | { error: Record<string, unknown> };
-
 /**
  * The tar produced on a worker thread, at most `readAhead` chunks ahead of the reader. Chunks
  * are pushed one per read, so a reader never gets several joined (which would copy them).
@@ -194,9 +132,9 @@ function threadStream(job: TarChunksJob, readAhead: number): Readable {
     },
   });
   const start = () => {
-    const w = new Worker(workerSource(), { eval: true, workerData: job });
+    const w = startWorker('tar-worker', { workerData: job });
     worker = w;
-    w.on('message', (message: WorkerMessage) => {
+    w.on('message', (message: TarWorkerMessage) => {
       if (finished) return;
       if ('chunk' in message) {
         requested -= 1;
@@ -229,7 +167,7 @@ function threadStream(job: TarChunksJob, readAhead: number): Readable {
 
 /** The tar produced on the calling thread, one chunk per read. */
 function inlineStream(job: TarChunksJob): Readable {
-  const chunks = tarChunks(fs, crypto, job);
+  const chunks = tarChunks(job);
   const stream: Readable = new Readable({
     read() {
       // A chunk pushed while the reader's read() still holds one would be joined to it.

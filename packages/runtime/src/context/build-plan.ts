@@ -5,8 +5,8 @@ import {
   ContextFileError,
   isInside,
   readContextFile,
-} from './context-file.js';
-import { walkContext, type ContextEntry } from './context-walk.js';
+} from './contained-file.js';
+import { walkContext, type ContextEntry } from './walk.js';
 import { DockerIgnore, DockerIgnoreError } from './dockerignore.js';
 import { computeSourceHash, SOURCE_HASH_VERSION } from './source-hash.js';
 import { defaultCacheDir, StatCache } from './stat-cache.js';
@@ -67,11 +67,6 @@ export interface BuildPlan {
     hashedFiles: number;
     hashedBytes: number;
     cachedFiles: number;
-    /**
-     * True when the stat cache's snapshot of the last scan still held, so the context was not
-     * walked (docs/source-hash.md).
-     */
-    fromSnapshot: boolean;
     planMs: number;
   };
 }
@@ -258,14 +253,8 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
   const cache =
     options.cacheDir === false
       ? undefined
-      : StatCache.open(
-          contextDir,
-          options.cacheDir ?? defaultCacheDir(),
-          options.now,
-          ignore.fingerprint,
-        );
-  // The last scan's snapshot when it still holds; else a walk, reusing what listings it can.
-  const entries = cache?.snapshotEntries(contextDir) ?? walkContext(contextDir, ignore, cache);
+      : StatCache.open(contextDir, options.cacheDir ?? defaultCacheDir(), options.now);
+  const entries = walkContext(contextDir, ignore);
   const inputs = {
     entries,
     dockerfile,
@@ -294,11 +283,7 @@ export async function createBuildPlan(options: BuildPlanOptions): Promise<BuildP
     sourceHash: hashed.hash,
     tag: hashed.tag,
     labels: { [SOURCE_HASH_LABEL]: hashed.hash, [SOURCE_HASH_VERSION_LABEL]: SOURCE_HASH_VERSION },
-    stats: {
-      ...hashed.stats,
-      fromSnapshot: cache?.snapshotUsed ?? false,
-      planMs: performance.now() - started,
-    },
+    stats: { ...hashed.stats, planMs: performance.now() - started },
   };
   if (inContext) plan.dockerfileInContext = relativeDockerfile;
   if (ignore.source) plan.ignoreFile = ignore.source;

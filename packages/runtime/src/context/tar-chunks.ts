@@ -1,5 +1,7 @@
-import type * as cryptoModule from 'node:crypto';
-import type * as fsModule from 'node:fs';
+// Runs in the tar worker thread (tar-worker.ts) as well as on the calling thread: only erasable
+// TypeScript and only node: imports, so Node can run it from source.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 
 /** One tar entry as the producer needs it: plain data, so it can be sent to a worker thread. */
 export interface TarEntrySpec {
@@ -35,15 +37,8 @@ export interface TarChunksJob {
  * differs from the plan throws an error carrying `contextChanged: <name>` before the chunk
  * holding its last byte is yielded. The headers are the ones tar-stream 3 writes (ustar, a PAX
  * header for names it cannot store), byte for byte.
- *
- * It takes its modules as parameters and touches nothing outside itself because its source
- * text is also what the worker thread runs (see `context-tar.ts`).
  */
-export function* tarChunks(
-  fs: typeof fsModule,
-  crypto: typeof cryptoModule,
-  job: TarChunksJob,
-): Generator<Buffer, void, undefined> {
+export function* tarChunks(job: TarChunksJob): Generator<Buffer, void, undefined> {
   const { chunkSize, readSize, mtime } = job;
   let chunk = Buffer.allocUnsafeSlow(chunkSize);
   let pos = 0;
