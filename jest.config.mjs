@@ -29,6 +29,8 @@ export default {
       ...shared,
       displayName: 'unit',
       testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
+      // The bundle's own checks run once, in the bundle project.
+      testPathIgnorePatterns: ['<rootDir>/packages/cli/test/bundle.test.ts'],
     },
     {
       // The CLI's tests again, each command run as `node packages/cli/dist/bin.js` (the bundle

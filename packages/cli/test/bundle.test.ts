@@ -27,7 +27,9 @@ const DIST = dirname(BUNDLE);
  * what it reports is what the bundled code asked for.
  */
 function hashThroughBundle(context: string, dist = DIST) {
-  const chunk = readdirSync(join(dist, 'chunks')).find((f) => /^runtime-exports-.*\.js$/.test(f));
+  // The chunk of the runtime's entry, packages/runtime/src/index.ts, which esbuild names `src-*`.
+  const chunk = readdirSync(join(dist, 'chunks')).find((f) => /^src-.*\.js$/.test(f));
+  if (!chunk) throw new Error(`no runtime chunk (src-*.js) in ${join(dist, 'chunks')}`);
   const script = `
     import { createRequire, syncBuiltinESMExports } from 'node:module';
     import { createHash } from 'node:crypto';
@@ -38,7 +40,7 @@ function hashThroughBundle(context: string, dist = DIST) {
       constructor(url, options) { started.push(String(url)); super(url, options); }
     };
     syncBuiltinESMExports();
-    const runtime = await import(${JSON.stringify(pathToFileURL(join(dist, 'chunks', chunk!)).href)});
+    const runtime = await import(${JSON.stringify(pathToFileURL(join(dist, 'chunks', chunk)).href)});
     const plan = await runtime.createBuildPlan({ contextDir: process.env.HASH_CONTEXT, cacheDir: false, threads: 2 });
     const tar = createHash('sha256');
     for await (const c of runtime.createContextTar(plan, { thread: true }).stream) tar.update(c);
