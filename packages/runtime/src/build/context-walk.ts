@@ -1,6 +1,31 @@
 import { constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { DockerIgnore } from './dockerignore.js';
-import { statKey, type StatKey } from './stat-cache.js';
+
+/**
+ * The stat fields the stat cache keys a digest or a listing on: any difference means the file is
+ * hashed (or the directory listed) again. Declared here, where the walk takes them, so the cache
+ * depends on the walk and not both ways.
+ */
+export interface StatKey {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  mode: number;
+  dev: number;
+}
+
+/** The cache's fields of an lstat result (an `fs.Stats` has more). */
+export function statKey(stat: StatKey): StatKey {
+  return {
+    size: stat.size,
+    mtimeMs: stat.mtimeMs,
+    ctimeMs: stat.ctimeMs,
+    ino: stat.ino,
+    mode: stat.mode,
+    dev: stat.dev,
+  };
+}
 
 /** One entry of a build context that goes into the image's build: never an excluded path. */
 export type ContextEntry =

@@ -10,7 +10,13 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ContextEntry, DirectoryListing, WalkMemory } from './context-walk.js';
+import {
+  statKey,
+  type ContextEntry,
+  type DirectoryListing,
+  type StatKey,
+  type WalkMemory,
+} from './context-walk.js';
 import {
   decodeStatCache,
   encodeStatCache,
@@ -22,27 +28,8 @@ import {
   type StatCacheContents,
 } from './stat-cache-file.js';
 
-/** The stat fields a cached digest is keyed on. Any difference means the file is hashed again. */
-export interface StatKey {
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-  mode: number;
-  dev: number;
-}
-
-/** The cache's fields of an lstat result (an `fs.Stats` has more). */
-export function statKey(stat: StatKey): StatKey {
-  return {
-    size: stat.size,
-    mtimeMs: stat.mtimeMs,
-    ctimeMs: stat.ctimeMs,
-    ino: stat.ino,
-    mode: stat.mode,
-    dev: stat.dev,
-  };
-}
+// The cache is keyed on these fields; the package's public entry point names them from here.
+export type { StatKey };
 
 /**
  * A file's digest (or a directory's listing) is only remembered when its mtime and ctime are
