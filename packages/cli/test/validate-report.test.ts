@@ -126,4 +126,19 @@ describe('launch-agent validate: one report for the schema and the semantic rule
     ]);
     expect(report.errors[0]).toMatchObject({ message: 'wrong type (number)', value: 42 });
   });
+
+  test.each([
+    'builder: 5\nqueue: [a]\nqueues: 7\nlaunchjobs: yes\nenvironment: []\nregistry: text\n',
+    'builder:\n  type: [docker]\n  destination: {a: 1}\n  uri: [x]\n  build-context-store: 3\n  kaniko-config: 1\n',
+    'queues: [1, {a: b}]\nqueue: {x: 1}\nrun-templates: [1]\nlaunchjobs: {heartbeat-seconds: [1], stale-after-seconds: {}}\n',
+  ])(
+    'values of the wrong type under every key the rules read are schema problems, not a crash (%#)',
+    async (text) => {
+      const result = await runCli(['validate', '--config', configFile(text), '--format', 'json']);
+      expect(result.code).toBe(1);
+      const report = JSON.parse(result.stdout);
+      expect(report.errors.length).toBeGreaterThan(0);
+      for (const error of report.errors) expect(error.location.line).toBeGreaterThan(0);
+    },
+  );
 });

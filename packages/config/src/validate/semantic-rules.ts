@@ -238,7 +238,7 @@ export function checkSemantics(
     }
   }
 
-  if (config.queue && config.queues?.includes(config.queue) && !failed('queue', 'queues')) {
+  if (!failed('queue', 'queues') && config.queue && config.queues?.includes(config.queue)) {
     warnings.push({
       path: 'queue',
       message: `"${config.queue}" is already listed in queues`,
