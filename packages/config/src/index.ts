@@ -2,6 +2,8 @@ export type { LaunchAgentConfig } from './generated/agent-config.js';
 export { agentConfigSchema } from './generated/agent-config-schema.js';
 export { formatProblem, joinPath, redactProblem, showValue, type Problem } from './problems.js';
 export {
+  ACR_REGISTRY_NAME_RULE,
+  azureRegistryName,
   parseDestination,
   type Destination,
   type RegistryKind,

@@ -1,4 +1,4 @@
-import { parseDestination } from '../src/uri/destination.js';
+import { azureRegistryName, parseDestination } from '../src/uri/destination.js';
 
 describe('parseDestination', () => {
   test.each([
@@ -105,6 +105,47 @@ describe('parseDestination', () => {
     expect(result.errors).toHaveLength(1);
     expect(result.errors[0]).toMatchObject({ path: 'builder.destination', value: input });
     expect(result.errors[0]?.message).toMatch(message);
+  });
+
+  test.each([
+    ['myreg.azurecr.io/team/app', 'myreg'],
+    ['abcde.azurecr.io/app', 'abcde'],
+    [`${'a1'.repeat(25)}.azurecr.io/app`, 'a1'.repeat(25)],
+    ['MyRegistry01.azurecr.io/app', 'myregistry01'],
+  ])('accepts %s as the Azure Container Registry %s', (input, name) => {
+    const result = parseDestination(input, 'builder.destination');
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.value).toMatchObject({ kind: 'acr', acr: { registryName: name } });
+  });
+
+  test.each([
+    ['my-reg.azurecr.io/team/app', 'my-reg'],
+    ['abcd.azurecr.io/app', 'abcd'],
+    ['ab.azurecr.io/app', 'ab'],
+    [`${'a'.repeat(51)}.azurecr.io/app`, 'a'.repeat(51)],
+    ['my.reg.azurecr.io/app', 'my.reg'],
+    ['my_reg1.azurecr.io/app', null],
+  ])('refuses %s: an azurecr.io host whose name Azure does not allow', (input, name) => {
+    const result = parseDestination(input, 'registry.uri');
+    expect(result.value).toBeUndefined();
+    expect(result.warnings).toEqual([]);
+    expect(result.errors).toHaveLength(1);
+    const [error] = result.errors;
+    expect(error).toMatchObject({ path: 'registry.uri', value: input });
+    // An underscore is not a valid host at all, which is said first.
+    if (name === null) return expect(error?.message).toMatch(/not a registry host/);
+    expect(error?.message).toBe(
+      `"${name}" is not a valid Azure Container Registry name: a registry name is 5 to 50 letters and digits, with no hyphens, dots or other characters`,
+    );
+    expect(error?.expected).toMatch(/5 to 50 letters and digits/);
+  });
+
+  test('azureRegistryName reads only azurecr.io hosts, with or without a port', () => {
+    expect(azureRegistryName('registry.example.com')).toBeUndefined();
+    expect(azureRegistryName('azurecr.io.example.com')).toBeUndefined();
+    expect(azureRegistryName('myregistry.azurecr.io')).toEqual({ name: 'myregistry', valid: true });
+    expect(azureRegistryName('my-reg.azurecr.io:443')).toEqual({ name: 'my-reg', valid: false });
   });
 
   test('warns that a registry it cannot identify gets the plain OCI API', () => {

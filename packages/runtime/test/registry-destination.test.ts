@@ -43,6 +43,24 @@ describe('destination → registry', () => {
     },
   );
 
+  it('refuses a Destination on an azurecr.io host with a name Azure does not allow, whoever built it', async () => {
+    // parseDestination never returns this; code that builds a Destination itself still must not
+    // get a plain OCI registry for it.
+    const destination = {
+      kind: 'oci' as const,
+      host: 'my-reg.azurecr.io',
+      repository: 'team/app',
+      reference: 'my-reg.azurecr.io/team/app',
+    };
+    await expect(createRegistry(destination, registryOptions)).rejects.toMatchObject({
+      name: 'RegistryError',
+      registry: 'my-reg.azurecr.io',
+      message: expect.stringMatching(
+        /"my-reg" is not a valid Azure Container Registry name.*5 to 50 letters and digits/,
+      ),
+    });
+  });
+
   it('keeps Artifact Registry image names with slashes as one package, escaped once', () => {
     const registry = new ArtifactRegistry(
       parseDestination('us-central1-docker.pkg.dev/proj-1/repo/team/img').value!,

@@ -37,7 +37,9 @@ export function registerValidateCommand(program: Command, out: Output): void {
     .addHelpText(
       'after',
       '\nEach problem names the key by its dotted path, the file, line and column, the value\n' +
-        'found and the form expected. Warnings go to stderr and do not change the exit code.\n' +
+        'found and the form expected. Schema problems and the rules the schema cannot state\n' +
+        'are reported together, in file order. Warnings go to stderr and do not change the\n' +
+        'exit code.\n' +
         'LAUNCH_AGENT_QUEUES, LAUNCH_AGENT_MAX_JOBS and LAUNCH_AGENT_VERBOSITY are checked too,\n' +
         'and so are --queue, --max-jobs and --verbosity, which override them.',
     );

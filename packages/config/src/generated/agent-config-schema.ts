@@ -168,7 +168,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
         destination: {
           description:
-            'Repository the agent pushes images to, without a tag: every image is tagged with its source hash. ECR <account>.dkr.ecr.<region>.amazonaws.com/<repository>, Artifact Registry <region>-docker.pkg.dev/<project>/<repository>/<image>, ACR <name>.azurecr.io/<repository>, or any host[:port]/path. A leading https:// is allowed.',
+            'Repository the agent pushes images to, without a tag: every image is tagged with its source hash. ECR <account>.dkr.ecr.<region>.amazonaws.com/<repository>, Artifact Registry <region>-docker.pkg.dev/<project>/<repository>/<image>, ACR <name>.azurecr.io/<repository> (Azure allows 5 to 50 letters and digits in <name>; any other name under azurecr.io is an error, never a plain registry), or any host[:port]/path. A leading https:// is allowed.',
           type: 'string',
           minLength: 1,
           pattern: '^(https://)?[^/\\s]+(/[^/:@\\s]+)+/?$',

@@ -5,7 +5,7 @@ import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import { normalizeConfig, type AgentSettings } from '../normalize.js';
 import type { Problem } from '../problems.js';
 import { validateAgainstSchema } from '../validate/schema-validator.js';
-import { checkSemantics } from '../validate/semantic-rules.js';
+import { checkSemantics, schemaFailures } from '../validate/semantic-rules.js';
 import { readTextFile, TextFileError } from './read-text-file.js';
 import { locate } from './source-map.js';
 
@@ -78,8 +78,9 @@ function pathSegments(path: string): Array<string | number> {
 }
 
 /**
- * Parses and checks config text: YAML syntax, the JSON Schema, then the semantic rules. Every
- * problem carries the file, line and column of the key it is about. YAML is read as YAML 1.1,
+ * Parses and checks config text: YAML syntax, then the JSON Schema and the semantic rules together,
+ * their problems in file order. Every problem carries the file, line and column of the key it is
+ * about. YAML is read as YAML 1.1,
  * as the reference agent's loader reads it (so `secure_mode: yes` means true).
  */
 export function checkConfigText(text: string, file: string): CheckResult {
@@ -141,25 +142,24 @@ export function checkConfigText(text: string, file: string): CheckResult {
       warnings: [],
     };
   }
+  // Both stages run, so one pass reports everything: the semantic rules skip the keys the
+  // schema refused (their values would only produce confusing follow-on errors).
   const schemaProblems = validateAgainstSchema(raw);
-  if (schemaProblems.length > 0) {
-    return {
-      errors: sortByLocation(
-        schemaProblems.map(({ segments, atKey, ...problem }) => ({
-          ...problem,
-          location: { file, ...locate(doc, lineCounter, segments, atKey) },
-        })),
-      ),
-      warnings: [],
-    };
-  }
   const config = raw as LaunchAgentConfig;
-  const semantic = checkSemantics(config);
+  const semantic = checkSemantics(config, schemaFailures(schemaProblems.map((p) => p.path)));
   const place = (p: Problem): Problem => ({
     ...p,
     location: { file, ...locate(doc, lineCounter, pathSegments(p.path), false) },
   });
-  const errors = sortByLocation(semantic.errors.map(place));
+  // One problem per key: the schema's (already one per path) wins over a rule's for the same key.
+  const schemaPaths = new Set(schemaProblems.map((p) => p.path));
+  const errors = sortByLocation([
+    ...schemaProblems.map(({ segments, atKey, ...problem }) => ({
+      ...problem,
+      location: { file, ...locate(doc, lineCounter, segments, atKey) },
+    })),
+    ...semantic.errors.filter((p) => !schemaPaths.has(p.path)).map(place),
+  ]);
   return {
     ...(errors.length === 0 ? { config } : {}),
     errors,

@@ -1,50 +1,14 @@
 import type { AgentSettings, BuilderType } from '../normalize.js';
-import type { ContextStore } from '../uri/context-store.js';
-import type { Destination } from '../uri/destination.js';
 import { awsPermissions } from './aws-permissions.js';
 import { azurePermissions } from './azure-permissions.js';
+import type { DerivationInput, Needs } from './derivation-input.js';
 import { gcpPermissions } from './gcp-permissions.js';
 import type {
-  IdentityRole,
   KubernetesIdentity,
   PermissionsOptions,
   PermissionsReport,
   Placeholder,
 } from './permissions-report.js';
-
-/**
- * What each identity does with the registry and the context store. The agent checks whether an
- * image exists and, with kaniko, uploads and deletes build contexts; build pods push the image,
- * read kaniko's layer cache from the same repository and download the context.
- */
-export interface Needs {
-  builder: BuilderType;
-  /** Per identity: which registry and storage access it needs. */
-  registry: Partial<Record<IdentityRole, 'read' | 'push'>>;
-  storage: Partial<Record<IdentityRole, 'write' | 'read'>>;
-  createRepository: boolean;
-}
-
-/** The inputs every cloud section reads. */
-export interface DerivationInput {
-  settings: AgentSettings;
-  options: PermissionsOptions;
-  needs: Needs;
-  identities: KubernetesIdentity[];
-  destination?: Destination;
-  store?: ContextStore;
-  /** Adds a fact the user should know to the report. */
-  note(text: string): void;
-  /** Records a value the user must fill in; returns its `<NAME>` form. */
-  placeholder(name: string, description: string, flag?: string): string;
-}
-
-export function identityFor(
-  identities: KubernetesIdentity[],
-  role: IdentityRole,
-): KubernetesIdentity | undefined {
-  return identities.find((identity) => identity.roles.includes(role));
-}
 
 function effectiveBuilder(type: AgentSettings['builder']['type']): BuilderType {
   return type === 'auto' ? 'docker' : type;

@@ -1,4 +1,4 @@
-import type { DerivationInput } from './derive-permissions.js';
+import type { DerivationInput } from './derivation-input.js';
 import type {
   GcpCustomRole,
   GcpIdentity,

@@ -27,7 +27,7 @@ const ECR_HOST =
   /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/;
 const ECR_TYPO_HOST = /^(\d{12})\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
 const AR_HOST = /^([a-z0-9-]+)-docker\.pkg\.dev$/;
-const ACR_HOST = /^([a-z0-9]{5,50})\.azurecr\.io$/;
+const ACR_SUFFIX = '.azurecr.io';
 const GCR_HOST = /^(?:[a-z]+\.)?gcr\.io$/;
 // One repository path component, as the distribution reference grammar defines it.
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -37,6 +37,23 @@ const HOST =
 const EXPECTED =
   'a repository without a tag: <account>.dkr.ecr.<region>.amazonaws.com/<repository>, ' +
   '<region>-docker.pkg.dev/<project>/<repository>/<image>, <name>.azurecr.io/<repository>, or host[:port]/path';
+
+/** Azure's rule for a container registry's name, which is the first label of its login server. */
+export const ACR_REGISTRY_NAME_RULE =
+  'a registry name is 5 to 50 letters and digits, with no hyphens, dots or other characters';
+const ACR_REGISTRY_NAME = /^[a-z0-9]{5,50}$/;
+
+/**
+ * For a host under azurecr.io, its registry name and whether Azure allows that name; undefined
+ * for any other host. The host is compared lowercased, as DNS does: Azure's login servers are
+ * the lowercase name.
+ */
+export function azureRegistryName(host: string): { name: string; valid: boolean } | undefined {
+  const hostname = host.toLowerCase().replace(/:\d+$/, '');
+  if (!hostname.endsWith(ACR_SUFFIX)) return undefined;
+  const name = hostname.slice(0, -ACR_SUFFIX.length);
+  return { name, valid: ACR_REGISTRY_NAME.test(name) };
+}
 
 /**
  * Parses a destination the way every part of the agent reads it. Ports and nested repository
@@ -124,7 +141,14 @@ export function parseDestination(
 
   const ecr = ECR_HOST.exec(host);
   const ar = AR_HOST.exec(host);
-  const acr = ACR_HOST.exec(host);
+  const acr = azureRegistryName(host);
+  // An azurecr.io host is never a plain OCI registry: a name Azure cannot have is a typo.
+  if (acr && !acr.valid) {
+    return fail(
+      `"${acr.name}" is not a valid Azure Container Registry name: ${ACR_REGISTRY_NAME_RULE}`,
+      '<name>.azurecr.io/<repository>, where <name> is 5 to 50 letters and digits',
+    );
+  }
   if (ecr) {
     destination.kind = 'ecr';
     destination.ecr = { account: ecr[1]!, region: ecr[2]! };
@@ -156,9 +180,9 @@ export function parseDestination(
       repository: components[1]!,
       image: components.slice(2).join('/'),
     };
-  } else if (acr) {
+  } else if (acr && !host.includes(':')) {
     destination.kind = 'acr';
-    destination.acr = { registryName: acr[1]! };
+    destination.acr = { registryName: acr.name };
   } else if (GCR_HOST.test(host)) {
     warnings.push({
       path,

@@ -1,5 +1,6 @@
-// Rules that draft-07 cannot state cleanly. Shared by the CLI's `validate` and the runtime's loader:
-// both call `checkSemantics` on a config the schema has already accepted.
+// Rules that draft-07 cannot state cleanly. Shared by the CLI's `validate` and the runtime's loader.
+// They also run on a config the schema refused, so one run reports every problem; a rule then
+// skips itself when a key it reads failed the schema, instead of reasoning from a bad value.
 import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import type { Problem } from '../problems.js';
 import { parseContextStore } from '../uri/context-store.js';
@@ -38,13 +39,39 @@ export function effectiveDestination(
   return undefined;
 }
 
-export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
+/**
+ * Whether `path` is `failed`, lies inside it, or holds it: `builder` failing covers
+ * `builder.destination`, and `builder.destination[0]` failing makes `builder.destination` unusable.
+ */
+function overlaps(path: string, failed: string): boolean {
+  if (failed === '(root)') return true;
+  const inside = (a: string, b: string) =>
+    a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`);
+  return inside(path, failed) || inside(failed, path);
+}
+
+/**
+ * Keys that failed the schema, to be skipped by the rules that read them. Takes the key paths of
+ * the schema's problems.
+ */
+export function schemaFailures(paths: readonly string[]): (...keys: string[]) => boolean {
+  return (...keys) => keys.some((key) => paths.some((failed) => overlaps(key, failed)));
+}
+
+/**
+ * Checks what the schema cannot. `failed` says which keys the schema refused; every rule that
+ * reads one of them is skipped (by default none failed: the config passed the schema).
+ */
+export function checkSemantics(
+  config: LaunchAgentConfig,
+  failed: (...keys: string[]) => boolean = () => false,
+): SemanticResult {
   const errors: Problem[] = [];
   const warnings: Problem[] = [];
   const builder = config.builder;
-  const environment = config.environment;
+  const environment = failed('environment') ? undefined : config.environment;
 
-  if (builder?.destination && builder.uri) {
+  if (builder?.destination && builder.uri && !failed('builder.destination', 'builder.uri')) {
     const same =
       builder.destination.replace(/^https:\/\//, '').replace(/\/+$/, '') ===
       builder.uri.replace(/^https:\/\//, '').replace(/\/+$/, '');
@@ -58,7 +85,7 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
     }
   }
 
-  if (config.registry) {
+  if (config.registry && !failed('registry', 'builder.destination', 'builder.uri')) {
     warnings.push({
       path: 'registry',
       message:
@@ -69,7 +96,9 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
   }
 
   const target = effectiveDestination(config);
-  if (target) {
+  if (target && failed(target.path)) {
+    // The schema has said what is wrong with it.
+  } else if (target) {
     const parsed = parseDestination(target.value, target.path);
     errors.push(...parsed.errors);
     warnings.push(...parsed.warnings);
@@ -78,6 +107,7 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
       const registryType = config.registry?.type;
       if (
         registryType &&
+        !failed('registry.type') &&
         target.path === 'registry.uri' &&
         REGISTRY_TYPE_KIND[registryType] !== destination.kind
       ) {
@@ -121,7 +151,7 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
         });
       }
     }
-  } else if (builder?.type === 'kaniko') {
+  } else if (builder?.type === 'kaniko' && !failed('builder.type', 'builder.destination')) {
     errors.push({
       path: 'builder.destination',
       message: 'missing; the kaniko builder pushes every image it builds and needs a destination',
@@ -130,7 +160,7 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
   }
 
   const store = builder?.['build-context-store'];
-  if (store) {
+  if (store && !failed('builder.build-context-store')) {
     const parsed = parseContextStore(store);
     errors.push(...parsed.errors);
     const cloud = parsed.value ? CLOUD_OF_STORE[parsed.value.kind] : undefined;
@@ -141,14 +171,18 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
         value: store,
       });
     }
-    if (builder.type !== 'kaniko') {
+    if (builder.type !== 'kaniko' && !failed('builder.type')) {
       warnings.push({
         path: 'builder.build-context-store',
         message: `only the kaniko builder uses a build-context store; it is ignored by the ${builder.type} builder`,
         value: store,
       });
     }
-    if (parsed.value?.kind !== 'azure-blob' && builder['azure-storage-secret']) {
+    if (
+      parsed.value?.kind !== 'azure-blob' &&
+      builder['azure-storage-secret'] &&
+      !failed('builder.azure-storage-secret')
+    ) {
       warnings.push({
         path: 'builder.azure-storage-secret',
         message: 'only an Azure Blob build-context store uses a storage key; it is ignored',
@@ -156,9 +190,9 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
     }
   }
 
-  if (builder && builder.type !== 'kaniko') {
+  if (builder && builder.type !== 'kaniko' && !failed('builder.type')) {
     for (const key of ['kaniko-config', 'kaniko-image', 'build-job-name'] as const) {
-      if (builder[key] !== undefined) {
+      if (builder[key] !== undefined && !failed(`builder.${key}`)) {
         warnings.push({
           path: `builder.${key}`,
           message: `only the kaniko builder uses ${key}; it is ignored by the ${builder.type} builder`,
@@ -167,7 +201,9 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
     }
   }
 
-  const containers = builder?.['kaniko-config']?.spec?.template?.spec?.containers;
+  const containers = failed('builder.kaniko-config')
+    ? undefined
+    : builder?.['kaniko-config']?.spec?.template?.spec?.containers;
   const args = containers?.[0]?.args;
   if (Array.isArray(args)) {
     const seen = new Map<string, number>();
@@ -184,7 +220,7 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
     });
   }
 
-  const launchjobs = config.launchjobs;
+  const launchjobs = failed('launchjobs') ? undefined : config.launchjobs;
   if (launchjobs) {
     const heartbeat = launchjobs['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS;
     const stale = launchjobs['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS;
@@ -202,13 +238,13 @@ export function checkSemantics(config: LaunchAgentConfig): SemanticResult {
     }
   }
 
-  if (config.queue && config.queues?.includes(config.queue)) {
+  if (!failed('queue', 'queues') && config.queue && config.queues?.includes(config.queue)) {
     warnings.push({
       path: 'queue',
       message: `"${config.queue}" is already listed in queues`,
       value: config.queue,
     });
   }
-  errors.push(...checkRunTemplates(config));
+  if (!failed('run-templates', 'queue', 'queues')) errors.push(...checkRunTemplates(config));
   return { errors, warnings };
 }

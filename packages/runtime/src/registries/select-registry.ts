@@ -1,9 +1,9 @@
-import type { Destination } from '@launch-agent/config';
+import { ACR_REGISTRY_NAME_RULE, azureRegistryName, type Destination } from '@launch-agent/config';
 import type { AcrRegistryOptions } from './acr-registry.js';
 import type { ArtifactRegistryOptions } from './artifact-registry.js';
 import type { EcrRegistryOptions } from './ecr-registry.js';
 import { OciRegistry, type OciRegistryOptions } from './oci-registry.js';
-import type { Registry } from './registry.js';
+import { RegistryError, type Registry } from './registry.js';
 
 /** Per-kind settings; each registry reads only its own. */
 export interface RegistryOptions {
@@ -22,6 +22,16 @@ export async function createRegistry(
   destination: Destination,
   options: RegistryOptions = {},
 ): Promise<Registry> {
+  // parseDestination refuses these; a Destination built by other code must not slip through
+  // as a plain OCI registry (it would push with docker credentials to a host that cannot exist).
+  const acr = azureRegistryName(destination.host);
+  if (acr && !acr.valid) {
+    throw new RegistryError(
+      `destination ${destination.reference}: "${acr.name}" is not a valid Azure Container Registry name`,
+      destination.host,
+      `Set builder.destination to <name>.azurecr.io/<repository>; ${ACR_REGISTRY_NAME_RULE}`,
+    );
+  }
   switch (destination.kind) {
     case 'ecr': {
       const { EcrRegistry } = await import('./ecr-registry.js');
