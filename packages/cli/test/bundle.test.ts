@@ -1,7 +1,7 @@
 // The bundle itself (jest project `bundle`): what only a built dist/bin.js can show.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BUNDLE, runCli } from './run-cli.js';
 
 describe('packages/cli/dist/bin.js', () => {
@@ -16,6 +16,25 @@ describe('packages/cli/dist/bin.js', () => {
     expect(eager).not.toMatch(/from\s*["'](@aws-sdk|@azure|@google-cloud|dockerode)/);
     // The runtime loads on demand, and its cloud registries and stores in their own chunks.
     expect(eager).toMatch(/import\(["']\.\/chunks\/runtime-exports-[A-Z0-9]+\.js["']\)/);
+  });
+
+  test('requires node:http rather than importing it, so Node.js 24 leaves its undici unloaded', () => {
+    const chunks = join(dirname(BUNDLE), 'chunks');
+    const files = [
+      BUNDLE,
+      ...readdirSync(chunks)
+        .filter((f) => f.endsWith('.js'))
+        .map((f) => join(chunks, f)),
+    ];
+    for (const file of files) {
+      expect({
+        file,
+        imports: /from\s*["'](?:node:)?http["']/.test(readFileSync(file, 'utf8')),
+      }).toEqual({
+        file,
+        imports: false,
+      });
+    }
   });
 
   test('permissions reads its templates from the copy beside the bundle', async () => {

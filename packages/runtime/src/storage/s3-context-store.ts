@@ -15,42 +15,19 @@ import {
   type BuildContextStore,
   type PutOptions,
 } from './context-store.js';
+import { s3Addressing, type S3AddressingOptions } from './s3-addressing.js';
 
-export interface S3ContextStoreOptions {
+export interface S3ContextStoreOptions extends S3AddressingOptions {
   bucket: string;
   prefix: string;
   /** Region of the bucket; default AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
   region?: string;
   env?: NodeJS.ProcessEnv;
-  /** builder.s3-endpoint; default AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else Amazon S3. */
-  endpoint?: string;
-  /** builder.s3-addressing-style; default path with an endpoint, virtual for Amazon S3. */
-  addressingStyle?: 'path' | 'virtual';
   /** A prepared client (tests); otherwise one is made with the default credential chain. */
   client?: S3Client;
 }
 
-/** Where S3 requests go and how they name the bucket; kaniko pods get the same. */
-export interface S3Addressing {
-  endpoint?: string;
-  pathStyle: boolean;
-}
-
-/**
- * The endpoint (config, then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL) and the addressing
- * style (config; else path-style with an endpoint, which emulators and MinIO need, and
- * virtual-hosted for Amazon S3).
- */
-export function s3Addressing(
-  options: Pick<S3ContextStoreOptions, 'endpoint' | 'addressingStyle'>,
-  env: NodeJS.ProcessEnv = process.env,
-): S3Addressing {
-  const endpoint = options.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-  const pathStyle = options.addressingStyle
-    ? options.addressingStyle === 'path'
-    : endpoint !== undefined;
-  return { ...(endpoint ? { endpoint } : {}), pathStyle };
-}
+export { s3Addressing, type S3Addressing } from './s3-addressing.js';
 
 /** The S3 client settings the store uses (exported so tests can add a request handler). */
 export function s3ClientConfig(

@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore, Destination } from '@launch-agent/config';
 import { KANIKO_PVC_MOUNT_PATH } from '../../storage/pvc-context-store.js';
-import { s3Addressing } from '../../storage/s3-context-store.js';
+import { s3Addressing } from '../../storage/s3-addressing.js';
 
 /** Where kaniko reads its Docker config (DOCKER_CONFIG in the executor image). */
 export const KANIKO_DOCKER_CONFIG_DIR = '/kaniko/.docker';
