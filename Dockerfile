@@ -31,9 +31,12 @@ RUN pnpm exec tsc -b packages/cli \
 
 FROM ${NODE_IMAGE}
 # uid/gid 1000 (the base image's `node` user) with the home the chart mounts the config under.
+# MALLOC_ARENA_MAX=2: glibc keeps two malloc arenas instead of one per thread (docs/benchmarks.md,
+# "Footprint", measures it with the flags of the ENTRYPOINT).
 ENV NODE_ENV=production \
     HOME=/home/launch_agent \
-    LAUNCH_AGENT_LOG_FORMAT=json
+    LAUNCH_AGENT_LOG_FORMAT=json \
+    MALLOC_ARENA_MAX=2
 # git fetches source.git jobs; ca-certificates for https remotes and registries.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
@@ -47,5 +50,9 @@ EXPOSE 8080
 # Node is PID 1 and the agent handles SIGTERM and SIGINT itself (hands its jobs back, exits 0),
 # so no init wrapper is needed; exec form keeps the signal going to node.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/bin.js"]
+# --max-opt=2: V8 optimizes with Maglev but not TurboFan, whose code pages (about 5 MB of RSS)
+# the agent, waiting on the API server, has no use for; --max-semi-space-size=1: a 1 MB young
+# generation, collected more often, so a burst of API answers does not grow the heap for good.
+# Measured with and without in docs/benchmarks.md ("Footprint").
+ENTRYPOINT ["node", "--max-opt=2", "--max-semi-space-size=1", "/app/dist/bin.js"]
 CMD ["start"]

@@ -54,6 +54,25 @@ const sideEffectFree = {
   },
 };
 
+// Node 24's `node:http` has lazy getters (WebSocket, CloseEvent, MessageEvent) that load the
+// undici it carries. An ESM import of a built-in reads every export to fill the module namespace,
+// so `import http from 'node:http'` (ours, @kubernetes/client-node's) loads undici, about 14 MB of
+// RSS, though nothing uses it; a require() leaves the getters alone. The bundle requires it.
+const httpByRequire = {
+  name: 'http-by-require',
+  setup(build) {
+    build.onResolve({ filter: /^(?:node:)?http$/ }, (args) =>
+      args.kind === 'import-statement'
+        ? { path: 'node:http', namespace: 'http-by-require' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'http-by-require' }, () => ({
+      contents: "module.exports = require('node:http');",
+      loader: 'js',
+    }));
+  },
+};
+
 function isLazy(path) {
   return LAZY_PACKAGES.some((pattern) =>
     pattern.endsWith('/*')
@@ -108,7 +127,7 @@ export async function bundle({ metafilePath } = {}) {
     banner: {
       js: "import { createRequire as __launchAgentRequire } from 'node:module'; const require = __launchAgentRequire(import.meta.url);",
     },
-    plugins: [sideEffectFree],
+    plugins: [httpByRequire, sideEffectFree],
   });
   const outputs = result.metafile.outputs;
   const entry = relative(root, join(outdir, 'bin.js'));
@@ -121,7 +140,16 @@ export async function bundle({ metafilePath } = {}) {
   const workerClosure = Object.keys(WORKERS).flatMap((name) =>
     staticClosure(outputs, relative(root, join(outdir, `${name}.js`))),
   );
-  const leaks = [...new Set([...eager, ...workerClosure])].flatMap((file) =>
+  // The runtime's chunk (its entry, packages/runtime/src/index.ts) is what `start` and the build
+  // commands load whatever the config says: it must not load an SDK either.
+  const runtimeChunk = Object.keys(outputs).find(
+    (file) => outputs[file].entryPoint === 'packages/runtime/src/index.ts',
+  );
+  if (!runtimeChunk) throw new Error('bundle: no chunk for packages/runtime/src/index.ts');
+  const checked = [
+    ...new Set([...eager, ...workerClosure, ...staticClosure(outputs, runtimeChunk)]),
+  ];
+  const leaks = checked.flatMap((file) =>
     (outputs[file]?.imports ?? [])
       .filter((i) => i.external && i.kind === 'import-statement' && isLazy(i.path))
       .map((i) => `${file} imports ${i.path}`),

@@ -16,8 +16,7 @@
 // Results are recorded in docs/benchmarks.md ("Agent at scale").
 //
 //   pnpm bench:agent:scale [--jobs N] [--window SECONDS] [--json]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,19 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  createLaunchJobs,
+  ensureCrd,
+  kubeClients,
+  log,
+  percentile,
+  rssMb,
+  spawnAgent,
+  waitUntil as waitFor,
+} from './lib/agent-process.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,49 +60,12 @@ if (!process.env.KUBECONFIG) {
   process.exit(2);
 }
 
-const root = new URL('../..', import.meta.url).pathname;
-const cli = join(root, 'packages/cli/dist/bin.js');
 const N = Math.max(20, Number(args.jobs));
 const WINDOW_S = Math.max(5, Number(args.window));
 const AGENTS = 3;
-const GROUP = 'launch-agent.dev';
-const PLURAL = 'launchjobs';
-const log = (text) => process.stderr.write(`${text}\n`);
-const percentile = (xs, p) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
-
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-
-async function waitUntil(what, check, timeoutMs = 600_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function ensureCrd() {
-  const text = readFileSync(
-    join(root, 'charts/launch-agent/crds/launchjobs.launch-agent.dev.yaml'),
-  );
-  try {
-    await objects.create(k8s.loadYaml(text.toString()));
-  } catch (error) {
-    if (error.code !== 409) throw error;
-  }
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  await waitUntil('the LaunchJob CRD', async () => {
-    const crd = await api.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
-    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-  });
-}
+const { kc, core, custom } = kubeClients();
+const waitUntil = (what, check, timeoutMs = 600_000) =>
+  waitFor(what, check, { timeoutMs, everyMs: 50 });
 
 /** Every write the API server has served so far: apiserver_request_total for writing verbs. */
 async function apiWrites() {
@@ -123,46 +98,6 @@ async function writesPerSecond() {
   return (after - before) / ((performance.now() - started) / 1000);
 }
 
-function rssMb(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
-}
-
-function startAgent(config, namespace, identity) {
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      'start',
-      '--config',
-      config,
-      '--namespace',
-      namespace,
-      '--port',
-      '0',
-      '--identity',
-      identity,
-    ],
-    {
-      env: { ...process.env, LAUNCH_AGENT_LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
-  return {
-    identity,
-    pid: child.pid,
-    ready: () => /"msg":"agent ready"/.test(stderr),
-    exited: () => child.exitCode !== null,
-    log: () => stderr,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
-}
-
 /** Watches LaunchJobs and Jobs: when each job was first seen claimed, and its run Job added. */
 async function observe(namespace) {
   const claimed = new Map();
@@ -171,7 +106,7 @@ async function observe(namespace) {
   const runJob = new Map();
   const watch = new k8s.Watch(kc);
   const a = await watch.watch(
-    `/apis/${GROUP}/v1alpha1/namespaces/${namespace}/${PLURAL}`,
+    `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
     {},
     (type, job) => {
       const name = job.metadata.name;
@@ -195,26 +130,8 @@ async function observe(namespace) {
   return { claimed, holder, running, runJob, stop: () => (a.abort(), b.abort()) };
 }
 
-async function submit(namespace, from, to) {
-  for (let i = from; i < to; i += 50) {
-    await Promise.all(
-      Array.from({ length: Math.min(50, to - i) }, (_, j) =>
-        custom.createNamespacedCustomObject({
-          group: GROUP,
-          version: 'v1alpha1',
-          plural: PLURAL,
-          namespace,
-          body: {
-            apiVersion: `${GROUP}/v1alpha1`,
-            kind: 'LaunchJob',
-            metadata: { name: `scale-${i + j}` },
-            spec: { queue: 'scale', source: { image: 'busybox:1.36' }, run: { args: ['true'] } },
-          },
-        }),
-      ),
-    );
-  }
-}
+const submit = (namespace, from, to) =>
+  createLaunchJobs(custom, namespace, { prefix: 'scale-', queue: 'scale', from, to });
 
 const scratch = mkdtempSync(join(tmpdir(), 'bench-scale-'));
 const namespace = `bench-scale-${process.pid}`;
@@ -222,7 +139,7 @@ const results = { jobs: N, agents: AGENTS, windowSeconds: WINDOW_S };
 const agents = [];
 let observer;
 try {
-  await ensureCrd();
+  await ensureCrd(kc);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   const config = join(scratch, 'launch-config.yaml');
   const perAgent = Math.ceil((N * 1.2) / AGENTS);
@@ -230,11 +147,12 @@ try {
     config,
     ['queues: [scale]', `max_jobs: ${perAgent}`, 'builder: {type: noop}'].join('\n') + '\n',
   );
-  for (let i = 0; i < AGENTS; i++) agents.push(startAgent(config, namespace, `scale-agent-${i}`));
+  for (let i = 0; i < AGENTS; i++)
+    agents.push(spawnAgent({ config, namespace, identity: `scale-agent-${i}` }));
   await waitUntil('the agents to be ready', () => {
     const dead = agents.find((agent) => agent.exited());
     if (dead) throw new Error(`${dead.identity} exited:\n${dead.log()}`);
-    return agents.every((agent) => agent.ready());
+    return agents.every((agent) => agent.loggedReady());
   });
   observer = await observe(namespace);
   log(`${AGENTS} agents ready in ${namespace} (max_jobs ${perAgent} each)`);

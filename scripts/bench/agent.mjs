@@ -18,15 +18,28 @@
 // recorded in docs/benchmarks.md ("Agent overhead").
 //
 //   pnpm bench:agent [--jobs N] [--reused] [--json]
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { request as httpGet } from 'node:http';
 import * as k8s from '@kubernetes/client-node';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  defaultCli as cli,
+  ensureCrd,
+  kubeClients,
+  launchJobBody,
+  log,
+  percentile,
+  rssMb,
+  startAgent,
+  waitUntil as waitFor,
+} from './lib/agent-process.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -52,53 +65,9 @@ for (const name of ['KUBECONFIG', ...(args.reused ? ['DOCKER_HOST', 'TESTENV_REG
   }
 }
 
-const root = new URL('../..', import.meta.url).pathname;
-const cli = join(root, 'packages/cli/dist/bin.js');
 const N = Math.max(1, Number(args.jobs));
-const log = (text) => process.stderr.write(`${text}\n`);
-/** The HTTP status of a GET, or undefined when nothing answers. */
-const statusOf = (url) =>
-  new Promise((resolve) => {
-    const req = httpGet(url, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-const percentile = (xs, p) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
-const GROUP = 'launch-agent.dev';
-const PLURAL = 'launchjobs';
-
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const batch = kc.makeApiClient(k8s.BatchV1Api);
-const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-
-async function ensureCrd() {
-  const text = readFileSync(
-    join(root, 'charts/launch-agent/crds/launchjobs.launch-agent.dev.yaml'),
-  );
-  const crd = k8s.loadYaml(text.toString());
-  try {
-    await objects.create(crd);
-  } catch (error) {
-    if (error.code !== 409) throw error;
-  }
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  for (let i = 0; i < 100; i++) {
-    const current = await api.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
-    if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
-      return;
-    await sleep(100);
-  }
-  throw new Error('the LaunchJob CRD was not established');
-}
+const { kc, core, batch, custom } = kubeClients();
+const waitUntil = (what, check, timeoutMs = 120_000) => waitFor(what, check, { timeoutMs });
 
 /** Records the local time each Job in the namespace is first seen on a watch. */
 async function watchJobs(namespace) {
@@ -117,24 +86,6 @@ async function watchJobs(namespace) {
   return { seen, stop: () => request.abort() };
 }
 
-async function waitUntil(what, check, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function launchJobBody(name, queue, source) {
-  return {
-    apiVersion: `${GROUP}/v1alpha1`,
-    kind: 'LaunchJob',
-    metadata: { name },
-    spec: { queue, source, run: { args: ['true'] } },
-  };
-}
-
 /** The floor: a claim (status write) and a Job create per LaunchJob, done by this script. */
 async function baseline(namespace) {
   const { seen, stop } = await watchJobs(namespace);
@@ -145,14 +96,14 @@ async function baseline(namespace) {
       started.set(`${name}-run`, performance.now());
       const created = await custom.createNamespacedCustomObject({
         group: GROUP,
-        version: 'v1alpha1',
+        version: VERSION,
         plural: PLURAL,
         namespace,
         body: launchJobBody(name, 'baseline', { image: 'busybox:1.36' }),
       });
       await custom.replaceNamespacedCustomObjectStatus({
         group: GROUP,
-        version: 'v1alpha1',
+        version: VERSION,
         plural: PLURAL,
         namespace,
         name,
@@ -180,53 +131,6 @@ async function baseline(namespace) {
   return [...started].map(([name, at]) => seen.get(name).at - at);
 }
 
-function rssMb(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
-}
-
-/** Starts `launch-agent start` and resolves once /readyz answers 200. */
-async function startAgent(config, namespace) {
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      'start',
-      '--config',
-      config,
-      '--namespace',
-      namespace,
-      '--port',
-      '0',
-      '--identity',
-      'bench',
-    ],
-    {
-      env: { ...process.env, LAUNCH_AGENT_LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let port;
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk.toString();
-    const m = /"msg":"health server listening".*?"port":(\d+)/.exec(stderr);
-    if (m) port = Number(m[1]);
-  });
-  await waitUntil('the agent to be ready', async () => {
-    if (child.exitCode !== null) throw new Error(`the agent exited: ${stderr}`);
-    if (!port) return false;
-    return (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200;
-  });
-  return {
-    pid: child.pid,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
-}
-
 /** N LaunchJobs created at once; per job, create sent → run Job seen. */
 async function scenario(namespace, queue, source, { sequential = false, count = N } = {}) {
   const { seen, stop } = await watchJobs(namespace);
@@ -236,7 +140,7 @@ async function scenario(namespace, queue, source, { sequential = false, count = 
     started.set(name, performance.now());
     await custom.createNamespacedCustomObject({
       group: GROUP,
-      version: 'v1alpha1',
+      version: VERSION,
       plural: PLURAL,
       namespace,
       body: launchJobBody(name, queue, source),
@@ -295,7 +199,7 @@ const namespace = `bench-agent-${process.pid}`;
 const results = { jobs: N, loadavg: loadavg().map((x) => Number(x.toFixed(1))) };
 let agent;
 try {
-  await ensureCrd();
+  await ensureCrd(kc);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   log(`namespace ${namespace}; ${N} jobs per scenario`);
 
@@ -345,14 +249,14 @@ try {
     // Only the upload was wanted: the seed job itself is not measured.
     await custom.deleteNamespacedCustomObject({
       group: GROUP,
-      version: 'v1alpha1',
+      version: VERSION,
       plural: PLURAL,
       namespace,
       name: 'reused-seed',
     });
   }
 
-  agent = await startAgent(config, namespace);
+  agent = await startAgent({ config, namespace });
   await sleep(3000); // let start-up allocations settle
   results.idleRssMb = Number(rssMb(agent.pid).toFixed(1));
   log(`agent ready; idle RSS ${results.idleRssMb} MB`);

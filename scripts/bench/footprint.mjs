@@ -12,22 +12,34 @@
 // --cli and --node point it at another build, so one script measures before and after:
 //   pnpm bench:footprint
 //   node scripts/bench/footprint.mjs --cli /tmp/main/packages/cli/dist/bin.js --node /usr/bin/node
+// --node-arg and --env start the agent with Node.js/V8 flags or environment variables, to measure
+// what a flag is worth:
+//   node scripts/bench/footprint.mjs --node-arg=--max-semi-space-size=1 --env MALLOC_ARENA_MAX=2
 // Results are recorded in docs/benchmarks.md ("Footprint").
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { request as httpGet } from 'node:http';
-import * as k8s from '@kubernetes/client-node';
+import {
+  createLaunchJobs,
+  defaultCli,
+  ensureCrd,
+  kubeClients,
+  log,
+  memoryOf,
+  startAgent,
+  waitUntil,
+} from './lib/agent-process.mjs';
 
-const root = new URL('../..', import.meta.url).pathname;
 const { values: args } = parseArgs({
   options: {
-    cli: { type: 'string', default: join(root, 'packages/cli/dist/bin.js') },
+    cli: { type: 'string', default: defaultCli },
     node: { type: 'string', default: process.execPath },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    env: { type: 'string', multiple: true, default: [] },
     jobs: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '7' },
     'skip-deploy': { type: 'boolean', default: false },
@@ -37,9 +49,12 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   process.stdout.write(
-    'Usage: pnpm bench:footprint [--cli PATH/bin.js] [--node PATH] [--jobs N] [--runs N] [--skip-deploy] [--json]\n' +
+    'Usage: pnpm bench:footprint [--cli PATH/bin.js] [--node PATH] [--node-arg FLAG]... [--env NAME=VALUE]...\n' +
+      '                            [--jobs N] [--runs N] [--skip-deploy] [--json]\n' +
       'Needs the test environment: scripts/testenv up && eval "$(scripts/testenv env)".\n' +
-      '--cli/--node measure another build (e.g. a checkout of an older commit) with the same script.\n',
+      '--cli/--node measure another build (e.g. a checkout of an older commit) with the same script.\n' +
+      '--node-arg and --env start the agent with a Node.js/V8 flag or an environment variable\n' +
+      '(e.g. --node-arg=--max-semi-space-size=1 --env MALLOC_ARENA_MAX=2); validate runs without them.\n',
   );
   process.exit(0);
 }
@@ -56,145 +71,52 @@ if (!existsSync(cli)) {
 }
 const N = Math.max(1, Number(args.jobs));
 const RUNS = Math.max(1, Number(args.runs));
-const log = (text) => process.stderr.write(`${text}\n`);
-const GROUP = 'launch-agent.dev';
-const PLURAL = 'launchjobs';
+const agentEnv = Object.fromEntries(
+  args.env.map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) {
+      process.stderr.write(`bench:footprint: --env ${pair}: expected NAME=VALUE\n`);
+      process.exit(2);
+    }
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
+const { kc, core, batch, custom } = kubeClients();
 
-const statusOf = (url) =>
-  new Promise((done) => {
-    const req = httpGet(url, (res) => {
-      res.resume();
-      done(res.statusCode);
-    });
-    req.on('error', () => done(undefined));
-    req.end();
-  });
-
-async function waitUntil(what, check, timeoutMs = 120_000, everyMs = 20) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const rssMb = (pid) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
-
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const batch = kc.makeApiClient(k8s.BatchV1Api);
-const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-
-async function ensureCrd() {
-  const crd = k8s.loadYaml(
-    readFileSync(join(root, 'charts/launch-agent/crds/launchjobs.launch-agent.dev.yaml'), 'utf8'),
-  );
-  try {
-    await k8s.KubernetesObjectApi.makeApiClient(kc).create(crd);
-  } catch (error) {
-    if (error.code !== 409) throw error;
-  }
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  await waitUntil('the LaunchJob CRD', async () => {
-    const current = await api.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
-    return current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-  });
-}
-
-/** Spawns `launch-agent start`; resolves once /readyz answers 200, with the time that took. */
-async function startAgent(config, namespace) {
-  const spawned = performance.now();
-  const child = spawn(
-    args.node,
-    [
-      cli,
-      'start',
-      '--config',
-      config,
-      '--namespace',
-      namespace,
-      '--port',
-      '0',
-      '--identity',
-      'bench',
-    ],
-    {
-      env: { ...process.env, LAUNCH_AGENT_LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let port;
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk.toString();
-    const m = /"msg":"health server listening".*?"port":(\d+)/.exec(stderr);
-    if (m) port = Number(m[1]);
-  });
-  await waitUntil(
-    'the agent to be ready',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the agent exited: ${stderr}`);
-      return port !== undefined && (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200;
-    },
-    60_000,
-    5,
-  );
-  return {
-    pid: child.pid,
-    port,
-    readyMs: performance.now() - spawned,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((done) => child.once('exit', done));
-    },
-  };
-}
+const agentOptions = (config, namespace) => ({
+  cli,
+  node: args.node,
+  nodeArgs: args['node-arg'],
+  env: agentEnv,
+  config,
+  namespace,
+});
+const rounded = (memory) =>
+  Object.fromEntries(Object.entries(memory).map(([k, v]) => [k, Number(v.toFixed(1))]));
 
 /** Idle RSS after start-up settles, and the start→ready time. */
 async function idle(config, namespace) {
-  const agent = await startAgent(config, namespace);
+  const agent = await startAgent(agentOptions(config, namespace));
   try {
     await sleep(3000);
-    return { rssMb: rssMb(agent.pid), readyMs: agent.readyMs };
+    return { ...rounded(memoryOf(agent.pid)), readyMs: agent.readyMs };
   } finally {
     await agent.stop();
   }
 }
 
 async function holding(config, namespace) {
-  const agent = await startAgent(config, namespace);
+  const agent = await startAgent(agentOptions(config, namespace));
   try {
     log(`creating ${N} LaunchJobs`);
-    for (let i = 0; i < N; i += 50) {
-      await Promise.all(
-        Array.from({ length: Math.min(50, N - i) }, (_, j) =>
-          custom.createNamespacedCustomObject({
-            group: GROUP,
-            version: 'v1alpha1',
-            plural: PLURAL,
-            namespace,
-            body: {
-              apiVersion: `${GROUP}/v1alpha1`,
-              kind: 'LaunchJob',
-              metadata: { name: `held-${i + j}` },
-              spec: { queue: 'held', source: { image: 'busybox:1.36' }, run: { args: ['true'] } },
-            },
-          }),
-        ),
-      );
-    }
+    await createLaunchJobs(custom, namespace, { prefix: 'held-', queue: 'held', to: N });
     await waitUntil(
       `${N} run Jobs`,
       async () => (await batch.listNamespacedJob({ namespace })).items.length >= N,
-      600_000,
-      1000,
+      { timeoutMs: 600_000, everyMs: 1000 },
     );
     await sleep(3000);
-    return { rssMb: rssMb(agent.pid) };
+    return rounded(memoryOf(agent.pid));
   } finally {
     await agent.stop();
   }
@@ -239,9 +161,15 @@ function shipped() {
 const scratch = mkdtempSync(join(tmpdir(), 'bench-footprint-'));
 const namespace = `bench-footprint-${process.pid}`;
 const nodeVersion = execFileSync(args.node, ['--version'], { encoding: 'utf8' }).trim();
-const results = { cli, node: nodeVersion, jobs: N };
+const results = {
+  cli,
+  node: nodeVersion,
+  nodeArgs: args['node-arg'],
+  env: agentEnv,
+  jobs: N,
+};
 try {
-  await ensureCrd();
+  await ensureCrd(kc);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   const noop = join(scratch, 'noop.yaml');
   writeFileSync(noop, 'queues: [held]\nmax_jobs: -1\nbuilder: {type: noop}\n');
@@ -282,9 +210,13 @@ if (args.json) {
   const row = (what, value, goal, met) =>
     `${what.padEnd(38)} ${value.padStart(10)}   goal ${goal.padEnd(8)} ${met ? 'met' : 'NOT met'}`;
   const ratio = results.validateMs / results.nodeMs;
+  const parts = (m) => `${m.anonMb.toFixed(1)} / ${m.fileMb.toFixed(1)} MB`;
   process.stdout.write(
     [
-      `footprint of ${cli} on node ${nodeVersion}`,
+      `footprint of ${cli} on node ${nodeVersion}` +
+        (args['node-arg'].length + args.env.length > 0
+          ? ` (agent started with ${[...args.env, ...args['node-arg']].join(' ')})`
+          : ''),
       row(
         'idle RSS, noop builder',
         `${results.noop.rssMb.toFixed(1)} MB`,
@@ -311,6 +243,7 @@ if (args.json) {
       ),
       row(`validate / node -e 0 (best of ${RUNS})`, `${ratio.toFixed(2)}x`, '< 3x', ratio < 3) +
         `  (${results.validateMs.toFixed(0)} ms / ${results.nodeMs.toFixed(0)} ms)`,
+      `  resident parts, anonymous / file-backed: noop ${parts(results.noop)}, ECR + S3 + kaniko ${parts(results.clouds)}, holding ${parts(results.held)}`,
       `shipped: dist ${mb(results.shipped.distBytes)}` +
         (results.shipped.nodeModulesBytes !== undefined
           ? `, production node_modules ${mb(results.shipped.nodeModulesBytes)} (pnpm deploy --prod: ${mb(results.shipped.appBytes)} in all)`

@@ -74,6 +74,25 @@ describe('packages/cli/dist/bin.js', () => {
     expect(eager).toMatch(/import\(["']\.\/chunks\/src-[A-Z0-9]+\.js["']\)/);
   });
 
+  test('requires node:http rather than importing it, so Node.js 24 leaves its undici unloaded', () => {
+    const chunks = join(dirname(BUNDLE), 'chunks');
+    const files = [
+      BUNDLE,
+      ...readdirSync(chunks)
+        .filter((f) => f.endsWith('.js'))
+        .map((f) => join(chunks, f)),
+    ];
+    for (const file of files) {
+      expect({
+        file,
+        imports: /from\s*["'](?:node:)?http["']/.test(readFileSync(file, 'utf8')),
+      }).toEqual({
+        file,
+        imports: false,
+      });
+    }
+  });
+
   test('permissions reads its templates from the copy beside the bundle', async () => {
     const config = join(mkdtempSync(join(tmpdir(), 'launch-agent-bundle-')), 'launch-config.yaml');
     writeFileSync(

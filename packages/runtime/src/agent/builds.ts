@@ -8,7 +8,7 @@ import type { AgentSettings } from '@launch-agent/config';
 import { buildImage, type BuildReport } from '../build-engine.js';
 import type { Builder } from '../builders/builder.js';
 import { selectBuilder } from '../builders/select-builder.js';
-import type { LaunchJob } from '../kubernetes/launchjob-types.js';
+import type { CachedLaunchJob, LaunchJob } from '../kubernetes/launchjob-types.js';
 import type { RegistryOptions } from '../registries/select-registry.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
@@ -48,7 +48,7 @@ export interface BuildsOptions {
 }
 
 /** What the job's source is, for messages: the context key, or the git URL and ref. */
-export function describeSource(job: LaunchJob): string {
+export function describeSource(job: CachedLaunchJob): string {
   const { context, git } = job.spec.source;
   if (context) return context.key;
   return `${git!.url}${git!.ref ? `@${git!.ref}` : ''}`;
@@ -74,7 +74,9 @@ export class Builds {
 
   /**
    * Starts the job's build unless one is already under way. The reconcile has refused what
-   * needs no build to refuse (a token in a git URL, no builder.destination).
+   * needs no build to refuse (a token in a git URL, no builder.destination). `job` is the whole
+   * LaunchJob (its dockerfile and buildArgs), read for this step; it is kept only while the
+   * build runs.
    */
   start(key: string, job: LaunchJob): void {
     if (this.operations.has(key)) return;

@@ -1,6 +1,6 @@
 // Which LaunchJobs this agent holds, and whether it may claim another (max_jobs). A claim is
 // the job's status.agent; it is safe while that agent's Lease is renewed (lease.ts).
-import type { LaunchJob } from '../kubernetes/launchjob-types.js';
+import type { CachedLaunchJob } from '../kubernetes/launchjob-types.js';
 import { isTerminal } from '../kubernetes/launchjob-types.js';
 
 export class Slots {
@@ -17,7 +17,7 @@ export class Slots {
   ) {}
 
   /** Keeps the held set in step with what the informer (or a write) shows of a job. */
-  observe(key: string, job: LaunchJob | undefined): boolean {
+  observe(key: string, job: CachedLaunchJob | undefined): boolean {
     const mine = job !== undefined && !isTerminal(job) && job.status?.agent === this.identity;
     const had = this.held.has(key);
     if (mine) this.held.add(key);
@@ -73,14 +73,14 @@ export class Slots {
 }
 
 /** When the job was claimed, as a time; legacy heartbeats count as claims. */
-export function claimedAt(job: LaunchJob): number | undefined {
+export function claimedAt(job: CachedLaunchJob): number | undefined {
   const times = [job.status?.claimedTime, job.status?.heartbeatTime]
     .map((time) => Date.parse(time ?? ''))
     .filter((time) => !Number.isNaN(time));
   return times.length > 0 ? Math.max(...times) : undefined;
 }
 
-export function creationTime(job: LaunchJob): number {
+export function creationTime(job: CachedLaunchJob): number {
   const time = Date.parse(String(job.metadata.creationTimestamp ?? ''));
   return Number.isNaN(time) ? 0 : time;
 }

@@ -1,17 +1,18 @@
 // The agent as a Kubernetes controller: informers fill caches and only queue keys; workers take
 // keys from the queue and run one reconcile each (reconcile.ts); an agent Lease (lease.ts) tells
 // the others it is alive. This file wires those parts and answers the health probes.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { AgentSettings } from '@launch-agent/config';
 import type { Builder } from '../builders/builder.js';
 import { cleanUpKanikoLeftovers } from '../builders/kaniko/leftovers.js';
 import { Informer, type RelistReason } from '../kubernetes/informer.js';
 import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
+  cachedLaunchJob,
   isTerminal,
   LABEL_LAUNCHJOB,
   LABEL_LAUNCHJOB_NAMESPACE,
-  type LaunchJob,
+  type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { RegistryOptions } from '../registries/select-registry.js';
 import type { BuildContextStore } from '../storage/context-store.js';
@@ -68,7 +69,7 @@ export class LaunchAgent {
   readonly metrics: AgentMetrics;
   private readonly log: AgentLogger;
   private readonly client: LaunchJobClient;
-  private readonly launchJobs: Informer<LaunchJob>;
+  private readonly launchJobs: Informer<CachedLaunchJob>;
   private readonly runJobs: RunJobs;
   private readonly lease: AgentLease;
   private readonly queue = new WorkQueue();
@@ -78,7 +79,7 @@ export class LaunchAgent {
   private readonly builds: Builds;
   private readonly retention: Retention;
   private readonly reconciler: Reconciler;
-  private readonly tombstones = new Map<string, LaunchJob>();
+  private readonly tombstones = new Map<string, CachedLaunchJob>();
   private readonly runNamespaces: string[];
   private readonly timers: NodeJS.Timeout[] = [];
   private workers: Array<Promise<void>> = [];
@@ -109,12 +110,13 @@ export class LaunchAgent {
       log: this.log,
       now: this.now,
     });
-    this.launchJobs = new Informer<LaunchJob>({
+    // The cache keeps what every reconcile reads; a step that needs the whole spec reads it.
+    this.launchJobs = new Informer<CachedLaunchJob>({
       kubeConfig,
       path: LaunchJobClient.path(namespace),
-      list: () => this.client.list(namespace),
       what: `LaunchJobs in ${namespace}`,
       log: this.log,
+      transform: cachedLaunchJob,
     });
     this.runJobs = new RunJobs(kubeConfig, this.runNamespaces, this.log);
     this.builds = new Builds({
@@ -146,6 +148,7 @@ export class LaunchAgent {
       settings,
       runNamespaces: this.runNamespaces,
       observed: (key) => this.launchJobs.get(key),
+      client: this.client,
       takeTombstone: (key) => {
         const last = this.tombstones.get(key);
         this.tombstones.delete(key);
@@ -171,8 +174,8 @@ export class LaunchAgent {
   }
 
   private wireInformers(): void {
-    const keyOf = (job: LaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
-    const changed = (job: LaunchJob) => {
+    const keyOf = (job: CachedLaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
+    const changed = (job: CachedLaunchJob) => {
       const key = keyOf(job);
       this.tombstones.delete(key);
       this.queue.add(key);

@@ -4,7 +4,7 @@ import { kubeJsonRequest, microTime } from '../kubernetes/raw-request.js';
 import {
   LAUNCHJOB_API_VERSION,
   LAUNCHJOB_KIND,
-  type LaunchJob,
+  type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { AgentLogger } from './agent-log.js';
 import { redactText } from './agent-log.js';
@@ -46,7 +46,12 @@ export class EventRecorder {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  record(job: LaunchJob, reason: EventReason, note: string, action = reason): void {
+  record(
+    job: Pick<CachedLaunchJob, 'metadata'>,
+    reason: EventReason,
+    note: string,
+    action = reason,
+  ): void {
     const namespace = job.metadata.namespace!;
     const name = job.metadata.name!;
     const text = redactText(note);

@@ -7,7 +7,7 @@ import {
   LABEL_LAUNCHJOB,
   LABEL_LAUNCHJOB_NAMESPACE,
   LABEL_LAUNCHJOB_UID,
-  type LaunchJob,
+  type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
@@ -26,11 +26,11 @@ export interface RetentionOptions {
   /** A run Job whose LaunchJob is gone is deleted once it is this old. */
   orphanGraceMs: number;
   /** Every LaunchJob the agent knows now (to tell whether a context is still in use). */
-  jobs: () => LaunchJob[];
+  jobs: () => CachedLaunchJob[];
   now: () => Date;
 }
 
-const keyOf = (job: LaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
+const keyOf = (job: CachedLaunchJob) => `${job.metadata.namespace}/${job.metadata.name}`;
 
 export class Retention {
   /** Uids of jobs this agent deleted for their TTL, until their deletion is seen. */
@@ -39,12 +39,12 @@ export class Retention {
   constructor(private readonly options: RetentionOptions) {}
 
   /** Whether this agent deleted the job itself (its leftovers are gone already); asked once. */
-  takeRemoved(job: LaunchJob): boolean {
+  takeRemoved(job: CachedLaunchJob): boolean {
     return this.removed.delete(job.metadata.uid ?? '');
   }
 
   /** Milliseconds until a finished job's TTL runs out; undefined when it is never deleted. */
-  expiresIn(job: LaunchJob): number | undefined {
+  expiresIn(job: CachedLaunchJob): number | undefined {
     if (this.options.ttlMs === undefined) return undefined;
     const finished = Date.parse(job.status?.completionTime ?? '');
     if (Number.isNaN(finished)) return undefined;
@@ -56,7 +56,7 @@ export class Retention {
    * its uploaded context. The delete carries the uid and resourceVersion that were read, so of
    * several agents exactly one succeeds and does the rest.
    */
-  async removeExpired(job: LaunchJob): Promise<boolean> {
+  async removeExpired(job: CachedLaunchJob): Promise<boolean> {
     const { client, metrics, log } = this.options;
     const uid = job.metadata.uid ?? '';
     this.removed.add(uid);
@@ -80,7 +80,10 @@ export class Retention {
    * (another namespace; in its own the garbage collector follows the reference), or always
    * when `ownNamespaceToo`, and its context unless another job uses it.
    */
-  async removeLeftovers(job: LaunchJob, ownNamespaceToo = false): Promise<Record<string, string>> {
+  async removeLeftovers(
+    job: CachedLaunchJob,
+    ownNamespaceToo = false,
+  ): Promise<Record<string, string>> {
     const { runJobs, metrics, log, contextStore } = this.options;
     const removed: Record<string, string> = {};
     const { runJobName: name, runJobNamespace: namespace } = job.status ?? {};

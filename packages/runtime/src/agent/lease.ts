@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { apiStatus } from '../kubernetes/kube-client.js';
 import { kubeJsonRequest, microTime } from '../kubernetes/raw-request.js';
 import { Informer } from '../kubernetes/informer.js';
@@ -54,7 +54,6 @@ interface Observed {
  */
 export class AgentLease {
   readonly name: string;
-  private readonly api: k8s.CoordinationV1Api;
   private readonly informer: Informer<k8s.V1Lease>;
   private readonly observed = new Map<string, Observed>();
   private timer: NodeJS.Timeout | undefined;
@@ -69,14 +68,12 @@ export class AgentLease {
 
   constructor(private readonly options: AgentLeaseOptions) {
     this.name = agentLeaseName(options.identity);
-    this.api = options.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
     this.now = options.now ?? (() => new Date());
     const labelSelector = `${LABEL_AGENT_LEASE}=true`;
     this.informer = new Informer<k8s.V1Lease>({
       kubeConfig: options.kubeConfig,
       path: `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`,
       selector: { labelSelector },
-      list: () => this.api.listNamespacedLease({ namespace: options.namespace, labelSelector }),
       what: `agent Leases in ${options.namespace}`,
       log: options.log,
     });

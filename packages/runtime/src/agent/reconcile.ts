@@ -12,7 +12,8 @@
 //   held here, prebuilt image → the same, image as given
 //   held here, needs a build  → status Building, start the build; when it settles: run or fail
 import type { AgentSettings } from '@launch-agent/config';
-import { isTerminal, type LaunchJob } from '../kubernetes/launchjob-types.js';
+import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
+import { isTerminal, type CachedLaunchJob, type LaunchJob } from '../kubernetes/launchjob-types.js';
 import { apiStatus } from '../kubernetes/kube-client.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
@@ -53,10 +54,12 @@ export interface ReconcilerParts {
   identity: string;
   settings: AgentSettings;
   runNamespaces: string[];
-  /** The job as the informer has it now. */
-  observed: (key: string) => LaunchJob | undefined;
+  /** The job as the informer has it now (trimmed: cachedLaunchJob). */
+  observed: (key: string) => CachedLaunchJob | undefined;
   /** The last state of a job the informer saw deleted (taken: asked once). */
-  takeTombstone: (key: string) => LaunchJob | undefined;
+  takeTombstone: (key: string) => CachedLaunchJob | undefined;
+  /** Reads the whole job, for the steps that need more of its spec than the cache keeps. */
+  client: Pick<LaunchJobClient, 'get'>;
   status: StatusWriter;
   slots: Slots;
   lease: AgentLease;
@@ -112,7 +115,7 @@ export class Reconciler {
     }
   }
 
-  private inMyQueues(job: LaunchJob): boolean {
+  private inMyQueues(job: CachedLaunchJob): boolean {
     return this.parts.settings.queues.includes(job.spec?.queue);
   }
 
@@ -133,7 +136,7 @@ export class Reconciler {
     return DONE;
   }
 
-  private async finished(job: LaunchJob): Promise<ReconcileResult> {
+  private async finished(job: CachedLaunchJob): Promise<ReconcileResult> {
     const key = `${job.metadata.namespace}/${job.metadata.name}`;
     if (this.parts.slots.observe(key, job)) this.parts.slotFreed();
     const expiresIn = this.parts.retention.expiresIn(job);
@@ -143,7 +146,7 @@ export class Reconciler {
     return DONE;
   }
 
-  private async claim(key: string, job: LaunchJob): Promise<ReconcileResult> {
+  private async claim(key: string, job: CachedLaunchJob): Promise<ReconcileResult> {
     const { parts } = this;
     if (!parts.slots.reserve(key, creationTime(job))) return DONE;
     const previous = job.status?.agent;
@@ -186,11 +189,16 @@ export class Reconciler {
   }
 
   /** A job held by this agent: the next step from what its status and children say. */
-  private async advance(key: string, job: LaunchJob): Promise<ReconcileResult> {
+  private async advance(key: string, cached: CachedLaunchJob): Promise<ReconcileResult> {
     const { parts } = this;
-    parts.slots.observe(key, job);
-    const status = job.status ?? {};
-    if (status.runJobName) return this.follow(key, job);
+    parts.slots.observe(key, cached);
+    const status = cached.status ?? {};
+    if (status.runJobName) return this.follow(key, cached);
+    const inFlight = parts.builds.get(key);
+    if (inFlight && !inFlight.settled) return DONE;
+    // Every step from here needs more of the spec than the cache keeps.
+    const job = await this.readWhole(key, cached);
+    if (!job) return DONE;
     // A previous holder built the image but had not created the run Job yet.
     if (status.image) return this.startRun(key, job, { image: status.image });
     if (parts.settings.secureMode) {
@@ -221,16 +229,15 @@ export class Reconciler {
     }
     const build = parts.builds.get(key);
     if (!build) {
-      let current = job;
       if (status.phase !== 'Building') {
-        current = await parts.status.write(
+        const building = await parts.status.write(
           key,
           job,
           buildingStatus(job, describeSource(job), parts.now()),
         );
-        parts.events.record(current, 'BuildStarted', `building ${describeSource(job)}`);
+        parts.events.record(building, 'BuildStarted', `building ${describeSource(job)}`);
       }
-      parts.builds.start(key, current);
+      parts.builds.start(key, job);
       return DONE;
     }
     if (!build.settled) return DONE;
@@ -271,7 +278,32 @@ export class Reconciler {
     return result;
   }
 
-  private targetNamespace(job: LaunchJob): string {
+  /**
+   * The whole job, read from the API server, when it is still the version the cache has (else
+   * undefined: the watch brings the newer one, which queues the key again). A 404 is undefined
+   * too: the watch brings the deletion.
+   */
+  private async readWhole(key: string, cached: CachedLaunchJob): Promise<LaunchJob | undefined> {
+    const { parts } = this;
+    let whole: LaunchJob;
+    try {
+      whole = await parts.client.get(cached.metadata.namespace!, cached.metadata.name!);
+    } catch (error) {
+      if (apiStatus(error) === 404) return undefined;
+      throw error;
+    }
+    const now = parts.status.freshest(key, parts.observed(key) ?? cached);
+    if (
+      whole.metadata.uid !== now.metadata.uid ||
+      whole.metadata.resourceVersion !== now.metadata.resourceVersion
+    ) {
+      parts.log.debug('the cache is behind the API server; waiting for the watch', { job: key });
+      return undefined;
+    }
+    return whole;
+  }
+
+  private targetNamespace(job: Pick<LaunchJob, 'spec' | 'metadata'>): string {
     const wanted = job.spec.run?.namespace || job.metadata.namespace!;
     if (!this.parts.runNamespaces.includes(wanted)) {
       throw new JobRejectedError(
@@ -326,7 +358,7 @@ export class Reconciler {
   }
 
   /** Mirrors the run Job's end into the LaunchJob. */
-  private async follow(key: string, job: LaunchJob): Promise<ReconcileResult> {
+  private async follow(key: string, job: CachedLaunchJob): Promise<ReconcileResult> {
     const { runJobName: name, runJobNamespace } = job.status ?? {};
     const namespace = runJobNamespace ?? job.metadata.namespace!;
     const runJob = await this.parts.runJobs.read(namespace, name!);
@@ -371,7 +403,7 @@ export class Reconciler {
   /** The run Job started running after waiting, or was suspended again after it ran. */
   private async admitted(
     key: string,
-    job: LaunchJob,
+    job: CachedLaunchJob,
     running: boolean,
     runJob?: Parameters<typeof runJobWaiting>[0],
   ): Promise<void> {
@@ -397,7 +429,7 @@ export class Reconciler {
 
   private async finish(
     key: string,
-    job: LaunchJob,
+    job: CachedLaunchJob,
     phase: 'Succeeded' | 'Failed',
     reason: string,
     message: string,

@@ -1,6 +1,7 @@
 import { PassThrough, type Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { LaunchJob } from '../kubernetes/launchjob-types.js';
+import { kubeJsonRequest, withQuery } from '../kubernetes/raw-request.js';
 
 /** There is nothing to read yet; the message says why. */
 export class NoLogsYetError extends Error {
@@ -22,11 +23,13 @@ export async function runJobPod(
       `launchjob/${job.metadata.name} has no run Job yet (phase ${job.status?.phase ?? 'Pending'}); try again once it is Running`,
     );
   }
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const pods = await core.listNamespacedPod({
-    namespace,
-    labelSelector: `batch.kubernetes.io/job-name=${runJob}`,
-  });
+  const pods = (await kubeJsonRequest(
+    kubeConfig,
+    'GET',
+    withQuery(`/api/v1/namespaces/${namespace}/pods`, {
+      labelSelector: `batch.kubernetes.io/job-name=${runJob}`,
+    }),
+  )) as k8s.V1PodList;
   const newest = pods.items.sort(
     (a, b) =>
       new Date(b.metadata?.creationTimestamp ?? 0).getTime() -
@@ -46,14 +49,9 @@ export async function writeRunJobLog(
   follow = false,
 ): Promise<void> {
   const { namespace, pod } = await runJobPod(kubeConfig, job);
-  if (!follow) {
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-    out.write(await core.readNamespacedPodLog({ name: pod, namespace, container: 'job' }));
-    return;
-  }
   const stream = new PassThrough();
   stream.pipe(out as Writable, { end: false });
   const ended = new Promise<void>((resolve) => stream.on('end', resolve));
-  await new k8s.Log(kubeConfig).log(namespace, pod, 'job', stream, { follow: true });
+  await new k8s.Log(kubeConfig).log(namespace, pod, 'job', stream, { follow });
   await ended;
 }

@@ -25,7 +25,7 @@ const MAX_NAME = 63;
  * instead of a second Job. The uid part keeps a LaunchJob re-created under the same name from
  * adopting the old one's Job.
  */
-export function runJobName(job: LaunchJob): string {
+export function runJobName(job: Pick<LaunchJob, 'metadata'>): string {
   const uid = job.metadata.uid ?? '';
   const suffix = `-run-${createHash('sha256').update(uid).digest('hex').slice(0, 6)}`;
   const base = job.metadata.name!.slice(0, MAX_NAME - suffix.length).replace(/[-.]+$/, '');

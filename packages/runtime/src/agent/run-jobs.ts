@@ -1,9 +1,10 @@
 // The batch/v1 Jobs that run LaunchJobs: one informer per namespace the agent runs jobs in, the
 // create that is safe to repeat, and what a run Job's state means for its LaunchJob.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { Informer, type InformerLog } from '../kubernetes/informer.js';
 import { apiStatus, deleteIgnoringMissing } from '../kubernetes/kube-client.js';
 import { LABEL_LAUNCHJOB_UID, LABEL_ROLE, type LaunchJob } from '../kubernetes/launchjob-types.js';
+import { kubeJsonRequest, withQuery } from '../kubernetes/raw-request.js';
 import { JobRejectedError } from './job-errors.js';
 
 /** What a run Job says about its LaunchJob. */
@@ -16,21 +17,41 @@ export type RunOutcome =
   | { state: 'failed'; reason: string; message: string };
 
 /**
- * What the cache keeps of a run Job: enough to mirror its end and find orphans. The pod template
- * (often the largest part) is dropped, so the memory per running job stays small.
+ * What the cache keeps of a run Job: what mirrors its end (its conditions, spec.suspend) and
+ * what links it to its LaunchJob and finds orphans (name, labels, creation time). The pod
+ * template, annotations, managedFields and the rest of the status are dropped, so the memory per
+ * running job stays small.
  */
-function trimRunJob(job: k8s.V1Job): k8s.V1Job {
-  const { managedFields: _managed, ...metadata } = job.metadata ?? {};
+export function trimRunJob(job: k8s.V1Job): k8s.V1Job {
+  const { name, namespace, uid, resourceVersion, labels, creationTimestamp, deletionTimestamp } =
+    job.metadata ?? {};
+  const metadata: k8s.V1ObjectMeta = {
+    ...(name !== undefined ? { name } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(uid !== undefined ? { uid } : {}),
+    ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+    ...(labels ? { labels } : {}),
+    ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
+    ...(deletionTimestamp !== undefined ? { deletionTimestamp } : {}),
+  };
+  const conditions = job.status?.conditions?.map(({ type, status, reason, message }) => ({
+    type,
+    status,
+    ...(reason !== undefined ? { reason } : {}),
+    ...(message !== undefined ? { message } : {}),
+  }));
   return {
-    ...(job.apiVersion ? { apiVersion: job.apiVersion } : {}),
-    ...(job.kind ? { kind: job.kind } : {}),
     metadata,
     ...(job.spec?.suspend !== undefined
       ? { spec: { suspend: job.spec.suspend, template: {} } }
       : {}),
-    ...(job.status ? { status: job.status } : {}),
+    ...(conditions ? { status: { conditions } } : {}),
   };
 }
+
+const jobsPath = (namespace: string) => `/apis/batch/v1/namespaces/${namespace}/jobs`;
+const jobPath = (namespace: string, name: string) =>
+  `${jobsPath(namespace)}/${encodeURIComponent(name)}`;
 
 export function runOutcome(job: k8s.V1Job | undefined, uid: string): RunOutcome {
   if (!job) return { state: 'missing' };
@@ -51,7 +72,6 @@ export function runOutcome(job: k8s.V1Job | undefined, uid: string): RunOutcome 
 }
 
 export class RunJobs {
-  private readonly batch: k8s.BatchV1Api;
   readonly informers: Array<Informer<k8s.V1Job>>;
   /** Run Job creates made (the scale benchmark counts API writes with it). */
   writes = 0;
@@ -61,15 +81,13 @@ export class RunJobs {
     readonly namespaces: string[],
     log: InformerLog,
   ) {
-    this.batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
     const labelSelector = `${LABEL_ROLE}=run`;
     this.informers = namespaces.map(
       (namespace) =>
         new Informer<k8s.V1Job>({
           kubeConfig,
-          path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+          path: jobsPath(namespace),
           selector: { labelSelector },
-          list: () => this.batch.listNamespacedJob({ namespace, labelSelector }),
           what: `run Jobs in ${namespace}`,
           log,
           transform: trimRunJob,
@@ -95,31 +113,35 @@ export class RunJobs {
     const cached = this.cached(namespace, name);
     if (cached) return cached;
     try {
-      return await this.batch.readNamespacedJob({ namespace, name });
+      return trimRunJob(await this.get(namespace, name));
     } catch (error) {
       if (apiStatus(error) === 404) return undefined;
       throw error;
     }
   }
 
+  private async get(namespace: string, name: string): Promise<k8s.V1Job> {
+    return (await kubeJsonRequest(this.kubeConfig, 'GET', jobPath(namespace, name))) as k8s.V1Job;
+  }
+
   /**
    * Creates the run Job; an existing Job of the same (deterministic) name is this LaunchJob's if
    * its uid label says so, and is then followed: a retry never makes a second Job.
    */
-  async ensure(job: LaunchJob, body: k8s.V1Job): Promise<'created' | 'adopted'> {
+  async ensure(job: Pick<LaunchJob, 'metadata'>, body: k8s.V1Job): Promise<'created' | 'adopted'> {
     const namespace = body.metadata!.namespace!;
     const name = body.metadata!.name!;
     const uid = job.metadata.uid!;
     const cached = this.cached(namespace, name);
     if (cached) return this.adopt(cached, uid, namespace, name);
     try {
-      await this.batch.createNamespacedJob({ namespace, body });
+      // The answer (the whole Job, pod template included) is not kept: the watch brings it.
+      await kubeJsonRequest(this.kubeConfig, 'POST', jobsPath(namespace), body);
       this.writes += 1;
       return 'created';
     } catch (error) {
       if (apiStatus(error) !== 409) throw error;
-      const existing = await this.batch.readNamespacedJob({ name, namespace });
-      return this.adopt(existing, uid, namespace, name);
+      return this.adopt(await this.get(namespace, name), uid, namespace, name);
     }
   }
 
@@ -136,7 +158,11 @@ export class RunJobs {
   /** Deletes a run Job and, through Background propagation, its pods; a missing Job is fine. */
   delete(namespace: string, name: string): Promise<void> {
     return deleteIgnoringMissing(() =>
-      this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+      kubeJsonRequest(
+        this.kubeConfig,
+        'DELETE',
+        withQuery(jobPath(namespace, name), { propagationPolicy: 'Background' }),
+      ),
     );
   }
 }

@@ -3,8 +3,9 @@
 // (409) and the reconcile that made it simply runs again on the fresh copy.
 import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
+  cachedLaunchJob,
   setCondition,
-  type LaunchJob,
+  type CachedLaunchJob,
   type LaunchJobPhase,
   type LaunchJobStatus,
 } from '../kubernetes/launchjob-types.js';
@@ -21,7 +22,7 @@ export function statusMessage(error: unknown): string {
 export type ClaimKind = 'new' | 'restart' | 'takeover';
 
 export function claimedStatus(
-  job: LaunchJob,
+  job: CachedLaunchJob,
   agent: string,
   kind: ClaimKind,
   now: Date,
@@ -54,7 +55,7 @@ export function claimedStatus(
   };
 }
 
-export function buildingStatus(job: LaunchJob, what: string, now: Date): LaunchJobStatus {
+export function buildingStatus(job: CachedLaunchJob, what: string, now: Date): LaunchJobStatus {
   const status = job.status ?? {};
   return {
     ...status,
@@ -76,7 +77,7 @@ export interface RunStarted {
   buildDurationSeconds?: number;
 }
 
-export function runningStatus(job: LaunchJob, run: RunStarted, now: Date): LaunchJobStatus {
+export function runningStatus(job: CachedLaunchJob, run: RunStarted, now: Date): LaunchJobStatus {
   const status = job.status ?? {};
   let conditions = status.conditions;
   if (run.imageStatus) {
@@ -126,7 +127,7 @@ export function runningStatus(job: LaunchJob, run: RunStarted, now: Date): Launc
  * its Running condition False with why; startTime is set only once the Job runs.
  */
 export function waitingStatus(
-  job: LaunchJob,
+  job: CachedLaunchJob,
   run: RunStarted,
   wait: { reason: string; message: string },
   now: Date,
@@ -145,7 +146,7 @@ export function waitingStatus(
 }
 
 export function finishedStatus(
-  job: LaunchJob,
+  job: CachedLaunchJob,
   phase: Extract<LaunchJobPhase, 'Succeeded' | 'Failed'>,
   reason: string,
   message: string,
@@ -166,7 +167,7 @@ export function finishedStatus(
 }
 
 /** Handed back on shutdown: no agent, back to Pending unless its run Job exists. */
-export function releasedStatus(job: LaunchJob, agent: string, now: Date): LaunchJobStatus {
+export function releasedStatus(job: CachedLaunchJob, agent: string, now: Date): LaunchJobStatus {
   const { agent: _agent, heartbeatTime: _legacy, ...rest } = job.status ?? {};
   return {
     ...rest,
@@ -179,7 +180,7 @@ export function releasedStatus(job: LaunchJob, agent: string, now: Date): Launch
   };
 }
 
-function newer(a: LaunchJob, b: LaunchJob): boolean {
+function newer(a: CachedLaunchJob, b: CachedLaunchJob): boolean {
   const x = Number(a.metadata.resourceVersion);
   const y = Number(b.metadata.resourceVersion);
   return Number.isFinite(x) && Number.isFinite(y) && x > y;
@@ -191,14 +192,14 @@ function newer(a: LaunchJob, b: LaunchJob): boolean {
  * reconcile a certain conflict (client-go calls this a mutation cache).
  */
 export class StatusWriter {
-  private readonly written = new Map<string, LaunchJob>();
+  private readonly written = new Map<string, CachedLaunchJob>();
   /** Status writes made (the scale benchmark counts API writes with it). */
   writes = 0;
 
   constructor(private readonly client: LaunchJobClient) {}
 
   /** The freshest copy of `observed`: the cached one, or what this agent wrote since. */
-  freshest(key: string, observed: LaunchJob): LaunchJob {
+  freshest(key: string, observed: CachedLaunchJob): CachedLaunchJob {
     const mine = this.written.get(key);
     if (!mine || mine.metadata.uid !== observed.metadata.uid || !newer(mine, observed)) {
       if (mine) this.written.delete(key);
@@ -207,8 +208,13 @@ export class StatusWriter {
     return mine;
   }
 
-  async write(key: string, job: LaunchJob, status: LaunchJobStatus): Promise<LaunchJob> {
-    const updated = await this.client.replaceStatus(job, status);
+  /** Writes the status; resolves with the job as written, trimmed as the cache keeps it. */
+  async write(
+    key: string,
+    job: CachedLaunchJob,
+    status: LaunchJobStatus,
+  ): Promise<CachedLaunchJob> {
+    const updated = cachedLaunchJob(await this.client.replaceStatus(job, status));
     this.writes += 1;
     this.written.set(key, updated);
     return updated;

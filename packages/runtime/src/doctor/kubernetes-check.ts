@@ -1,4 +1,5 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
+import { KubeRequestError, kubeJsonRequest } from '../kubernetes/raw-request.js';
 import { failed, failureFrom, passed, type DoctorCheck } from './doctor-check.js';
 
 /** One permission the agent needs: `verb group/resource[/subresource]`. */
@@ -88,16 +89,18 @@ export async function checkKubernetesAccess(
   const { kubeConfig } = options;
   const namespace = options.namespace ?? contextNamespace(kubeConfig) ?? 'default';
   const server = kubeConfig.getCurrentCluster()?.server ?? '(no cluster)';
-  const authz = kubeConfig.makeApiClient(k8s.AuthorizationV1Api);
   let who = 'this identity';
   try {
-    const review = await kubeConfig.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-    });
+    const review = (await kubeJsonRequest(
+      kubeConfig,
+      'POST',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    )) as k8s.V1SelfSubjectReview;
     if (review.status?.userInfo?.username) who = review.status.userInfo.username;
   } catch (error) {
     // Older API servers lack SelfSubjectReview; access reviews still answer.
-    if (!(error instanceof k8s.ApiException)) {
+    if (!(error instanceof KubeRequestError)) {
       return [
         failureFrom(
           'kubernetes.access',
@@ -124,8 +127,11 @@ export async function checkKubernetesAccess(
     const missing: string[] = [];
     try {
       for (const requirement of requirements) {
-        const review = await authz.createSelfSubjectAccessReview({
-          body: {
+        const review = (await kubeJsonRequest(
+          kubeConfig,
+          'POST',
+          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+          {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',
             spec: {
@@ -138,7 +144,7 @@ export async function checkKubernetesAccess(
               },
             },
           },
-        });
+        )) as k8s.V1SelfSubjectAccessReview;
         if (!review.status?.allowed) missing.push(describe(requirement));
       }
     } catch (error) {

@@ -1,6 +1,7 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { API_BACKOFF, backoffDelay, pause, type BackoffOptions } from './backoff.js';
 import { apiStatus } from './kube-client.js';
+import { kubeJsonRequest, kubeWatch, withQuery } from './raw-request.js';
 
 // Why not @kubernetes/client-node's makeInformer/ListWatch: on any error other than 410 it emits
 // ERROR and stops for good (the caller must restart it, with no backoff), it diffs a re-list by
@@ -9,7 +10,9 @@ import { apiStatus } from './kube-client.js';
 // small part of client-go's reflector + DeltaFIFO the agent needs: list, watch from the list's
 // resourceVersion, resume after a close or a lost connection, re-list when the server says the
 // resourceVersion is gone (410) or the watch failed, and emit what changed and what disappeared,
-// deletions included; retry for ever with capped backoff.
+// deletions included; retry for ever with capped backoff. Lists are read a page at a time and
+// every object goes through `transform` as it arrives, so the cache holds only what its users
+// read (client-go's SetTransform) and a page's JSON is garbage as soon as the next one is asked.
 
 export interface KubeObject {
   metadata?: {
@@ -33,8 +36,11 @@ export interface InformerOptions<T extends KubeObject> {
   path: string;
   /** `fieldSelector` / `labelSelector`, the same for the list and the watch. */
   selector?: { fieldSelector?: string; labelSelector?: string };
-  /** Lists the collection with the same selector. */
-  list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
+  /**
+   * Lists the collection with the same selector. Default: GET `path`, LIST_PAGE_SIZE objects a
+   * page (limit/continue), each transformed before the next page is read.
+   */
+  list?: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
   /** What is watched, for logs: e.g. `LaunchJobs in ml`. */
   what: string;
   log?: InformerLog;
@@ -47,7 +53,10 @@ export interface InformerOptions<T extends KubeObject> {
   onFatal?: (error: Error) => void;
   /** Asks the server to end each watch after this many seconds (randomised up to 2×). Default 300. */
   watchTimeoutSeconds?: number;
-  /** What the cache keeps of each object. Default: the object without metadata.managedFields. */
+  /**
+   * What the cache keeps of each object, applied before anything else sees it (handlers get the
+   * transformed object). Default: the object without metadata.managedFields.
+   */
   transform?: (object: T) => T;
 }
 
@@ -59,6 +68,14 @@ export interface InformerHandlers<T> {
 }
 
 export type RelistReason = 'initial' | 'expired' | 'gap';
+
+/** Objects per list page, as client-go's reflector asks. */
+export const LIST_PAGE_SIZE = 500;
+
+interface ListPage<T> {
+  items?: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
 
 export function objectKey(object: KubeObject): string {
   const { namespace, name } = object.metadata ?? {};
@@ -97,7 +114,6 @@ class WatchExpired extends Error {
 export class Informer<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: Array<InformerHandlers<T>> = [];
-  private readonly watcher: k8s.Watch;
   private readonly abort = new AbortController();
   private watchController: AbortController | undefined;
   private resourceVersion: string | undefined;
@@ -111,7 +127,6 @@ export class Informer<T extends KubeObject> {
   private readonly transform: (object: T) => T;
 
   constructor(private readonly options: InformerOptions<T>) {
-    this.watcher = new k8s.Watch(options.kubeConfig);
     this.transform = options.transform ?? withoutManagedFields;
   }
 
@@ -245,14 +260,12 @@ export class Informer<T extends KubeObject> {
 
   /** Lists, replaces the cache and tells the handlers what differs from what was cached. */
   private async relist(reason: RelistReason): Promise<void> {
-    const listed = await this.options.list();
-    if (this.stopped) return;
+    const listed = this.options.list
+      ? await this.listWith(this.options.list)
+      : await this.listPages();
+    if (this.stopped || !listed) return;
     this.relistCounts[reason] += 1;
-    const fresh = new Map<string, T>();
-    for (const item of listed.items ?? []) {
-      const object = this.transform(item);
-      fresh.set(objectKey(object), object);
-    }
+    const { fresh } = listed;
     for (const [key, previous] of [...this.cache]) {
       const next = fresh.get(key);
       if (!next || next.metadata?.uid !== previous.metadata?.uid) {
@@ -267,55 +280,97 @@ export class Informer<T extends KubeObject> {
       else if (previous.metadata?.resourceVersion !== object.metadata?.resourceVersion)
         this.emit('update', object, previous);
     }
-    this.resourceVersion = listed.metadata?.resourceVersion ?? '';
+    this.resourceVersion = listed.resourceVersion;
     this.syncedOnce = true;
   }
 
-  private watchOnce(): Promise<void> {
+  private async listWith(
+    list: NonNullable<InformerOptions<T>['list']>,
+  ): Promise<{ fresh: Map<string, T>; resourceVersion: string }> {
+    const listed = await list();
+    const fresh = new Map<string, T>();
+    for (const item of listed.items ?? []) {
+      const object = this.transform(item);
+      fresh.set(objectKey(object), object);
+    }
+    return { fresh, resourceVersion: listed.metadata?.resourceVersion ?? '' };
+  }
+
+  /**
+   * The collection a page at a time. The pages are one consistent snapshot (the continue token
+   * carries its resourceVersion); a token that expired (410) makes the caller list again.
+   */
+  private async listPages(): Promise<
+    { fresh: Map<string, T>; resourceVersion: string } | undefined
+  > {
+    const fresh = new Map<string, T>();
+    let token: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = (await kubeJsonRequest(
+        this.options.kubeConfig,
+        'GET',
+        withQuery(this.options.path, {
+          ...this.options.selector,
+          limit: LIST_PAGE_SIZE,
+          continue: token,
+        }),
+        undefined,
+        60_000,
+      )) as ListPage<T>;
+      if (this.stopped) return undefined;
+      for (const item of page.items ?? []) {
+        const object = this.transform(item);
+        fresh.set(objectKey(object), object);
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      token = page.metadata?.continue || undefined;
+    } while (token);
+    return { fresh, resourceVersion };
+  }
+
+  private async watchOnce(): Promise<void> {
     const base = this.options.watchTimeoutSeconds ?? 300;
     const timeoutSeconds = Math.round(base * (1 + Math.random()));
-    return new Promise<void>((resolve, reject) => {
-      let ended = false;
-      let expired = false;
-      const done = (error: unknown) => {
-        if (ended) return;
-        ended = true;
-        if (expired) reject(new WatchExpired());
-        else if (error) reject(error);
-        else resolve();
-      };
-      this.watcher
-        .watch(
-          this.options.path,
-          {
-            ...this.options.selector,
-            allowWatchBookmarks: true,
-            timeoutSeconds,
-            ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}),
-          },
-          (type: string, object: T & { code?: number; message?: string }) => {
-            if (ended || this.stopped) return;
-            this.connected();
-            if (type === 'ERROR') {
-              // A Status object; 410 means our resourceVersion is gone. The server ends the watch.
-              if (object.code === 410) expired = true;
-              else done(new WatchFailed(object.message ?? 'watch error', object.code));
-              return;
-            }
-            if (object.metadata?.resourceVersion)
-              this.resourceVersion = object.metadata.resourceVersion;
-            if (type === 'BOOKMARK') return;
-            this.apply(type, this.transform(object));
-          },
-          (error: unknown) => done(error),
-        )
-        .then((controller) => {
-          this.watchController = controller;
-          if (this.stopped) controller.abort();
-          else if (!ended) this.connected();
-        })
-        .catch((error: unknown) => done(error));
-    });
+    const controller = new AbortController();
+    this.watchController = controller;
+    if (this.stopped) return;
+    let expired = false;
+    let failed: WatchFailed | undefined;
+    await kubeWatch(
+      this.options.kubeConfig,
+      withQuery(this.options.path, {
+        ...this.options.selector,
+        watch: true,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+        resourceVersion: this.resourceVersion || undefined,
+      }),
+      {
+        signal: controller.signal,
+        // The server ends the watch at timeoutSeconds and sends bookmarks meanwhile; silence
+        // well past that is a dead connection.
+        idleTimeoutMs: (timeoutSeconds + 60) * 1000,
+        onOpen: () => this.connected(),
+        onEvent: (type, raw) => {
+          if (expired || failed || this.stopped) return;
+          const object = raw as T & { code?: number; message?: string };
+          if (type === 'ERROR') {
+            // A Status object; 410 means our resourceVersion is gone. The server ends the watch.
+            if (object.code === 410) expired = true;
+            else failed = new WatchFailed(object.message ?? 'watch error', object.code);
+            controller.abort();
+            return;
+          }
+          if (object.metadata?.resourceVersion)
+            this.resourceVersion = object.metadata.resourceVersion;
+          if (type === 'BOOKMARK') return;
+          this.apply(type, this.transform(object));
+        },
+      },
+    );
+    if (expired) throw new WatchExpired();
+    if (failed) throw failed;
   }
 
   private apply(type: string, object: T): void {

@@ -1,5 +1,6 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { apiStatus } from './kube-client.js';
+import { kubeJsonRequest, withQuery } from './raw-request.js';
 import {
   LAUNCHJOB_API_VERSION,
   LAUNCHJOB_GROUP,
@@ -12,39 +13,35 @@ import {
   type LaunchJobStatus,
 } from './launchjob-types.js';
 
-const coordinates = {
-  group: LAUNCHJOB_GROUP,
-  version: LAUNCHJOB_VERSION,
-  plural: LAUNCHJOB_PLURAL,
-};
-
-/** LaunchJob calls through the generic custom-objects API, typed. */
+/** LaunchJob calls as plain JSON requests (raw-request.ts), typed. */
 export class LaunchJobClient {
-  private readonly api: k8s.CustomObjectsApi;
+  constructor(readonly kubeConfig: k8s.KubeConfig) {}
 
-  constructor(readonly kubeConfig: k8s.KubeConfig) {
-    this.api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  }
-
-  /** The collection path, for watches. */
+  /** The collection path, for lists and watches. */
   static path(namespace: string): string {
     return `/apis/${LAUNCHJOB_GROUP}/${LAUNCHJOB_VERSION}/namespaces/${namespace}/${LAUNCHJOB_PLURAL}`;
   }
 
+  private static itemPath(namespace: string, name: string): string {
+    return `${LaunchJobClient.path(namespace)}/${encodeURIComponent(name)}`;
+  }
+
   async get(namespace: string, name: string): Promise<LaunchJob> {
-    return (await this.api.getNamespacedCustomObject({
-      ...coordinates,
-      namespace,
-      name,
-    })) as LaunchJob;
+    return (await kubeJsonRequest(
+      this.kubeConfig,
+      'GET',
+      LaunchJobClient.itemPath(namespace, name),
+    )) as LaunchJob;
   }
 
   async list(namespace: string, labelSelector?: string): Promise<LaunchJobList> {
-    return (await this.api.listNamespacedCustomObject({
-      ...coordinates,
-      namespace,
-      ...(labelSelector ? { labelSelector } : {}),
-    })) as LaunchJobList;
+    return (await kubeJsonRequest(
+      this.kubeConfig,
+      'GET',
+      withQuery(LaunchJobClient.path(namespace), { labelSelector }),
+      undefined,
+      60_000,
+    )) as LaunchJobList;
   }
 
   async create(
@@ -58,11 +55,12 @@ export class LaunchJobClient {
       metadata: { ...metadata, namespace },
       spec,
     };
-    return (await this.api.createNamespacedCustomObject({
-      ...coordinates,
-      namespace,
+    return (await kubeJsonRequest(
+      this.kubeConfig,
+      'POST',
+      LaunchJobClient.path(namespace),
       body,
-    })) as LaunchJob;
+    )) as LaunchJob;
   }
 
   /**
@@ -70,20 +68,22 @@ export class LaunchJobClient {
    * resourceVersion): a job recreated under the same name, or changed since, is left alone.
    * Resolves false when it was already gone or changed (404, 409).
    */
-  async deleteIfUnchanged(job: LaunchJob): Promise<boolean> {
+  async deleteIfUnchanged(job: Pick<LaunchJob, 'metadata'>): Promise<boolean> {
     try {
-      await this.api.deleteNamespacedCustomObject({
-        ...coordinates,
-        namespace: job.metadata.namespace!,
-        name: job.metadata.name!,
-        propagationPolicy: 'Background',
-        body: {
+      await kubeJsonRequest(
+        this.kubeConfig,
+        'DELETE',
+        LaunchJobClient.itemPath(job.metadata.namespace!, job.metadata.name!),
+        {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          propagationPolicy: 'Background',
           preconditions: {
             uid: job.metadata.uid!,
             resourceVersion: job.metadata.resourceVersion!,
           },
         },
-      });
+      );
       return true;
     } catch (error) {
       const code = apiStatus(error);
@@ -95,15 +95,24 @@ export class LaunchJobClient {
   /**
    * Replaces the status subresource. The body carries `metadata.resourceVersion`, so the API
    * server refuses (409 Conflict) a write based on a stale copy: that is how two agents never
-   * both claim one job.
+   * both claim one job. The server takes only the status from the body, so a copy with a
+   * trimmed spec (the agent's cache) writes the same as the whole object.
    */
-  async replaceStatus(job: LaunchJob, status: LaunchJobStatus): Promise<LaunchJob> {
-    const body: LaunchJob = { ...job, status };
-    return (await this.api.replaceNamespacedCustomObjectStatus({
-      ...coordinates,
-      namespace: job.metadata.namespace!,
-      name: job.metadata.name!,
-      body,
-    })) as LaunchJob;
+  async replaceStatus(
+    job: Pick<LaunchJob, 'apiVersion' | 'kind' | 'metadata'>,
+    status: LaunchJobStatus,
+  ): Promise<LaunchJob> {
+    const { namespace, name, uid, resourceVersion } = job.metadata;
+    return (await kubeJsonRequest(
+      this.kubeConfig,
+      'PUT',
+      `${LaunchJobClient.itemPath(namespace!, name!)}/status`,
+      {
+        apiVersion: LAUNCHJOB_API_VERSION,
+        kind: LAUNCHJOB_KIND,
+        metadata: { namespace, name, uid, resourceVersion },
+        status,
+      },
+    )) as LaunchJob;
   }
 }

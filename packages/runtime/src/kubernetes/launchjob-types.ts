@@ -85,12 +85,76 @@ export interface LaunchJob {
   status?: LaunchJobStatus;
 }
 
+/**
+ * A LaunchJob as the agent's cache keeps it (cachedLaunchJob): the metadata, the status and the
+ * part of the spec that every reconcile reads. The rest of the spec (the run's command, env,
+ * volumes…, dockerfile, buildArgs) is read with a GET at the step that needs it: creating the
+ * run Job, starting a build, checking secure_mode. A full LaunchJob is one of these.
+ */
+export interface CachedLaunchJob {
+  apiVersion: typeof LAUNCHJOB_API_VERSION;
+  kind: typeof LAUNCHJOB_KIND;
+  metadata: V1ObjectMeta;
+  spec: {
+    queue: string;
+    source: LaunchJobSource;
+    run?: Pick<LaunchJobRunSpec, 'namespace'>;
+  };
+  status?: LaunchJobStatus;
+}
+
+function copyDefined<T extends object, K extends keyof T>(
+  from: T | undefined,
+  keys: K[],
+): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  if (!from) return out;
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
+}
+
+/**
+ * What the cache keeps of a LaunchJob (the informer's transform): metadata without
+ * managedFields or annotations (the agent reads none; `kubectl apply` leaves a copy of the whole
+ * object in one), the spec's queue, source and run namespace, and the status.
+ */
+export function cachedLaunchJob(job: LaunchJob | CachedLaunchJob): CachedLaunchJob {
+  const { spec } = job;
+  const source = spec?.source ?? {};
+  return {
+    apiVersion: job.apiVersion,
+    kind: job.kind,
+    metadata: copyDefined(job.metadata, [
+      'name',
+      'namespace',
+      'uid',
+      'resourceVersion',
+      'generation',
+      'labels',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'finalizers',
+      'ownerReferences',
+    ]),
+    spec: {
+      queue: spec?.queue,
+      source: {
+        ...(source.image !== undefined ? { image: source.image } : {}),
+        ...(source.context ? { context: copyDefined(source.context, ['key', 'digest']) } : {}),
+        ...(source.git ? { git: copyDefined(source.git, ['url', 'ref']) } : {}),
+      },
+      ...(spec?.run?.namespace !== undefined ? { run: { namespace: spec.run.namespace } } : {}),
+    },
+    ...(job.status ? { status: job.status } : {}),
+  };
+}
+
 export interface LaunchJobList {
   items: LaunchJob[];
   metadata?: { resourceVersion?: string };
 }
 
-export function isTerminal(job: LaunchJob): boolean {
+export function isTerminal(job: Pick<LaunchJob, 'status'>): boolean {
   return job.status?.phase !== undefined && TERMINAL_PHASES.includes(job.status.phase);
 }
 

@@ -1,5 +1,12 @@
-// How S3 requests are addressed, without the S3 SDK: the agent's store and the kaniko pods'
-// environment both need it, and the kaniko side must not load the SDK to know it.
+// Where S3 requests go, apart from the S3 store itself: the kaniko builder passes the same
+// endpoint and style to its pods, and must not load the AWS SDK to find them.
+
+export interface S3AddressingOptions {
+  /** builder.s3-endpoint; default AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else Amazon S3. */
+  endpoint?: string;
+  /** builder.s3-addressing-style; default path with an endpoint, virtual for Amazon S3. */
+  addressingStyle?: 'path' | 'virtual';
+}
 
 /** Where S3 requests go and how they name the bucket; kaniko pods get the same. */
 export interface S3Addressing {
@@ -13,7 +20,7 @@ export interface S3Addressing {
  * virtual-hosted for Amazon S3).
  */
 export function s3Addressing(
-  options: { endpoint?: string; addressingStyle?: 'path' | 'virtual' },
+  options: S3AddressingOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): S3Addressing {
   const endpoint = options.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;

@@ -1,12 +1,4 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import {
   ContextNotFoundError,
@@ -15,21 +7,19 @@ import {
   type BuildContextStore,
   type PutOptions,
 } from './context-store.js';
-import { s3Addressing } from './s3-addressing.js';
+import { s3Addressing, type S3AddressingOptions } from './s3-addressing.js';
 
-export interface S3ContextStoreOptions {
+export interface S3ContextStoreOptions extends S3AddressingOptions {
   bucket: string;
   prefix: string;
   /** Region of the bucket; default AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
   region?: string;
   env?: NodeJS.ProcessEnv;
-  /** builder.s3-endpoint; default AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else Amazon S3. */
-  endpoint?: string;
-  /** builder.s3-addressing-style; default path with an endpoint, virtual for Amazon S3. */
-  addressingStyle?: 'path' | 'virtual';
   /** A prepared client (tests); otherwise one is made with the default credential chain. */
   client?: S3Client;
 }
+
+export { s3Addressing, type S3Addressing } from './s3-addressing.js';
 
 /** The S3 client settings the store uses (exported so tests can add a request handler). */
 export function s3ClientConfig(
@@ -59,16 +49,29 @@ function status(error: unknown): number | undefined {
  */
 export class S3ContextStore implements BuildContextStore {
   readonly location: string;
-  private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
+  private connection:
+    Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> | undefined;
 
-  constructor(options: S3ContextStoreOptions) {
-    const env = options.env ?? process.env;
+  constructor(private readonly options: S3ContextStoreOptions) {
     this.bucket = options.bucket;
     this.prefix = options.prefix;
     this.location = `s3://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`;
-    this.client = options.client ?? new S3Client(s3ClientConfig(options, env));
+  }
+
+  /**
+   * The SDK (about 10 MB of the agent's memory) loads with the first call, not with the store:
+   * the agent makes its store at start, and may build nothing for hours.
+   */
+  private s3(): Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> {
+    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => ({
+      sdk,
+      client:
+        this.options.client ??
+        new sdk.S3Client(s3ClientConfig(this.options, this.options.env ?? process.env)),
+    }));
+    return this.connection;
   }
 
   uri(key: string): string {
@@ -116,9 +119,10 @@ export class S3ContextStore implements BuildContextStore {
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
     const Key = joinKey(this.prefix, key);
     try {
+      const { client, sdk } = await this.s3();
       if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT) {
-        await this.client.send(
-          new PutObjectCommand({
+        await client.send(
+          new sdk.PutObjectCommand({
             Bucket: this.bucket,
             Key,
             Body: body,
@@ -128,8 +132,9 @@ export class S3ContextStore implements BuildContextStore {
         options.onProgress?.(body.length);
         return;
       }
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
-        client: this.client,
+        client,
         params: { Bucket: this.bucket, Key, Body: body },
         partSize: PART_SIZE,
         queueSize: 4,
@@ -149,8 +154,9 @@ export class S3ContextStore implements BuildContextStore {
 
   async exists(key: string): Promise<boolean> {
     try {
-      await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      const { client, sdk } = await this.s3();
+      await client.send(
+        new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
       );
       return true;
     } catch (error) {
@@ -161,8 +167,9 @@ export class S3ContextStore implements BuildContextStore {
 
   async open(key: string): Promise<Readable> {
     try {
-      const got = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      const { client, sdk } = await this.s3();
+      const got = await client.send(
+        new sdk.GetObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
       );
       // In Node the SDK's body is the HTTP response itself, a Readable.
       const body = got.Body as Readable | undefined;
@@ -178,8 +185,9 @@ export class S3ContextStore implements BuildContextStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(
-        new DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      const { client, sdk } = await this.s3();
+      await client.send(
+        new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
       );
     } catch (error) {
       if ((error as Error).name === 'NoSuchKey' || status(error) === 404) return;

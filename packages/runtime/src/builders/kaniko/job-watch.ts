@@ -1,6 +1,7 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { apiStatus } from '../../kubernetes/kube-client.js';
 import { Informer } from '../../kubernetes/informer.js';
+import { kubeJsonRequest, withQuery } from '../../kubernetes/raw-request.js';
 import { BUILD_JOB_LABEL, KANIKO_CONTAINER_NAME } from './kaniko-job-spec.js';
 
 /** How a build Job ended, as seen through the Job and its pod. */
@@ -52,8 +53,7 @@ function condition(job: k8s.V1Job, type: string): k8s.V1JobCondition | undefined
  */
 export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
   const { kubeConfig, namespace, jobName } = options;
-  const batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const podsPath = `/api/v1/namespaces/${namespace}/pods`;
   const podSelector = `${BUILD_JOB_LABEL}=${jobName}`;
   let latestPod: k8s.V1Pod | undefined;
 
@@ -72,7 +72,11 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
     /** The pod as the API server has it now: the watch may not have delivered its last change yet. */
     const freshPod = async (): Promise<k8s.V1Pod | undefined> => {
       try {
-        const pods = await core.listNamespacedPod({ namespace, labelSelector: podSelector });
+        const pods = (await kubeJsonRequest(
+          kubeConfig,
+          'GET',
+          withQuery(podsPath, { labelSelector: podSelector }),
+        )) as k8s.V1PodList;
         return newest(pods.items) ?? latestPod;
       } catch {
         return latestPod;
@@ -128,7 +132,6 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
       kubeConfig,
       path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
       selector: { fieldSelector: `metadata.name=${jobName}` },
-      list: () => batch.listNamespacedJob({ namespace, fieldSelector: `metadata.name=${jobName}` }),
       what: `build Job ${namespace}/${jobName}`,
       isFatal: fatal,
       onFatal: (error) => finish(error),
@@ -148,9 +151,8 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
     });
     const pods = new Informer<k8s.V1Pod>({
       kubeConfig,
-      path: `/api/v1/namespaces/${namespace}/pods`,
+      path: podsPath,
       selector: { labelSelector: podSelector },
-      list: () => core.listNamespacedPod({ namespace, labelSelector: podSelector }),
       what: `pods of build Job ${namespace}/${jobName}`,
       isFatal: fatal,
       onFatal: (error) => finish(error),
@@ -179,9 +181,8 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
 }
 
 function newest(pods: k8s.V1Pod[]): k8s.V1Pod | undefined {
-  return [...pods].sort(
-    (a, b) =>
-      (b.metadata?.creationTimestamp?.valueOf() ?? 0) -
-      (a.metadata?.creationTimestamp?.valueOf() ?? 0),
-  )[0];
+  // creationTimestamp is the RFC 3339 string of the JSON (typed as a Date by client-node).
+  const created = (pod: k8s.V1Pod) =>
+    Date.parse(String(pod.metadata?.creationTimestamp ?? '')) || 0;
+  return [...pods].sort((a, b) => created(b) - created(a))[0];
 }

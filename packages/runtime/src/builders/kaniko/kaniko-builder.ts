@@ -5,6 +5,7 @@ import type { BuilderSettings, ContextStore } from '@launch-agent/config';
 import { createContextTar } from '../../context/tar.js';
 import { parallelGzip, type ParallelGzipOptions } from '../../context/parallel-gzip.js';
 import { apiStatus, deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
+import { kubeJsonRequest, withQuery } from '../../kubernetes/raw-request.js';
 import type { BuildContextStore } from '../../storage/context-store.js';
 import {
   BuildFailedError,
@@ -83,12 +84,15 @@ class LogTail {
  */
 export class KanikoBuilder implements Builder {
   readonly name = 'kaniko';
-  private readonly batch: k8s.BatchV1Api;
-  private readonly core: k8s.CoreV1Api;
+  constructor(private readonly options: KanikoBuilderOptions) {}
 
-  constructor(private readonly options: KanikoBuilderOptions) {
-    this.batch = options.kubeConfig.makeApiClient(k8s.BatchV1Api);
-    this.core = options.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  /** `/apis/batch/v1/namespaces/<ns>/jobs[/name]` and the like, in the builder's namespace. */
+  private path(collection: 'jobs' | 'configmaps', name?: string): string {
+    const base =
+      collection === 'jobs'
+        ? `/apis/batch/v1/namespaces/${this.options.namespace}/jobs`
+        : `/api/v1/namespaces/${this.options.namespace}/configmaps`;
+    return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
   }
 
   async build(request: BuildRequest): Promise<BuildResult> {
@@ -214,7 +218,11 @@ export class KanikoBuilder implements Builder {
   private async readJob(name: string): Promise<k8s.V1Job | undefined> {
     const { namespace } = this.options;
     try {
-      return await this.batch.readNamespacedJob({ name, namespace });
+      return (await kubeJsonRequest(
+        this.options.kubeConfig,
+        'GET',
+        this.path('jobs', name),
+      )) as k8s.V1Job;
     } catch (error) {
       if (apiStatus(error) === 404) return undefined;
       throw kubernetesError(error, `read the kaniko Job ${namespace}/${name}`, 'get batch/jobs');
@@ -229,7 +237,12 @@ export class KanikoBuilder implements Builder {
     const { namespace } = this.options;
     let created: k8s.V1Job;
     try {
-      created = await this.batch.createNamespacedJob({ namespace, body: spec.job });
+      created = (await kubeJsonRequest(
+        this.options.kubeConfig,
+        'POST',
+        this.path('jobs'),
+        spec.job,
+      )) as k8s.V1Job;
     } catch (error) {
       if (apiStatus(error) === 409) return true;
       throw kubernetesError(
@@ -243,16 +256,19 @@ export class KanikoBuilder implements Builder {
       configMap.metadata!.ownerReferences = [
         { apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: created.metadata!.uid! },
       ];
-      await this.core
-        .createNamespacedConfigMap({ namespace, body: configMap })
-        .catch((error: unknown) => {
-          if (apiStatus(error) === 409) return;
-          throw kubernetesError(
-            error,
-            `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
-            'create configmaps',
-          );
-        });
+      await kubeJsonRequest(
+        this.options.kubeConfig,
+        'POST',
+        this.path('configmaps'),
+        configMap,
+      ).catch((error: unknown) => {
+        if (apiStatus(error) === 409) return;
+        throw kubernetesError(
+          error,
+          `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
+          'create configmaps',
+        );
+      });
     }
     return true;
   }
@@ -308,14 +324,21 @@ export class KanikoBuilder implements Builder {
         `Job ${namespace}/${name}`,
         () =>
           deleteIgnoringMissing(() =>
-            this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+            kubeJsonRequest(
+              this.options.kubeConfig,
+              'DELETE',
+              withQuery(this.path('jobs', name), { propagationPolicy: 'Background' }),
+            ),
           ),
       ]);
     }
     for (const name of what.configMapNames) {
       steps.push([
         `ConfigMap ${namespace}/${name}`,
-        () => deleteIgnoringMissing(() => this.core.deleteNamespacedConfigMap({ name, namespace })),
+        () =>
+          deleteIgnoringMissing(() =>
+            kubeJsonRequest(this.options.kubeConfig, 'DELETE', this.path('configmaps', name)),
+          ),
       ]);
     }
     if (what.contextKey) {

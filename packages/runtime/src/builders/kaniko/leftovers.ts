@@ -1,6 +1,7 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { DEFAULT_BUILD_TIMEOUT_SECONDS } from '@launch-agent/config';
 import { deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
+import { kubeJsonRequest, withQuery } from '../../kubernetes/raw-request.js';
 import type { BuildContextStore } from '../../storage/context-store.js';
 import {
   COMPONENT_LABEL,
@@ -43,16 +44,25 @@ export async function cleanUpKanikoLeftovers(
   options: KanikoLeftoversOptions,
 ): Promise<KanikoLeftovers> {
   const { kubeConfig, namespace, store } = options;
-  const batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  // Plain JSON requests (raw-request.ts): the agent runs this at start, and the generated API
+  // classes would be loaded for it alone.
+  const remove = (path: string) =>
+    deleteIgnoringMissing(() =>
+      kubeJsonRequest(kubeConfig, 'DELETE', withQuery(path, { propagationPolicy: 'Background' })),
+    );
   const threshold = (options.olderThanSeconds ?? DEFAULT_BUILD_TIMEOUT_SECONDS + 600) * 1000;
   const now = (options.now ?? Date.now)();
   const result: KanikoLeftovers = { jobs: [], configMaps: [], contexts: [], failures: [] };
 
-  const jobs = await batch.listNamespacedJob({
-    namespace,
-    labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${COMPONENT_LABEL}=${KANIKO_COMPONENT}`,
-  });
+  const jobs = (await kubeJsonRequest(
+    kubeConfig,
+    'GET',
+    withQuery(`/apis/batch/v1/namespaces/${namespace}/jobs`, {
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${COMPONENT_LABEL}=${KANIKO_COMPONENT}`,
+    }),
+    undefined,
+    60_000,
+  )) as k8s.V1JobList;
   for (const job of jobs.items) {
     const name = job.metadata?.name;
     const created = job.metadata?.creationTimestamp;
@@ -67,17 +77,13 @@ export async function cleanUpKanikoLeftovers(
     };
     await attempt(
       name,
-      () =>
-        deleteIgnoringMissing(() =>
-          batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
-        ),
+      () => remove(`/apis/batch/v1/namespaces/${namespace}/jobs/${encodeURIComponent(name)}`),
       result.jobs,
     );
     const configMap = dockerConfigMapName(name);
     await attempt(
       configMap,
-      () =>
-        deleteIgnoringMissing(() => core.deleteNamespacedConfigMap({ name: configMap, namespace })),
+      () => remove(`/api/v1/namespaces/${namespace}/configmaps/${encodeURIComponent(configMap)}`),
       result.configMaps,
     );
     const key = job.metadata?.annotations?.[CONTEXT_KEY_ANNOTATION];
