@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { basename, dirname, join, posix } from 'node:path';
 import { RE2JS } from 're2js';
 import { readContextFile } from './contained-file.js';
@@ -148,8 +147,6 @@ export class DockerIgnore {
   /** Which file the rules came from, or undefined when there is none. */
   readonly source: string | undefined;
   readonly patterns: readonly string[];
-  /** Identifies the rules: two ignores with the same fingerprint decide every path alike. */
-  readonly fingerprint: string;
   private readonly compiled: readonly Pattern[];
   /** Exception (`!`) patterns, cleaned the way moby cleans them, for the directory-skip rule. */
   private readonly exceptions: readonly string[];
@@ -165,7 +162,6 @@ export class DockerIgnore {
         `has ${patterns.length} patterns; at most ${DOCKERIGNORE_MAX_PATTERNS} are accepted`,
       );
     }
-    this.fingerprint = createHash('sha256').update(patterns.join('\n')).digest('hex');
     this.compiled = patterns.map((raw, index) => {
       const line = lines?.[index];
       if (raw.length > DOCKERIGNORE_MAX_PATTERN_LENGTH) {

@@ -189,6 +189,12 @@ export interface WatchOptions {
 }
 
 /**
+ * The longest watch event (one line) read before the watch fails: far above any object the API
+ * server stores (etcd refuses requests over 1.5 MiB by default), so only a broken stream hits it.
+ */
+const MAX_WATCH_EVENT_CHARS = 16 << 20;
+
+/**
  * A watch (`path` with `watch=true` in its query): one JSON event per line. Resolves when the
  * server ends the stream or the signal aborts it; rejects on a non-200 answer (KubeRequestError)
  * or a lost connection.
@@ -231,6 +237,14 @@ export async function kubeWatch(
       let pending = '';
       response.on('data', (chunk: string) => {
         pending += chunk;
+        if (pending.length > MAX_WATCH_EVENT_CHARS) {
+          request.destroy(
+            new Error(
+              `watch ${url.pathname}: an event longer than ${MAX_WATCH_EVENT_CHARS} characters`,
+            ),
+          );
+          return;
+        }
         let newline = pending.indexOf('\n');
         while (newline >= 0) {
           const line = pending.slice(0, newline);
