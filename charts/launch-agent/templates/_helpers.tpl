@@ -46,7 +46,7 @@ app.kubernetes.io/part-of: launch-agent
 {{- if .Values.serviceAccount.create }}
 {{- default (include "launch-agent.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- required "serviceAccount.name: name the ServiceAccount the agent runs as when serviceAccount.create is false (never the namespace's default)" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
@@ -124,6 +124,12 @@ are in packages/config/src/render/launch-config.ts.
 {{- if or (gt (len $ns) 63) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $ns)) }}
 {{- fail (printf "namespace %q is not a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit." $ns) }}
 {{- end }}
+{{- if has $ns (.Values.additionalTargetNamespaces | default list) }}
+{{- fail (printf "additionalTargetNamespaces lists %q, the release namespace: it holds the agent's credentials and never runs LaunchJobs. List only tenant namespaces." $ns) }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
+{{- fail "serviceAccount.create is false and serviceAccount.name is empty: the agent's Roles would be bound to the namespace's \"default\" ServiceAccount, which every pod without one runs as. Name the ServiceAccount the agent runs as." }}
+{{- end }}
 {{- $k := .Values.kaniko }}
 {{- $builder := .Values.agentConfig.builder }}
 {{- $type := "" }}
@@ -172,7 +178,7 @@ packages/config/src/render/launch-config.ts computes the same object.
 {{- define "launch-agent.launchConfig" -}}
 {{- $config := deepCopy (.Values.agentConfig | default dict) }}
 {{- $ns := include "launch-agent.namespace" . }}
-{{- $targets := list $ns }}
+{{- $targets := list }}
 {{- range .Values.additionalTargetNamespaces }}
 {{- if not (has . $targets) }}{{ $targets = append $targets . }}{{ end }}
 {{- end }}

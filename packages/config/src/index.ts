@@ -26,7 +26,10 @@ export {
   DEFAULT_MAX_SOURCE_ENTRIES,
   DEFAULT_QUEUE,
   type AgentSettings,
+  type AllowedToleration,
   type BuilderSettings,
+  type NamespaceSelector,
+  type QueuePolicy,
   type BuilderType,
   type EnvironmentType,
 } from './normalize.js';

@@ -31,6 +31,37 @@ export interface BuilderSettings {
   s3?: { endpoint?: string; addressingStyle?: 'path' | 'virtual' };
 }
 
+/** A label selector over namespaces, as Kubernetes writes one. */
+export interface NamespaceSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }>;
+}
+
+/** A toleration a queue lets its jobs add (`allowed-tolerations`). */
+export interface AllowedToleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+/** One queue's policy (`queue-policies.<queue>`); every key optional, as in the config. */
+export interface QueuePolicy {
+  /** Namespaces offered this queue; with `namespaceSelector`, either offers it. */
+  namespaces?: string[];
+  namespaceSelector?: NamespaceSelector;
+  podSecurity: 'baseline' | 'privileged';
+  allowedVolumeTypes: string[];
+  allowedPriorityClasses?: string[];
+  allowedTolerations?: AllowedToleration[];
+  /** Resource name to quantity, as written (`8`, `64Gi`). */
+  maxResources: Record<string, string>;
+}
+
 /** The one internal shape of the agent config. No code after normalization looks at aliases. */
 export interface AgentSettings {
   queues: string[];
@@ -51,6 +82,8 @@ export interface AgentSettings {
   };
   /** Per queue, the partial batch/v1 Job laid over its run Jobs (`run-templates`). */
   runTemplates: Record<string, Record<string, unknown>>;
+  /** Per queue, who may use it and what its jobs may ask for (`queue-policies`). */
+  queuePolicies: Record<string, QueuePolicy>;
   launchJobs: {
     heartbeatSeconds: number;
     staleAfterSeconds: number;
@@ -129,6 +162,12 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     runTemplates: structuredClone(
       (config['run-templates'] ?? {}) as Record<string, Record<string, unknown>>,
     ),
+    queuePolicies: Object.fromEntries(
+      Object.entries(config['queue-policies'] ?? {}).map(([queue, policy]) => [
+        queue,
+        normalizeQueuePolicy(policy ?? {}),
+      ]),
+    ),
     launchJobs: {
       heartbeatSeconds: config.launchjobs?.['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS,
       staleAfterSeconds: config.launchjobs?.['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS,
@@ -149,4 +188,24 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
   if (k8s?.['build-service-account'])
     settings.kubernetes.buildServiceAccount = k8s['build-service-account'];
   return settings;
+}
+
+type QueuePolicyConfig = NonNullable<NonNullable<LaunchAgentConfig['queue-policies']>[string]>;
+
+function normalizeQueuePolicy(policy: QueuePolicyConfig): QueuePolicy {
+  const out: QueuePolicy = {
+    podSecurity: policy['pod-security'] ?? 'baseline',
+    allowedVolumeTypes: [...(policy['allowed-volume-types'] ?? [])],
+    maxResources: Object.fromEntries(
+      Object.entries(policy['max-resources'] ?? {}).map(([name, q]) => [name, String(q)]),
+    ),
+  };
+  if (policy.namespaces) out.namespaces = [...policy.namespaces];
+  if (policy['namespace-selector'])
+    out.namespaceSelector = structuredClone(policy['namespace-selector']) as NamespaceSelector;
+  if (policy['allowed-priority-classes'])
+    out.allowedPriorityClasses = [...policy['allowed-priority-classes']];
+  if (policy['allowed-tolerations'])
+    out.allowedTolerations = structuredClone(policy['allowed-tolerations']);
+  return out;
 }

@@ -34,7 +34,7 @@ describe('renderChartValues', () => {
         namespace: 'default',
         'service-account': 'release-name-launch-agent',
         'build-service-account': 'release-name-launch-agent-build',
-        'target-namespaces': ['default'],
+        'target-namespaces': [],
       },
     });
     expect(values).toMatchObject({ serviceAccount: { create: true }, logFormat: 'json' });
@@ -49,7 +49,7 @@ describe('renderChartValues', () => {
   test('release name, namespace, overrides and target namespaces feed the kubernetes block', async () => {
     const file = await valuesFile(
       'targets.yaml',
-      'namespaceOverride: ml\nadditionalTargetNamespaces: [training, ml, eval]\nserviceAccount:\n  name: agent\n',
+      'namespaceOverride: ml\nadditionalTargetNamespaces: [training, eval]\nserviceAccount:\n  name: agent\n',
     );
     const { launchConfig } = await renderChartValues({
       valueFiles: [file],
@@ -61,8 +61,20 @@ describe('renderChartValues', () => {
       namespace: 'ml',
       'service-account': 'agent',
       'build-service-account': 'default',
-      'target-namespaces': ['ml', 'training', 'eval'],
+      'target-namespaces': ['training', 'eval'],
     });
+  });
+
+  test("the release namespace is never a tenant namespace, and the agent never runs as 'default'", async () => {
+    const own = await valuesFile('own.yaml', 'additionalTargetNamespaces: [team-a, launch]\n');
+    await expect(
+      renderChartValues({ valueFiles: [own], sets: [], namespace: 'launch' }),
+    ).rejects.toThrow(/additionalTargetNamespaces lists "launch", the release namespace/);
+    await expect(
+      renderChartValues({ valueFiles: [], sets: ['serviceAccount.create=false'] }),
+    ).rejects.toThrow(
+      /serviceAccount.name is empty: the agent's Roles would be bound to the namespace's "default"/,
+    );
   });
 
   test('keys the user set under agentConfig.kubernetes win', async () => {

@@ -156,7 +156,8 @@ describe('chart names (_helpers.tpl)', () => {
       serviceAccount: { create: false, name: '' },
       buildServiceAccount: { create: false, name: '' },
     };
-    expect(serviceAccountName(none, 'launch-agent', release)).toBe('default');
+    // checkChartValues refuses this combination before any name is used.
+    expect(serviceAccountName(none, 'launch-agent', release)).toBe('');
     expect(buildServiceAccountName(none, 'launch-agent', release)).toBe('default');
   });
 });

@@ -1,7 +1,7 @@
 import { createLogger, type LaunchJob } from '@launch-agent/runtime';
 import { redact } from '../src/agent/agent-log.js';
 import { AgentMetrics } from '../src/agent/agent-metrics.js';
-import { runJobName, runJobSpec, secureModeViolations } from '../src/agent/run-job-spec.js';
+import { labelValue, runJobName, runJobSpec } from '../src/agent/run-job-spec.js';
 import { setCondition } from '../src/kubernetes/launchjob-types.js';
 
 function launchJob(overrides: Partial<LaunchJob['spec']> = {}, name = 'train-1'): LaunchJob {
@@ -32,33 +32,6 @@ describe('runJobName', () => {
   });
 });
 
-describe('secureModeViolations', () => {
-  it('accepts args, env and ordinary volumes', () => {
-    const job = launchJob({
-      run: { args: ['--epochs', '3'], volumes: [{ name: 'scratch', emptyDir: {} }] },
-    });
-    expect(secureModeViolations(job)).toEqual([]);
-  });
-
-  it('refuses an entrypoint override, privileged containers and host paths', () => {
-    const job = launchJob({
-      run: {
-        command: ['/bin/sh'],
-        privileged: true,
-        volumes: [
-          { name: 'ok', emptyDir: {} },
-          { name: 'host', hostPath: { path: '/' } },
-        ],
-      },
-    });
-    expect(secureModeViolations(job).map((v) => v.field)).toEqual([
-      'spec.run.command',
-      'spec.run.privileged',
-      'spec.run.volumes[1].hostPath',
-    ]);
-  });
-});
-
 describe('runJobSpec', () => {
   it('runs the image with the run spec, labels and a controller ownerReference', () => {
     const job = launchJob({
@@ -70,12 +43,7 @@ describe('runJobSpec', () => {
         tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }],
       },
     });
-    const spec = runJobSpec(job, {
-      image: 'registry.example.com/x:abc',
-      namespace: 'agents',
-      secureMode: true,
-      agentName: 'agent-0',
-    });
+    const spec = runJobSpec(job, { image: 'registry.example.com/x:abc', agentName: 'agent-0' });
     expect(spec.metadata?.name).toBe(runJobName(job));
     expect(spec.metadata?.labels).toMatchObject({
       'launch-agent.dev/launchjob': 'train-1',
@@ -90,8 +58,10 @@ describe('runJobSpec', () => {
         name: 'train-1',
         uid: job.metadata.uid,
         controller: true,
+        blockOwnerDeletion: false,
       },
     ]);
+    expect(spec.metadata?.namespace).toBe('agents');
     const pod = spec.spec!.template.spec!;
     expect(pod.restartPolicy).toBe('Never');
     expect(pod.nodeSelector).toEqual({ pool: 'gpu' });
@@ -107,16 +77,30 @@ describe('runJobSpec', () => {
     expect(spec.spec!.backoffLimit).toBe(0);
   });
 
-  it('has no ownerReference in another namespace (they cannot cross namespaces)', () => {
-    const spec = runJobSpec(launchJob(), {
+  it('mounts no API token unless the run template names a ServiceAccount', () => {
+    const bare = runJobSpec(launchJob(), { image: 'busybox:1', agentName: 'agent-0' });
+    expect(bare.spec!.template.spec!.automountServiceAccountToken).toBe(false);
+    const named = runJobSpec(launchJob(), {
       image: 'busybox:1',
-      namespace: 'team-a',
-      secureMode: false,
       agentName: 'agent-0',
+      template: {
+        queue: 'default',
+        job: { spec: { template: { spec: { serviceAccountName: 'trainer' } } } },
+      },
     });
-    expect(spec.metadata?.namespace).toBe('team-a');
-    expect(spec.metadata?.ownerReferences).toBeUndefined();
-    expect(spec.metadata?.labels?.['launch-agent.dev/launchjob-namespace']).toBe('agents');
+    expect(named.spec!.template.spec!.serviceAccountName).toBe('trainer');
+    expect(named.spec!.template.spec!.automountServiceAccountToken).toBeUndefined();
+  });
+
+  it('puts a long LaunchJob name into its labels shortened with a hash', () => {
+    const long = `${'x'.repeat(60)}-tail-${'y'.repeat(4)}`;
+    const spec = runJobSpec(launchJob({}, long), { image: 'busybox:1', agentName: 'agent-0' });
+    const label = spec.metadata!.labels!['launch-agent.dev/launchjob']!;
+    expect(label).toBe(labelValue(long));
+    expect(label.length).toBeLessThanOrEqual(63);
+    expect(label).toMatch(/^x+-[0-9a-f]{6}$/);
+    expect(labelValue(`${long}z`)).not.toBe(label);
+    expect(spec.metadata!.ownerReferences![0]!.name).toBe(long);
   });
 });
 

@@ -36,8 +36,6 @@ function launchJob(run: LaunchJob['spec']['run'] = {}): LaunchJob {
 
 const options = {
   image: 'registry.local/ml/launch:abc123',
-  namespace: 'research',
-  secureMode: false,
   agentName: 'agent-0',
 };
 

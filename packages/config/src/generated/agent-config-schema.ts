@@ -420,7 +420,7 @@ export const agentConfigSchema: Record<string, unknown> = {
       properties: {
         namespace: {
           description:
-            "Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.",
+            "Namespace of the agent, where its Lease, build Jobs and their ConfigMaps are created. Never runs user code. Defaults to the pod's own namespace.",
           type: 'string',
           pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
           maxLength: 63,
@@ -445,7 +445,8 @@ export const agentConfigSchema: Record<string, unknown> = {
           'x-expected': 'a ServiceAccount name',
         },
         'target-namespaces': {
-          description: 'Namespaces the agent may run jobs in.',
+          description:
+            "The tenant namespaces the agent serves: LaunchJobs are created in one of these and run there, with everything made for them. The agent's own namespace (kubernetes.namespace) holds its credentials and is never one of them: a LaunchJob created there fails with NamespaceNotServed. The chart fills this in from additionalTargetNamespaces.",
           type: 'array',
           items: {
             type: 'string',
@@ -454,7 +455,7 @@ export const agentConfigSchema: Record<string, unknown> = {
             'x-expected': 'a Kubernetes namespace name',
           },
           uniqueItems: true,
-          examples: [['launch', 'training']],
+          examples: [['team-a', 'team-b']],
           'x-expected': 'a list of namespace names',
         },
       },
@@ -524,6 +525,156 @@ export const agentConfigSchema: Record<string, unknown> = {
       ],
       'x-expected':
         'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
+    },
+    'queue-policies': {
+      description:
+        "Added by this agent. Per queue, who may use it and what its LaunchJobs may ask for. A LaunchJob lives in, and runs in, a namespace the agent serves (kubernetes.target-namespaces); a queue is offered to the namespaces listed here or matched by the selector (every served namespace when neither is set). What the queue's run template fixes (serviceAccountName, priorityClassName, nodeSelector, tolerations) a LaunchJob cannot change or extend; these keys cap the rest. Run pods meet the Pod Security baseline level unless pod-security says privileged. See docs/tenancy.md.",
+      type: 'object',
+      propertyNames: { minLength: 1, maxLength: 253 },
+      additionalProperties: {
+        description: 'The policy of one queue.',
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          namespaces: {
+            description:
+              'Namespaces whose LaunchJobs may use this queue (each must be one of kubernetes.target-namespaces). With namespace-selector, a namespace matched by either may use it.',
+            type: 'array',
+            items: {
+              type: 'string',
+              pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+              maxLength: 63,
+              'x-expected': 'a Kubernetes namespace name',
+            },
+            uniqueItems: true,
+            examples: [['team-a', 'team-b']],
+            'x-expected': 'a list of namespace names',
+          },
+          'namespace-selector': {
+            description:
+              "A label selector over served namespaces, as in a Kueue ClusterQueue's namespaceSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist).",
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              matchLabels: {
+                type: 'object',
+                additionalProperties: { type: 'string', 'x-expected': 'a label value' },
+                'x-expected': 'a mapping of label keys to values',
+              },
+              matchExpressions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['key', 'operator'],
+                  properties: {
+                    key: { type: 'string', minLength: 1, 'x-expected': 'a label key' },
+                    operator: {
+                      type: 'string',
+                      enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+                      'x-expected': 'In, NotIn, Exists or DoesNotExist',
+                    },
+                    values: {
+                      type: 'array',
+                      items: { type: 'string', 'x-expected': 'a label value' },
+                      'x-expected': 'a list of label values',
+                    },
+                  },
+                  'x-expected': 'a mapping of key, operator and values',
+                },
+                'x-expected': 'a list of label selector requirements',
+              },
+            },
+            examples: [{ matchLabels: { 'launch-agent.dev/tenant': 'true' } }],
+            'x-expected': 'a mapping of matchLabels and matchExpressions',
+          },
+          'pod-security': {
+            description:
+              'baseline (default): no privileged containers, host namespaces, host ports or hostPath, privilege escalation off, volume types from the allow-list. privileged: a LaunchJob of this queue may ask for any of those.',
+            type: 'string',
+            enum: ['baseline', 'privileged'],
+            default: 'baseline',
+            'x-expected': 'baseline or privileged',
+          },
+          'allowed-volume-types': {
+            description:
+              'Volume types a LaunchJob of this queue may use besides emptyDir, configMap, secret, persistentVolumeClaim, projected, downwardAPI and ephemeral (for example nfs or csi). hostPath needs pod-security: privileged.',
+            type: 'array',
+            items: {
+              type: 'string',
+              pattern: '^[a-zA-Z][a-zA-Z0-9]*$',
+              'x-expected': 'a volume type as the Pod API names it (nfs, csi, ...)',
+            },
+            uniqueItems: true,
+            examples: [['nfs', 'csi']],
+            'x-expected': 'a list of volume type names',
+          },
+          'allowed-priority-classes': {
+            description:
+              'PriorityClasses a LaunchJob of this queue may ask for (spec.run.priorityClassName). Unset: any class except the system- ones. A class the run template sets is fixed and needs no listing.',
+            type: 'array',
+            items: { type: 'string', minLength: 1, 'x-expected': 'a PriorityClass name' },
+            uniqueItems: true,
+            examples: [['batch-low', 'batch-high']],
+            'x-expected': 'a list of PriorityClass names',
+          },
+          'allowed-tolerations': {
+            description:
+              "Tolerations a LaunchJob of this queue may add; each of the job's must equal one of these in key, operator, value and effect (an entry without effect allows any effect). Unset: tolerations that name a key are allowed, except control-plane keys; a toleration of every taint (no key, operator Exists) is always refused.",
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                key: { type: 'string', 'x-expected': 'a taint key' },
+                operator: {
+                  type: 'string',
+                  enum: ['Exists', 'Equal'],
+                  'x-expected': 'Exists or Equal',
+                },
+                value: { type: 'string', 'x-expected': 'a taint value' },
+                effect: {
+                  type: 'string',
+                  enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'],
+                  'x-expected': 'NoSchedule, PreferNoSchedule or NoExecute',
+                },
+              },
+              'x-expected': 'a toleration (key, operator, value, effect)',
+            },
+            examples: [[{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]],
+            'x-expected': 'a list of tolerations',
+          },
+          'max-resources': {
+            description:
+              "The most a container of this queue's LaunchJobs may request or limit, per resource (for example cpu: 8, memory: 64Gi, nvidia.com/gpu: 8). A job asking for more, in requests or limits, is refused.",
+            type: 'object',
+            additionalProperties: {
+              anyOf: [
+                {
+                  type: 'string',
+                  pattern: '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
+                },
+                { type: 'number', minimum: 0 },
+              ],
+              'x-expected': 'a Kubernetes quantity (8, 500m, 64Gi)',
+            },
+            examples: [{ cpu: '8', memory: '64Gi', 'nvidia.com/gpu': '8' }],
+            'x-expected': 'a mapping of resource names to quantities',
+          },
+        },
+        'x-expected':
+          'a mapping of namespaces, namespace-selector, pod-security, allowed-volume-types, allowed-priority-classes, allowed-tolerations, max-resources',
+      },
+      examples: [
+        {
+          gpu: {
+            namespaces: ['team-a'],
+            'allowed-priority-classes': ['batch-low'],
+            'max-resources': { 'nvidia.com/gpu': '8' },
+          },
+        },
+      ],
+      'x-expected': 'a mapping of queue names to queue policies',
     },
     'run-templates': {
       description:

@@ -437,7 +437,7 @@ const schema11 = {
       properties: {
         namespace: {
           description:
-            "Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.",
+            "Namespace of the agent, where its Lease, build Jobs and their ConfigMaps are created. Never runs user code. Defaults to the pod's own namespace.",
           type: 'string',
           pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
           maxLength: 63,
@@ -462,7 +462,8 @@ const schema11 = {
           'x-expected': 'a ServiceAccount name',
         },
         'target-namespaces': {
-          description: 'Namespaces the agent may run jobs in.',
+          description:
+            "The tenant namespaces the agent serves: LaunchJobs are created in one of these and run there, with everything made for them. The agent's own namespace (kubernetes.namespace) holds its credentials and is never one of them: a LaunchJob created there fails with NamespaceNotServed. The chart fills this in from additionalTargetNamespaces.",
           type: 'array',
           items: {
             type: 'string',
@@ -471,7 +472,7 @@ const schema11 = {
             'x-expected': 'a Kubernetes namespace name',
           },
           uniqueItems: true,
-          examples: [['launch', 'training']],
+          examples: [['team-a', 'team-b']],
           'x-expected': 'a list of namespace names',
         },
       },
@@ -541,6 +542,156 @@ const schema11 = {
       ],
       'x-expected':
         'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
+    },
+    'queue-policies': {
+      description:
+        "Added by this agent. Per queue, who may use it and what its LaunchJobs may ask for. A LaunchJob lives in, and runs in, a namespace the agent serves (kubernetes.target-namespaces); a queue is offered to the namespaces listed here or matched by the selector (every served namespace when neither is set). What the queue's run template fixes (serviceAccountName, priorityClassName, nodeSelector, tolerations) a LaunchJob cannot change or extend; these keys cap the rest. Run pods meet the Pod Security baseline level unless pod-security says privileged. See docs/tenancy.md.",
+      type: 'object',
+      propertyNames: { minLength: 1, maxLength: 253 },
+      additionalProperties: {
+        description: 'The policy of one queue.',
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          namespaces: {
+            description:
+              'Namespaces whose LaunchJobs may use this queue (each must be one of kubernetes.target-namespaces). With namespace-selector, a namespace matched by either may use it.',
+            type: 'array',
+            items: {
+              type: 'string',
+              pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+              maxLength: 63,
+              'x-expected': 'a Kubernetes namespace name',
+            },
+            uniqueItems: true,
+            examples: [['team-a', 'team-b']],
+            'x-expected': 'a list of namespace names',
+          },
+          'namespace-selector': {
+            description:
+              "A label selector over served namespaces, as in a Kueue ClusterQueue's namespaceSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist).",
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              matchLabels: {
+                type: 'object',
+                additionalProperties: { type: 'string', 'x-expected': 'a label value' },
+                'x-expected': 'a mapping of label keys to values',
+              },
+              matchExpressions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['key', 'operator'],
+                  properties: {
+                    key: { type: 'string', minLength: 1, 'x-expected': 'a label key' },
+                    operator: {
+                      type: 'string',
+                      enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+                      'x-expected': 'In, NotIn, Exists or DoesNotExist',
+                    },
+                    values: {
+                      type: 'array',
+                      items: { type: 'string', 'x-expected': 'a label value' },
+                      'x-expected': 'a list of label values',
+                    },
+                  },
+                  'x-expected': 'a mapping of key, operator and values',
+                },
+                'x-expected': 'a list of label selector requirements',
+              },
+            },
+            examples: [{ matchLabels: { 'launch-agent.dev/tenant': 'true' } }],
+            'x-expected': 'a mapping of matchLabels and matchExpressions',
+          },
+          'pod-security': {
+            description:
+              'baseline (default): no privileged containers, host namespaces, host ports or hostPath, privilege escalation off, volume types from the allow-list. privileged: a LaunchJob of this queue may ask for any of those.',
+            type: 'string',
+            enum: ['baseline', 'privileged'],
+            default: 'baseline',
+            'x-expected': 'baseline or privileged',
+          },
+          'allowed-volume-types': {
+            description:
+              'Volume types a LaunchJob of this queue may use besides emptyDir, configMap, secret, persistentVolumeClaim, projected, downwardAPI and ephemeral (for example nfs or csi). hostPath needs pod-security: privileged.',
+            type: 'array',
+            items: {
+              type: 'string',
+              pattern: '^[a-zA-Z][a-zA-Z0-9]*$',
+              'x-expected': 'a volume type as the Pod API names it (nfs, csi, ...)',
+            },
+            uniqueItems: true,
+            examples: [['nfs', 'csi']],
+            'x-expected': 'a list of volume type names',
+          },
+          'allowed-priority-classes': {
+            description:
+              'PriorityClasses a LaunchJob of this queue may ask for (spec.run.priorityClassName). Unset: any class except the system- ones. A class the run template sets is fixed and needs no listing.',
+            type: 'array',
+            items: { type: 'string', minLength: 1, 'x-expected': 'a PriorityClass name' },
+            uniqueItems: true,
+            examples: [['batch-low', 'batch-high']],
+            'x-expected': 'a list of PriorityClass names',
+          },
+          'allowed-tolerations': {
+            description:
+              "Tolerations a LaunchJob of this queue may add; each of the job's must equal one of these in key, operator, value and effect (an entry without effect allows any effect). Unset: tolerations that name a key are allowed, except control-plane keys; a toleration of every taint (no key, operator Exists) is always refused.",
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                key: { type: 'string', 'x-expected': 'a taint key' },
+                operator: {
+                  type: 'string',
+                  enum: ['Exists', 'Equal'],
+                  'x-expected': 'Exists or Equal',
+                },
+                value: { type: 'string', 'x-expected': 'a taint value' },
+                effect: {
+                  type: 'string',
+                  enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'],
+                  'x-expected': 'NoSchedule, PreferNoSchedule or NoExecute',
+                },
+              },
+              'x-expected': 'a toleration (key, operator, value, effect)',
+            },
+            examples: [[{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]],
+            'x-expected': 'a list of tolerations',
+          },
+          'max-resources': {
+            description:
+              "The most a container of this queue's LaunchJobs may request or limit, per resource (for example cpu: 8, memory: 64Gi, nvidia.com/gpu: 8). A job asking for more, in requests or limits, is refused.",
+            type: 'object',
+            additionalProperties: {
+              anyOf: [
+                {
+                  type: 'string',
+                  pattern: '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
+                },
+                { type: 'number', minimum: 0 },
+              ],
+              'x-expected': 'a Kubernetes quantity (8, 500m, 64Gi)',
+            },
+            examples: [{ cpu: '8', memory: '64Gi', 'nvidia.com/gpu': '8' }],
+            'x-expected': 'a mapping of resource names to quantities',
+          },
+        },
+        'x-expected':
+          'a mapping of namespaces, namespace-selector, pod-security, allowed-volume-types, allowed-priority-classes, allowed-tolerations, max-resources',
+      },
+      examples: [
+        {
+          gpu: {
+            namespaces: ['team-a'],
+            'allowed-priority-classes': ['batch-low'],
+            'max-resources': { 'nvidia.com/gpu': '8' },
+          },
+        },
+      ],
+      'x-expected': 'a mapping of queue names to queue policies',
     },
     'run-templates': {
       description:
@@ -708,6 +859,11 @@ const pattern9 = new RegExp('^[^\\s]+$', 'u');
 const pattern10 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
 const pattern14 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
 const pattern15 = new RegExp('^https?://[^/\\s]+/?$', 'u');
+const pattern21 = new RegExp('^[a-zA-Z][a-zA-Z0-9]*$', 'u');
+const pattern22 = new RegExp(
+  '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
+  'u',
+);
 function validate10(
   data,
   { instancePath = '', parentData, parentDataProperty, rootData = data } = {},
@@ -3717,21 +3873,21 @@ function validate10(
         errors++;
       }
     }
-    if (data['run-templates'] !== undefined) {
-      let data58 = data['run-templates'];
+    if (data['queue-policies'] !== undefined) {
+      let data58 = data['queue-policies'];
       if (data58 && typeof data58 == 'object' && !Array.isArray(data58)) {
         for (const key7 in data58) {
           const _errs195 = errors;
           if (typeof key7 === 'string') {
             if (func3(key7) > 253) {
               const err141 = {
-                instancePath: instancePath + '/run-templates',
-                schemaPath: '#/properties/run-templates/propertyNames/maxLength',
+                instancePath: instancePath + '/queue-policies',
+                schemaPath: '#/properties/queue-policies/propertyNames/maxLength',
                 keyword: 'maxLength',
                 params: { limit: 253 },
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
-                parentSchema: schema11.properties['run-templates'].propertyNames,
+                parentSchema: schema11.properties['queue-policies'].propertyNames,
                 data: key7,
                 propertyName: key7,
               };
@@ -3744,13 +3900,13 @@ function validate10(
             }
             if (func3(key7) < 1) {
               const err142 = {
-                instancePath: instancePath + '/run-templates',
-                schemaPath: '#/properties/run-templates/propertyNames/minLength',
+                instancePath: instancePath + '/queue-policies',
+                schemaPath: '#/properties/queue-policies/propertyNames/minLength',
                 keyword: 'minLength',
                 params: { limit: 1 },
                 message: 'must NOT have fewer than 1 characters',
                 schema: 1,
-                parentSchema: schema11.properties['run-templates'].propertyNames,
+                parentSchema: schema11.properties['queue-policies'].propertyNames,
                 data: key7,
                 propertyName: key7,
               };
@@ -3765,13 +3921,13 @@ function validate10(
           var valid33 = _errs195 === errors;
           if (!valid33) {
             const err143 = {
-              instancePath: instancePath + '/run-templates',
-              schemaPath: '#/properties/run-templates/propertyNames',
+              instancePath: instancePath + '/queue-policies',
+              schemaPath: '#/properties/queue-policies/propertyNames',
               keyword: 'propertyNames',
               params: { propertyName: key7 },
               message: 'property name must be valid',
-              schema: schema11.properties['run-templates'].propertyNames,
-              parentSchema: schema11.properties['run-templates'],
+              schema: schema11.properties['queue-policies'].propertyNames,
+              parentSchema: schema11.properties['queue-policies'],
               data: data58,
             };
             if (vErrors === null) {
@@ -3787,23 +3943,26 @@ function validate10(
           if (data59 && typeof data59 == 'object' && !Array.isArray(data59)) {
             for (const key9 in data59) {
               if (!(
-                key9 === 'apiVersion' ||
-                key9 === 'kind' ||
-                key9 === 'metadata' ||
-                key9 === 'spec'
+                key9 === 'namespaces' ||
+                key9 === 'namespace-selector' ||
+                key9 === 'pod-security' ||
+                key9 === 'allowed-volume-types' ||
+                key9 === 'allowed-priority-classes' ||
+                key9 === 'allowed-tolerations' ||
+                key9 === 'max-resources'
               )) {
                 const err144 = {
                   instancePath:
                     instancePath +
-                    '/run-templates/' +
+                    '/queue-policies/' +
                     key8.replace(/~/g, '~0').replace(/\//g, '~1'),
                   schemaPath:
-                    '#/properties/run-templates/additionalProperties/additionalProperties',
+                    '#/properties/queue-policies/additionalProperties/additionalProperties',
                   keyword: 'additionalProperties',
                   params: { additionalProperty: key9 },
                   message: 'must NOT have additional properties',
                   schema: false,
-                  parentSchema: schema11.properties['run-templates'].additionalProperties,
+                  parentSchema: schema11.properties['queue-policies'].additionalProperties,
                   data: data59,
                 };
                 if (vErrors === null) {
@@ -3814,14 +3973,1670 @@ function validate10(
                 errors++;
               }
             }
-            if (data59.apiVersion !== undefined) {
-              let data60 = data59.apiVersion;
-              if (typeof data60 !== 'string') {
-                const err145 = {
+            if (data59.namespaces !== undefined) {
+              let data60 = data59.namespaces;
+              if (Array.isArray(data60)) {
+                const len4 = data60.length;
+                for (let i6 = 0; i6 < len4; i6++) {
+                  let data61 = data60[i6];
+                  if (typeof data61 === 'string') {
+                    if (func3(data61) > 63) {
+                      const err145 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/namespaces/' +
+                          i6,
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/namespaces/items/maxLength',
+                        keyword: 'maxLength',
+                        params: { limit: 63 },
+                        message: 'must NOT have more than 63 characters',
+                        schema: 63,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties
+                            .namespaces.items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err145];
+                      } else {
+                        vErrors.push(err145);
+                      }
+                      errors++;
+                    }
+                    if (!pattern6.test(data61)) {
+                      const err146 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/namespaces/' +
+                          i6,
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/namespaces/items/pattern',
+                        keyword: 'pattern',
+                        params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+                        message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
+                        schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties
+                            .namespaces.items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err146];
+                      } else {
+                        vErrors.push(err146);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err147 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/namespaces/' +
+                        i6,
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/namespaces/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties
+                          .namespaces.items.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties
+                          .namespaces.items,
+                      data: data61,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err147];
+                    } else {
+                      vErrors.push(err147);
+                    }
+                    errors++;
+                  }
+                }
+                let i7 = data60.length;
+                let j2;
+                if (i7 > 1) {
+                  const indices2 = {};
+                  for (; i7--;) {
+                    let item2 = data60[i7];
+                    if (typeof item2 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices2[item2] == 'number') {
+                      j2 = indices2[item2];
+                      const err148 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/namespaces',
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/namespaces/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i7, j: j2 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j2 +
+                          ' and ' +
+                          i7 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties
+                            .namespaces,
+                        data: data60,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err148];
+                      } else {
+                        vErrors.push(err148);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices2[item2] = i7;
+                  }
+                }
+              } else {
+                const err149 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/namespaces',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/namespaces/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties.namespaces
+                      .type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties
+                      .namespaces,
+                  data: data60,
+                };
+                if (vErrors === null) {
+                  vErrors = [err149];
+                } else {
+                  vErrors.push(err149);
+                }
+                errors++;
+              }
+            }
+            if (data59['namespace-selector'] !== undefined) {
+              let data62 = data59['namespace-selector'];
+              if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
+                for (const key10 in data62) {
+                  if (!(key10 === 'matchLabels' || key10 === 'matchExpressions')) {
+                    const err150 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/namespace-selector',
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/namespace-selector/additionalProperties',
+                      keyword: 'additionalProperties',
+                      params: { additionalProperty: key10 },
+                      message: 'must NOT have additional properties',
+                      schema: false,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'namespace-selector'
+                        ],
+                      data: data62,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err150];
+                    } else {
+                      vErrors.push(err150);
+                    }
+                    errors++;
+                  }
+                }
+                if (data62.matchLabels !== undefined) {
+                  let data63 = data62.matchLabels;
+                  if (data63 && typeof data63 == 'object' && !Array.isArray(data63)) {
+                    for (const key11 in data63) {
+                      let data64 = data63[key11];
+                      if (typeof data64 !== 'string') {
+                        const err151 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/namespace-selector/matchLabels/' +
+                            key11.replace(/~/g, '~0').replace(/\//g, '~1'),
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchLabels/additionalProperties/type',
+                          keyword: 'type',
+                          params: { type: 'string' },
+                          message: 'must be string',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'namespace-selector'
+                            ].properties.matchLabels.additionalProperties.type,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'namespace-selector'
+                            ].properties.matchLabels.additionalProperties,
+                          data: data64,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err151];
+                        } else {
+                          vErrors.push(err151);
+                        }
+                        errors++;
+                      }
+                    }
+                  } else {
+                    const err152 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/namespace-selector/matchLabels',
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchLabels/type',
+                      keyword: 'type',
+                      params: { type: 'object' },
+                      message: 'must be object',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'namespace-selector'
+                        ].properties.matchLabels.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'namespace-selector'
+                        ].properties.matchLabels,
+                      data: data63,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err152];
+                    } else {
+                      vErrors.push(err152);
+                    }
+                    errors++;
+                  }
+                }
+                if (data62.matchExpressions !== undefined) {
+                  let data65 = data62.matchExpressions;
+                  if (Array.isArray(data65)) {
+                    const len5 = data65.length;
+                    for (let i8 = 0; i8 < len5; i8++) {
+                      let data66 = data65[i8];
+                      if (data66 && typeof data66 == 'object' && !Array.isArray(data66)) {
+                        if (data66.key === undefined) {
+                          const err153 = {
+                            instancePath:
+                              instancePath +
+                              '/queue-policies/' +
+                              key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                              '/namespace-selector/matchExpressions/' +
+                              i8,
+                            schemaPath:
+                              '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/required',
+                            keyword: 'required',
+                            params: { missingProperty: 'key' },
+                            message: "must have required property '" + 'key' + "'",
+                            schema:
+                              schema11.properties['queue-policies'].additionalProperties.properties[
+                                'namespace-selector'
+                              ].properties.matchExpressions.items.required,
+                            parentSchema:
+                              schema11.properties['queue-policies'].additionalProperties.properties[
+                                'namespace-selector'
+                              ].properties.matchExpressions.items,
+                            data: data66,
+                          };
+                          if (vErrors === null) {
+                            vErrors = [err153];
+                          } else {
+                            vErrors.push(err153);
+                          }
+                          errors++;
+                        }
+                        if (data66.operator === undefined) {
+                          const err154 = {
+                            instancePath:
+                              instancePath +
+                              '/queue-policies/' +
+                              key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                              '/namespace-selector/matchExpressions/' +
+                              i8,
+                            schemaPath:
+                              '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/required',
+                            keyword: 'required',
+                            params: { missingProperty: 'operator' },
+                            message: "must have required property '" + 'operator' + "'",
+                            schema:
+                              schema11.properties['queue-policies'].additionalProperties.properties[
+                                'namespace-selector'
+                              ].properties.matchExpressions.items.required,
+                            parentSchema:
+                              schema11.properties['queue-policies'].additionalProperties.properties[
+                                'namespace-selector'
+                              ].properties.matchExpressions.items,
+                            data: data66,
+                          };
+                          if (vErrors === null) {
+                            vErrors = [err154];
+                          } else {
+                            vErrors.push(err154);
+                          }
+                          errors++;
+                        }
+                        for (const key12 in data66) {
+                          if (!(key12 === 'key' || key12 === 'operator' || key12 === 'values')) {
+                            const err155 = {
+                              instancePath:
+                                instancePath +
+                                '/queue-policies/' +
+                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                '/namespace-selector/matchExpressions/' +
+                                i8,
+                              schemaPath:
+                                '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/additionalProperties',
+                              keyword: 'additionalProperties',
+                              params: { additionalProperty: key12 },
+                              message: 'must NOT have additional properties',
+                              schema: false,
+                              parentSchema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items,
+                              data: data66,
+                            };
+                            if (vErrors === null) {
+                              vErrors = [err155];
+                            } else {
+                              vErrors.push(err155);
+                            }
+                            errors++;
+                          }
+                        }
+                        if (data66.key !== undefined) {
+                          let data67 = data66.key;
+                          if (typeof data67 === 'string') {
+                            if (func3(data67) < 1) {
+                              const err156 = {
+                                instancePath:
+                                  instancePath +
+                                  '/queue-policies/' +
+                                  key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                  '/namespace-selector/matchExpressions/' +
+                                  i8 +
+                                  '/key',
+                                schemaPath:
+                                  '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/key/minLength',
+                                keyword: 'minLength',
+                                params: { limit: 1 },
+                                message: 'must NOT have fewer than 1 characters',
+                                schema: 1,
+                                parentSchema:
+                                  schema11.properties['queue-policies'].additionalProperties
+                                    .properties['namespace-selector'].properties.matchExpressions
+                                    .items.properties.key,
+                                data: data67,
+                              };
+                              if (vErrors === null) {
+                                vErrors = [err156];
+                              } else {
+                                vErrors.push(err156);
+                              }
+                              errors++;
+                            }
+                          } else {
+                            const err157 = {
+                              instancePath:
+                                instancePath +
+                                '/queue-policies/' +
+                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                '/namespace-selector/matchExpressions/' +
+                                i8 +
+                                '/key',
+                              schemaPath:
+                                '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/key/type',
+                              keyword: 'type',
+                              params: { type: 'string' },
+                              message: 'must be string',
+                              schema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.key.type,
+                              parentSchema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.key,
+                              data: data67,
+                            };
+                            if (vErrors === null) {
+                              vErrors = [err157];
+                            } else {
+                              vErrors.push(err157);
+                            }
+                            errors++;
+                          }
+                        }
+                        if (data66.operator !== undefined) {
+                          let data68 = data66.operator;
+                          if (typeof data68 !== 'string') {
+                            const err158 = {
+                              instancePath:
+                                instancePath +
+                                '/queue-policies/' +
+                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                '/namespace-selector/matchExpressions/' +
+                                i8 +
+                                '/operator',
+                              schemaPath:
+                                '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/operator/type',
+                              keyword: 'type',
+                              params: { type: 'string' },
+                              message: 'must be string',
+                              schema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.operator.type,
+                              parentSchema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.operator,
+                              data: data68,
+                            };
+                            if (vErrors === null) {
+                              vErrors = [err158];
+                            } else {
+                              vErrors.push(err158);
+                            }
+                            errors++;
+                          }
+                          if (!(
+                            data68 === 'In' ||
+                            data68 === 'NotIn' ||
+                            data68 === 'Exists' ||
+                            data68 === 'DoesNotExist'
+                          )) {
+                            const err159 = {
+                              instancePath:
+                                instancePath +
+                                '/queue-policies/' +
+                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                '/namespace-selector/matchExpressions/' +
+                                i8 +
+                                '/operator',
+                              schemaPath:
+                                '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/operator/enum',
+                              keyword: 'enum',
+                              params: {
+                                allowedValues:
+                                  schema11.properties['queue-policies'].additionalProperties
+                                    .properties['namespace-selector'].properties.matchExpressions
+                                    .items.properties.operator.enum,
+                              },
+                              message: 'must be equal to one of the allowed values',
+                              schema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.operator.enum,
+                              parentSchema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.operator,
+                              data: data68,
+                            };
+                            if (vErrors === null) {
+                              vErrors = [err159];
+                            } else {
+                              vErrors.push(err159);
+                            }
+                            errors++;
+                          }
+                        }
+                        if (data66.values !== undefined) {
+                          let data69 = data66.values;
+                          if (Array.isArray(data69)) {
+                            const len6 = data69.length;
+                            for (let i9 = 0; i9 < len6; i9++) {
+                              let data70 = data69[i9];
+                              if (typeof data70 !== 'string') {
+                                const err160 = {
+                                  instancePath:
+                                    instancePath +
+                                    '/queue-policies/' +
+                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    '/namespace-selector/matchExpressions/' +
+                                    i8 +
+                                    '/values/' +
+                                    i9,
+                                  schemaPath:
+                                    '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/values/items/type',
+                                  keyword: 'type',
+                                  params: { type: 'string' },
+                                  message: 'must be string',
+                                  schema:
+                                    schema11.properties['queue-policies'].additionalProperties
+                                      .properties['namespace-selector'].properties.matchExpressions
+                                      .items.properties.values.items.type,
+                                  parentSchema:
+                                    schema11.properties['queue-policies'].additionalProperties
+                                      .properties['namespace-selector'].properties.matchExpressions
+                                      .items.properties.values.items,
+                                  data: data70,
+                                };
+                                if (vErrors === null) {
+                                  vErrors = [err160];
+                                } else {
+                                  vErrors.push(err160);
+                                }
+                                errors++;
+                              }
+                            }
+                          } else {
+                            const err161 = {
+                              instancePath:
+                                instancePath +
+                                '/queue-policies/' +
+                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                '/namespace-selector/matchExpressions/' +
+                                i8 +
+                                '/values',
+                              schemaPath:
+                                '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/values/type',
+                              keyword: 'type',
+                              params: { type: 'array' },
+                              message: 'must be array',
+                              schema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.values.type,
+                              parentSchema:
+                                schema11.properties['queue-policies'].additionalProperties
+                                  .properties['namespace-selector'].properties.matchExpressions
+                                  .items.properties.values,
+                              data: data69,
+                            };
+                            if (vErrors === null) {
+                              vErrors = [err161];
+                            } else {
+                              vErrors.push(err161);
+                            }
+                            errors++;
+                          }
+                        }
+                      } else {
+                        const err162 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/namespace-selector/matchExpressions/' +
+                            i8,
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/type',
+                          keyword: 'type',
+                          params: { type: 'object' },
+                          message: 'must be object',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'namespace-selector'
+                            ].properties.matchExpressions.items.type,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'namespace-selector'
+                            ].properties.matchExpressions.items,
+                          data: data66,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err162];
+                        } else {
+                          vErrors.push(err162);
+                        }
+                        errors++;
+                      }
+                    }
+                  } else {
+                    const err163 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/namespace-selector/matchExpressions',
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/type',
+                      keyword: 'type',
+                      params: { type: 'array' },
+                      message: 'must be array',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'namespace-selector'
+                        ].properties.matchExpressions.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'namespace-selector'
+                        ].properties.matchExpressions,
+                      data: data65,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err163];
+                    } else {
+                      vErrors.push(err163);
+                    }
+                    errors++;
+                  }
+                }
+              } else {
+                const err164 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/namespace-selector',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/namespace-selector/type',
+                  keyword: 'type',
+                  params: { type: 'object' },
+                  message: 'must be object',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'namespace-selector'
+                    ].type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'namespace-selector'
+                    ],
+                  data: data62,
+                };
+                if (vErrors === null) {
+                  vErrors = [err164];
+                } else {
+                  vErrors.push(err164);
+                }
+                errors++;
+              }
+            }
+            if (data59['pod-security'] !== undefined) {
+              let data71 = data59['pod-security'];
+              if (typeof data71 !== 'string') {
+                const err165 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/pod-security',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/pod-security/type',
+                  keyword: 'type',
+                  params: { type: 'string' },
+                  message: 'must be string',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'pod-security'
+                    ].type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'pod-security'
+                    ],
+                  data: data71,
+                };
+                if (vErrors === null) {
+                  vErrors = [err165];
+                } else {
+                  vErrors.push(err165);
+                }
+                errors++;
+              }
+              if (!(data71 === 'baseline' || data71 === 'privileged')) {
+                const err166 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/pod-security',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/pod-security/enum',
+                  keyword: 'enum',
+                  params: {
+                    allowedValues:
+                      schema11.properties['queue-policies'].additionalProperties.properties[
+                        'pod-security'
+                      ].enum,
+                  },
+                  message: 'must be equal to one of the allowed values',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'pod-security'
+                    ].enum,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'pod-security'
+                    ],
+                  data: data71,
+                };
+                if (vErrors === null) {
+                  vErrors = [err166];
+                } else {
+                  vErrors.push(err166);
+                }
+                errors++;
+              }
+            }
+            if (data59['allowed-volume-types'] !== undefined) {
+              let data72 = data59['allowed-volume-types'];
+              if (Array.isArray(data72)) {
+                const len7 = data72.length;
+                for (let i10 = 0; i10 < len7; i10++) {
+                  let data73 = data72[i10];
+                  if (typeof data73 === 'string') {
+                    if (!pattern21.test(data73)) {
+                      const err167 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/allowed-volume-types/' +
+                          i10,
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/items/pattern',
+                        keyword: 'pattern',
+                        params: { pattern: '^[a-zA-Z][a-zA-Z0-9]*$' },
+                        message: 'must match pattern "' + '^[a-zA-Z][a-zA-Z0-9]*$' + '"',
+                        schema: '^[a-zA-Z][a-zA-Z0-9]*$',
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'allowed-volume-types'
+                          ].items,
+                        data: data73,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err167];
+                      } else {
+                        vErrors.push(err167);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err168 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/allowed-volume-types/' +
+                        i10,
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'allowed-volume-types'
+                        ].items.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'allowed-volume-types'
+                        ].items,
+                      data: data73,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err168];
+                    } else {
+                      vErrors.push(err168);
+                    }
+                    errors++;
+                  }
+                }
+                let i11 = data72.length;
+                let j3;
+                if (i11 > 1) {
+                  const indices3 = {};
+                  for (; i11--;) {
+                    let item3 = data72[i11];
+                    if (typeof item3 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices3[item3] == 'number') {
+                      j3 = indices3[item3];
+                      const err169 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/allowed-volume-types',
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i11, j: j3 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j3 +
+                          ' and ' +
+                          i11 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'allowed-volume-types'
+                          ],
+                        data: data72,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err169];
+                      } else {
+                        vErrors.push(err169);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices3[item3] = i11;
+                  }
+                }
+              } else {
+                const err170 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/allowed-volume-types',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'allowed-volume-types'
+                    ].type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'allowed-volume-types'
+                    ],
+                  data: data72,
+                };
+                if (vErrors === null) {
+                  vErrors = [err170];
+                } else {
+                  vErrors.push(err170);
+                }
+                errors++;
+              }
+            }
+            if (data59['allowed-priority-classes'] !== undefined) {
+              let data74 = data59['allowed-priority-classes'];
+              if (Array.isArray(data74)) {
+                const len8 = data74.length;
+                for (let i12 = 0; i12 < len8; i12++) {
+                  let data75 = data74[i12];
+                  if (typeof data75 === 'string') {
+                    if (func3(data75) < 1) {
+                      const err171 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/allowed-priority-classes/' +
+                          i12,
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/items/minLength',
+                        keyword: 'minLength',
+                        params: { limit: 1 },
+                        message: 'must NOT have fewer than 1 characters',
+                        schema: 1,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'allowed-priority-classes'
+                          ].items,
+                        data: data75,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err171];
+                      } else {
+                        vErrors.push(err171);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err172 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/allowed-priority-classes/' +
+                        i12,
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'allowed-priority-classes'
+                        ].items.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'allowed-priority-classes'
+                        ].items,
+                      data: data75,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err172];
+                    } else {
+                      vErrors.push(err172);
+                    }
+                    errors++;
+                  }
+                }
+                let i13 = data74.length;
+                let j4;
+                if (i13 > 1) {
+                  const indices4 = {};
+                  for (; i13--;) {
+                    let item4 = data74[i13];
+                    if (typeof item4 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices4[item4] == 'number') {
+                      j4 = indices4[item4];
+                      const err173 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/allowed-priority-classes',
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i13, j: j4 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j4 +
+                          ' and ' +
+                          i13 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'allowed-priority-classes'
+                          ],
+                        data: data74,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err173];
+                      } else {
+                        vErrors.push(err173);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices4[item4] = i13;
+                  }
+                }
+              } else {
+                const err174 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/allowed-priority-classes',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'allowed-priority-classes'
+                    ].type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'allowed-priority-classes'
+                    ],
+                  data: data74,
+                };
+                if (vErrors === null) {
+                  vErrors = [err174];
+                } else {
+                  vErrors.push(err174);
+                }
+                errors++;
+              }
+            }
+            if (data59['allowed-tolerations'] !== undefined) {
+              let data76 = data59['allowed-tolerations'];
+              if (Array.isArray(data76)) {
+                const len9 = data76.length;
+                for (let i14 = 0; i14 < len9; i14++) {
+                  let data77 = data76[i14];
+                  if (data77 && typeof data77 == 'object' && !Array.isArray(data77)) {
+                    for (const key13 in data77) {
+                      if (!(
+                        key13 === 'key' ||
+                        key13 === 'operator' ||
+                        key13 === 'value' ||
+                        key13 === 'effect'
+                      )) {
+                        const err175 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14,
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/additionalProperties',
+                          keyword: 'additionalProperties',
+                          params: { additionalProperty: key13 },
+                          message: 'must NOT have additional properties',
+                          schema: false,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items,
+                          data: data77,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err175];
+                        } else {
+                          vErrors.push(err175);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data77.key !== undefined) {
+                      let data78 = data77.key;
+                      if (typeof data78 !== 'string') {
+                        const err176 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14 +
+                            '/key',
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/key/type',
+                          keyword: 'type',
+                          params: { type: 'string' },
+                          message: 'must be string',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.key.type,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.key,
+                          data: data78,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err176];
+                        } else {
+                          vErrors.push(err176);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data77.operator !== undefined) {
+                      let data79 = data77.operator;
+                      if (typeof data79 !== 'string') {
+                        const err177 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14 +
+                            '/operator',
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/operator/type',
+                          keyword: 'type',
+                          params: { type: 'string' },
+                          message: 'must be string',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.operator.type,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.operator,
+                          data: data79,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err177];
+                        } else {
+                          vErrors.push(err177);
+                        }
+                        errors++;
+                      }
+                      if (!(data79 === 'Exists' || data79 === 'Equal')) {
+                        const err178 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14 +
+                            '/operator',
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/operator/enum',
+                          keyword: 'enum',
+                          params: {
+                            allowedValues:
+                              schema11.properties['queue-policies'].additionalProperties.properties[
+                                'allowed-tolerations'
+                              ].items.properties.operator.enum,
+                          },
+                          message: 'must be equal to one of the allowed values',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.operator.enum,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.operator,
+                          data: data79,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err178];
+                        } else {
+                          vErrors.push(err178);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data77.value !== undefined) {
+                      let data80 = data77.value;
+                      if (typeof data80 !== 'string') {
+                        const err179 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14 +
+                            '/value',
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/value/type',
+                          keyword: 'type',
+                          params: { type: 'string' },
+                          message: 'must be string',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.value.type,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.value,
+                          data: data80,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err179];
+                        } else {
+                          vErrors.push(err179);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data77.effect !== undefined) {
+                      let data81 = data77.effect;
+                      if (typeof data81 !== 'string') {
+                        const err180 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14 +
+                            '/effect',
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/effect/type',
+                          keyword: 'type',
+                          params: { type: 'string' },
+                          message: 'must be string',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.effect.type,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.effect,
+                          data: data81,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err180];
+                        } else {
+                          vErrors.push(err180);
+                        }
+                        errors++;
+                      }
+                      if (!(
+                        data81 === 'NoSchedule' ||
+                        data81 === 'PreferNoSchedule' ||
+                        data81 === 'NoExecute'
+                      )) {
+                        const err181 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/allowed-tolerations/' +
+                            i14 +
+                            '/effect',
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/effect/enum',
+                          keyword: 'enum',
+                          params: {
+                            allowedValues:
+                              schema11.properties['queue-policies'].additionalProperties.properties[
+                                'allowed-tolerations'
+                              ].items.properties.effect.enum,
+                          },
+                          message: 'must be equal to one of the allowed values',
+                          schema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.effect.enum,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'allowed-tolerations'
+                            ].items.properties.effect,
+                          data: data81,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err181];
+                        } else {
+                          vErrors.push(err181);
+                        }
+                        errors++;
+                      }
+                    }
+                  } else {
+                    const err182 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/allowed-tolerations/' +
+                        i14,
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/type',
+                      keyword: 'type',
+                      params: { type: 'object' },
+                      message: 'must be object',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'allowed-tolerations'
+                        ].items.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'allowed-tolerations'
+                        ].items,
+                      data: data77,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err182];
+                    } else {
+                      vErrors.push(err182);
+                    }
+                    errors++;
+                  }
+                }
+              } else {
+                const err183 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/allowed-tolerations',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'allowed-tolerations'
+                    ].type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'allowed-tolerations'
+                    ],
+                  data: data76,
+                };
+                if (vErrors === null) {
+                  vErrors = [err183];
+                } else {
+                  vErrors.push(err183);
+                }
+                errors++;
+              }
+            }
+            if (data59['max-resources'] !== undefined) {
+              let data82 = data59['max-resources'];
+              if (data82 && typeof data82 == 'object' && !Array.isArray(data82)) {
+                for (const key14 in data82) {
+                  let data83 = data82[key14];
+                  const _errs276 = errors;
+                  let valid56 = false;
+                  const _errs277 = errors;
+                  if (typeof data83 === 'string') {
+                    if (!pattern22.test(data83)) {
+                      const err184 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/max-resources/' +
+                          key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/0/pattern',
+                        keyword: 'pattern',
+                        params: {
+                          pattern:
+                            '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
+                        },
+                        message:
+                          'must match pattern "' +
+                          '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$' +
+                          '"',
+                        schema: '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'max-resources'
+                          ].additionalProperties.anyOf[0],
+                        data: data83,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err184];
+                      } else {
+                        vErrors.push(err184);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err185 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/max-resources/' +
+                        key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/0/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'max-resources'
+                        ].additionalProperties.anyOf[0].type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'max-resources'
+                        ].additionalProperties.anyOf[0],
+                      data: data83,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err185];
+                    } else {
+                      vErrors.push(err185);
+                    }
+                    errors++;
+                  }
+                  var _valid3 = _errs277 === errors;
+                  valid56 = valid56 || _valid3;
+                  if (!valid56) {
+                    const _errs279 = errors;
+                    if (typeof data83 == 'number' && isFinite(data83)) {
+                      if (data83 < 0 || isNaN(data83)) {
+                        const err186 = {
+                          instancePath:
+                            instancePath +
+                            '/queue-policies/' +
+                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            '/max-resources/' +
+                            key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                          schemaPath:
+                            '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/1/minimum',
+                          keyword: 'minimum',
+                          params: { comparison: '>=', limit: 0 },
+                          message: 'must be >= 0',
+                          schema: 0,
+                          parentSchema:
+                            schema11.properties['queue-policies'].additionalProperties.properties[
+                              'max-resources'
+                            ].additionalProperties.anyOf[1],
+                          data: data83,
+                        };
+                        if (vErrors === null) {
+                          vErrors = [err186];
+                        } else {
+                          vErrors.push(err186);
+                        }
+                        errors++;
+                      }
+                    } else {
+                      const err187 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/max-resources/' +
+                          key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/1/type',
+                        keyword: 'type',
+                        params: { type: 'number' },
+                        message: 'must be number',
+                        schema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'max-resources'
+                          ].additionalProperties.anyOf[1].type,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties[
+                            'max-resources'
+                          ].additionalProperties.anyOf[1],
+                        data: data83,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err187];
+                      } else {
+                        vErrors.push(err187);
+                      }
+                      errors++;
+                    }
+                    var _valid3 = _errs279 === errors;
+                    valid56 = valid56 || _valid3;
+                  }
+                  if (!valid56) {
+                    const err188 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/max-resources/' +
+                        key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf',
+                      keyword: 'anyOf',
+                      params: {},
+                      message: 'must match a schema in anyOf',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'max-resources'
+                        ].additionalProperties.anyOf,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties[
+                          'max-resources'
+                        ].additionalProperties,
+                      data: data83,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err188];
+                    } else {
+                      vErrors.push(err188);
+                    }
+                    errors++;
+                  } else {
+                    errors = _errs276;
+                    if (vErrors !== null) {
+                      if (_errs276) {
+                        vErrors.length = _errs276;
+                      } else {
+                        vErrors = null;
+                      }
+                    }
+                  }
+                }
+              } else {
+                const err189 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    '/max-resources',
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/properties/max-resources/type',
+                  keyword: 'type',
+                  params: { type: 'object' },
+                  message: 'must be object',
+                  schema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'max-resources'
+                    ].type,
+                  parentSchema:
+                    schema11.properties['queue-policies'].additionalProperties.properties[
+                      'max-resources'
+                    ],
+                  data: data82,
+                };
+                if (vErrors === null) {
+                  vErrors = [err189];
+                } else {
+                  vErrors.push(err189);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err190 = {
+              instancePath:
+                instancePath + '/queue-policies/' + key8.replace(/~/g, '~0').replace(/\//g, '~1'),
+              schemaPath: '#/properties/queue-policies/additionalProperties/type',
+              keyword: 'type',
+              params: { type: 'object' },
+              message: 'must be object',
+              schema: schema11.properties['queue-policies'].additionalProperties.type,
+              parentSchema: schema11.properties['queue-policies'].additionalProperties,
+              data: data59,
+            };
+            if (vErrors === null) {
+              vErrors = [err190];
+            } else {
+              vErrors.push(err190);
+            }
+            errors++;
+          }
+        }
+      } else {
+        const err191 = {
+          instancePath: instancePath + '/queue-policies',
+          schemaPath: '#/properties/queue-policies/type',
+          keyword: 'type',
+          params: { type: 'object' },
+          message: 'must be object',
+          schema: schema11.properties['queue-policies'].type,
+          parentSchema: schema11.properties['queue-policies'],
+          data: data58,
+        };
+        if (vErrors === null) {
+          vErrors = [err191];
+        } else {
+          vErrors.push(err191);
+        }
+        errors++;
+      }
+    }
+    if (data['run-templates'] !== undefined) {
+      let data84 = data['run-templates'];
+      if (data84 && typeof data84 == 'object' && !Array.isArray(data84)) {
+        for (const key15 in data84) {
+          const _errs285 = errors;
+          if (typeof key15 === 'string') {
+            if (func3(key15) > 253) {
+              const err192 = {
+                instancePath: instancePath + '/run-templates',
+                schemaPath: '#/properties/run-templates/propertyNames/maxLength',
+                keyword: 'maxLength',
+                params: { limit: 253 },
+                message: 'must NOT have more than 253 characters',
+                schema: 253,
+                parentSchema: schema11.properties['run-templates'].propertyNames,
+                data: key15,
+                propertyName: key15,
+              };
+              if (vErrors === null) {
+                vErrors = [err192];
+              } else {
+                vErrors.push(err192);
+              }
+              errors++;
+            }
+            if (func3(key15) < 1) {
+              const err193 = {
+                instancePath: instancePath + '/run-templates',
+                schemaPath: '#/properties/run-templates/propertyNames/minLength',
+                keyword: 'minLength',
+                params: { limit: 1 },
+                message: 'must NOT have fewer than 1 characters',
+                schema: 1,
+                parentSchema: schema11.properties['run-templates'].propertyNames,
+                data: key15,
+                propertyName: key15,
+              };
+              if (vErrors === null) {
+                vErrors = [err193];
+              } else {
+                vErrors.push(err193);
+              }
+              errors++;
+            }
+          }
+          var valid57 = _errs285 === errors;
+          if (!valid57) {
+            const err194 = {
+              instancePath: instancePath + '/run-templates',
+              schemaPath: '#/properties/run-templates/propertyNames',
+              keyword: 'propertyNames',
+              params: { propertyName: key15 },
+              message: 'property name must be valid',
+              schema: schema11.properties['run-templates'].propertyNames,
+              parentSchema: schema11.properties['run-templates'],
+              data: data84,
+            };
+            if (vErrors === null) {
+              vErrors = [err194];
+            } else {
+              vErrors.push(err194);
+            }
+            errors++;
+          }
+        }
+        for (const key16 in data84) {
+          let data85 = data84[key16];
+          if (data85 && typeof data85 == 'object' && !Array.isArray(data85)) {
+            for (const key17 in data85) {
+              if (!(
+                key17 === 'apiVersion' ||
+                key17 === 'kind' ||
+                key17 === 'metadata' ||
+                key17 === 'spec'
+              )) {
+                const err195 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1'),
+                  schemaPath:
+                    '#/properties/run-templates/additionalProperties/additionalProperties',
+                  keyword: 'additionalProperties',
+                  params: { additionalProperty: key17 },
+                  message: 'must NOT have additional properties',
+                  schema: false,
+                  parentSchema: schema11.properties['run-templates'].additionalProperties,
+                  data: data85,
+                };
+                if (vErrors === null) {
+                  vErrors = [err195];
+                } else {
+                  vErrors.push(err195);
+                }
+                errors++;
+              }
+            }
+            if (data85.apiVersion !== undefined) {
+              let data86 = data85.apiVersion;
+              if (typeof data86 !== 'string') {
+                const err196 = {
+                  instancePath:
+                    instancePath +
+                    '/run-templates/' +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/apiVersion',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/apiVersion/type',
@@ -3833,21 +5648,21 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data60,
+                  data: data86,
                 };
                 if (vErrors === null) {
-                  vErrors = [err145];
+                  vErrors = [err196];
                 } else {
-                  vErrors.push(err145);
+                  vErrors.push(err196);
                 }
                 errors++;
               }
-              if (!(data60 === 'batch/v1')) {
-                const err146 = {
+              if (!(data86 === 'batch/v1')) {
+                const err197 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/apiVersion',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/apiVersion/enum',
@@ -3863,24 +5678,24 @@ function validate10(
                       .enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data60,
+                  data: data86,
                 };
                 if (vErrors === null) {
-                  vErrors = [err146];
+                  vErrors = [err197];
                 } else {
-                  vErrors.push(err146);
+                  vErrors.push(err197);
                 }
                 errors++;
               }
             }
-            if (data59.kind !== undefined) {
-              let data61 = data59.kind;
-              if (typeof data61 !== 'string') {
-                const err147 = {
+            if (data85.kind !== undefined) {
+              let data87 = data85.kind;
+              if (typeof data87 !== 'string') {
+                const err198 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/kind',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/kind/type',
@@ -3891,21 +5706,21 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data61,
+                  data: data87,
                 };
                 if (vErrors === null) {
-                  vErrors = [err147];
+                  vErrors = [err198];
                 } else {
-                  vErrors.push(err147);
+                  vErrors.push(err198);
                 }
                 errors++;
               }
-              if (!(data61 === 'Job')) {
-                const err148 = {
+              if (!(data87 === 'Job')) {
+                const err199 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/kind',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/kind/enum',
@@ -3920,59 +5735,59 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data61,
+                  data: data87,
                 };
                 if (vErrors === null) {
-                  vErrors = [err148];
+                  vErrors = [err199];
                 } else {
-                  vErrors.push(err148);
+                  vErrors.push(err199);
                 }
                 errors++;
               }
             }
-            if (data59.metadata !== undefined) {
-              let data62 = data59.metadata;
-              if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
-                for (const key10 in data62) {
-                  if (!(key10 === 'labels' || key10 === 'annotations')) {
-                    const err149 = {
+            if (data85.metadata !== undefined) {
+              let data88 = data85.metadata;
+              if (data88 && typeof data88 == 'object' && !Array.isArray(data88)) {
+                for (const key18 in data88) {
+                  if (!(key18 === 'labels' || key18 === 'annotations')) {
+                    const err200 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/additionalProperties',
                       keyword: 'additionalProperties',
-                      params: { additionalProperty: key10 },
+                      params: { additionalProperty: key18 },
                       message: 'must NOT have additional properties',
                       schema: false,
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata,
-                      data: data62,
+                      data: data88,
                     };
                     if (vErrors === null) {
-                      vErrors = [err149];
+                      vErrors = [err200];
                     } else {
-                      vErrors.push(err149);
+                      vErrors.push(err200);
                     }
                     errors++;
                   }
                 }
-                if (data62.labels !== undefined) {
-                  let data63 = data62.labels;
-                  if (data63 && typeof data63 == 'object' && !Array.isArray(data63)) {
-                    for (const key11 in data63) {
-                      let data64 = data63[key11];
-                      if (typeof data64 !== 'string') {
-                        const err150 = {
+                if (data88.labels !== undefined) {
+                  let data89 = data88.labels;
+                  if (data89 && typeof data89 == 'object' && !Array.isArray(data89)) {
+                    for (const key19 in data89) {
+                      let data90 = data89[key19];
+                      if (typeof data90 !== 'string') {
+                        const err201 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/metadata/labels/' +
-                            key11.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key19.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/metadata/properties/labels/additionalProperties/type',
                           keyword: 'type',
@@ -3984,22 +5799,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.labels.additionalProperties,
-                          data: data64,
+                          data: data90,
                         };
                         if (vErrors === null) {
-                          vErrors = [err150];
+                          vErrors = [err201];
                         } else {
-                          vErrors.push(err150);
+                          vErrors.push(err201);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err151 = {
+                    const err202 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata/labels',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/properties/labels/type',
@@ -4012,29 +5827,29 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.labels,
-                      data: data63,
+                      data: data89,
                     };
                     if (vErrors === null) {
-                      vErrors = [err151];
+                      vErrors = [err202];
                     } else {
-                      vErrors.push(err151);
+                      vErrors.push(err202);
                     }
                     errors++;
                   }
                 }
-                if (data62.annotations !== undefined) {
-                  let data65 = data62.annotations;
-                  if (data65 && typeof data65 == 'object' && !Array.isArray(data65)) {
-                    for (const key12 in data65) {
-                      let data66 = data65[key12];
-                      if (typeof data66 !== 'string') {
-                        const err152 = {
+                if (data88.annotations !== undefined) {
+                  let data91 = data88.annotations;
+                  if (data91 && typeof data91 == 'object' && !Array.isArray(data91)) {
+                    for (const key20 in data91) {
+                      let data92 = data91[key20];
+                      if (typeof data92 !== 'string') {
+                        const err203 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/metadata/annotations/' +
-                            key12.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key20.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/metadata/properties/annotations/additionalProperties/type',
                           keyword: 'type',
@@ -4046,22 +5861,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.annotations.additionalProperties,
-                          data: data66,
+                          data: data92,
                         };
                         if (vErrors === null) {
-                          vErrors = [err152];
+                          vErrors = [err203];
                         } else {
-                          vErrors.push(err152);
+                          vErrors.push(err203);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err153 = {
+                    const err204 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata/annotations',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/properties/annotations/type',
@@ -4074,22 +5889,22 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.annotations,
-                      data: data65,
+                      data: data91,
                     };
                     if (vErrors === null) {
-                      vErrors = [err153];
+                      vErrors = [err204];
                     } else {
-                      vErrors.push(err153);
+                      vErrors.push(err204);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err154 = {
+                const err205 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/metadata',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/metadata/type',
@@ -4101,79 +5916,79 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.metadata,
-                  data: data62,
+                  data: data88,
                 };
                 if (vErrors === null) {
-                  vErrors = [err154];
+                  vErrors = [err205];
                 } else {
-                  vErrors.push(err154);
+                  vErrors.push(err205);
                 }
                 errors++;
               }
             }
-            if (data59.spec !== undefined) {
-              let data67 = data59.spec;
-              const _errs227 = errors;
-              const _errs228 = errors;
-              const _errs229 = errors;
-              let valid40 = false;
-              const _errs230 = errors;
-              if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+            if (data85.spec !== undefined) {
+              let data93 = data85.spec;
+              const _errs317 = errors;
+              const _errs318 = errors;
+              const _errs319 = errors;
+              let valid64 = false;
+              const _errs320 = errors;
+              if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
                 let missing4;
-                if (data67.selector === undefined && (missing4 = 'selector')) {
-                  const err155 = {};
+                if (data93.selector === undefined && (missing4 = 'selector')) {
+                  const err206 = {};
                   if (vErrors === null) {
-                    vErrors = [err155];
+                    vErrors = [err206];
                   } else {
-                    vErrors.push(err155);
+                    vErrors.push(err206);
                   }
                   errors++;
                 }
               }
-              var _valid3 = _errs230 === errors;
-              valid40 = valid40 || _valid3;
-              if (!valid40) {
-                const _errs231 = errors;
-                if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+              var _valid4 = _errs320 === errors;
+              valid64 = valid64 || _valid4;
+              if (!valid64) {
+                const _errs321 = errors;
+                if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
                   let missing5;
-                  if (data67.suspend === undefined && (missing5 = 'suspend')) {
-                    const err156 = {};
+                  if (data93.suspend === undefined && (missing5 = 'suspend')) {
+                    const err207 = {};
                     if (vErrors === null) {
-                      vErrors = [err156];
+                      vErrors = [err207];
                     } else {
-                      vErrors.push(err156);
+                      vErrors.push(err207);
                     }
                     errors++;
                   }
                 }
-                var _valid3 = _errs231 === errors;
-                valid40 = valid40 || _valid3;
+                var _valid4 = _errs321 === errors;
+                valid64 = valid64 || _valid4;
               }
-              if (!valid40) {
-                const err157 = {};
+              if (!valid64) {
+                const err208 = {};
                 if (vErrors === null) {
-                  vErrors = [err157];
+                  vErrors = [err208];
                 } else {
-                  vErrors.push(err157);
+                  vErrors.push(err208);
                 }
                 errors++;
               } else {
-                errors = _errs229;
+                errors = _errs319;
                 if (vErrors !== null) {
-                  if (_errs229) {
-                    vErrors.length = _errs229;
+                  if (_errs319) {
+                    vErrors.length = _errs319;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              var valid39 = _errs228 === errors;
-              if (valid39) {
-                const err158 = {
+              var valid63 = _errs318 === errors;
+              if (valid63) {
+                const err209 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/spec',
                   schemaPath: '#/properties/run-templates/additionalProperties/properties/spec/not',
                   keyword: 'not',
@@ -4183,98 +5998,98 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.not,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data67,
+                  data: data93,
                 };
                 if (vErrors === null) {
-                  vErrors = [err158];
+                  vErrors = [err209];
                 } else {
-                  vErrors.push(err158);
+                  vErrors.push(err209);
                 }
                 errors++;
               } else {
-                errors = _errs227;
+                errors = _errs317;
                 if (vErrors !== null) {
-                  if (_errs227) {
-                    vErrors.length = _errs227;
+                  if (_errs317) {
+                    vErrors.length = _errs317;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
-                if (data67.template !== undefined) {
-                  let data68 = data67.template;
-                  if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
-                    for (const key13 in data68) {
-                      if (!(key13 === 'metadata' || key13 === 'spec')) {
-                        const err159 = {
+              if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
+                if (data93.template !== undefined) {
+                  let data94 = data93.template;
+                  if (data94 && typeof data94 == 'object' && !Array.isArray(data94)) {
+                    for (const key21 in data94) {
+                      if (!(key21 === 'metadata' || key21 === 'spec')) {
+                        const err210 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/additionalProperties',
                           keyword: 'additionalProperties',
-                          params: { additionalProperty: key13 },
+                          params: { additionalProperty: key21 },
                           message: 'must NOT have additional properties',
                           schema: false,
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template,
-                          data: data68,
+                          data: data94,
                         };
                         if (vErrors === null) {
-                          vErrors = [err159];
+                          vErrors = [err210];
                         } else {
-                          vErrors.push(err159);
+                          vErrors.push(err210);
                         }
                         errors++;
                       }
                     }
-                    if (data68.metadata !== undefined) {
-                      let data69 = data68.metadata;
-                      if (data69 && typeof data69 == 'object' && !Array.isArray(data69)) {
-                        for (const key14 in data69) {
-                          if (!(key14 === 'labels' || key14 === 'annotations')) {
-                            const err160 = {
+                    if (data94.metadata !== undefined) {
+                      let data95 = data94.metadata;
+                      if (data95 && typeof data95 == 'object' && !Array.isArray(data95)) {
+                        for (const key22 in data95) {
+                          if (!(key22 === 'labels' || key22 === 'annotations')) {
+                            const err211 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/additionalProperties',
                               keyword: 'additionalProperties',
-                              params: { additionalProperty: key14 },
+                              params: { additionalProperty: key22 },
                               message: 'must NOT have additional properties',
                               schema: false,
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata,
-                              data: data69,
+                              data: data95,
                             };
                             if (vErrors === null) {
-                              vErrors = [err160];
+                              vErrors = [err211];
                             } else {
-                              vErrors.push(err160);
+                              vErrors.push(err211);
                             }
                             errors++;
                           }
                         }
-                        if (data69.labels !== undefined) {
-                          let data70 = data69.labels;
-                          if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
-                            for (const key15 in data70) {
-                              let data71 = data70[key15];
-                              if (typeof data71 !== 'string') {
-                                const err161 = {
+                        if (data95.labels !== undefined) {
+                          let data96 = data95.labels;
+                          if (data96 && typeof data96 == 'object' && !Array.isArray(data96)) {
+                            for (const key23 in data96) {
+                              let data97 = data96[key23];
+                              if (typeof data97 !== 'string') {
+                                const err212 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/metadata/labels/' +
-                                    key15.replace(/~/g, '~0').replace(/\//g, '~1'),
+                                    key23.replace(/~/g, '~0').replace(/\//g, '~1'),
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/labels/additionalProperties/type',
                                   keyword: 'type',
@@ -4288,22 +6103,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.labels.additionalProperties,
-                                  data: data71,
+                                  data: data97,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err161];
+                                  vErrors = [err212];
                                 } else {
-                                  vErrors.push(err161);
+                                  vErrors.push(err212);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err162 = {
+                            const err213 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata/labels',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/labels/type',
@@ -4317,29 +6132,29 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties.labels,
-                              data: data70,
+                              data: data96,
                             };
                             if (vErrors === null) {
-                              vErrors = [err162];
+                              vErrors = [err213];
                             } else {
-                              vErrors.push(err162);
+                              vErrors.push(err213);
                             }
                             errors++;
                           }
                         }
-                        if (data69.annotations !== undefined) {
-                          let data72 = data69.annotations;
-                          if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
-                            for (const key16 in data72) {
-                              let data73 = data72[key16];
-                              if (typeof data73 !== 'string') {
-                                const err163 = {
+                        if (data95.annotations !== undefined) {
+                          let data98 = data95.annotations;
+                          if (data98 && typeof data98 == 'object' && !Array.isArray(data98)) {
+                            for (const key24 in data98) {
+                              let data99 = data98[key24];
+                              if (typeof data99 !== 'string') {
+                                const err214 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/metadata/annotations/' +
-                                    key16.replace(/~/g, '~0').replace(/\//g, '~1'),
+                                    key24.replace(/~/g, '~0').replace(/\//g, '~1'),
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/annotations/additionalProperties/type',
                                   keyword: 'type',
@@ -4353,22 +6168,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.annotations.additionalProperties,
-                                  data: data73,
+                                  data: data99,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err163];
+                                  vErrors = [err214];
                                 } else {
-                                  vErrors.push(err163);
+                                  vErrors.push(err214);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err164 = {
+                            const err215 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata/annotations',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/annotations/type',
@@ -4383,22 +6198,22 @@ function validate10(
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties
                                   .annotations,
-                              data: data72,
+                              data: data98,
                             };
                             if (vErrors === null) {
-                              vErrors = [err164];
+                              vErrors = [err215];
                             } else {
-                              vErrors.push(err164);
+                              vErrors.push(err215);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err165 = {
+                        const err216 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template/metadata',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/type',
@@ -4411,28 +6226,28 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.metadata,
-                          data: data69,
+                          data: data95,
                         };
                         if (vErrors === null) {
-                          vErrors = [err165];
+                          vErrors = [err216];
                         } else {
-                          vErrors.push(err165);
+                          vErrors.push(err216);
                         }
                         errors++;
                       }
                     }
-                    if (data68.spec !== undefined) {
-                      let data74 = data68.spec;
-                      if (data74 && typeof data74 == 'object' && !Array.isArray(data74)) {
-                        if (data74.containers !== undefined) {
-                          let data75 = data74.containers;
-                          if (Array.isArray(data75)) {
-                            if (data75.length > 1) {
-                              const err166 = {
+                    if (data94.spec !== undefined) {
+                      let data100 = data94.spec;
+                      if (data100 && typeof data100 == 'object' && !Array.isArray(data100)) {
+                        if (data100.containers !== undefined) {
+                          let data101 = data100.containers;
+                          if (Array.isArray(data101)) {
+                            if (data101.length > 1) {
+                              const err217 = {
                                 instancePath:
                                   instancePath +
                                   '/run-templates/' +
-                                  key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                  key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                   '/spec/template/spec/containers',
                                 schemaPath:
                                   '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/maxItems',
@@ -4444,81 +6259,89 @@ function validate10(
                                   schema11.properties['run-templates'].additionalProperties
                                     .properties.spec.properties.template.properties.spec.properties
                                     .containers,
-                                data: data75,
+                                data: data101,
                               };
                               if (vErrors === null) {
-                                vErrors = [err166];
+                                vErrors = [err217];
                               } else {
-                                vErrors.push(err166);
+                                vErrors.push(err217);
                               }
                               errors++;
                             }
-                            const len4 = data75.length;
-                            for (let i6 = 0; i6 < len4; i6++) {
-                              let data76 = data75[i6];
-                              const _errs263 = errors;
-                              const _errs264 = errors;
-                              const _errs265 = errors;
-                              let valid50 = false;
-                              const _errs266 = errors;
-                              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                            const len10 = data101.length;
+                            for (let i15 = 0; i15 < len10; i15++) {
+                              let data102 = data101[i15];
+                              const _errs353 = errors;
+                              const _errs354 = errors;
+                              const _errs355 = errors;
+                              let valid74 = false;
+                              const _errs356 = errors;
+                              if (
+                                data102 &&
+                                typeof data102 == 'object' &&
+                                !Array.isArray(data102)
+                              ) {
                                 let missing6;
-                                if (data76.command === undefined && (missing6 = 'command')) {
-                                  const err167 = {};
+                                if (data102.command === undefined && (missing6 = 'command')) {
+                                  const err218 = {};
                                   if (vErrors === null) {
-                                    vErrors = [err167];
+                                    vErrors = [err218];
                                   } else {
-                                    vErrors.push(err167);
+                                    vErrors.push(err218);
                                   }
                                   errors++;
                                 }
                               }
-                              var _valid4 = _errs266 === errors;
-                              valid50 = valid50 || _valid4;
-                              if (!valid50) {
-                                const _errs267 = errors;
-                                if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                              var _valid5 = _errs356 === errors;
+                              valid74 = valid74 || _valid5;
+                              if (!valid74) {
+                                const _errs357 = errors;
+                                if (
+                                  data102 &&
+                                  typeof data102 == 'object' &&
+                                  !Array.isArray(data102)
+                                ) {
                                   let missing7;
-                                  if (data76.args === undefined && (missing7 = 'args')) {
-                                    const err168 = {};
+                                  if (data102.args === undefined && (missing7 = 'args')) {
+                                    const err219 = {};
                                     if (vErrors === null) {
-                                      vErrors = [err168];
+                                      vErrors = [err219];
                                     } else {
-                                      vErrors.push(err168);
+                                      vErrors.push(err219);
                                     }
                                     errors++;
                                   }
                                 }
-                                var _valid4 = _errs267 === errors;
-                                valid50 = valid50 || _valid4;
+                                var _valid5 = _errs357 === errors;
+                                valid74 = valid74 || _valid5;
                               }
-                              if (!valid50) {
-                                const err169 = {};
+                              if (!valid74) {
+                                const err220 = {};
                                 if (vErrors === null) {
-                                  vErrors = [err169];
+                                  vErrors = [err220];
                                 } else {
-                                  vErrors.push(err169);
+                                  vErrors.push(err220);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs265;
+                                errors = _errs355;
                                 if (vErrors !== null) {
-                                  if (_errs265) {
-                                    vErrors.length = _errs265;
+                                  if (_errs355) {
+                                    vErrors.length = _errs355;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              var valid49 = _errs264 === errors;
-                              if (valid49) {
-                                const err170 = {
+                              var valid73 = _errs354 === errors;
+                              if (valid73) {
+                                const err221 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/spec/containers/' +
-                                    i6,
+                                    i15,
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/not',
                                   keyword: 'not',
@@ -4532,35 +6355,39 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data76,
+                                  data: data102,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err170];
+                                  vErrors = [err221];
                                 } else {
-                                  vErrors.push(err170);
+                                  vErrors.push(err221);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs263;
+                                errors = _errs353;
                                 if (vErrors !== null) {
-                                  if (_errs263) {
-                                    vErrors.length = _errs263;
+                                  if (_errs353) {
+                                    vErrors.length = _errs353;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
-                                if (data76.image !== undefined) {
-                                  let data77 = data76.image;
-                                  if (typeof data77 !== 'string') {
-                                    const err171 = {
+                              if (
+                                data102 &&
+                                typeof data102 == 'object' &&
+                                !Array.isArray(data102)
+                              ) {
+                                if (data102.image !== undefined) {
+                                  let data103 = data102.image;
+                                  if (typeof data103 !== 'string') {
+                                    const err222 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
-                                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                         '/spec/template/spec/containers/' +
-                                        i6 +
+                                        i15 +
                                         '/image',
                                       schemaPath:
                                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/type',
@@ -4575,23 +6402,23 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data77,
+                                      data: data103,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err171];
+                                      vErrors = [err222];
                                     } else {
-                                      vErrors.push(err171);
+                                      vErrors.push(err222);
                                     }
                                     errors++;
                                   }
-                                  if (!(data77 === '${image_uri}')) {
-                                    const err172 = {
+                                  if (!(data103 === '${image_uri}')) {
+                                    const err223 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
-                                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                         '/spec/template/spec/containers/' +
-                                        i6 +
+                                        i15 +
                                         '/image',
                                       schemaPath:
                                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/enum',
@@ -4611,24 +6438,24 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data77,
+                                      data: data103,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err172];
+                                      vErrors = [err223];
                                     } else {
-                                      vErrors.push(err172);
+                                      vErrors.push(err223);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err173 = {
+                                const err224 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/spec/containers/' +
-                                    i6,
+                                    i15,
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/type',
                                   keyword: 'type',
@@ -4642,22 +6469,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data76,
+                                  data: data102,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err173];
+                                  vErrors = [err224];
                                 } else {
-                                  vErrors.push(err173);
+                                  vErrors.push(err224);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err174 = {
+                            const err225 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/spec/containers',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/type',
@@ -4671,22 +6498,22 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data75,
+                              data: data101,
                             };
                             if (vErrors === null) {
-                              vErrors = [err174];
+                              vErrors = [err225];
                             } else {
-                              vErrors.push(err174);
+                              vErrors.push(err225);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err175 = {
+                        const err226 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template/spec',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/type',
@@ -4699,22 +6526,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.spec,
-                          data: data74,
+                          data: data100,
                         };
                         if (vErrors === null) {
-                          vErrors = [err175];
+                          vErrors = [err226];
                         } else {
-                          vErrors.push(err175);
+                          vErrors.push(err226);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err176 = {
+                    const err227 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/spec/template',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/type',
@@ -4727,22 +6554,22 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties.spec
                           .properties.template,
-                      data: data68,
+                      data: data94,
                     };
                     if (vErrors === null) {
-                      vErrors = [err176];
+                      vErrors = [err227];
                     } else {
-                      vErrors.push(err176);
+                      vErrors.push(err227);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err177 = {
+                const err228 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/spec',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/spec/type',
@@ -4753,38 +6580,38 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data67,
+                  data: data93,
                 };
                 if (vErrors === null) {
-                  vErrors = [err177];
+                  vErrors = [err228];
                 } else {
-                  vErrors.push(err177);
+                  vErrors.push(err228);
                 }
                 errors++;
               }
             }
           } else {
-            const err178 = {
+            const err229 = {
               instancePath:
-                instancePath + '/run-templates/' + key8.replace(/~/g, '~0').replace(/\//g, '~1'),
+                instancePath + '/run-templates/' + key16.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/run-templates/additionalProperties/type',
               keyword: 'type',
               params: { type: 'object' },
               message: 'must be object',
               schema: schema11.properties['run-templates'].additionalProperties.type,
               parentSchema: schema11.properties['run-templates'].additionalProperties,
-              data: data59,
+              data: data85,
             };
             if (vErrors === null) {
-              vErrors = [err178];
+              vErrors = [err229];
             } else {
-              vErrors.push(err178);
+              vErrors.push(err229);
             }
             errors++;
           }
         }
       } else {
-        const err179 = {
+        const err230 = {
           instancePath: instancePath + '/run-templates',
           schemaPath: '#/properties/run-templates/type',
           keyword: 'type',
@@ -4792,18 +6619,18 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['run-templates'].type,
           parentSchema: schema11.properties['run-templates'],
-          data: data58,
+          data: data84,
         };
         if (vErrors === null) {
-          vErrors = [err179];
+          vErrors = [err230];
         } else {
-          vErrors.push(err179);
+          vErrors.push(err230);
         }
         errors++;
       }
     }
   } else {
-    const err180 = {
+    const err231 = {
       instancePath,
       schemaPath: '#/type',
       keyword: 'type',
@@ -4814,9 +6641,9 @@ function validate10(
       data,
     };
     if (vErrors === null) {
-      vErrors = [err180];
+      vErrors = [err231];
     } else {
-      vErrors.push(err180);
+      vErrors.push(err231);
     }
     errors++;
   }

@@ -183,7 +183,7 @@ export interface LaunchAgentConfig {
    */
   kubernetes?: {
     /**
-     * Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.
+     * Namespace of the agent, where its Lease, build Jobs and their ConfigMaps are created. Never runs user code. Defaults to the pod's own namespace.
      */
     namespace?: string;
     /**
@@ -195,7 +195,7 @@ export interface LaunchAgentConfig {
      */
     'build-service-account'?: string;
     /**
-     * Namespaces the agent may run jobs in.
+     * The tenant namespaces the agent serves: LaunchJobs are created in one of these and run there, with everything made for them. The agent's own namespace (kubernetes.namespace) holds its credentials and is never one of them: a LaunchJob created there fails with NamespaceNotServed. The chart fills this in from additionalTargetNamespaces.
      */
     'target-namespaces'?: string[];
   };
@@ -223,6 +223,62 @@ export interface LaunchAgentConfig {
      * The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).
      */
     'max-source-entries'?: number;
+  };
+  /**
+   * Added by this agent. Per queue, who may use it and what its LaunchJobs may ask for. A LaunchJob lives in, and runs in, a namespace the agent serves (kubernetes.target-namespaces); a queue is offered to the namespaces listed here or matched by the selector (every served namespace when neither is set). What the queue's run template fixes (serviceAccountName, priorityClassName, nodeSelector, tolerations) a LaunchJob cannot change or extend; these keys cap the rest. Run pods meet the Pod Security baseline level unless pod-security says privileged. See docs/tenancy.md.
+   */
+  'queue-policies'?: {
+    /**
+     * The policy of one queue.
+     */
+    [k: string]:
+      | {
+          /**
+           * Namespaces whose LaunchJobs may use this queue (each must be one of kubernetes.target-namespaces). With namespace-selector, a namespace matched by either may use it.
+           */
+          namespaces?: string[];
+          /**
+           * A label selector over served namespaces, as in a Kueue ClusterQueue's namespaceSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist).
+           */
+          'namespace-selector'?: {
+            matchLabels?: {
+              [k: string]: string | undefined;
+            };
+            matchExpressions?: {
+              key: string;
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+              values?: string[];
+            }[];
+          };
+          /**
+           * baseline (default): no privileged containers, host namespaces, host ports or hostPath, privilege escalation off, volume types from the allow-list. privileged: a LaunchJob of this queue may ask for any of those.
+           */
+          'pod-security'?: 'baseline' | 'privileged';
+          /**
+           * Volume types a LaunchJob of this queue may use besides emptyDir, configMap, secret, persistentVolumeClaim, projected, downwardAPI and ephemeral (for example nfs or csi). hostPath needs pod-security: privileged.
+           */
+          'allowed-volume-types'?: string[];
+          /**
+           * PriorityClasses a LaunchJob of this queue may ask for (spec.run.priorityClassName). Unset: any class except the system- ones. A class the run template sets is fixed and needs no listing.
+           */
+          'allowed-priority-classes'?: string[];
+          /**
+           * Tolerations a LaunchJob of this queue may add; each of the job's must equal one of these in key, operator, value and effect (an entry without effect allows any effect). Unset: tolerations that name a key are allowed, except control-plane keys; a toleration of every taint (no key, operator Exists) is always refused.
+           */
+          'allowed-tolerations'?: {
+            key?: string;
+            operator?: 'Exists' | 'Equal';
+            value?: string;
+            effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+          }[];
+          /**
+           * The most a container of this queue's LaunchJobs may request or limit, per resource (for example cpu: 8, memory: 64Gi, nvidia.com/gpu: 8). A job asking for more, in requests or limits, is refused.
+           */
+          'max-resources'?: {
+            [k: string]: string | number | undefined;
+          };
+        }
+      | undefined;
   };
   /**
    * Added by this agent. Per queue, a partial batch/v1 Job laid over the run Job of every LaunchJob of that queue (resources, node selectors, tolerations, affinity, labels, annotations, imagePullSecrets, service account, env, volumes), with the same merge rules as builder.kaniko-config. See docs/run-templates.md.

@@ -59,7 +59,8 @@ export function releaseNamespace(values: Values, release: Release): string {
 export function serviceAccountName(values: Values, chart: string, release: Release): string {
   const sa = table(values, 'serviceAccount');
   if (!isEmpty(sa.create)) return String(orDefault(fullname(values, chart, release), sa.name));
-  return String(orDefault('default', sa.name));
+  // checkChartValues refuses an empty name: never the namespace's "default" account.
+  return String(sa.name ?? '');
 }
 
 /** `launch-agent.buildServiceAccountName`: the ServiceAccount of kaniko build pods. */

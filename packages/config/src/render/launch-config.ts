@@ -48,6 +48,19 @@ function quote(value: unknown): string {
 export function checkChartValues(values: Values, chart: string, release: Release): void {
   const wandbKeys = WANDB_ONLY_TOP_LEVEL_KEYS.filter((key) => key in values);
   if (wandbKeys.length > 0) throw new ChartValuesError(wandbValuesRefusal(wandbKeys));
+  const namespace = releaseNamespace(values, release);
+  const additional = values.additionalTargetNamespaces;
+  if (Array.isArray(additional) && additional.includes(namespace)) {
+    throw new ChartValuesError(
+      `additionalTargetNamespaces lists ${quote(namespace)}, the release namespace: it holds the agent's credentials and never runs LaunchJobs. List only tenant namespaces.`,
+    );
+  }
+  const serviceAccount = table(values, 'serviceAccount');
+  if (isEmpty(serviceAccount.create) && isEmpty(serviceAccount.name)) {
+    throw new ChartValuesError(
+      'serviceAccount.create is false and serviceAccount.name is empty: the agent\'s Roles would be bound to the namespace\'s "default" ServiceAccount, which every pod without one runs as. Name the ServiceAccount the agent runs as.',
+    );
+  }
   const kaniko = table(values, 'kaniko');
   const contextPvc = table(kaniko, 'contextPvc');
   const dockerConfig = table(kaniko, 'dockerConfigSecret');
@@ -105,7 +118,7 @@ export function chartLaunchConfig(values: Values, chart: string, release: Releas
     : structuredClone(table(values, 'agentConfig'));
 
   const namespace = releaseNamespace(values, release);
-  const targets = [namespace];
+  const targets: string[] = [];
   const additional = values.additionalTargetNamespaces;
   for (const entry of Array.isArray(additional) ? additional : []) {
     if (!targets.includes(entry as string)) targets.push(entry as string);

@@ -5,6 +5,7 @@ import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import type { Problem } from '../problems.js';
 import { parseContextStore } from '../uri/context-store.js';
 import { parseDestination, type RegistryKind } from '../uri/destination.js';
+import { checkQueuePolicies } from './queue-policy-rules.js';
 import { checkRunTemplates } from './run-template-rules.js';
 
 /** Defaults of the launchjobs block, shared with normalization. */
@@ -246,5 +247,10 @@ export function checkSemantics(
     });
   }
   if (!failed('run-templates', 'queue', 'queues')) errors.push(...checkRunTemplates(config));
+  if (!failed('queue-policies', 'queue', 'queues', 'kubernetes')) {
+    const policies = checkQueuePolicies(config);
+    errors.push(...policies.errors);
+    warnings.push(...policies.warnings);
+  }
   return { errors, warnings };
 }

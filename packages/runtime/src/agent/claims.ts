@@ -6,6 +6,8 @@ import { isTerminal } from '../kubernetes/launchjob-types.js';
 export class Slots {
   /** Unfinished jobs whose status names this agent (as observed, or as just written). */
   private readonly held = new Set<string>();
+  /** Held jobs whose run waits for Kueue to admit it: Kueue is their queue, they take no slot. */
+  private readonly parked = new Set<string>();
   /** Claims being written now: they count against max_jobs until they succeed or fail. */
   private readonly claiming = new Set<string>();
   /** Jobs that found no free slot: queued again, oldest first, when one frees. */
@@ -16,14 +18,23 @@ export class Slots {
     private readonly maxJobs: number,
   ) {}
 
-  /** Keeps the held set in step with what the informer (or a write) shows of a job. */
+  /**
+   * Keeps the held set in step with what the informer (or a write) shows of a job. True when
+   * that freed a slot: the job ended, went to another agent, or its run now waits for Kueue.
+   */
   observe(key: string, job: CachedLaunchJob | undefined): boolean {
     const mine = job !== undefined && !isTerminal(job) && job.status?.agent === this.identity;
-    const had = this.held.has(key);
+    const counted = this.counts(key);
     if (mine) this.held.add(key);
     else this.held.delete(key);
+    if (mine && waitsForAdmission(job)) this.parked.add(key);
+    else this.parked.delete(key);
     if (!job) this.waiting.delete(key);
-    return had && !mine;
+    return counted && !this.counts(key);
+  }
+
+  private counts(key: string): boolean {
+    return this.held.has(key) && !this.parked.has(key);
   }
 
   isHeld(key: string): boolean {
@@ -34,8 +45,9 @@ export class Slots {
     return [...this.held];
   }
 
+  /** Slots in use: held jobs, less those whose run waits for Kueue, plus claims being written. */
   count(): number {
-    return this.held.size + this.claiming.size;
+    return this.held.size - this.parked.size + this.claiming.size;
   }
 
   /** Reserves a slot for a claim of `key`; false (and the key waits) when there is none. */
@@ -58,6 +70,7 @@ export class Slots {
 
   release(key: string): void {
     this.held.delete(key);
+    this.parked.delete(key);
   }
 
   /** The jobs that waited for a slot, oldest first; they are no longer waiting. */
@@ -83,4 +96,9 @@ export function claimedAt(job: CachedLaunchJob): number | undefined {
 export function creationTime(job: CachedLaunchJob): number {
   const time = Date.parse(String(job.metadata.creationTimestamp ?? ''));
   return Number.isNaN(time) ? 0 : time;
+}
+
+/** The job's run exists and waits to be admitted (by Kueue): status Pending with a run Job. */
+export function waitsForAdmission(job: CachedLaunchJob): boolean {
+  return job.status?.phase === 'Pending' && job.status.runJobName !== undefined;
 }

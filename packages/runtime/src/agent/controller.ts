@@ -10,8 +10,7 @@ import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
   cachedLaunchJob,
   isTerminal,
-  LABEL_LAUNCHJOB,
-  LABEL_LAUNCHJOB_NAMESPACE,
+  LAUNCHJOB_KIND,
   type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { RegistryOptions } from '../registries/select-registry.js';
@@ -23,6 +22,7 @@ import { Slots } from './claims.js';
 import { EventRecorder } from './events.js';
 import { Retention } from './gc.js';
 import { AgentLease } from './lease.js';
+import { NamespaceLabels } from './namespace-labels.js';
 import { Reconciler } from './reconcile.js';
 import { RunJobs } from './run-jobs.js';
 import { releasedStatus, StatusWriter, statusMessage } from './status.js';
@@ -31,7 +31,10 @@ import { WorkQueue } from './work-queue.js';
 export interface LaunchAgentOptions {
   kubeConfig: k8s.KubeConfig;
   settings: AgentSettings;
-  /** Where the agent's LaunchJobs live: its own namespace. */
+  /**
+   * The agent's own namespace: its Lease, build Jobs and credentials. LaunchJobs live and run in
+   * the tenant namespaces of settings.kubernetes.targetNamespaces; one created here is refused.
+   */
   namespace: string;
   /** This agent's name in status.agent: the pod name in a cluster. Unique among live agents. */
   identity: string;
@@ -69,7 +72,7 @@ export class LaunchAgent {
   readonly metrics: AgentMetrics;
   private readonly log: AgentLogger;
   private readonly client: LaunchJobClient;
-  private readonly launchJobs: Informer<CachedLaunchJob>;
+  private readonly launchJobs: Array<Informer<CachedLaunchJob>>;
   private readonly runJobs: RunJobs;
   private readonly lease: AgentLease;
   private readonly queue = new WorkQueue();
@@ -80,7 +83,8 @@ export class LaunchAgent {
   private readonly retention: Retention;
   private readonly reconciler: Reconciler;
   private readonly tombstones = new Map<string, CachedLaunchJob>();
-  private readonly runNamespaces: string[];
+  /** The tenant namespaces the agent serves: LaunchJobs live and run there. */
+  private readonly servedNamespaces: string[];
   private readonly timers: NodeJS.Timeout[] = [];
   private workers: Array<Promise<void>> = [];
   private gaugesScheduled = false;
@@ -96,7 +100,9 @@ export class LaunchAgent {
     this.metrics = options.metrics ?? new AgentMetrics();
     this.now = options.now ?? (() => new Date());
     this.client = new LaunchJobClient(kubeConfig);
-    this.runNamespaces = [...new Set([namespace, ...settings.kubernetes.targetNamespaces])];
+    this.servedNamespaces = [...new Set(settings.kubernetes.targetNamespaces)].filter(
+      (served) => served !== namespace,
+    );
     const launchJobs = settings.launchJobs;
     this.slots = new Slots(identity, settings.maxJobs);
     this.status = new StatusWriter(this.client);
@@ -110,15 +116,20 @@ export class LaunchAgent {
       log: this.log,
       now: this.now,
     });
-    // The cache keeps what every reconcile reads; a step that needs the whole spec reads it.
-    this.launchJobs = new Informer<CachedLaunchJob>({
-      kubeConfig,
-      path: LaunchJobClient.path(namespace),
-      what: `LaunchJobs in ${namespace}`,
-      log: this.log,
-      transform: cachedLaunchJob,
-    });
-    this.runJobs = new RunJobs(kubeConfig, this.runNamespaces, this.log);
+    // The cache keeps what every reconcile reads; a step that needs the whole spec reads it. One
+    // informer per served namespace (namespace RBAC is the tenants' permission, so the agent needs
+    // no cluster-wide read), and one on its own namespace, only to refuse what is created there.
+    this.launchJobs = [...this.servedNamespaces, namespace].map(
+      (where) =>
+        new Informer<CachedLaunchJob>({
+          kubeConfig,
+          path: LaunchJobClient.path(where),
+          what: `LaunchJobs in ${where}`,
+          log: this.log,
+          transform: cachedLaunchJob,
+        }),
+    );
+    this.runJobs = new RunJobs(kubeConfig, this.servedNamespaces, this.log);
     this.builds = new Builds({
       kubeConfig,
       settings,
@@ -132,7 +143,6 @@ export class LaunchAgent {
     this.retention = new Retention({
       client: this.client,
       runJobs: this.runJobs,
-      namespace,
       log: this.log,
       metrics: this.metrics,
       ...(options.contextStore ? { contextStore: options.contextStore } : {}),
@@ -140,14 +150,17 @@ export class LaunchAgent {
         ? { ttlMs: launchJobs.ttlSecondsAfterFinished * 1000 }
         : {}),
       orphanGraceMs: options.orphanGraceMs ?? 60_000,
-      jobs: () => this.launchJobs.list(),
+      jobs: () => this.allLaunchJobs(),
       now: this.now,
     });
+    const namespaceLabels = new NamespaceLabels(kubeConfig, this.now);
     this.reconciler = new Reconciler({
       identity,
       settings,
-      runNamespaces: this.runNamespaces,
-      observed: (key) => this.launchJobs.get(key),
+      agentNamespace: namespace,
+      servedNamespaces: this.servedNamespaces,
+      namespaceLabels: (where) => namespaceLabels.get(where),
+      observed: (key) => this.launchJob(key),
       client: this.client,
       takeTombstone: (key) => {
         const last = this.tombstones.get(key);
@@ -181,22 +194,23 @@ export class LaunchAgent {
       this.queue.add(key);
       this.scheduleGauges();
     };
-    this.launchJobs.on({
-      add: changed,
-      update: (_previous, job) => changed(job),
-      delete: (job) => {
-        const key = keyOf(job);
-        this.tombstones.set(key, job);
-        this.queue.add(key);
-        this.scheduleGauges();
-      },
-    });
-    // A run Job's change is its LaunchJob's business: queue that key.
+    for (const informer of this.launchJobs) {
+      informer.on({
+        add: changed,
+        update: (_previous, job) => changed(job),
+        delete: (job) => {
+          const key = keyOf(job);
+          this.tombstones.set(key, job);
+          this.queue.add(key);
+          this.scheduleGauges();
+        },
+      });
+    }
+    // A run Job's change is its LaunchJob's business: queue the key its owner reference names
+    // (the run lives in its LaunchJob's namespace; a label value may be a shortened name).
     const owner = (run: k8s.V1Job) => {
-      const labels = run.metadata?.labels ?? {};
-      const name = labels[LABEL_LAUNCHJOB];
-      const namespace = labels[LABEL_LAUNCHJOB_NAMESPACE];
-      if (name && namespace === this.options.namespace) this.queue.add(`${namespace}/${name}`);
+      const ref = run.metadata?.ownerReferences?.find((r) => r.kind === LAUNCHJOB_KIND);
+      if (ref) this.queue.add(`${run.metadata!.namespace}/${ref.name}`);
     };
     for (const informer of this.runJobs.informers) {
       informer.on({ add: owner, update: (_previous, run) => owner(run), delete: owner });
@@ -204,7 +218,7 @@ export class LaunchAgent {
   }
 
   private informers(): Array<Informer<{ metadata?: object }>> {
-    return [this.launchJobs, ...this.runJobs.informers, this.lease.informerState()] as Array<
+    return [...this.launchJobs, ...this.runJobs.informers, this.lease.informerState()] as Array<
       Informer<{ metadata?: object }>
     >;
   }
@@ -265,13 +279,31 @@ export class LaunchAgent {
 
   /** How often the LaunchJob informer listed, by why: the first list, a 410, a failed watch. */
   relists(): Readonly<Record<RelistReason, number>> {
-    return this.launchJobs.relists();
+    const total: Record<string, number> = {};
+    for (const informer of this.launchJobs) {
+      for (const [why, n] of Object.entries(informer.relists())) total[why] = (total[why] ?? 0) + n;
+    }
+    return total as Record<RelistReason, number>;
+  }
+
+  /** The cached LaunchJob `namespace/name`, from the informer of its namespace. */
+  private launchJob(key: string): CachedLaunchJob | undefined {
+    const namespace = key.slice(0, key.indexOf('/'));
+    const index =
+      namespace === this.options.namespace
+        ? this.launchJobs.length - 1
+        : this.servedNamespaces.indexOf(namespace);
+    return index < 0 ? undefined : this.launchJobs[index]!.get(key);
+  }
+
+  private allLaunchJobs(): CachedLaunchJob[] {
+    return this.launchJobs.flatMap((informer) => informer.list());
   }
 
   /** Objects the agent keeps in memory: LaunchJobs and run Jobs cached, builds in flight. */
   cacheSizes(): { launchJobs: number; runJobs: number; builds: number; queued: number } {
     return {
-      launchJobs: this.launchJobs.size(),
+      launchJobs: this.launchJobs.reduce((n, informer) => n + informer.size(), 0),
       runJobs: this.runJobs.all().length,
       builds: this.builds.inFlight(),
       queued: this.queue.length(),
@@ -287,11 +319,16 @@ export class LaunchAgent {
       queues: settings.queues,
       maxJobs: settings.maxJobs,
       secureMode: settings.secureMode,
-      runNamespaces: this.runNamespaces,
+      servedNamespaces: this.servedNamespaces,
       lease: this.lease.name,
     });
+    if (this.servedNamespaces.length === 0) {
+      this.log.warn('the agent serves no namespace: kubernetes.target-namespaces is empty', {
+        namespace,
+      });
+    }
     if (settings.builder.type === 'kaniko') void this.removeKanikoLeftovers();
-    this.launchJobs.start();
+    for (const informer of this.launchJobs) informer.start();
     for (const informer of this.runJobs.informers) informer.start();
     this.lease.start();
     const workers = this.options.workers ?? 4;
@@ -330,7 +367,7 @@ export class LaunchAgent {
     await Promise.allSettled(this.workers);
     await Promise.allSettled(held.map((key) => this.release(key)));
     await this.lease.stop(true);
-    this.launchJobs.stop();
+    for (const informer of this.launchJobs) informer.stop();
     for (const informer of this.runJobs.informers) informer.stop();
     this.log.info('agent stopped', { agent: this.options.identity });
   }
@@ -345,7 +382,7 @@ export class LaunchAgent {
     void this.builds.abortAll(new Error('abandoned'));
     this.queue.shutDown();
     void this.lease.stop(false);
-    this.launchJobs.stop();
+    for (const informer of this.launchJobs) informer.stop();
     for (const informer of this.runJobs.informers) informer.stop();
   }
 
@@ -380,13 +417,13 @@ export class LaunchAgent {
 
   /** Every known job again: whatever a watch missed is caught here. */
   private resync(): void {
-    for (const job of this.launchJobs.list()) {
+    for (const job of this.allLaunchJobs()) {
       this.queue.add(`${job.metadata.namespace}/${job.metadata.name}`);
     }
   }
 
   private async release(key: string): Promise<void> {
-    const observed = this.launchJobs.get(key);
+    const observed = this.launchJob(key);
     if (!observed || isTerminal(observed)) return;
     const job = this.status.freshest(key, observed);
     if (job.status?.agent !== this.options.identity) return;
@@ -454,7 +491,7 @@ export class LaunchAgent {
     const { settings } = this.options;
     const phases: Record<string, number> = {};
     const depth: Record<string, number> = Object.fromEntries(settings.queues.map((q) => [q, 0]));
-    for (const job of this.launchJobs.list()) {
+    for (const job of this.allLaunchJobs()) {
       if (!settings.queues.includes(job.spec?.queue)) continue;
       const phase = job.status?.phase ?? 'Pending';
       phases[phase] = (phases[phase] ?? 0) + 1;

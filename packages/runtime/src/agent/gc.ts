@@ -1,24 +1,24 @@
 // Retention: finished LaunchJobs past their TTL (with their run Jobs and unshared contexts),
-// what a deleted LaunchJob leaves outside its namespace, and run Jobs whose LaunchJob is gone.
+// what a deleted LaunchJob leaves, and run Jobs whose LaunchJob is gone. A run Job is deleted only
+// when it carries the LaunchJob's uid: what a job's status names is never enough.
 import type { V1Job } from '@kubernetes/client-node';
 import { apiStatus } from '../kubernetes/kube-client.js';
 import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
-  LABEL_LAUNCHJOB,
-  LABEL_LAUNCHJOB_NAMESPACE,
   LABEL_LAUNCHJOB_UID,
+  LAUNCHJOB_KIND,
   type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
+import { runJobName } from './run-job-spec.js';
 import type { RunJobs } from './run-jobs.js';
 import { statusMessage } from './status.js';
 
 export interface RetentionOptions {
   client: LaunchJobClient;
   runJobs: RunJobs;
-  namespace: string;
   log: AgentLogger;
   metrics: AgentMetrics;
   contextStore?: BuildContextStore;
@@ -65,7 +65,7 @@ export class Retention {
       return false;
     }
     metrics.count('deleted', { what: 'launchjob' });
-    const removed = await this.removeLeftovers(job, true);
+    const removed = await this.removeLeftovers(job);
     log.info('deleted a finished LaunchJob past its TTL', {
       job: keyOf(job),
       phase: job.status?.phase,
@@ -76,20 +76,17 @@ export class Retention {
   }
 
   /**
-   * What a LaunchJob leaves once it is gone: its run Job where no ownerReference can reach
-   * (another namespace; in its own the garbage collector follows the reference), or always
-   * when `ownNamespaceToo`, and its context unless another job uses it.
+   * What a LaunchJob leaves once it is gone: its run Job (the garbage collector follows the
+   * owner reference too, where a controller-manager runs; deleting it here does not wait for
+   * that), and its context unless another job uses it.
    */
-  async removeLeftovers(
-    job: CachedLaunchJob,
-    ownNamespaceToo = false,
-  ): Promise<Record<string, string>> {
+  async removeLeftovers(job: CachedLaunchJob): Promise<Record<string, string>> {
     const { runJobs, metrics, log, contextStore } = this.options;
     const removed: Record<string, string> = {};
-    const { runJobName: name, runJobNamespace: namespace } = job.status ?? {};
+    const namespace = job.metadata.namespace!;
+    const name = runJobName(job);
     try {
-      if (name && namespace && (ownNamespaceToo || namespace !== job.metadata.namespace)) {
-        await runJobs.delete(namespace, name);
+      if (await runJobs.deleteOwned(namespace, name, job.metadata.uid!)) {
         metrics.count('deleted', { what: 'run_job' });
         removed.runJob = `${namespace}/${name}`;
       }
@@ -117,35 +114,34 @@ export class Retention {
   }
 
   /**
-   * A run Job in a target namespace whose LaunchJob was deleted while no agent watched (the
-   * garbage collector cannot follow labels across namespaces). Only Jobs older than the grace
-   * period count, and the LaunchJob is read once more before deleting: a watch that lags behind
-   * must not make the agent delete a Job another agent has just created.
+   * A run Job whose LaunchJob was deleted while no agent watched (where no garbage collector
+   * runs). Only Jobs older than the grace period count, and the LaunchJob is read once more
+   * before deleting: a watch that lags behind must not make the agent delete a Job another
+   * agent has just created.
    */
   async removeOrphanedRunJobs(stopping: () => boolean): Promise<void> {
-    const { runJobs, client, namespace, metrics, log } = this.options;
+    const { runJobs, client, metrics, log } = this.options;
     const now = this.options.now().getTime();
     const known = new Set(this.options.jobs().map((job) => job.metadata.uid));
     for (const run of runJobs.all()) {
       if (stopping()) return;
       if (!this.orphanCandidate(run, known, now)) continue;
-      const labels = run.metadata?.labels ?? {};
-      const uid = labels[LABEL_LAUNCHJOB_UID];
-      const owner = labels[LABEL_LAUNCHJOB];
+      const uid = run.metadata!.labels![LABEL_LAUNCHJOB_UID]!;
+      const runNamespace = run.metadata!.namespace!;
+      const owner = run.metadata?.ownerReferences?.find((r) => r.kind === LAUNCHJOB_KIND)?.name;
       const current = owner
-        ? await client.get(namespace, owner).catch((error: unknown) => {
+        ? await client.get(runNamespace, owner).catch((error: unknown) => {
             if (apiStatus(error) === 404) return undefined;
             throw error;
           })
         : undefined;
       if (current?.metadata.uid === uid) continue;
       const name = run.metadata!.name!;
-      const runNamespace = run.metadata!.namespace!;
-      await runJobs.delete(runNamespace, name);
+      if (!(await runJobs.deleteOwned(runNamespace, name, uid))) continue;
       metrics.count('deleted', { what: 'orphaned_run_job' });
       log.info('deleted a run Job whose LaunchJob no longer exists', {
         runJob: `${runNamespace}/${name}`,
-        launchJob: `${namespace}/${owner ?? '?'}`,
+        launchJob: `${runNamespace}/${owner ?? '?'}`,
       });
     }
   }
@@ -157,8 +153,6 @@ export class Retention {
     return (
       uid !== undefined &&
       !known.has(uid) &&
-      labels[LABEL_LAUNCHJOB_NAMESPACE] === this.options.namespace &&
-      run.metadata?.namespace !== this.options.namespace &&
       !Number.isNaN(created) &&
       now - created >= this.options.orphanGraceMs
     );

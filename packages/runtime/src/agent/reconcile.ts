@@ -3,18 +3,25 @@
 // event, a restart or an API-server outage can neither lose a job nor start a second build or
 // run Job. It returns "look again after" instead of waiting; an error is retried with backoff.
 //
-//   gone                      → stop its build, remove what it left outside its namespace
+//   gone                      → stop its build, remove its run Job (proved its by uid)
 //   finished                  → delete it when its TTL has run out, else look again then
+//   namespace or queue refused→ Failed with the reason, no slot taken (run-policy.ts)
 //   held by a live agent      → look again when that agent's Lease would expire
 //   unclaimed / agent gone    → claim it (a free slot under max_jobs, a write that one agent wins)
-//   held here, run Job named  → mirror the run Job's end: Succeeded or Failed
-//   held here, image known    → create the run Job (deterministic name), status Running
-//   held here, prebuilt image → the same, image as given
+//   held here, run Job made   → mirror the run Job: Pending while Kueue holds it (no slot),
+//                               Running, then its end: Succeeded or Failed
+//   held here, spec refused   → Failed with the policy's reason (checked on every path)
+//   held here, prebuilt image → create the run Job (deterministic name), status Running
 //   held here, needs a build  → status Building, start the build; when it settles: run or fail
+//   a create refused (4xx)    → Failed with the API's reason; never retried for ever
+//
+// Nothing in a LaunchJob's status is trusted to name what to act on: the run Job is found by its
+// deterministic name in the job's own namespace and must carry the job's uid.
 import type { AgentSettings } from '@launch-agent/config';
 import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import { isTerminal, type CachedLaunchJob, type LaunchJob } from '../kubernetes/launchjob-types.js';
 import { apiStatus } from '../kubernetes/kube-client.js';
+import { KubeRequestError } from '../kubernetes/raw-request.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { Builds } from './builds.js';
@@ -26,13 +33,14 @@ import { BuildContextUnavailableError } from './build-context-source.js';
 import { checkGitSource } from './git-source.js';
 import { failureReason, JobRejectedError } from './job-errors.js';
 import type { AgentLease } from './lease.js';
+import { runJobName, runJobSpec, runJobWaiting, runTemplateForQueue } from './run-job-spec.js';
 import {
-  runJobName,
-  runJobSpec,
-  runJobWaiting,
-  runTemplateForQueue,
-  secureModeViolations,
-} from './run-job-spec.js';
+  namespaceViolation,
+  needsNamespaceLabels,
+  queueViolation,
+  runPolicyViolations,
+  type PolicyViolation,
+} from './run-policy.js';
 import { runOutcome, type RunJobs } from './run-jobs.js';
 import {
   buildingStatus,
@@ -53,7 +61,12 @@ export interface ReconcileResult {
 export interface ReconcilerParts {
   identity: string;
   settings: AgentSettings;
-  runNamespaces: string[];
+  /** The agent's own namespace: never a place where jobs run. */
+  agentNamespace: string;
+  /** The tenant namespaces whose LaunchJobs the agent takes (kubernetes.target-namespaces). */
+  servedNamespaces: string[];
+  /** A served namespace's labels (for queues offered by a namespace selector). */
+  namespaceLabels: (namespace: string) => Promise<Record<string, string>>;
   /** The job as the informer has it now (trimmed: cachedLaunchJob). */
   observed: (key: string) => CachedLaunchJob | undefined;
   /** The last state of a job the informer saw deleted (taken: asked once). */
@@ -90,6 +103,12 @@ export class Reconciler {
       parts.builds.abort(key);
       return this.finished(job);
     }
+    const refused = await this.whereRefusal(job);
+    if (refused) {
+      parts.builds.abort(key, new Error(refused.message));
+      await this.refuse(key, job, [refused]);
+      return DONE;
+    }
     const holder = job.status?.agent;
     if (holder !== parts.identity) {
       // Whoever holds it now, it is not this agent: a build started while it was, stops.
@@ -110,13 +129,56 @@ export class Reconciler {
         throw error;
       // The freshest copy: the refusal may come after this reconcile wrote the job.
       const current = parts.status.freshest(key, parts.observed(key) ?? job);
-      await this.finish(key, current, 'Failed', error.reason, statusMessage(error), 'Rejected');
+      await this.finish(key, current, {
+        phase: 'Failed',
+        reason: error.reason,
+        message: statusMessage(error),
+        event: 'Rejected',
+      });
       return DONE;
     }
   }
 
   private inMyQueues(job: CachedLaunchJob): boolean {
     return this.parts.settings.queues.includes(job.spec?.queue);
+  }
+
+  /**
+   * Where the job lives and which queue it names, from the cache alone: a namespace the agent
+   * does not serve (its own included) or a queue not offered to the namespace is refused before
+   * any agent claims it, so a refused job never takes a slot.
+   */
+  private async whereRefusal(job: CachedLaunchJob): Promise<PolicyViolation | undefined> {
+    const { parts } = this;
+    const namespace = job.metadata.namespace!;
+    const outside = namespaceViolation(namespace, parts.servedNamespaces, parts.agentNamespace);
+    if (outside) return outside;
+    const policy = parts.settings.queuePolicies[job.spec.queue];
+    const labels = needsNamespaceLabels(policy)
+      ? await parts.namespaceLabels(namespace)
+      : undefined;
+    return queueViolation(job.spec.queue, namespace, policy, labels);
+  }
+
+  /** Fails a job for what it asked: the first violation's reason, every violation's message. */
+  private async refuse(
+    key: string,
+    job: CachedLaunchJob,
+    violations: PolicyViolation[],
+  ): Promise<void> {
+    const message = violations.map((v) => `${v.field}: ${v.message}`).join('; ');
+    this.parts.log.info('job refused', { job: key, reason: violations[0]!.reason, message });
+    try {
+      await this.finish(key, job, {
+        phase: 'Failed',
+        reason: violations[0]!.reason,
+        message,
+        event: 'Rejected',
+      });
+    } catch (error) {
+      // Another agent refused it first, or it changed: the watch brings the new state.
+      if (apiStatus(error) !== 409 && apiStatus(error) !== 404) throw error;
+    }
   }
 
   /** The job was deleted: nothing of it may stay in this agent, nor outside its namespace. */
@@ -129,7 +191,11 @@ export class Reconciler {
     parts.status.forget(key);
     if (parts.slots.observe(key, undefined) || parts.slots.isHeld(key)) parts.slotFreed();
     parts.slots.release(key);
-    if (last && this.inMyQueues(last)) {
+    if (
+      last &&
+      this.inMyQueues(last) &&
+      this.parts.servedNamespaces.includes(last.metadata.namespace!)
+    ) {
       const removed = await parts.retention.removeLeftovers(last);
       parts.log.info('LaunchJob deleted; forgotten', { job: key, ...removed });
     }
@@ -191,7 +257,7 @@ export class Reconciler {
   /** A job held by this agent: the next step from what its status and children say. */
   private async advance(key: string, cached: CachedLaunchJob): Promise<ReconcileResult> {
     const { parts } = this;
-    parts.slots.observe(key, cached);
+    if (parts.slots.observe(key, cached)) parts.slotFreed();
     const status = cached.status ?? {};
     if (status.runJobName) return this.follow(key, cached);
     const inFlight = parts.builds.get(key);
@@ -199,19 +265,9 @@ export class Reconciler {
     // Every step from here needs more of the spec than the cache keeps.
     const job = await this.readWhole(key, cached);
     if (!job) return DONE;
-    // A previous holder built the image but had not created the run Job yet.
-    if (status.image) return this.startRun(key, job, { image: status.image });
-    if (parts.settings.secureMode) {
-      const violations = secureModeViolations(job);
-      if (violations.length > 0) {
-        throw new JobRejectedError(
-          'SecureModeViolation',
-          violations.map((v) => `${v.field}: ${v.message}`).join('; '),
-        );
-      }
-    }
-    // Refused before a build is spent on it.
-    this.targetNamespace(job);
+    // On every path, before a build is spent on it; an image named in status is not a shortcut
+    // past it (status is not trusted: a rebuild of the same source is a cheap reuse).
+    this.checkRunPolicy(job);
     const source = job.spec.source;
     if (source.image) {
       parts.metrics.count('images', { result: 'prebuilt' });
@@ -245,7 +301,12 @@ export class Reconciler {
     if (error !== undefined || !report) {
       const reason = failureReason(error);
       parts.log.error('job failed', { job: key, reason, error: statusMessage(error) });
-      await this.finish(key, job, 'Failed', reason, statusMessage(error), 'BuildFailed');
+      await this.finish(key, job, {
+        phase: 'Failed',
+        reason,
+        message: statusMessage(error),
+        event: 'BuildFailed',
+      });
       parts.builds.clear(key);
       return DONE;
     }
@@ -303,15 +364,21 @@ export class Reconciler {
     return whole;
   }
 
-  private targetNamespace(job: Pick<LaunchJob, 'spec' | 'metadata'>): string {
-    const wanted = job.spec.run?.namespace || job.metadata.namespace!;
-    if (!this.parts.runNamespaces.includes(wanted)) {
+  /** The job's spec.run against its namespace's and queue's policy; throws the refusal. */
+  private checkRunPolicy(job: LaunchJob): void {
+    const { settings } = this.parts;
+    const violations = runPolicyViolations({
+      job,
+      policy: settings.queuePolicies[job.spec.queue],
+      template: settings.runTemplates[job.spec.queue],
+      secureMode: settings.secureMode,
+    });
+    if (violations.length > 0) {
       throw new JobRejectedError(
-        'NamespaceNotAllowed',
-        `spec.run.namespace ${wanted} is neither the agent's namespace nor one of kubernetes.target-namespaces (${this.parts.runNamespaces.join(', ')})`,
+        violations[0]!.reason,
+        violations.map((v) => `${v.field}: ${v.message}`).join('; '),
       );
     }
-    return wanted;
   }
 
   private async startRun(
@@ -320,16 +387,14 @@ export class Reconciler {
     run: Omit<RunStarted, 'runJobName' | 'runJobNamespace'>,
   ): Promise<ReconcileResult> {
     const { parts } = this;
-    const namespace = job.status?.runJobNamespace ?? this.targetNamespace(job);
+    const namespace = job.metadata.namespace!;
     const name = runJobName(job);
     const body = runJobSpec(job, {
       image: run.image,
-      namespace,
-      secureMode: parts.settings.secureMode,
       agentName: parts.identity,
       template: runTemplateForQueue(parts.settings, job.spec.queue),
     });
-    const result = await parts.runJobs.ensure(job, body);
+    const result = await this.createRun(job, body);
     parts.metrics.count('run_jobs_created', { result });
     parts.log.info(
       result === 'created' ? 'run Job created' : 'run Job already exists; following it',
@@ -353,68 +418,92 @@ export class Reconciler {
       wait ? 'RunSuspended' : 'RunStarted',
       wait ? wait.message : `run Job ${namespace}/${name} runs ${run.image}`,
     );
+    // A run Kueue holds does not hold a max_jobs slot: Kueue is its queue.
+    if (parts.slots.observe(key, written)) parts.slotFreed();
     // Its end may already be there (a Job adopted after a restart): look at once.
     return this.follow(key, written);
   }
 
-  /** Mirrors the run Job's end into the LaunchJob. */
+  /**
+   * Creates (or adopts) the run Job. The API server refusing it (a 4xx other than a conflict or
+   * throttling: invalid, forbidden, over quota, namespace gone) ends the job with that reason:
+   * retrying would hold the job's slot for ever and wedge the agent.
+   */
+  private async createRun(job: LaunchJob, body: Parameters<RunJobs['ensure']>[1]) {
+    try {
+      return await this.parts.runJobs.ensure(job, body);
+    } catch (error) {
+      const code = apiStatus(error);
+      if (code === undefined || code < 400 || code >= 500 || code === 409 || code === 429)
+        throw error;
+      const what = `the API server refused the run Job ${body.metadata!.namespace}/${body.metadata!.name}`;
+      const detail = error instanceof Error ? error.message.replace(/^[^:]*: /, '') : String(error);
+      throw new JobRejectedError(createRefusalReason(code, error), `${what}: ${detail}`);
+    }
+  }
+
+  /**
+   * Mirrors the run Job into the LaunchJob. The Job is the one of the job's deterministic name in
+   * its own namespace, whatever status says, and is the job's only if it carries the job's uid.
+   */
   private async follow(key: string, job: CachedLaunchJob): Promise<ReconcileResult> {
-    const { runJobName: name, runJobNamespace } = job.status ?? {};
-    const namespace = runJobNamespace ?? job.metadata.namespace!;
-    const runJob = await this.parts.runJobs.read(namespace, name!);
+    const namespace = job.metadata.namespace!;
+    const name = runJobName(job);
+    const runJob = await this.parts.runJobs.read(namespace, name);
     const outcome = runOutcome(runJob, job.metadata.uid!);
+    const end = (end: Omit<FinishOptions, 'event'>, event: EventReason = 'Failed') =>
+      this.finish(key, job, { ...end, event });
     switch (outcome.state) {
       case 'running':
         // Admitted (Kueue unsuspended it): the job runs from now.
-        if (job.status?.phase !== 'Running') await this.admitted(key, job, true);
+        if (job.status?.phase !== 'Running') await this.mirrorWait(key, job, undefined);
         return DONE;
       case 'suspended':
-        if (job.status?.phase !== 'Pending') await this.admitted(key, job, false, runJob);
+        if (job.status?.phase !== 'Pending')
+          await this.mirrorWait(key, job, runJobWaiting(runJob!));
         return DONE;
       case 'missing':
-        await this.finish(
-          key,
-          job,
-          'Failed',
-          'RunJobDeleted',
-          'the run Job was deleted before it finished',
-          'Failed',
-        );
+        await end({
+          phase: 'Failed',
+          reason: 'RunJobDeleted',
+          message: 'the run Job was deleted before it finished',
+        });
         return DONE;
       case 'foreign':
-        await this.finish(
-          key,
-          job,
-          'Failed',
-          'RunJobNameTaken',
-          `a Job ${namespace}/${name} exists that does not belong to this LaunchJob`,
-          'Failed',
-        );
+        await end({
+          phase: 'Failed',
+          reason: 'RunJobNameTaken',
+          message: `a Job ${namespace}/${name} exists that does not belong to this LaunchJob`,
+        });
         return DONE;
       case 'succeeded':
-        await this.finish(key, job, 'Succeeded', 'Completed', outcome.message, 'Succeeded');
+        await end(
+          { phase: 'Succeeded', reason: 'Completed', message: outcome.message },
+          'Succeeded',
+        );
         return DONE;
       case 'failed':
-        await this.finish(key, job, 'Failed', outcome.reason, outcome.message, 'Failed');
+        await end({ phase: 'Failed', reason: outcome.reason, message: outcome.message });
         return DONE;
     }
   }
 
-  /** The run Job started running after waiting, or was suspended again after it ran. */
-  private async admitted(
+  /**
+   * The run Job started running after waiting (`wait` undefined), or was suspended again after
+   * it ran. A waiting run gives its max_jobs slot back; a running one counts again.
+   */
+  private async mirrorWait(
     key: string,
     job: CachedLaunchJob,
-    running: boolean,
-    runJob?: Parameters<typeof runJobWaiting>[0],
+    wait: ReturnType<typeof runJobWaiting>,
   ): Promise<void> {
     const { parts } = this;
     const status = job.status!;
     const run: RunStarted = {
       image: status.image!,
-      runJobName: status.runJobName!,
-      runJobNamespace: status.runJobNamespace ?? job.metadata.namespace!,
+      runJobName: runJobName(job),
+      runJobNamespace: job.metadata.namespace!,
     };
-    const wait = running || !runJob ? undefined : runJobWaiting(runJob);
     const written = await parts.status.write(
       key,
       job,
@@ -425,16 +514,11 @@ export class Reconciler {
       wait ? 'RunSuspended' : 'RunStarted',
       wait ? wait.message : `run Job ${run.runJobNamespace}/${run.runJobName} admitted and running`,
     );
+    if (parts.slots.observe(key, written)) parts.slotFreed();
   }
 
-  private async finish(
-    key: string,
-    job: CachedLaunchJob,
-    phase: 'Succeeded' | 'Failed',
-    reason: string,
-    message: string,
-    event: EventReason,
-  ): Promise<void> {
+  private async finish(key: string, job: CachedLaunchJob, end: FinishOptions): Promise<void> {
+    const { phase, reason, message, event } = end;
     const { parts } = this;
     const done = await parts.status.write(
       key,
@@ -446,4 +530,23 @@ export class Reconciler {
     parts.slots.release(key);
     parts.slotFreed();
   }
+}
+
+/** How a job ends: its phase, the condition reason and message, and the Event recorded. */
+interface FinishOptions {
+  phase: 'Succeeded' | 'Failed';
+  reason: string;
+  message: string;
+  event: EventReason;
+}
+
+/** The status reason for a create the API server refused with `code`. */
+export function createRefusalReason(code: number, error: unknown): string {
+  const reason = error instanceof KubeRequestError ? error.reason : undefined;
+  const text = error instanceof Error ? error.message : '';
+  if (code === 403 && /exceeded quota|quota/i.test(text)) return 'QuotaExceeded';
+  if (code === 403) return 'Forbidden';
+  if (code === 404) return 'NamespaceNotFound';
+  if (code === 422 || reason === 'Invalid') return 'RunJobInvalid';
+  return reason ?? `RunJobRefused${code}`;
 }

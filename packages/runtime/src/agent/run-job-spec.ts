@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1Job, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { MACRO_PATTERN, type AgentSettings, type RunTemplateMacro } from '@launch-agent/config';
+import { templateNamesServiceAccount } from './run-policy.js';
 import {
   JobOverlayError,
   layJobOverlay,
@@ -30,42 +31,6 @@ export function runJobName(job: Pick<LaunchJob, 'metadata'>): string {
   const suffix = `-run-${createHash('sha256').update(uid).digest('hex').slice(0, 6)}`;
   const base = job.metadata.name!.slice(0, MAX_NAME - suffix.length).replace(/[-.]+$/, '');
   return `${base}${suffix}`;
-}
-
-/** A secure_mode refusal: what the job asked for that the agent may not do. */
-export interface SecureModeViolation {
-  field: string;
-  message: string;
-}
-
-/**
- * secure_mode, as in the reference agent: a job may not replace the image's entrypoint, run
- * privileged, or mount host paths.
- */
-export function secureModeViolations(job: LaunchJob): SecureModeViolation[] {
-  const run = job.spec.run ?? {};
-  const out: SecureModeViolation[] = [];
-  if (run.command && run.command.length > 0) {
-    out.push({
-      field: 'spec.run.command',
-      message: 'secure_mode forbids overriding the entrypoint; pass spec.run.args instead',
-    });
-  }
-  if (run.privileged) {
-    out.push({
-      field: 'spec.run.privileged',
-      message: 'secure_mode forbids privileged containers',
-    });
-  }
-  (run.volumes ?? []).forEach((volume, index) => {
-    if (volume && typeof volume === 'object' && 'hostPath' in volume) {
-      out.push({
-        field: `spec.run.volumes[${index}].hostPath`,
-        message: 'secure_mode forbids host path volumes',
-      });
-    }
-  });
-  return out;
 }
 
 /** The label Kueue reads to queue a Job; with it the run Job is created suspended. */
@@ -133,9 +98,6 @@ export class RunTemplateError extends JobOverlayError {
 
 export interface RunJobOptions {
   image: string;
-  /** The namespace the Job is created in (checked against the allowed ones by the caller). */
-  namespace: string;
-  secureMode: boolean;
   /** Who created it, for the managed-by label. */
   agentName: string;
   /** The queue's run template (runTemplateForQueue), laid over the Job. */
@@ -194,13 +156,14 @@ export function runJobWaiting(job: V1Job): RunJobWait | undefined {
 function baseRunJob(job: LaunchJob, options: RunJobOptions): V1Job {
   const run = job.spec.run ?? {};
   const name = runJobName(job);
+  const namespace = job.metadata.namespace!;
   const labels: Record<string, string> = {
     'app.kubernetes.io/managed-by': 'launch-agent',
     [LABEL_ROLE]: 'run',
-    [LABEL_LAUNCHJOB]: job.metadata.name!,
-    [LABEL_LAUNCHJOB_NAMESPACE]: job.metadata.namespace!,
+    [LABEL_LAUNCHJOB]: labelValue(job.metadata.name!),
+    [LABEL_LAUNCHJOB_NAMESPACE]: namespace,
     [LABEL_LAUNCHJOB_UID]: job.metadata.uid!,
-    [LABEL_QUEUE]: job.spec.queue,
+    [LABEL_QUEUE]: labelValue(job.spec.queue),
   };
   const container: V1Container = {
     name: 'job',
@@ -210,35 +173,30 @@ function baseRunJob(job: LaunchJob, options: RunJobOptions): V1Job {
     ...(run.env ? { env: run.env } : {}),
     ...(run.resources ? { resources: run.resources } : {}),
     ...(run.volumeMounts ? { volumeMounts: run.volumeMounts as unknown as V1VolumeMount[] } : {}),
+    // The queue policy allowed privileged (run-policy.ts) before this is reached.
     securityContext: run.privileged
       ? { privileged: true }
-      : options.secureMode
-        ? { allowPrivilegeEscalation: false, privileged: false }
-        : {},
+      : { allowPrivilegeEscalation: false, privileged: false },
   };
-  // An ownerReference only works inside one namespace; across namespaces the labels link them.
-  const sameNamespace = options.namespace === job.metadata.namespace;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
       name,
-      namespace: options.namespace,
+      namespace,
       labels,
       annotations: { 'launch-agent.dev/agent': options.agentName },
-      ...(sameNamespace
-        ? {
-            ownerReferences: [
-              {
-                apiVersion: LAUNCHJOB_API_VERSION,
-                kind: LAUNCHJOB_KIND,
-                name: job.metadata.name!,
-                uid: job.metadata.uid!,
-                controller: true,
-              },
-            ],
-          }
-        : {}),
+      // The run lives in its LaunchJob's namespace: deleting the LaunchJob deletes the run.
+      ownerReferences: [
+        {
+          apiVersion: LAUNCHJOB_API_VERSION,
+          kind: LAUNCHJOB_KIND,
+          name: job.metadata.name!,
+          uid: job.metadata.uid!,
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
     },
     spec: {
       backoffLimit: run.backoffLimit ?? 0,
@@ -247,6 +205,10 @@ function baseRunJob(job: LaunchJob, options: RunJobOptions): V1Job {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          // No API token in a run pod unless the queue's template names the account it runs as.
+          ...(templateNamesServiceAccount(options.template?.job)
+            ? {}
+            : { automountServiceAccountToken: false }),
           containers: [container],
           ...(run.nodeSelector ? { nodeSelector: run.nodeSelector } : {}),
           ...(run.tolerations ? { tolerations: run.tolerations } : {}),
@@ -255,4 +217,15 @@ function baseRunJob(job: LaunchJob, options: RunJobOptions): V1Job {
       },
     },
   };
+}
+
+/**
+ * A name as a label value: label values are at most 63 characters, names up to 253. A longer
+ * name keeps its first 56 characters and gains a hash of the whole, so two long names that share
+ * a prefix stay apart. Agents find a run's LaunchJob by its ownerReference, never by this label.
+ */
+export function labelValue(name: string): string {
+  if (name.length <= MAX_NAME) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
+  return `${name.slice(0, MAX_NAME - 7).replace(/[-._]+$/, '')}-${hash}`;
 }

@@ -3,8 +3,13 @@
 import type * as k8s from '@kubernetes/client-node';
 import { Informer, type InformerLog } from '../kubernetes/informer.js';
 import { apiStatus, deleteIgnoringMissing } from '../kubernetes/kube-client.js';
-import { LABEL_LAUNCHJOB_UID, LABEL_ROLE, type LaunchJob } from '../kubernetes/launchjob-types.js';
-import { kubeJsonRequest, withQuery } from '../kubernetes/raw-request.js';
+import {
+  LABEL_LAUNCHJOB_UID,
+  LABEL_ROLE,
+  LAUNCHJOB_KIND,
+  type LaunchJob,
+} from '../kubernetes/launchjob-types.js';
+import { kubeJsonRequest } from '../kubernetes/raw-request.js';
 import { JobRejectedError } from './job-errors.js';
 
 /** What a run Job says about its LaunchJob. */
@@ -18,13 +23,15 @@ export type RunOutcome =
 
 /**
  * What the cache keeps of a run Job: what mirrors its end (its conditions, spec.suspend) and
- * what links it to its LaunchJob and finds orphans (name, labels, creation time). The pod
+ * what links it to its LaunchJob and finds orphans (name, labels, owner, creation time). The pod
  * template, annotations, managedFields and the rest of the status are dropped, so the memory per
  * running job stays small.
  */
 export function trimRunJob(job: k8s.V1Job): k8s.V1Job {
   const { name, namespace, uid, resourceVersion, labels, creationTimestamp, deletionTimestamp } =
     job.metadata ?? {};
+  // The LaunchJob it belongs to, by name and uid: how a change is routed to its LaunchJob.
+  const owner = job.metadata?.ownerReferences?.find((ref) => ref.kind === LAUNCHJOB_KIND);
   const metadata: k8s.V1ObjectMeta = {
     ...(name !== undefined ? { name } : {}),
     ...(namespace !== undefined ? { namespace } : {}),
@@ -33,6 +40,13 @@ export function trimRunJob(job: k8s.V1Job): k8s.V1Job {
     ...(labels ? { labels } : {}),
     ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
     ...(deletionTimestamp !== undefined ? { deletionTimestamp } : {}),
+    ...(owner
+      ? {
+          ownerReferences: [
+            { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid },
+          ],
+        }
+      : {}),
   };
   const conditions = job.status?.conditions?.map(({ type, status, reason, message }) => ({
     type,
@@ -155,14 +169,24 @@ export class RunJobs {
     return 'adopted';
   }
 
-  /** Deletes a run Job and, through Background propagation, its pods; a missing Job is fine. */
-  delete(namespace: string, name: string): Promise<void> {
-    return deleteIgnoringMissing(() =>
-      kubeJsonRequest(
-        this.kubeConfig,
-        'DELETE',
-        withQuery(jobPath(namespace, name), { propagationPolicy: 'Background' }),
-      ),
+  /**
+   * Deletes the run Job `namespace/name` and, through Background propagation, its pods, only when
+   * it carries `launchJobUid`: the delete names the uid of the Job that was read, so a Job of the
+   * same name made since (or never the job's) is left alone. False when there was nothing of the
+   * job's to delete.
+   */
+  async deleteOwned(namespace: string, name: string, launchJobUid: string): Promise<boolean> {
+    const existing = await this.read(namespace, name);
+    if (!existing || existing.metadata?.labels?.[LABEL_LAUNCHJOB_UID] !== launchJobUid)
+      return false;
+    await deleteIgnoringMissing(() =>
+      kubeJsonRequest(this.kubeConfig, 'DELETE', jobPath(namespace, name), {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        propagationPolicy: 'Background',
+        preconditions: { uid: existing.metadata!.uid },
+      }),
     );
+    return true;
   }
 }
