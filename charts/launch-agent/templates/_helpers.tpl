@@ -250,3 +250,8 @@ azure.workload.identity/tenant-id: {{ .azure.tenantId | quote }}
 {{- $azure := dict "clientId" (default $agent.azure.clientId $own.azure.clientId) "tenantId" $agent.azure.tenantId }}
 {{- toYaml (dict "aws" $aws "gcp" $gcp "azure" $azure) }}
 {{- end }}
+
+{{/* The ClusterRole submitters are bound to in tenant namespaces; unique per release. */}}
+{{- define "launch-agent.submitterRoleName" -}}
+{{- printf "%s-%s-submitter" (include "launch-agent.namespace" .) (include "launch-agent.fullname" .) | trunc 253 -}}
+{{- end }}
