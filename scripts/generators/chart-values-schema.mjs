@@ -5,6 +5,13 @@
 // build-context-store". With kaniko.contextPvc.enabled the chart writes that key itself, so the
 // rule applies only when that value is off (a root-level if/else, since the condition is a
 // sibling of agentConfig).
+//
+// Values written for W&B's launch-agent chart must reach the templates' refusal, which names
+// `launch-agent migrate-values`, whatever else is wrong with them (W&B's own CI values leave an
+// annotation null, which serviceAccount.annotations would refuse first). The base file's root
+// `if` names W&B's keys and its `then` accepts anything; every other rule of the root goes under
+// `else`, so a W&B file is checked by none of them. (JSON Schema has no way to switch a rule off,
+// only to apply it conditionally.)
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import prettier from 'prettier';
@@ -35,6 +42,9 @@ function rewritePatterns(node, where) {
     else rewritePatterns(child, `${where}/${key}`);
   }
 }
+
+// Root keywords that stay at the root: they describe the document, they check nothing.
+const ROOT_ANNOTATIONS = new Set(['$schema', '$comment', 'title', 'description', 'type']);
 
 function clone(value) {
   return JSON.parse(JSON.stringify(value));
@@ -75,11 +85,22 @@ export function buildValuesSchema(base, agentSchema) {
   delete agentKeywords.title;
   delete agentKeywords.description;
 
-  const schema = { $comment: COMMENT, ...clone(base) };
-  schema.$comment = COMMENT;
-  schema.properties.agentConfig = { description, default: dflt, ...agentKeywords };
-  schema.allOf = [
-    ...(schema.allOf ?? []),
+  const { if: wandbValues, then: wandbBranch, ...chartRules } = clone(base);
+  if (!wandbValues?.anyOf || wandbBranch === undefined) {
+    throw new Error(
+      "charts/launch-agent/values.schema.base.json: the root `if` (W&B's keys) and `then` are missing",
+    );
+  }
+  const rules = {};
+  const root = { $comment: COMMENT };
+  for (const [key, value] of Object.entries(chartRules)) {
+    if (ROOT_ANNOTATIONS.has(key)) root[key] = value;
+    else rules[key] = value;
+  }
+  root.$comment = COMMENT;
+  rules.properties.agentConfig = { description, default: dflt, ...agentKeywords };
+  rules.allOf = [
+    ...(rules.allOf ?? []),
     {
       $comment:
         'agentConfig.builder: a kaniko builder needs build-context-store, unless kaniko.contextPvc.enabled makes the chart write it.',
@@ -99,7 +120,7 @@ export function buildValuesSchema(base, agentSchema) {
       },
     },
   ];
-  return schema;
+  return { ...root, if: wandbValues, then: wandbBranch, else: rules };
 }
 
 export async function generate(root) {

@@ -152,7 +152,22 @@ describe("migrate-values output renders with this chart's helm template", () => 
     for (const m of manifests) expect(JSON.stringify(m)).not.toContain('ghp_gitsecret');
   });
 
-  it.each(['chart-defaults.yaml', 'eks-irsa.yaml', 'coreweave-pvc.yaml'])(
+  it("W&B's CI values: converted, they render; the annotation left empty is not carried over", async () => {
+    const manifests = await convertAndRender('ci-basic.yaml');
+    const config = parse((one(manifests, 'ConfigMap') as Any).data['launch-config.yaml']);
+    expect(config.queues).toEqual(['default']);
+    expect(config.kubernetes['target-namespaces']).toEqual(['wandb', 'default']);
+    for (const account of manifests.filter((m) => m.kind === 'ServiceAccount')) {
+      expect(account.metadata.namespace).toBe('wandb');
+      expect(account.metadata.annotations ?? {}).not.toHaveProperty(
+        'iam.gke.io/gcp-service-account',
+      );
+    }
+  });
+
+  // ci-basic.yaml, W&B's own CI values, has an annotation left null: the schema lets a W&B file
+  // through so that the refusal, not a schema error, is what helm prints.
+  it.each(['chart-defaults.yaml', 'eks-irsa.yaml', 'coreweave-pvc.yaml', 'ci-basic.yaml'])(
     'the chart refuses the W&B file %s itself, naming launch-agent migrate-values',
     async (fixture) => {
       const error = await run('helm', [

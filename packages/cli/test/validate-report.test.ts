@@ -73,7 +73,7 @@ describe('launch-agent validate: one report for the schema and the semantic rule
       ),
       expect.stringMatching(
         new RegExp(
-          `^error: ${file}:7:24: launchjobs\\.stale-after-seconds: a job would be taken over .*\\(got 20; expected stale-after-seconds >= 3 x heartbeat-seconds`,
+          `^error: ${file}:7:24: launchjobs\\.stale-after-seconds: an agent's jobs would be taken over .*\\(got 20; expected stale-after-seconds >= 3 x heartbeat-seconds`,
         ),
       ),
     ]);

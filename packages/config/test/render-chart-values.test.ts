@@ -4,6 +4,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ChartRenderError, defaultChartDir, renderChartValues } from '../src/render/index.js';
 
 let dir: string;
@@ -13,6 +14,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+const wandbFixtures = fileURLToPath(
+  new URL('../../../test/fixtures/wandb-values', import.meta.url),
+);
 
 async function valuesFile(name: string, text: string): Promise<string> {
   const file = join(dir, name);
@@ -266,5 +271,33 @@ describe('renderChartValues', () => {
     });
     expect(launchConfig).not.toHaveProperty('builder');
     expect(launchConfig.queues).toEqual(['default']);
+  });
+
+  test.each(['ci-basic.yaml', 'chart-defaults.yaml', 'eks-irsa.yaml', 'coreweave-pvc.yaml'])(
+    "W&B's values (%s) meet the refusal naming migrate-values, not a schema problem",
+    async (fixture) => {
+      const attempt = renderChartValues({ valueFiles: [join(wandbFixtures, fixture)], sets: [] });
+      await expect(attempt).rejects.toThrow(
+        /written for W&B's launch-agent chart \(agent, namespace.*launch-agent migrate-values FILE/,
+      );
+      await expect(attempt).rejects.not.toThrow(/don't meet/);
+    },
+  );
+
+  test('a W&B key lets anything else through to that refusal; without one, the schema checks it', async () => {
+    const broken = await valuesFile(
+      'wandb-and-broken.yaml',
+      'volcano: true\nreplicaCount: many\nserviceAccount:\n  annotations:\n    owner:\n',
+    );
+    await expect(renderChartValues({ valueFiles: [broken], sets: [] })).rejects.toThrow(
+      "written for W&B's launch-agent chart (volcano)",
+    );
+    const ours = await valuesFile(
+      'null-annotation.yaml',
+      'serviceAccount:\n  annotations:\n    owner:\n',
+    );
+    await expect(renderChartValues({ valueFiles: [ours], sets: [] })).rejects.toThrow(
+      /don't meet .*values\.schema\.json:\n- serviceAccount\.annotations\.owner/,
+    );
   });
 });

@@ -146,14 +146,14 @@ const invalid: Array<[string, string, string, RegExp, number?]> = [
     'stale timeout under three heartbeats',
     'launchjobs:\n  heartbeat-seconds: 10\n  stale-after-seconds: 20\n',
     'launchjobs.stale-after-seconds',
-    /fewer than three heartbeats \(stale after 20 s, heartbeat every 10 s\)/,
+    /Lease missed fewer than three renewals \(stale after 20 s, renewed every 10 s\)/,
     3,
   ],
   [
     'heartbeat too slow for the default stale timeout',
     'launchjobs:\n  heartbeat-seconds: 30\n',
     'launchjobs.heartbeat-seconds',
-    /fewer than three heartbeats/,
+    /fewer than three renewals/,
     2,
   ],
   [

@@ -3,6 +3,8 @@ import {
   agentNamespace,
   apiStatus,
   deleteIgnoringMissing,
+  isConflict,
+  isNotFound,
   KubernetesUnavailableError,
   loadKubeConfig,
 } from '../src/kubernetes/kube-client.js';
@@ -38,4 +40,22 @@ test('a delete that finds nothing is success; other errors are not', async () =>
   expect(apiStatus(missing)).toBe(404);
   await expect(deleteIgnoringMissing(() => Promise.reject(missing))).resolves.toBeUndefined();
   await expect(deleteIgnoringMissing(() => Promise.reject(forbidden))).rejects.toThrow('forbidden');
+});
+
+test("isNotFound and isConflict read the API server's answer, from either error shape", () => {
+  // KubeRequestError and client-node's ApiException carry `code`; older client errors `statusCode`.
+  const notFound = [{ code: 404 }, { statusCode: 404 }].map((e) => Object.assign(new Error(), e));
+  const conflict = [{ code: 409 }, { statusCode: 409 }].map((e) => Object.assign(new Error(), e));
+  for (const error of notFound) {
+    expect(isNotFound(error)).toBe(true);
+    expect(isConflict(error)).toBe(false);
+  }
+  for (const error of conflict) {
+    expect(isConflict(error)).toBe(true);
+    expect(isNotFound(error)).toBe(false);
+  }
+  for (const error of [new Error('connect ECONNREFUSED'), { code: 'ECONNRESET' }, undefined]) {
+    expect(isNotFound(error)).toBe(false);
+    expect(isConflict(error)).toBe(false);
+  }
 });

@@ -482,13 +482,13 @@ const schema11 = {
     },
     launchjobs: {
       description:
-        "Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.",
+        "Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.",
       type: 'object',
       additionalProperties: false,
       properties: {
         'heartbeat-seconds': {
           description:
-            "How often the agent renews status.heartbeatTime on each job it holds. Each renewal is one status write per held job, which every agent's watch receives.",
+            'How often the agent renews its Lease (one per agent, in its namespace), which says it is alive and so still holds its jobs. One write per agent per interval, however many jobs it holds.',
           type: 'integer',
           minimum: 1,
           maximum: 3600,
@@ -498,7 +498,7 @@ const schema11 = {
         },
         'stale-after-seconds': {
           description:
-            'A held job whose heartbeat is older than this is taken over by another agent of its queue. Must be at least three heartbeats, so a slow write is not mistaken for a dead agent.',
+            "The duration of the agent's Lease: when it has not been renewed for this long, the agent is taken for gone and another agent of its queue takes its jobs over. Must cover at least three renewals (3 x heartbeat-seconds), so a slow write is not mistaken for a dead agent.",
           type: 'integer',
           minimum: 3,
           maximum: 86400,

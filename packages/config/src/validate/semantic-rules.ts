@@ -232,7 +232,7 @@ export function checkSemantics(
           : 'launchjobs.heartbeat-seconds';
       errors.push({
         path,
-        message: `a job would be taken over after missing fewer than three heartbeats (stale after ${stale} s, heartbeat every ${heartbeat} s)`,
+        message: `an agent's jobs would be taken over after its Lease missed fewer than three renewals (stale after ${stale} s, renewed every ${heartbeat} s)`,
         value: path.endsWith('heartbeat-seconds') ? heartbeat : stale,
         expected: `stale-after-seconds >= 3 x heartbeat-seconds (${3 * heartbeat} or more)`,
       });

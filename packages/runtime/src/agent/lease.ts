@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { apiStatus } from '../kubernetes/kube-client.js';
+import { isConflict, isNotFound } from '../kubernetes/kube-client.js';
 import { kubeJsonRequest, microTime } from '../kubernetes/raw-request.js';
 import { Informer } from '../kubernetes/informer.js';
 import type { AgentLogger } from './agent-log.js';
@@ -169,7 +169,7 @@ export class AgentLease {
             spec: { ...spec, acquireTime: now },
           })) as RawLease;
         } catch (error) {
-          if (apiStatus(error) !== 409) throw error;
+          if (!isConflict(error)) throw error;
           // Ours from before a restart (same identity): take it up again.
           const current = (await kubeJsonRequest(kubeConfig, 'GET', path)) as RawLease;
           this.lease = (await kubeJsonRequest(kubeConfig, 'PUT', path, {
@@ -185,7 +185,7 @@ export class AgentLease {
           })) as RawLease;
         } catch (error) {
           // Changed or deleted behind our back: start from what the server has next time.
-          if (apiStatus(error) === 409 || apiStatus(error) === 404) this.lease = undefined;
+          if (isConflict(error) || isNotFound(error)) this.lease = undefined;
           throw error;
         }
       }
@@ -218,7 +218,7 @@ export class AgentLease {
         `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases/${this.name}`,
       );
     } catch (error) {
-      if (apiStatus(error) !== 404) {
+      if (!isNotFound(error)) {
         this.options.log.warn('could not delete the agent Lease', {
           error: (error as Error).message,
         });

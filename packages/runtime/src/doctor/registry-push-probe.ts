@@ -1,8 +1,6 @@
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { Destination } from '@launch-agent/config';
-import http from 'node:http';
-import https from 'node:https';
-import { parseAuthenticate } from '../registries/http-request.js';
+import { httpRequest, parseAuthenticate, type HttpResponse } from '../registries/http-request.js';
 import {
   RegistryAuthError,
   RegistryError,
@@ -17,50 +15,24 @@ export interface PushProbeOptions {
   ecrClient?: ECRClient;
 }
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
 function isLoopback(host: string): boolean {
   const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
+/** One request of the probe: the registries' HTTP helper, with the doctor's name and timeout. */
 function request(
   method: 'GET' | 'POST' | 'DELETE',
   url: string,
   headers: Record<string, string>,
   body?: string,
-): Promise<Reply> {
-  const transport = url.startsWith('https:') ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = transport.request(
-      url,
-      {
-        method,
-        headers: {
-          'User-Agent': 'launch-agent-doctor',
-          ...headers,
-          ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}),
-        },
-        timeout: 15_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
+): Promise<HttpResponse> {
+  return httpRequest({
+    method,
+    url,
+    headers: { 'User-Agent': 'launch-agent-doctor', ...headers },
+    ...(body !== undefined ? { body } : {}),
+    timeoutMs: 15_000,
   });
 }
 
@@ -140,7 +112,7 @@ async function probeOciPush(
   const path = `/v2/${repository}/blobs/uploads/`;
 
   let base = `https://${host}`;
-  let reply: Reply;
+  let reply: HttpResponse;
   try {
     reply = await request('POST', `${base}${path}`, {});
   } catch (error) {
@@ -221,7 +193,7 @@ async function fetchPushToken(
       'The registry is misconfigured',
     );
   const scope = `repository:${repository}:pull,push`;
-  let reply: Reply;
+  let reply: HttpResponse;
   if (credentials?.kind === 'identity-token') {
     const form = new URLSearchParams({
       grant_type: 'refresh_token',
@@ -250,7 +222,7 @@ async function fetchPushToken(
       `Give the identity push rights on ${repository}, or log in with an account that has them`,
     );
   }
-  const body = JSON.parse(reply.body) as { token?: string; access_token?: string };
+  const body = JSON.parse(reply.body.toString('utf8')) as { token?: string; access_token?: string };
   const token = body.token ?? body.access_token;
   if (!token)
     throw new RegistryAuthError(

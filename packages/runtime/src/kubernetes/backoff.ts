@@ -1,8 +1,9 @@
 /**
- * Capped exponential backoff with full jitter, as client-go's wait.Backoff and the work queue's
- * per-item rate limiter use it: attempt n waits a random time in [base·2ⁿ / 2, base·2ⁿ], never
- * more than the cap. Jitter keeps many agents (or many keys) from retrying in lock step after
- * one API-server restart.
+ * Capped exponential backoff with equal jitter: attempt n waits half of c = min(cap, base·2ⁿ)
+ * plus a random share of the other half, a time in [c/2, c]. The fixed half keeps a retry from
+ * coming straight back; the random half keeps many agents (or many keys) from retrying in lock
+ * step after one API-server restart. (client-go differs: wait.Backoff adds its jitter above the
+ * step, and the work queue's per-item rate limiter has none.)
  */
 export interface BackoffOptions {
   initialMs: number;

@@ -60,10 +60,25 @@ export function agentNamespace(
 
 /** The HTTP status of a client error, when the API server answered. */
 export function apiStatus(error: unknown): number | undefined {
+  // Anything may be thrown; a catch block asking for the status must not fail on a non-object.
+  if (typeof error !== 'object' || error === null) return undefined;
   const e = error as { code?: unknown; statusCode?: unknown; body?: unknown };
   if (typeof e.code === 'number') return e.code;
   if (typeof e.statusCode === 'number') return e.statusCode;
   return undefined;
+}
+
+/** The API server answered 404 Not Found: the object is not there (any more). */
+export function isNotFound(error: unknown): boolean {
+  return apiStatus(error) === 404;
+}
+
+/**
+ * The API server answered 409 Conflict: a create found the name taken, or a write carried a
+ * resourceVersion (or a delete precondition) that is no longer current.
+ */
+export function isConflict(error: unknown): boolean {
+  return apiStatus(error) === 409;
 }
 
 /** Runs a delete; a 404 (already gone) is success. */
@@ -71,6 +86,6 @@ export async function deleteIgnoringMissing(remove: () => Promise<unknown>): Pro
   try {
     await remove();
   } catch (error) {
-    if (apiStatus(error) !== 404) throw error;
+    if (!isNotFound(error)) throw error;
   }
 }

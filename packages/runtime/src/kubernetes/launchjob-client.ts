@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { apiStatus } from './kube-client.js';
+import { isConflict, isNotFound } from './kube-client.js';
 import { kubeJsonRequest, withQuery } from './raw-request.js';
 import {
   LAUNCHJOB_API_VERSION,
@@ -86,8 +86,7 @@ export class LaunchJobClient {
       );
       return true;
     } catch (error) {
-      const code = apiStatus(error);
-      if (code === 404 || code === 409) return false;
+      if (isNotFound(error) || isConflict(error)) return false;
       throw error;
     }
   }

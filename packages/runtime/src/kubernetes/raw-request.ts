@@ -1,11 +1,12 @@
 // Requests to the API server as plain JSON over Node's http/https, with the kubeconfig's
 // credentials (KubeConfig.applyToHTTPSOptions: client certificates, tokens, exec plugins, the
 // in-cluster ServiceAccount). What the agent does at steady state goes through here rather than
-// @kubernetes/client-node's generated API classes, for two reasons, both measured (see
-// docs/benchmarks.md, "Footprint"): those classes and their model serializer are 1.9 MB of code
-// to load, and every call they make opens a new TLS connection (a new https.Agent per request),
-// which in a burst of a thousand jobs is thousands of handshakes and their native memory. Here the
-// connections are kept alive and shared, per kubeconfig.
+// @kubernetes/client-node's generated API classes because those classes and their model
+// serializer are 1.9 MB of code to load, measured in docs/benchmarks.md ("Footprint"). The
+// connections here are kept alive and shared, per kubeconfig. (When this was written, client-node
+// also opened a new TLS connection for every call, a new https.Agent per request: thousands of
+// handshakes in a burst of a thousand jobs. client-node fixed that upstream in July 2026; the
+// load size is the reason that remains.)
 import https from 'node:https';
 import http from 'node:http';
 import type * as k8s from '@kubernetes/client-node';

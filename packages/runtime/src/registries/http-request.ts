@@ -3,7 +3,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 
 export interface HttpRequest {
-  method: 'GET' | 'HEAD' | 'POST';
+  method: 'GET' | 'HEAD' | 'POST' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   body?: string;
@@ -31,8 +31,10 @@ export class HttpConnectionError extends Error {
 }
 
 /**
- * A minimal HTTP(S) client for registry APIs: node's own modules so that extra CAs (Docker's
- * `/etc/docker/certs.d/<host>/ca.crt`) can be trusted per request. Bodies are small JSON.
+ * A minimal HTTP(S) client for registry APIs (the registries and `launch-agent doctor`'s push
+ * probe): node's own modules so that extra CAs (Docker's `/etc/docker/certs.d/<host>/ca.crt`) can
+ * be trusted per request. Bodies are small JSON or forms. The API server has its own transport
+ * (kubernetes/raw-request.ts): shared connections, streamed watches.
  */
 export function httpRequest(request: HttpRequest): Promise<HttpResponse> {
   const url = new URL(request.url);

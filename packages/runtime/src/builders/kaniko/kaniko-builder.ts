@@ -4,7 +4,12 @@ import * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore } from '@launch-agent/config';
 import { createContextTar } from '../../context/tar.js';
 import { parallelGzip, type ParallelGzipOptions } from '../../context/parallel-gzip.js';
-import { apiStatus, deleteIgnoringMissing } from '../../kubernetes/kube-client.js';
+import {
+  apiStatus,
+  deleteIgnoringMissing,
+  isConflict,
+  isNotFound,
+} from '../../kubernetes/kube-client.js';
 import { kubeJsonRequest, withQuery } from '../../kubernetes/raw-request.js';
 import type { BuildContextStore } from '../../storage/context-store.js';
 import {
@@ -224,7 +229,7 @@ export class KanikoBuilder implements Builder {
         this.path('jobs', name),
       )) as k8s.V1Job;
     } catch (error) {
-      if (apiStatus(error) === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw kubernetesError(error, `read the kaniko Job ${namespace}/${name}`, 'get batch/jobs');
     }
   }
@@ -244,7 +249,7 @@ export class KanikoBuilder implements Builder {
         spec.job,
       )) as k8s.V1Job;
     } catch (error) {
-      if (apiStatus(error) === 409) return true;
+      if (isConflict(error)) return true;
       throw kubernetesError(
         error,
         `create the kaniko Job ${namespace}/${jobName}`,
@@ -262,7 +267,7 @@ export class KanikoBuilder implements Builder {
         this.path('configmaps'),
         configMap,
       ).catch((error: unknown) => {
-        if (apiStatus(error) === 409) return;
+        if (isConflict(error)) return;
         throw kubernetesError(
           error,
           `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
