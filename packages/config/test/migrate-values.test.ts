@@ -89,8 +89,13 @@ describe('migrateWandbValues', () => {
   it('carries the W&B defaults a file leaves out and says so', () => {
     const { values, notes } = migrateWandbValues('launchConfig: "queues: [q]"\n', 'v.yaml');
     expect(values.namespaceOverride).toBe('wandb');
-    expect(values.additionalTargetNamespaces).toEqual(['default', 'wandb']);
+    // wandb is the agent's own namespace: it never runs jobs, so it is no tenant.
+    expect(values.additionalTargetNamespaces).toEqual(['default']);
     expect(note(notes, 'namespace')).toMatchObject({ outcome: 'mapped', fromDefault: true });
+    expect(note(notes, 'additionalTargetNamespaces')).toMatchObject({
+      outcome: 'attention',
+      message: expect.stringContaining("wandb was dropped: it is the agent's own namespace"),
+    });
   });
 
   it('lets a file remove a W&B default with null, as helm does', () => {

@@ -152,12 +152,16 @@ function migrateNamespaces(m: Migration, values: Values): string {
   if (isUnset(targets)) {
     m.note('additionalTargetNamespaces', 'unset', 'empty; nothing to move');
   } else {
-    const list = [...new Set((targets as unknown[]).map(String))];
+    const listed = [...new Set((targets as unknown[]).map(String))];
+    // The agent's own namespace holds its credentials and never runs jobs here.
+    const own = namespace || undefined;
+    const list = listed.filter((ns) => ns !== own);
     m.set('additionalTargetNamespaces', list);
+    const dropped = own && listed.includes(own);
     m.note(
       'additionalTargetNamespaces',
-      'mapped',
-      'the agent may run jobs there; this chart makes a Role and RoleBinding in each',
+      dropped ? 'attention' : 'mapped',
+      `the tenant namespaces: LaunchJobs are created in one of these and run there, and a queue config's namespace: becomes where that queue's LaunchJobs are created (see docs/tenancy.md); this chart makes the agent's Role and RoleBinding in each${dropped ? `. ${own} was dropped: it is the agent's own namespace, which holds its credentials and never runs jobs; submit jobs to ${list.join(', ') || 'a tenant namespace you add'} instead` : ''}`,
       ['additionalTargetNamespaces'],
     );
   }
