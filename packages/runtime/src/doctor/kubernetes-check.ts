@@ -28,16 +28,49 @@ export interface AccessNeeds {
   deletesFinishedJobs?: boolean;
 }
 
+const LAUNCHJOB_STATUS: AccessRequirement[] = ['update', 'patch'].map((verb) => ({
+  verb,
+  group: LAUNCHJOB_GROUP,
+  resource: 'launchjobs',
+  subresource: 'status',
+}));
+const EVENTS: AccessRequirement[] = ['create', 'patch'].map((verb) => ({
+  verb,
+  group: 'events.k8s.io',
+  resource: 'events',
+}));
+
 /**
- * What the agent does in its own namespace (work its LaunchJob queue, run jobs and kaniko
- * builds, create and delete the ConfigMaps kaniko needs) and in each target namespace (run
- * jobs): the chart's Role, as access requirements.
+ * What the agent does in its own namespace (its Lease, kaniko builds and their ConfigMaps, and
+ * refusing LaunchJobs created there) and in each tenant namespace (work its LaunchJobs, run
+ * them, record Events): the chart's Roles, as access requirements.
  */
 export function requiredAccess(needs: AccessNeeds): {
   own: AccessRequirement[];
   target: AccessRequirement[];
 } {
   const own = [
+    ...JOB_RUNNING,
+    ...['get', 'list', 'watch'].map((verb) => ({
+      verb,
+      group: LAUNCHJOB_GROUP,
+      resource: 'launchjobs',
+    })),
+    ...LAUNCHJOB_STATUS,
+    ...['get', 'list', 'watch', 'create', 'update', 'delete'].map((verb) => ({
+      verb,
+      group: 'coordination.k8s.io',
+      resource: 'leases',
+    })),
+    ...EVENTS,
+  ];
+  if (needs.kaniko) {
+    own.push(
+      { verb: 'create', group: '', resource: 'configmaps' },
+      { verb: 'delete', group: '', resource: 'configmaps' },
+    );
+  }
+  const target = [
     ...JOB_RUNNING,
     ...[
       'get',
@@ -47,20 +80,10 @@ export function requiredAccess(needs: AccessNeeds): {
       'patch',
       ...(needs.deletesFinishedJobs ? ['delete'] : []),
     ].map((verb) => ({ verb, group: LAUNCHJOB_GROUP, resource: 'launchjobs' })),
-    ...['update', 'patch'].map((verb) => ({
-      verb,
-      group: LAUNCHJOB_GROUP,
-      resource: 'launchjobs',
-      subresource: 'status',
-    })),
+    ...LAUNCHJOB_STATUS,
+    ...EVENTS,
   ];
-  if (needs.kaniko) {
-    own.push(
-      { verb: 'create', group: '', resource: 'configmaps' },
-      { verb: 'delete', group: '', resource: 'configmaps' },
-    );
-  }
-  return { own, target: JOB_RUNNING };
+  return { own, target };
 }
 
 function describe(requirement: AccessRequirement): string {
@@ -163,7 +186,9 @@ export async function checkKubernetesAccess(
       checks.push(
         passed(
           'kubernetes.access',
-          `Kubernetes: ${who} may ${ns === namespace ? 'work the LaunchJob queue, ' : ''}run jobs${ns === namespace && options.kaniko ? ' and kaniko builds' : ''} in namespace ${ns}`,
+          ns === namespace
+            ? `Kubernetes: ${who} may keep its Lease${options.kaniko ? ', run kaniko builds' : ''} and refuse LaunchJobs in its own namespace ${ns}`
+            : `Kubernetes: ${who} may work LaunchJobs and run them in tenant namespace ${ns}`,
         ),
       );
     } else {
