@@ -1,47 +1,28 @@
-// The step table: one reconcile per LaunchJob key. It reads what exists now (the job as the
-// informer has it, its build, its run Job) and takes the one next step, so a missed or repeated
-// event, a restart or an API-server outage can neither lose a job nor start a second build or
-// run Job. It returns "look again after" instead of waiting; an error is retried with backoff.
-//
-//   gone                      → stop its build, remove its run Job (proved its by uid)
-//   finished                  → delete it when its TTL has run out, else look again then
-//   namespace or queue refused→ Failed with the reason, no slot taken (run-policy.ts)
-//   held by a live agent      → look again when that agent's Lease would expire
-//   unclaimed / agent gone    → claim it (a free slot under max_jobs, a write that one agent wins)
-//   held here, run Job made   → mirror the run Job: Pending while Kueue holds it (no slot),
-//                               Running, then its end: Succeeded or Failed
-//   held here, spec refused   → Failed with the policy's reason (checked on every path)
-//   held here, prebuilt image → create the run Job (deterministic name), status Running
-//   held here, needs a build  → status Building, start the build; when it settles: run or fail
-//   a create refused (4xx)    → Failed with the API's reason; never retried for ever
-//
-// Nothing in a LaunchJob's status is trusted to name what to act on: the run Job is found by its
-// deterministic name in the job's own namespace and must carry the job's uid.
+// One reconcile per LaunchJob key: observe, decide (decide.ts, the step table as a pure
+// function), act. It reads what exists now (the job as the informer has it, its build, its run
+// Job) and takes the one next step, so a missed or repeated event, a restart or an API-server
+// outage can neither lose a job nor start a second build or run Job. It returns "look again
+// after" instead of waiting; an error is retried with backoff.
 import type { AgentSettings } from '@launch-agent/config';
 import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
-import { isTerminal, type CachedLaunchJob, type LaunchJob } from '../kubernetes/launchjob-types.js';
-import { apiStatus } from '../kubernetes/kube-client.js';
+import type { CachedLaunchJob, LaunchJob } from '../kubernetes/launchjob-types.js';
+import { apiStatus, isConflict, isNotFound } from '../kubernetes/kube-client.js';
 import { KubeRequestError } from '../kubernetes/raw-request.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
+import { BuildContextUnavailableError } from './build-context-source.js';
 import type { Builds } from './builds.js';
 import { describeSource } from './builds.js';
 import { claimedAt, creationTime, type Slots } from './claims.js';
-import type { EventRecorder, EventReason } from './events.js';
+import { decide, type Ending, type Observed, type RunImage, type Step } from './decide.js';
+import type { EventRecorder } from './events.js';
 import type { Retention } from './gc.js';
-import { BuildContextUnavailableError } from './build-context-source.js';
 import { checkGitSource } from './git-source.js';
-import { failureReason, JobRejectedError } from './job-errors.js';
+import { JobRejectedError } from './job-errors.js';
 import type { AgentLease } from './lease.js';
 import { runJobName, runJobSpec, runJobWaiting, runTemplateForQueue } from './run-job-spec.js';
-import {
-  namespaceViolation,
-  needsNamespaceLabels,
-  queueViolation,
-  runPolicyViolations,
-  type PolicyViolation,
-} from './run-policy.js';
-import { runOutcome, type RunJobs } from './run-jobs.js';
+import type { PolicyViolation } from './run-policy.js';
+import type { RunJobs } from './run-jobs.js';
 import {
   buildingStatus,
   claimedStatus,
@@ -94,80 +75,156 @@ export class Reconciler {
   constructor(private readonly parts: ReconcilerParts) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
-    const { parts } = this;
-    const observed = parts.observed(key);
-    if (!observed) return this.gone(key);
-    const job = parts.status.freshest(key, observed);
-    if (!this.inMyQueues(job)) return DONE;
-    if (isTerminal(job)) {
-      parts.builds.abort(key);
-      return this.finished(job);
-    }
-    const refused = await this.whereRefusal(job);
-    if (refused) {
-      parts.builds.abort(key, new Error(refused.message));
-      await this.refuse(key, job, [refused]);
-      return DONE;
-    }
-    const holder = job.status?.agent;
-    if (holder !== parts.identity) {
-      // Whoever holds it now, it is not this agent: a build started while it was, stops.
-      parts.builds.abort(key, new Error(`the job is now held by ${holder ?? 'no agent'}`));
-      if (parts.slots.observe(key, job)) parts.slotFreed();
-      if (holder) {
-        const wait = parts.lease.expiresIn(holder, claimedAt(job));
-        if (wait > 0) return { requeueAfterMs: wait + 250 };
+    let observed = this.observe(key);
+    for (;;) {
+      const step = decide(observed);
+      if (step.kind !== 'observe') {
+        try {
+          return await this.act(key, observed, step);
+        } catch (error) {
+          if (!(error instanceof JobRejectedError || error instanceof BuildContextUnavailableError))
+            throw error;
+          // The freshest copy: the refusal may come after this reconcile wrote the job.
+          const current = this.parts.status.freshest(
+            key,
+            this.parts.observed(key) ?? observed.job!,
+          );
+          await this.finish(key, current, {
+            phase: 'Failed',
+            reason: error.reason,
+            message: statusMessage(error),
+            event: 'Rejected',
+          });
+          return DONE;
+        }
       }
-      if (parts.stopping()) return DONE;
-      return this.claim(key, job);
-    }
-    if (parts.stopping()) return DONE;
-    try {
-      return await this.advance(key, job);
-    } catch (error) {
-      if (!(error instanceof JobRejectedError || error instanceof BuildContextUnavailableError))
-        throw error;
-      // The freshest copy: the refusal may come after this reconcile wrote the job.
-      const current = parts.status.freshest(key, parts.observed(key) ?? job);
-      await this.finish(key, current, {
-        phase: 'Failed',
-        reason: error.reason,
-        message: statusMessage(error),
-        event: 'Rejected',
-      });
-      return DONE;
+      observed = { ...observed, ...(await this.read(key, observed.job!, step.what)) };
     }
   }
 
-  private inMyQueues(job: CachedLaunchJob): boolean {
-    return this.parts.settings.queues.includes(job.spec?.queue);
+  /** What is known without a request: the cached job, its build, the holder's Lease, the TTL. */
+  private observe(key: string): Observed {
+    const { parts } = this;
+    const cached = parts.observed(key);
+    const base: Observed = {
+      identity: parts.identity,
+      settings: parts.settings,
+      agentNamespace: parts.agentNamespace,
+      servedNamespaces: parts.servedNamespaces,
+      stopping: parts.stopping(),
+      job: cached && parts.status.freshest(key, cached),
+      build: parts.builds.get(key),
+      checkGitSource,
+    };
+    if (!base.job) {
+      const tombstone = parts.takeTombstone(key);
+      return {
+        ...base,
+        tombstone,
+        removedByRetention: tombstone !== undefined && parts.retention.takeRemoved(tombstone),
+      };
+    }
+    const job = base.job;
+    const holder = job.status?.agent;
+    return {
+      ...base,
+      ttlExpiresInMs: parts.retention.expiresIn(job),
+      ...(holder && holder !== parts.identity
+        ? { holderLeaseExpiresInMs: parts.lease.expiresIn(holder, claimedAt(job)) }
+        : {}),
+    };
   }
 
-  /**
-   * Where the job lives and which queue it names, from the cache alone: a namespace the agent
-   * does not serve (its own included) or a queue not offered to the namespace is refused before
-   * any agent claims it, so a refused job never takes a slot.
-   */
-  private async whereRefusal(job: CachedLaunchJob): Promise<PolicyViolation | undefined> {
+  /** Reads what decide asked for. */
+  private async read(
+    key: string,
+    job: CachedLaunchJob,
+    what: 'namespaceLabels' | 'runJob' | 'whole',
+  ): Promise<Partial<Observed>> {
     const { parts } = this;
     const namespace = job.metadata.namespace!;
-    const outside = namespaceViolation(namespace, parts.servedNamespaces, parts.agentNamespace);
-    if (outside) return outside;
-    const policy = parts.settings.queuePolicies[job.spec.queue];
-    const labels = needsNamespaceLabels(policy)
-      ? await parts.namespaceLabels(namespace)
-      : undefined;
-    return queueViolation(job.spec.queue, namespace, policy, labels);
+    if (what === 'namespaceLabels')
+      return { namespaceLabels: await parts.namespaceLabels(namespace) };
+    if (what === 'runJob') {
+      return { runJob: (await parts.runJobs.read(namespace, runJobName(job))) ?? null };
+    }
+    return { whole: (await this.readWhole(key, job)) ?? null };
   }
 
-  /** Fails a job for what it asked: the first violation's reason, every violation's message. */
+  private async act(key: string, observed: Observed, step: Step): Promise<ReconcileResult> {
+    const { parts } = this;
+    const job = observed.job!;
+    // Book-keeping every step needs: which jobs hold a slot here.
+    if (observed.job && step.kind !== 'ignore' && parts.slots.observe(key, job)) parts.slotFreed();
+    switch (step.kind) {
+      case 'observe':
+      case 'ignore':
+      case 'wait':
+        return DONE;
+      case 'forget':
+        return this.forget(key, step.removeLeftoversOf);
+      case 'keepFinished':
+        parts.builds.abort(key);
+        return step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : DONE;
+      case 'expire':
+        parts.builds.abort(key);
+        await parts.retention.removeExpired(job);
+        return DONE;
+      case 'refuse':
+        await this.refuse(key, job, step.violations);
+        return DONE;
+      case 'waitForHolder':
+        parts.builds.abort(key, new Error(`the job is now held by ${step.holder}`));
+        return { requeueAfterMs: step.requeueAfterMs };
+      case 'claim':
+        parts.builds.abort(key, new Error(`the job is now held by ${step.previous ?? 'no agent'}`));
+        return this.claim(key, job, step.previous);
+      case 'fail':
+        parts.log.error('job failed', {
+          job: key,
+          reason: step.ending.reason,
+          error: step.ending.message,
+        });
+        await this.finish(key, job, step.ending);
+        if (step.clearBuild) parts.builds.clear(key);
+        return DONE;
+      case 'startBuild':
+        return this.startBuild(key, step.job, step.announce);
+      case 'run':
+        return this.run(key, step.job, step.image);
+      case 'mirror':
+        await this.mirror(key, job, step.wait);
+        return DONE;
+      case 'finish':
+        await this.finish(key, job, step.ending);
+        return DONE;
+    }
+  }
+
+  /** The job was deleted: nothing of it may stay in this agent, nor its run Job. */
+  private async forget(key: string, last: CachedLaunchJob | undefined): Promise<ReconcileResult> {
+    const { parts } = this;
+    parts.builds.abort(key, new Error('the LaunchJob was deleted'));
+    parts.status.forget(key);
+    if (parts.slots.observe(key, undefined) || parts.slots.isHeld(key)) parts.slotFreed();
+    parts.slots.release(key);
+    if (last) {
+      const removed = await parts.retention.removeLeftovers(last);
+      parts.log.info('LaunchJob deleted; forgotten', { job: key, ...removed });
+    }
+    return DONE;
+  }
+
+  /** Fails a job for where it lives or which queue it names, without claiming it. */
   private async refuse(
     key: string,
     job: CachedLaunchJob,
     violations: PolicyViolation[],
   ): Promise<void> {
+    const { parts } = this;
+    parts.builds.abort(key, new Error(violations[0]!.message));
     const message = violations.map((v) => `${v.field}: ${v.message}`).join('; ');
-    this.parts.log.info('job refused', { job: key, reason: violations[0]!.reason, message });
+    parts.log.info('job refused', { job: key, reason: violations[0]!.reason, message });
     try {
       await this.finish(key, job, {
         phase: 'Failed',
@@ -177,45 +234,17 @@ export class Reconciler {
       });
     } catch (error) {
       // Another agent refused it first, or it changed: the watch brings the new state.
-      if (apiStatus(error) !== 409 && apiStatus(error) !== 404) throw error;
+      if (!isConflict(error) && !isNotFound(error)) throw error;
     }
   }
 
-  /** The job was deleted: nothing of it may stay in this agent, nor outside its namespace. */
-  private async gone(key: string): Promise<ReconcileResult> {
-    const { parts } = this;
-    const last = parts.takeTombstone(key);
-    // Deleted by this agent's retention, which removed what it left already.
-    if (last && parts.retention.takeRemoved(last)) return DONE;
-    parts.builds.abort(key, new Error('the LaunchJob was deleted'));
-    parts.status.forget(key);
-    if (parts.slots.observe(key, undefined) || parts.slots.isHeld(key)) parts.slotFreed();
-    parts.slots.release(key);
-    if (
-      last &&
-      this.inMyQueues(last) &&
-      this.parts.servedNamespaces.includes(last.metadata.namespace!)
-    ) {
-      const removed = await parts.retention.removeLeftovers(last);
-      parts.log.info('LaunchJob deleted; forgotten', { job: key, ...removed });
-    }
-    return DONE;
-  }
-
-  private async finished(job: CachedLaunchJob): Promise<ReconcileResult> {
-    const key = `${job.metadata.namespace}/${job.metadata.name}`;
-    if (this.parts.slots.observe(key, job)) this.parts.slotFreed();
-    const expiresIn = this.parts.retention.expiresIn(job);
-    if (expiresIn === undefined) return DONE;
-    if (expiresIn > 0) return { requeueAfterMs: expiresIn };
-    await this.parts.retention.removeExpired(job);
-    return DONE;
-  }
-
-  private async claim(key: string, job: CachedLaunchJob): Promise<ReconcileResult> {
+  private async claim(
+    key: string,
+    job: CachedLaunchJob,
+    previous: string | undefined,
+  ): Promise<ReconcileResult> {
     const { parts } = this;
     if (!parts.slots.reserve(key, creationTime(job))) return DONE;
-    const previous = job.status?.agent;
     const kind = previous ? 'takeover' : 'new';
     let won = false;
     try {
@@ -225,8 +254,8 @@ export class Reconciler {
         claimedStatus(job, parts.identity, kind, parts.now()),
       );
       won = true;
-      parts.metrics.count('claims', { result: kind === 'takeover' ? 'resumed' : 'won' });
-      parts.log.info(kind === 'takeover' ? 'resumed a job from a stale agent' : 'claimed job', {
+      parts.metrics.count('claims', { result: previous ? 'resumed' : 'won' });
+      parts.log.info(previous ? 'resumed a job from a stale agent' : 'claimed job', {
         job: key,
         queue: job.spec.queue,
         phase: claimed.status?.phase,
@@ -234,14 +263,14 @@ export class Reconciler {
       });
       parts.events.record(
         claimed,
-        kind === 'takeover' ? 'TakenOver' : 'Claimed',
-        kind === 'takeover'
+        previous ? 'TakenOver' : 'Claimed',
+        previous
           ? `${parts.identity} took the job over: the Lease of ${previous} expired`
           : `claimed by ${parts.identity}`,
       );
       return DONE;
     } catch (error) {
-      if (apiStatus(error) === 409 || apiStatus(error) === 404) {
+      if (isConflict(error) || isNotFound(error)) {
         // Another agent won, or the job changed: the watch brings the new state.
         parts.metrics.count('claims', { result: 'conflict' });
         parts.log.debug('claim lost to another writer', { job: key });
@@ -254,89 +283,22 @@ export class Reconciler {
     }
   }
 
-  /** A job held by this agent: the next step from what its status and children say. */
-  private async advance(key: string, cached: CachedLaunchJob): Promise<ReconcileResult> {
+  private async startBuild(
+    key: string,
+    job: LaunchJob,
+    announce: boolean,
+  ): Promise<ReconcileResult> {
     const { parts } = this;
-    if (parts.slots.observe(key, cached)) parts.slotFreed();
-    const status = cached.status ?? {};
-    if (status.runJobName) return this.follow(key, cached);
-    const inFlight = parts.builds.get(key);
-    if (inFlight && !inFlight.settled) return DONE;
-    // Every step from here needs more of the spec than the cache keeps.
-    const job = await this.readWhole(key, cached);
-    if (!job) return DONE;
-    // On every path, before a build is spent on it; an image named in status is not a shortcut
-    // past it (status is not trusted: a rebuild of the same source is a cheap reuse).
-    this.checkRunPolicy(job);
-    const source = job.spec.source;
-    if (source.image) {
-      parts.metrics.count('images', { result: 'prebuilt' });
-      return this.startRun(key, job, { image: source.image, imageStatus: 'prebuilt' });
-    }
-    if (!source.context && !source.git) {
-      throw new JobRejectedError('InvalidSource', 'spec.source has none of image, context, git');
-    }
-    if (source.git) checkGitSource(source.git);
-    if (!parts.settings.builder.destination) {
-      throw new JobRejectedError(
-        'NoDestination',
-        'the job needs a build but the agent config has no builder.destination',
+    if (announce) {
+      const building = await parts.status.write(
+        key,
+        job,
+        buildingStatus(job, describeSource(job), parts.now()),
       );
+      parts.events.record(building, 'BuildStarted', `building ${describeSource(job)}`);
     }
-    const build = parts.builds.get(key);
-    if (!build) {
-      if (status.phase !== 'Building') {
-        const building = await parts.status.write(
-          key,
-          job,
-          buildingStatus(job, describeSource(job), parts.now()),
-        );
-        parts.events.record(building, 'BuildStarted', `building ${describeSource(job)}`);
-      }
-      parts.builds.start(key, job);
-      return DONE;
-    }
-    if (!build.settled) return DONE;
-    const { report, leader, error } = build.outcome ?? {};
-    if (error !== undefined || !report) {
-      const reason = failureReason(error);
-      parts.log.error('job failed', { job: key, reason, error: statusMessage(error) });
-      await this.finish(key, job, {
-        phase: 'Failed',
-        reason,
-        message: statusMessage(error),
-        event: 'BuildFailed',
-      });
-      parts.builds.clear(key);
-      return DONE;
-    }
-    const imageStatus = report.status === 'built' && leader ? 'built' : 'reused';
-    parts.metrics.count('images', { result: imageStatus });
-    if (imageStatus === 'built' && report.timings.buildMs !== undefined) {
-      parts.metrics.observeBuildSeconds(
-        (report.timings.buildMs + (report.timings.pushMs ?? 0)) / 1000,
-      );
-    }
-    const outcome =
-      imageStatus === 'built'
-        ? 'image built'
-        : report.status === 'built'
-          ? 'image built for another job of the same source'
-          : 'image exists; build skipped';
-    parts.log.info(outcome, { job: key, image: report.image, digest: report.digest });
-    parts.events.record(
-      job,
-      imageStatus === 'built' ? 'Built' : 'ImageReused',
-      `${outcome}: ${report.image}${report.digest ? `@${report.digest}` : ''}`,
-    );
-    const result = await this.startRun(key, job, {
-      image: report.image,
-      imageStatus,
-      ...(report.digest ? { digest: report.digest } : {}),
-      buildDurationSeconds: Math.round(report.timings.totalMs) / 1000,
-    });
-    parts.builds.clear(key);
-    return result;
+    parts.builds.start(key, job);
+    return DONE;
   }
 
   /**
@@ -350,7 +312,7 @@ export class Reconciler {
     try {
       whole = await parts.client.get(cached.metadata.namespace!, cached.metadata.name!);
     } catch (error) {
-      if (apiStatus(error) === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
     const now = parts.status.freshest(key, parts.observed(key) ?? cached);
@@ -364,21 +326,54 @@ export class Reconciler {
     return whole;
   }
 
-  /** The job's spec.run against its namespace's and queue's policy; throws the refusal. */
-  private checkRunPolicy(job: LaunchJob): void {
-    const { settings } = this.parts;
-    const violations = runPolicyViolations({
-      job,
-      policy: settings.queuePolicies[job.spec.queue],
-      template: settings.runTemplates[job.spec.queue],
-      secureMode: settings.secureMode,
-    });
-    if (violations.length > 0) {
-      throw new JobRejectedError(
-        violations[0]!.reason,
-        violations.map((v) => `${v.field}: ${v.message}`).join('; '),
+  /** Runs the image: says what the build did, creates the run Job, writes Running or Pending. */
+  private async run(key: string, job: LaunchJob, source: RunImage): Promise<ReconcileResult> {
+    const { parts } = this;
+    let run: Omit<RunStarted, 'runJobName' | 'runJobNamespace'>;
+    if (source.from === 'prebuilt') {
+      parts.metrics.count('images', { result: 'prebuilt' });
+      run = { image: source.image, imageStatus: 'prebuilt' };
+    } else {
+      run = this.builtImage(key, job, source.outcome);
+    }
+    const result = await this.startRun(key, job, run);
+    if (source.from === 'build') parts.builds.clear(key);
+    return result;
+  }
+
+  /** What a settled build made: metrics, a log line and an Event; the image to run. */
+  private builtImage(
+    key: string,
+    job: LaunchJob,
+    outcome: Extract<RunImage, { from: 'build' }>['outcome'],
+  ): Omit<RunStarted, 'runJobName' | 'runJobNamespace'> {
+    const { parts } = this;
+    const { report, leader } = outcome;
+    const imageStatus = report.status === 'built' && leader ? 'built' : 'reused';
+    parts.metrics.count('images', { result: imageStatus });
+    if (imageStatus === 'built' && report.timings.buildMs !== undefined) {
+      parts.metrics.observeBuildSeconds(
+        (report.timings.buildMs + (report.timings.pushMs ?? 0)) / 1000,
       );
     }
+    const what =
+      imageStatus === 'built'
+        ? 'image built'
+        : report.status === 'built'
+          ? 'image built for another job of the same source'
+          : 'image exists; build skipped';
+    parts.log.info(what, { job: key, image: report.image, digest: report.digest });
+    parts.events.record(
+      job,
+      imageStatus === 'built' ? 'Built' : 'ImageReused',
+      `${what}: ${report.image}${report.digest ? `@${report.digest}` : ''}`,
+    );
+    return {
+      image: report.image,
+      imageStatus,
+      ...(report.digest ? { digest: report.digest } : {}),
+      buildDurationSeconds: Math.round(report.timings.totalMs) / 1000,
+    };
   }
 
   private async startRun(
@@ -421,7 +416,7 @@ export class Reconciler {
     // A run Kueue holds does not hold a max_jobs slot: Kueue is its queue.
     if (parts.slots.observe(key, written)) parts.slotFreed();
     // Its end may already be there (a Job adopted after a restart): look at once.
-    return this.follow(key, written);
+    return this.reconcile(key);
   }
 
   /**
@@ -443,64 +438,13 @@ export class Reconciler {
   }
 
   /**
-   * Mirrors the run Job into the LaunchJob. The Job is the one of the job's deterministic name in
-   * its own namespace, whatever status says, and is the job's only if it carries the job's uid.
-   */
-  private async follow(key: string, job: CachedLaunchJob): Promise<ReconcileResult> {
-    const namespace = job.metadata.namespace!;
-    const name = runJobName(job);
-    const runJob = await this.parts.runJobs.read(namespace, name);
-    const outcome = runOutcome(runJob, job.metadata.uid!);
-    const end = (end: Omit<FinishOptions, 'event'>, event: EventReason = 'Failed') =>
-      this.finish(key, job, { ...end, event });
-    switch (outcome.state) {
-      case 'running':
-        // Admitted (Kueue unsuspended it): the job runs from now.
-        if (job.status?.phase !== 'Running') await this.mirrorWait(key, job, undefined);
-        return DONE;
-      case 'suspended':
-        if (job.status?.phase !== 'Pending')
-          await this.mirrorWait(key, job, runJobWaiting(runJob!));
-        return DONE;
-      case 'missing':
-        await end({
-          phase: 'Failed',
-          reason: 'RunJobDeleted',
-          message: 'the run Job was deleted before it finished',
-        });
-        return DONE;
-      case 'foreign':
-        await end({
-          phase: 'Failed',
-          reason: 'RunJobNameTaken',
-          message: `a Job ${namespace}/${name} exists that does not belong to this LaunchJob`,
-        });
-        return DONE;
-      case 'succeeded':
-        await end(
-          { phase: 'Succeeded', reason: 'Completed', message: outcome.message },
-          'Succeeded',
-        );
-        return DONE;
-      case 'failed':
-        await end({ phase: 'Failed', reason: outcome.reason, message: outcome.message });
-        return DONE;
-    }
-  }
-
-  /**
    * The run Job started running after waiting (`wait` undefined), or was suspended again after
    * it ran. A waiting run gives its max_jobs slot back; a running one counts again.
    */
-  private async mirrorWait(
-    key: string,
-    job: CachedLaunchJob,
-    wait: ReturnType<typeof runJobWaiting>,
-  ): Promise<void> {
+  private async mirror(key: string, job: CachedLaunchJob, wait: ReturnType<typeof runJobWaiting>) {
     const { parts } = this;
-    const status = job.status!;
     const run: RunStarted = {
-      image: status.image!,
+      image: job.status?.image ?? '',
       runJobName: runJobName(job),
       runJobNamespace: job.metadata.namespace!,
     };
@@ -517,7 +461,7 @@ export class Reconciler {
     if (parts.slots.observe(key, written)) parts.slotFreed();
   }
 
-  private async finish(key: string, job: CachedLaunchJob, end: FinishOptions): Promise<void> {
+  private async finish(key: string, job: CachedLaunchJob, end: Ending): Promise<void> {
     const { phase, reason, message, event } = end;
     const { parts } = this;
     const done = await parts.status.write(
@@ -530,14 +474,6 @@ export class Reconciler {
     parts.slots.release(key);
     parts.slotFreed();
   }
-}
-
-/** How a job ends: its phase, the condition reason and message, and the Event recorded. */
-interface FinishOptions {
-  phase: 'Succeeded' | 'Failed';
-  reason: string;
-  message: string;
-  event: EventReason;
 }
 
 /** The status reason for a create the API server refused with `code`. */
