@@ -96,8 +96,6 @@ describe('run templates on the API server', () => {
 
     const body = runJobSpec(launchJob, {
       image: launchJob.spec.source.image!,
-      namespace,
-      secureMode: false,
       agentName: 'agent-0',
       template: runTemplateForQueue(settings, launchJob.spec.queue),
     });

@@ -9,9 +9,9 @@ export interface Problem {
   /** The offending value, when there is one. */
   value?: unknown;
   /** The form the key expects. */
-  expected?: string;
+  expected?: string | undefined;
   /** Where in the file, when the config came from a file. */
-  location?: { file: string; line: number; column: number };
+  location?: { file: string; line: number; column: number } | undefined;
 }
 
 /** Formats a value for a message: short, single-line, never more than 80 characters. */

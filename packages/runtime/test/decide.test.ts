@@ -22,7 +22,7 @@ const settings: Observed['settings'] = {
   },
   runTemplates: {},
   secureMode: false,
-  builder: { destination: 'registry.local/ml' } as AgentSettings['builder'],
+  builder: { destination: 'registry.local/ml' } as unknown as AgentSettings['builder'],
 };
 
 function job(

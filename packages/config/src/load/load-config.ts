@@ -258,7 +258,7 @@ function applyOverrides(
 
 export interface LoadOptions {
   /** `--config FILE`; when absent the default path is tried and may be missing. */
-  configPath?: string;
+  configPath?: string | undefined;
   env?: NodeJS.ProcessEnv;
   flags?: ConfigOverrides;
   homeDir?: string;

@@ -203,8 +203,8 @@ export function layJobOverlay(job: k8s.V1Job, overlay: Json, rules: JobOverlayRu
   }
   merged.metadata = {
     ...merged.metadata,
-    name: job.metadata?.name,
-    namespace: job.metadata?.namespace,
+    name: job.metadata!.name!,
+    namespace: job.metadata!.namespace!,
     labels: { ...merged.metadata?.labels, ...job.metadata?.labels },
   };
   const template = merged.spec!.template;
