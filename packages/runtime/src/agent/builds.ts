@@ -26,6 +26,8 @@ interface Operation {
   abort: AbortController;
   settled: boolean;
   outcome?: BuildOutcome;
+  /** Resolves once the outcome is recorded (the build and its clean-up have ended). */
+  done?: Promise<void>;
 }
 
 /** One in-flight build that several jobs wait on. */
@@ -94,7 +96,7 @@ export class Builds {
     ]);
     const what = describeSource(job);
     this.options.log.info('building', { job: key, source: what });
-    this.join(shareKey, operation.abort.signal, (signal) =>
+    operation.done = this.join(shareKey, operation.abort.signal, (signal) =>
       this.buildSource(job, destination, signal),
     ).then(
       ({ report, leader }) => this.settle(key, operation, { report, leader }),
@@ -115,10 +117,18 @@ export class Builds {
     if (!operation.settled) operation.abort.abort(reason ?? new Error('the build was cancelled'));
   }
 
-  abortAll(reason: unknown): Promise<void> {
+  /**
+   * Stops every build and resolves once each has ended, its clean-up included (a kaniko build
+   * deletes its Job, ConfigMap and stored context on abort): the process may then exit.
+   */
+  async abortAll(reason: unknown): Promise<void> {
     const pending = [...this.operations.entries()].filter(([, operation]) => !operation.settled);
+    const ending = [
+      ...pending.map(([, operation]) => operation.done),
+      ...[...this.shared.values()].map((build) => build.promise),
+    ];
     for (const [key] of pending) this.abort(key, reason);
-    return Promise.resolve();
+    await Promise.allSettled(ending);
   }
 
   private settle(key: string, operation: Operation, outcome: BuildOutcome): void {
