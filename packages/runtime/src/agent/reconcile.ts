@@ -24,6 +24,7 @@ import type { EventRecorder, EventReason } from './events.js';
 import type { Retention } from './gc.js';
 import { BuildContextUnavailableError } from './build-context-source.js';
 import { checkGitSource } from './git-source.js';
+import { pinImage } from '../registries/image-reference.js';
 import { failureReason, JobRejectedError } from './job-errors.js';
 import type { AgentLease } from './lease.js';
 import {
@@ -200,7 +201,10 @@ export class Reconciler {
     const job = await this.readWhole(key, cached);
     if (!job) return DONE;
     // A previous holder built the image but had not created the run Job yet.
-    if (status.image) return this.startRun(key, job, { image: status.image });
+    if (status.image) {
+      const digest = status.digest ? { digest: status.digest } : {};
+      return this.startRun(key, job, { image: status.image, ...digest });
+    }
     if (parts.settings.secureMode) {
       const violations = secureModeViolations(job);
       if (violations.length > 0) {
@@ -215,7 +219,8 @@ export class Reconciler {
     const source = job.spec.source;
     if (source.image) {
       parts.metrics.count('images', { result: 'prebuilt' });
-      return this.startRun(key, job, { image: source.image, imageStatus: 'prebuilt' });
+      const pin = await parts.builds.pinPrebuilt(source.image);
+      return this.startRun(key, job, { image: source.image, imageStatus: 'prebuilt', ...pin });
     }
     if (!source.context && !source.git) {
       throw new JobRejectedError('InvalidSource', 'spec.source has none of image, context, git');
@@ -323,7 +328,8 @@ export class Reconciler {
     const namespace = job.status?.runJobNamespace ?? this.targetNamespace(job);
     const name = runJobName(job);
     const body = runJobSpec(job, {
-      image: run.image,
+      // By digest whenever one is known: the tag in status.image is for people.
+      image: run.digest ? pinImage(run.image, run.digest) : run.image,
       namespace,
       secureMode: parts.settings.secureMode,
       agentName: parts.identity,
