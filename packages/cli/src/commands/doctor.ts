@@ -47,8 +47,9 @@ export function registerDoctorCommand(program: Command, out: Output): void {
             out.line(`- ${check.summary} (skipped)`);
             continue;
           }
-          out.check(check.ok, check.summary);
-          if (!check.ok && check.fix) out.line(`    fix: ${check.fix}`);
+          if (check.warning) out.line(`! ${check.summary} (warning)`);
+          else out.check(check.ok, check.summary);
+          if ((!check.ok || check.warning) && check.fix) out.line(`    fix: ${check.fix}`);
         }
         out.note(
           failures === 0

@@ -1,5 +1,6 @@
-// Retention: finished LaunchJobs past their TTL (with their run Jobs and unshared contexts),
-// what a deleted LaunchJob leaves outside its namespace, and run Jobs whose LaunchJob is gone.
+// Retention: finished LaunchJobs past their TTL (with their run Jobs and the contexts their own
+// submission uploaded, once no job uses them), what a deleted LaunchJob leaves outside its
+// namespace, and run Jobs whose LaunchJob is gone.
 import type { V1Job } from '@kubernetes/client-node';
 import { apiStatus } from '../kubernetes/kube-client.js';
 import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
@@ -10,6 +11,7 @@ import {
   type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { BuildContextStore } from '../storage/context-store.js';
+import { provesUpload } from '../storage/context-ownership.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { RunJobs } from './run-jobs.js';
@@ -102,9 +104,9 @@ export class Retention {
               other.metadata.uid !== job.metadata.uid && other.spec.source?.context?.key === k,
           );
       if (key && contextStore && !inUse(key)) {
-        await contextStore.delete(key);
-        metrics.count('deleted', { what: 'context' });
-        removed.context = contextStore.uri(key);
+        const kept = await this.removeOwnContext(job, contextStore, key);
+        if (kept) removed.contextKept = kept;
+        else removed.context = contextStore.uri(key);
       }
     } catch (error) {
       log.warn('could not remove all a LaunchJob left', {
@@ -114,6 +116,31 @@ export class Retention {
       });
     }
     return removed;
+  }
+
+  /**
+   * Deletes the job's context only when the job proves its own submission uploaded it (the
+   * upload token, see context-ownership.ts), and only that very object (a delete conditioned on
+   * the version that was checked): never an object that merely has the name the job gives, nor
+   * one written under that name since. Returns why the context was kept, or undefined.
+   */
+  private async removeOwnContext(
+    job: CachedLaunchJob,
+    store: BuildContextStore,
+    key: string,
+  ): Promise<string | undefined> {
+    const stored = await store.stat(key);
+    if (!stored) return 'not in the store';
+    const proof = provesUpload(stored, {
+      namespace: job.metadata.namespace,
+      uploadToken: job.spec.source.context?.uploadToken,
+    });
+    if (!proof.proven) return proof.why;
+    if (!(await store.delete(key, { ifVersion: stored.version }))) {
+      return 'the stored object changed after it was checked';
+    }
+    this.options.metrics.count('deleted', { what: 'context' });
+    return undefined;
   }
 
   /**
