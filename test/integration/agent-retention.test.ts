@@ -77,7 +77,7 @@ describe('retention', () => {
     expect(running.status!.heartbeatTime).toBeUndefined();
   }, 60_000);
 
-  it('deletes finished LaunchJobs after their TTL, their run Jobs in the target namespace, and a context once no job uses it', async () => {
+  it('deletes finished LaunchJobs after their TTL, their run Jobs in the target namespace, and the context its uploader uploaded once no job uses it', async () => {
     const queue = 'ttl';
     const repository = `${env.registry}/agent-stores/ttl`;
     const { path, settings } = configFile([
@@ -96,25 +96,28 @@ describe('retention', () => {
     const second = await submit(path, source, queue, options);
     const key = first.spec.source.context!.key;
     expect(second.spec.source.context!.key).toBe(key);
+    // The first submit uploaded the context; the second found it stored and carries no token.
+    expect(first.spec.source.context!.uploadToken).toBeDefined();
+    expect(second.spec.source.context!.uploadToken).toBeUndefined();
 
     const agent = await startAgent(settings);
     const one = await phaseIs(first.metadata.name!, 'Running', 120_000);
     const two = await phaseIs(second.metadata.name!, 'Running', 120_000);
     expect(one.status!.runJobNamespace).toBe(target);
 
-    await endRunJob(batch, one, 'Complete');
-    await phaseIs(first.metadata.name!, 'Succeeded');
-    await isGone('the first LaunchJob', () => getJob(first.metadata.name!));
+    await endRunJob(batch, two, 'Complete');
+    await phaseIs(second.metadata.name!, 'Succeeded');
+    await isGone('the second LaunchJob', () => getJob(second.metadata.name!));
     await isGone('its run Job', () =>
-      batch.readNamespacedJob({ name: one.status!.runJobName!, namespace: target }),
+      batch.readNamespacedJob({ name: two.status!.runJobName!, namespace: target }),
     );
-    // The second job still names the context: it survives the round that removed the first
-    // job and the rounds after it (they run every 500 ms with this TTL).
+    // The second job did not upload the context, and the first still names it: it survives
+    // the round that removed the second job and the rounds after it (every 500 ms here).
     await sleep(1500);
     expect(await stores.s3.exists(key)).toBe(true);
 
-    await endRunJob(batch, two, 'Failed');
-    await isGone('the second LaunchJob', () => getJob(second.metadata.name!));
+    await endRunJob(batch, one, 'Failed');
+    await isGone('the first LaunchJob', () => getJob(first.metadata.name!));
     await waitFor(
       'the context to be deleted',
       () => stores.s3.exists(key),

@@ -44,7 +44,10 @@ describe('provesUpload', () => {
     ['another token', { namespace: 'team-a', uploadToken: newUploadToken() }, 'another token'],
     ['another namespace', { namespace: 'team-b', uploadToken: token }, 'another namespace'],
   ])('fails for a job with %s', (_what, job, why) => {
-    const proof = provesUpload(stored, { namespace: undefined, uploadToken: undefined, ...job });
+    const proof = provesUpload(stored, {
+      namespace: job.namespace,
+      uploadToken: 'uploadToken' in job ? job.uploadToken : undefined,
+    });
     expect(proof).toEqual({ proven: false, why: expect.stringContaining(why) });
   });
 
