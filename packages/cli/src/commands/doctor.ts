@@ -14,7 +14,7 @@ export function registerDoctorCommand(program: Command, out: Output): void {
   program
     .command('doctor')
     .description(
-      'Preflight with the configured credentials: registry reachable and push allowed, context store writable, Kubernetes permissions, Docker engine. Exit 1 when a check fails.',
+      'Preflight with the configured credentials: registry reachable and push allowed (and, for ECR, a warning when tags can be overwritten), context store writable, Kubernetes permissions, Docker engine. Exit 1 when a check fails.',
     )
     .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
     .option('--format <format>', 'text or json', 'text')
