@@ -105,18 +105,20 @@ describe('retention', () => {
     const two = await phaseIs(second.metadata.name!, 'Running', 120_000);
     expect(one.status!.runJobNamespace).toBe(target);
 
-    await endRunJob(batch, two, 'Complete');
-    await phaseIs(second.metadata.name!, 'Succeeded');
+    await endRunJob(batch, one, 'Complete');
+    await phaseIs(first.metadata.name!, 'Succeeded');
+    // The first job uploaded the context and the second still names it: the first is kept past
+    // its TTL (only its deletion may remove the context), in the rounds that run every 500 ms.
+    await sleep(1500);
+    expect((await getJob(first.metadata.name!)).status!.phase).toBe('Succeeded');
+    expect(await stores.s3.exists(key)).toBe(true);
+
+    await endRunJob(batch, two, 'Failed');
     await isGone('the second LaunchJob', () => getJob(second.metadata.name!));
     await isGone('its run Job', () =>
       batch.readNamespacedJob({ name: two.status!.runJobName!, namespace: target }),
     );
-    // The second job did not upload the context, and the first still names it: it survives
-    // the round that removed the second job and the rounds after it (every 500 ms here).
-    await sleep(1500);
-    expect(await stores.s3.exists(key)).toBe(true);
-
-    await endRunJob(batch, one, 'Failed');
+    // Now the first is the last to name it: it goes, and the context with it.
     await isGone('the first LaunchJob', () => getJob(first.metadata.name!));
     await waitFor(
       'the context to be deleted',

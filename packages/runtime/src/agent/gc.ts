@@ -45,12 +45,34 @@ export class Retention {
     return this.removed.delete(job.metadata.uid ?? '');
   }
 
-  /** Milliseconds until a finished job's TTL runs out; undefined when it is never deleted. */
+  /**
+   * Milliseconds until a finished job's TTL runs out; undefined when it is never deleted. The
+   * job whose submission uploaded a context that other jobs still name is kept past its TTL
+   * until they are gone: only its deletion can remove the context (removeOwnContext), so it
+   * waits to be the last.
+   */
   expiresIn(job: CachedLaunchJob): number | undefined {
-    if (this.options.ttlMs === undefined) return undefined;
+    const ttlMs = this.options.ttlMs;
+    if (ttlMs === undefined) return undefined;
     const finished = Date.parse(job.status?.completionTime ?? '');
     if (Number.isNaN(finished)) return undefined;
-    return Math.max(0, finished + this.options.ttlMs - this.options.now().getTime());
+    const left = Math.max(0, finished + ttlMs - this.options.now().getTime());
+    if (left > 0) return left;
+    const context = job.spec.source?.context;
+    if (context?.uploadToken && this.namedByOthers(job, context.key)) {
+      return Math.max(1_000, Math.min(ttlMs, 10_000));
+    }
+    return 0;
+  }
+
+  /** Whether a LaunchJob other than `job` names the context `key`. */
+  private namedByOthers(job: CachedLaunchJob, key: string): boolean {
+    return this.options
+      .jobs()
+      .some(
+        (other) =>
+          other.metadata.uid !== job.metadata.uid && other.spec.source?.context?.key === key,
+      );
   }
 
   /**
@@ -96,14 +118,7 @@ export class Retention {
         removed.runJob = `${namespace}/${name}`;
       }
       const key = job.spec.source?.context?.key;
-      const inUse = (k: string) =>
-        this.options
-          .jobs()
-          .some(
-            (other) =>
-              other.metadata.uid !== job.metadata.uid && other.spec.source?.context?.key === k,
-          );
-      if (key && contextStore && !inUse(key)) {
+      if (key && contextStore && !this.namedByOthers(job, key)) {
         const kept = await this.removeOwnContext(job, contextStore, key);
         if (kept) removed.contextKept = kept;
         else removed.context = contextStore.uri(key);
