@@ -16,7 +16,7 @@ export interface PutOptions {
 export interface StoredObject {
   metadata: Record<string, string>;
   /**
-   * This write of the object (S3 and Azure ETag, GCS generation, the file's inode on a PVC): a
+   * This write of the object (S3 and Azure ETag, GCS generation, the file's inode and ctime on a PVC): a
    * delete conditioned on it removes this object and never one written after it.
    */
   version: string;

@@ -181,14 +181,17 @@ export class GcsContextStore implements BuildContextStore {
 
   async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
     try {
-      await this.bucket.file(joinKey(this.prefix, key)).delete(
-        // Only this generation: an object written under the name since is left alone.
-        options.ifVersion !== undefined ? { ifGenerationMatch: Number(options.ifVersion) } : {},
-      );
+      // With a version, the delete names that generation: an object written under the name
+      // since is another generation, and the delete answers 404 and leaves it.
+      const name = joinKey(this.prefix, key);
+      const file =
+        options.ifVersion !== undefined
+          ? this.bucket.file(name, { generation: Number(options.ifVersion) })
+          : this.bucket.file(name);
+      await file.delete();
       return true;
     } catch (error) {
       if (code(error) === 404) return false;
-      if (code(error) === 412 && options.ifVersion !== undefined) return false;
       throw this.fail(error, 'deleting the build context', key);
     }
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type BigIntStats } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,6 +17,14 @@ import {
   type PutOptions,
   type StoredObject,
 } from './context-store.js';
+
+/**
+ * This write of a file: its inode and status-change time in nanoseconds. The inode alone is not
+ * enough: a file written after another was deleted often gets the same number.
+ */
+function fileVersion(found: BigIntStats): string {
+  return `${found.ino}-${found.ctimeNs}`;
+}
 
 /** The side file that holds an object's metadata: `<file>` + this. Keys may not end with it. */
 const METADATA_SUFFIX = '.launch-agent-meta';
@@ -128,7 +136,7 @@ export class PvcContextStore implements BuildContextStore {
     const file = this.path(key);
     let found;
     try {
-      found = await stat(file);
+      found = await stat(file, { bigint: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw this.fail(error, 'checking for the build context', key);
@@ -142,7 +150,7 @@ export class PvcContextStore implements BuildContextStore {
     } catch {
       // No side file (yet), or not one this store wrote: no metadata.
     }
-    return { metadata, version: String(found.ino) };
+    return { metadata, version: fileVersion(found) };
   }
 
   async exists(key: string): Promise<boolean> {
@@ -172,10 +180,10 @@ export class PvcContextStore implements BuildContextStore {
     const file = this.path(key);
     try {
       if (options.ifVersion !== undefined) {
-        // The inode names this write of the file; only the agent deletes on the claim, so
+        // The version names this write of the file; only the agent deletes on the claim, so
         // nothing replaces the file between this look and the unlink.
-        const found = await stat(file).catch(() => undefined);
-        if (!found || String(found.ino) !== options.ifVersion) return false;
+        const found = await stat(file, { bigint: true }).catch(() => undefined);
+        if (!found || fileVersion(found) !== options.ifVersion) return false;
       }
       const existed = await stat(file).then(
         () => true,
