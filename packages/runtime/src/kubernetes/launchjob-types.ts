@@ -149,7 +149,9 @@ export function cachedLaunchJob(job: LaunchJob | CachedLaunchJob): CachedLaunchJ
       queue: spec?.queue,
       source: {
         ...(source.image !== undefined ? { image: source.image } : {}),
-        ...(source.context ? { context: copyDefined(source.context, ['key', 'digest']) } : {}),
+        ...(source.context
+          ? { context: copyDefined(source.context, ['key', 'digest', 'uploadToken']) }
+          : {}),
         ...(source.git ? { git: copyDefined(source.git, ['url', 'ref']) } : {}),
       },
       ...(spec?.run?.namespace !== undefined ? { run: { namespace: spec.run.namespace } } : {}),
