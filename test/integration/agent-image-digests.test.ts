@@ -1,12 +1,15 @@
 // The agent runs images by digest: a built image by its push's digest, a reused one by the digest
-// the registry answers for its tag at that moment, a prebuilt one by its own digest or the one
-// its registry answers (else by tag, as status says). Against the test environment: the docker
-// builder (podman) pushing to the open registry, the htpasswd registry for credentials, moto
-// for the submitted contexts. Someone with push rights moving a tag is played by a push through
-// the registry API (registry-images.ts).
+// the registry answers for its tag at that moment (an OCI registry, and ECR's DescribeImages on
+// moto), a prebuilt one by its own digest or the one its registry answers (else by tag, as status
+// says). Against the test environment: the docker builder (podman) pushing to the open registry,
+// the htpasswd registry for credentials, moto for ECR and the submitted contexts. Someone with
+// push rights moving a tag is played by a push through the registry API (registry-images.ts) or
+// moto's PutImage.
 //
 // The test environment has no controller-manager or kubelet: run Jobs are only read here.
+import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import { RegistryCredentials, type LaunchJob } from '@launch-agent/runtime';
+import { createHash } from 'node:crypto';
 import { configFile, sourceDir } from './agent-harness.js';
 import {
   adminJobs,
@@ -31,6 +34,19 @@ async function runImage(job: LaunchJob): Promise<string> {
   });
   return runJob.spec!.template.spec!.containers[0]!.image!;
 }
+
+/** A Docker manifest for moto's PutImage; `marker` makes each one another digest. */
+const ecrManifest = (marker: string) =>
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: {
+      mediaType: 'application/vnd.docker.container.image.v1+json',
+      size: marker.length,
+      digest: `sha256:${createHash('sha256').update(marker).digest('hex')}`,
+    },
+    layers: [],
+  });
 
 const builtCondition = (job: LaunchJob) =>
   job.status!.conditions!.find((condition) => condition.type === 'Built');
@@ -78,6 +94,49 @@ describe('run Jobs pull images by digest', () => {
       message: `${env.registry}/${repositoryPath}:${tag}@${moved}`,
     });
   }, 240_000);
+
+  it('ECR (moto): a reuse runs by the digest DescribeImages answers for the tag at that moment', async () => {
+    const queue = 'digest-ecr';
+    const repository = uniqueName('digests/ecr');
+    const host = `123456789012.dkr.ecr.${env.awsRegion}.amazonaws.com`;
+    const ecr = new ECRClient({});
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
+    const { path, settings } = configFile([
+      `queues: [${queue}]`,
+      'builder:',
+      '  type: noop', // moto has no registry API: the image is put there with PutImage
+      `  destination: ${host}/${repository}`,
+      `  build-context-store: ${storeUri('s3')}`,
+    ]);
+    const source = sourceDir(uniqueName(queue));
+    const first = await submit(path, source, queue);
+    const tag = /([0-9a-f]{32})\.tar\.gz$/.exec(first.spec.source.context!.key)![1]!;
+    const putImage = async (marker: string) =>
+      (
+        await ecr.send(
+          new PutImageCommand({
+            repositoryName: repository,
+            imageTag: tag,
+            imageManifest: ecrManifest(marker),
+          }),
+        )
+      ).image!.imageId!.imageDigest!;
+    const one = await putImage('one');
+    await startAgent(settings);
+    const reused = await phaseIs(first.metadata.name!, 'Running', 60_000);
+    expect(reused.status).toMatchObject({ imageStatus: 'reused', digest: one });
+    expect(await runImage(reused)).toBe(`${host}/${repository}:${tag}@${one}`);
+
+    // The tag moved (the repository is MUTABLE, ECR's default): the next reuse records the new digest.
+    const two = await putImage('two');
+    expect(two).not.toBe(one);
+    const second = await submit(path, source, queue);
+    const again = await phaseIs(second.metadata.name!, 'Running', 60_000);
+    expect(again.status!.digest).toBe(two);
+    expect(await runImage(again)).toBe(`${host}/${repository}:${tag}@${two}`);
+    expect((await adminJobs.get(namespace, first.metadata.name!)).status!.digest).toBe(one);
+    ecr.destroy();
+  }, 120_000);
 
   it('a prebuilt image runs by the digest it carries, or the one its registry answers for its tag', async () => {
     const queue = 'digest-prebuilt';
