@@ -27,6 +27,8 @@ import {
   LaunchJobClient,
   createLogger,
   selectContextStore,
+  contextUploadMetadata,
+  newUploadToken,
   silentLogger,
   type LaunchAgentOptions,
   type LaunchJob,
@@ -118,11 +120,14 @@ const kanikoConfig = (
     `kubernetes: {build-service-account: ${buildServiceAccount}}`,
   ]);
 
-/** A context tar.gz in the S3 store, as `launch-agent submit` leaves it. */
+/**
+ * A context tar.gz in the S3 store, as `launch-agent submit` leaves it: with its digest, and its
+ * upload token's hash and the namespace in the object's metadata (the job carries the token).
+ */
 async function storeContext(
   settings: AgentSettings,
   marker: string,
-): Promise<{ key: string; digest: string }> {
+): Promise<{ key: string; digest: string; uploadToken: string }> {
   const src = tempDir('faults-src-');
   writeFileSync(join(src, 'Dockerfile'), 'FROM scratch\nCOPY data.txt /data.txt\n');
   writeFileSync(join(src, 'data.txt'), `${marker}\n`);
@@ -130,8 +135,15 @@ async function storeContext(
   await run('tar', ['czf', archive, '-C', src, '.']);
   const key = `${uniqueName('ctx')}.tar.gz`;
   const bytes = readFileSync(archive);
-  await (await selectContextStore(settings))!.put(key, bytes);
-  return { key, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+  const uploadToken = newUploadToken();
+  await (await selectContextStore(settings))!.put(key, bytes, {
+    metadata: contextUploadMetadata({ namespace, uploadToken }),
+  });
+  return {
+    key,
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    uploadToken,
+  };
 }
 
 async function startAgent(
@@ -241,8 +253,9 @@ describe('API-server faults', () => {
     const agent = await startAgent(settings, { kubeConfig: throughRelay(agentKubeConfig, relay) });
     const holder = await submit(queue, { image: 'busybox:1.36' });
     await phaseIs(holder.metadata.name!, 'Running');
-    const { key, digest } = await storeContext(settings, uniqueName('ghost'));
-    const waiting = await submit(queue, { context: { key, digest } });
+    const context = await storeContext(settings, uniqueName('ghost'));
+    const { key } = context;
+    const waiting = await submit(queue, { context });
     const depth = (n: number) => `launch_agent_queue_depth{queue="${queue}"} ${n}`;
     await waitFor(
       'the job to wait in the queue',

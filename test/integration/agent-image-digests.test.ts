@@ -45,7 +45,14 @@ const ecrManifest = (marker: string) =>
       size: marker.length,
       digest: `sha256:${createHash('sha256').update(marker).digest('hex')}`,
     },
-    layers: [],
+    // moto derives the digest from the layers' digests.
+    layers: [
+      {
+        mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+        size: marker.length,
+        digest: `sha256:${createHash('sha256').update(`layer ${marker}`).digest('hex')}`,
+      },
+    ],
   });
 
 const builtCondition = (job: LaunchJob) =>
@@ -103,6 +110,7 @@ describe('run Jobs pull images by digest', () => {
     await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
     const { path, settings } = configFile([
       `queues: [${queue}]`,
+      'max_jobs: 2',
       'builder:',
       '  type: noop', // moto has no registry API: the image is put there with PutImage
       `  destination: ${host}/${repository}`,

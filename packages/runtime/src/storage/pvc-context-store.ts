@@ -122,11 +122,16 @@ export class PvcContextStore implements BuildContextStore {
       await rm(partial, { force: true });
     }
     try {
-      // After the object: until it is there the object has no metadata (so no owner); a side
-      // file left by an object deleted earlier is replaced.
-      const written = `${partial}.meta`;
-      await writeFile(written, JSON.stringify(options.metadata ?? {}), { mode: 0o644 });
-      await rename(written, `${file}${METADATA_SUFFIX}`);
+      // After the object: until it is there the object has no metadata (so no owner). A side
+      // file left by an object deleted earlier is replaced, or removed when there is none.
+      const side = `${file}${METADATA_SUFFIX}`;
+      if (options.metadata) {
+        const written = `${partial}.meta`;
+        await writeFile(written, JSON.stringify(options.metadata), { mode: 0o644 });
+        await rename(written, side);
+      } else {
+        await rm(side, { force: true });
+      }
     } catch (error) {
       throw this.fail(error, 'writing the build context metadata', key);
     }
@@ -189,8 +194,10 @@ export class PvcContextStore implements BuildContextStore {
         () => true,
         () => false,
       );
-      await rm(file, { force: true });
+      // The metadata first: a delete cut short leaves an object without an owner, never one
+      // with the owner of an object gone before it.
       await rm(`${file}${METADATA_SUFFIX}`, { force: true });
+      await rm(file, { force: true });
       return existed;
     } catch (error) {
       throw this.fail(error, 'deleting the build context', key);
