@@ -8,6 +8,7 @@
 // agent-harness.ts and kaniko-kubelet.ts describe. Every wait is a condition with a deadline;
 // the one fixed wait is the outage itself.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -26,6 +27,8 @@ import {
   LaunchJobClient,
   createLogger,
   selectContextStore,
+  contextUploadMetadata,
+  newUploadToken,
   silentLogger,
   type LaunchAgentOptions,
   type LaunchJob,
@@ -117,16 +120,30 @@ const kanikoConfig = (
     `kubernetes: {build-service-account: ${buildServiceAccount}}`,
   ]);
 
-/** A context tar.gz in the S3 store, as `launch-agent submit` leaves it. */
-async function storeContext(settings: AgentSettings, marker: string): Promise<string> {
+/**
+ * A context tar.gz in the S3 store, as `launch-agent submit` leaves it: with its digest, and its
+ * upload token's hash and the namespace in the object's metadata (the job carries the token).
+ */
+async function storeContext(
+  settings: AgentSettings,
+  marker: string,
+): Promise<{ key: string; digest: string; uploadToken: string }> {
   const src = tempDir('faults-src-');
   writeFileSync(join(src, 'Dockerfile'), 'FROM scratch\nCOPY data.txt /data.txt\n');
   writeFileSync(join(src, 'data.txt'), `${marker}\n`);
   const archive = join(tempDir('faults-tgz-'), 'context.tar.gz');
   await run('tar', ['czf', archive, '-C', src, '.']);
   const key = `${uniqueName('ctx')}.tar.gz`;
-  await (await selectContextStore(settings))!.put(key, readFileSync(archive));
-  return key;
+  const bytes = readFileSync(archive);
+  const uploadToken = newUploadToken();
+  await (await selectContextStore(settings))!.put(key, bytes, {
+    metadata: contextUploadMetadata({ namespace, uploadToken }),
+  });
+  return {
+    key,
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    uploadToken,
+  };
 }
 
 async function startAgent(
@@ -180,8 +197,8 @@ describe('API-server faults', () => {
     const queue = 'outage';
     const { settings } = kanikoConfig(queue, 2);
     const agent = await startAgent(settings);
-    const key = await storeContext(settings, uniqueName('outage'));
-    const building = await submit(queue, { context: { key } });
+    const { key, digest } = await storeContext(settings, uniqueName('outage'));
+    const building = await submit(queue, { context: { key, digest } });
     const running = await submit(queue, { image: 'busybox:1.36' });
     const runningNow = await phaseIs(running.metadata.name!, 'Running');
     const [buildJob] = await waitFor('the build Job', buildJobs, (jobs) => jobs.length === 1);
@@ -236,8 +253,9 @@ describe('API-server faults', () => {
     const agent = await startAgent(settings, { kubeConfig: throughRelay(agentKubeConfig, relay) });
     const holder = await submit(queue, { image: 'busybox:1.36' });
     await phaseIs(holder.metadata.name!, 'Running');
-    const key = await storeContext(settings, uniqueName('ghost'));
-    const waiting = await submit(queue, { context: { key } });
+    const context = await storeContext(settings, uniqueName('ghost'));
+    const { key } = context;
+    const waiting = await submit(queue, { context });
     const depth = (n: number) => `launch_agent_queue_depth{queue="${queue}"} ${n}`;
     await waitFor(
       'the job to wait in the queue',
@@ -288,10 +306,10 @@ describe('registry and context-store faults', () => {
     try {
       const { settings } = kanikoConfig(queue, 1, { registry: `127.0.0.1:${relay.port}` });
       await startAgent(settings);
-      const key = await storeContext(settings, uniqueName('registry'));
+      const { key, digest } = await storeContext(settings, uniqueName('registry'));
       relay.unavailable = true;
       const outageStart = Date.now();
-      const job = await submit(queue, { context: { key } });
+      const job = await submit(queue, { context: { key, digest } });
       await waitFor(
         'the registry to be asked',
         async () => relay.refused,
@@ -331,10 +349,10 @@ describe('registry and context-store faults', () => {
     }).start();
     relays.push(relay);
     const { settings } = kanikoConfig(queue, 1, { s3Endpoint: `http://127.0.0.1:${relay.port}` });
-    const key = await storeContext(settings, uniqueName('store'));
+    const { key, digest } = await storeContext(settings, uniqueName('store'));
     await relay.cut();
     await startAgent(settings);
-    const job = await submit(queue, { context: { key } });
+    const job = await submit(queue, { context: { key, digest } });
     const failed = await phaseIs(job.metadata.name!, 'Failed', 120_000);
     const reason = failed.status!.conditions!.find((c) => c.type === 'Failed')!;
     expect(reason.reason).toMatch(/^BuildContext/);

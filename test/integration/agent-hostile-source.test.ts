@@ -3,9 +3,11 @@
 // store. Each job must fail with a clear reason within a deadline (waitFor), without the agent
 // reading or writing anything outside the job's context.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -192,7 +194,10 @@ describe('the agent with a hostile job source', () => {
     mkdirSync(join(contextRoot, 'contexts'), { recursive: true });
     await run('tar', ['czf', join(contextRoot, key), '-C', src, '.']);
     const before = agentTemps();
-    const condition = await failedCondition(await submit(queue, { context: { key } }));
+    const digest = `sha256:${createHash('sha256')
+      .update(readFileSync(join(contextRoot, key)))
+      .digest('hex')}`;
+    const condition = await failedCondition(await submit(queue, { context: { key, digest } }));
     expect(condition.reason).toBe('UnsafeBuildContext');
     expect(condition.message).toContain('l2 -> l1/.. that leaves the context');
     expect(agentTemps().length).toBeLessThanOrEqual(before.length);

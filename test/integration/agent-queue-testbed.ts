@@ -10,7 +10,8 @@
 // that removes what the file made. The bindings are ES module exports, so an importer reads
 // their current value.
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
@@ -136,11 +137,14 @@ export async function startAgent(
 }
 
 /** A context tar.gz in the PVC store (a directory standing in for the mounted claim). */
-export async function storeContext(key: string, files: Record<string, string>): Promise<void> {
+/** Writes a context archive under `key`; returns its digest (a job's spec.source.context.digest). */
+export async function storeContext(key: string, files: Record<string, string>): Promise<string> {
   const src = tempDir('agent-src-');
   for (const [path, content] of Object.entries(files)) writeFileSync(join(src, path), content);
   mkdirSync(join(contextRoot, key, '..'), { recursive: true });
   await run('tar', ['czf', join(contextRoot, key), '-C', src, '.']);
+  const bytes = readFileSync(join(contextRoot, key));
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 export const contextStore = () =>

@@ -45,7 +45,7 @@ describe('agent restarts', () => {
   it('builds a stored context with the docker builder, then reuses the image for the same context', async () => {
     const queue = 'docker';
     const key = `${uniqueName('ctx')}.tar.gz`;
-    await storeContext(key, {
+    const digest = await storeContext(key, {
       Dockerfile: 'FROM scratch\nCOPY hello.txt /hello.txt\n',
       'hello.txt': `hello ${key}\n`,
     });
@@ -53,7 +53,10 @@ describe('agent restarts', () => {
       settings: dockerSettings(queue),
       contextStore: contextStore(),
     });
-    const first = await submit(queue, { source: { context: { key } }, run: { args: ['/hello'] } });
+    const first = await submit(queue, {
+      source: { context: { key, digest } },
+      run: { args: ['/hello'] },
+    });
     const built = await phaseIs(first.metadata.name!, 'Running');
     expect(built.status).toMatchObject({
       imageStatus: 'built',
@@ -63,9 +66,11 @@ describe('agent restarts', () => {
     const [runJob] = (await runJobsOf(queue)).filter(
       (j) => j.metadata!.name === built.status!.runJobName,
     );
-    expect(runJob!.spec!.template.spec!.containers[0]!.image).toBe(built.status!.image);
+    expect(runJob!.spec!.template.spec!.containers[0]!.image).toBe(
+      `${built.status!.image}@${built.status!.digest}`,
+    );
 
-    const second = await submit(queue, { source: { context: { key } } });
+    const second = await submit(queue, { source: { context: { key, digest } } });
     await endRunJob(batch, built, 'Complete');
     const reused = await phaseIs(second.metadata.name!, 'Running');
     expect(reused.status).toMatchObject({ imageStatus: 'reused', image: built.status!.image });
@@ -106,7 +111,7 @@ describe('agent restarts', () => {
   it('an agent that dies mid-build: another one takes the job over and runs it exactly once', async () => {
     const queue = 'crash-build';
     const key = `${uniqueName('ctx')}.tar.gz`;
-    await storeContext(key, {
+    const digest = await storeContext(key, {
       Dockerfile: 'FROM scratch\nCOPY data.txt /data.txt\n',
       'data.txt': `data ${key}\n`,
     });
@@ -117,7 +122,7 @@ describe('agent restarts', () => {
       contextStore: contextStore(),
       builder: async () => hangingBuilder(buildStarted),
     });
-    const job = await submit(queue, { source: { context: { key } } });
+    const job = await submit(queue, { source: { context: { key, digest } } });
     await started;
     const building = await phaseIs(job.metadata.name!, 'Building');
     doomed.abandon(); // the process is gone: no hand-back, the heartbeat stops
@@ -164,7 +169,7 @@ describe('agent restarts', () => {
   it('graceful stop hands a job in the middle of a build back, and the next agent takes it at once', async () => {
     const queue = 'handback';
     const key = `${uniqueName('ctx')}.tar.gz`;
-    await storeContext(key, { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: key });
+    const digest = await storeContext(key, { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: key });
     let buildStarted!: () => void;
     const started = new Promise<void>((resolve) => (buildStarted = resolve));
     const first = await startAgent({
@@ -173,7 +178,7 @@ describe('agent restarts', () => {
       builder: async () => hangingBuilder(buildStarted),
       staleAfterMs: 600_000, // only the hand-back can free the job within this test
     });
-    const job = await submit(queue, { source: { context: { key } } });
+    const job = await submit(queue, { source: { context: { key, digest } } });
     await started;
     await first.stop();
     agents.splice(agents.indexOf(first), 1);

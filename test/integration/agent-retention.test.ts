@@ -77,7 +77,7 @@ describe('retention', () => {
     expect(running.status!.heartbeatTime).toBeUndefined();
   }, 60_000);
 
-  it('deletes finished LaunchJobs after their TTL, their run Jobs in the target namespace, and a context once no job uses it', async () => {
+  it('deletes finished LaunchJobs after their TTL, their run Jobs in the target namespace, and the context its uploader uploaded once no job uses it', async () => {
     const queue = 'ttl';
     const repository = `${env.registry}/agent-stores/ttl`;
     const { path, settings } = configFile([
@@ -96,6 +96,9 @@ describe('retention', () => {
     const second = await submit(path, source, queue, options);
     const key = first.spec.source.context!.key;
     expect(second.spec.source.context!.key).toBe(key);
+    // The first submit uploaded the context; the second found it stored and carries no token.
+    expect(first.spec.source.context!.uploadToken).toBeDefined();
+    expect(second.spec.source.context!.uploadToken).toBeUndefined();
 
     const agent = await startAgent(settings);
     const one = await phaseIs(first.metadata.name!, 'Running', 120_000);
@@ -104,17 +107,19 @@ describe('retention', () => {
 
     await endRunJob(batch, one, 'Complete');
     await phaseIs(first.metadata.name!, 'Succeeded');
-    await isGone('the first LaunchJob', () => getJob(first.metadata.name!));
-    await isGone('its run Job', () =>
-      batch.readNamespacedJob({ name: one.status!.runJobName!, namespace: target }),
-    );
-    // The second job still names the context: it survives the round that removed the first
-    // job and the rounds after it (they run every 500 ms with this TTL).
+    // The first job uploaded the context and the second still names it: the first is kept past
+    // its TTL (only its deletion may remove the context), in the rounds that run every 500 ms.
     await sleep(1500);
+    expect((await getJob(first.metadata.name!)).status!.phase).toBe('Succeeded');
     expect(await stores.s3.exists(key)).toBe(true);
 
     await endRunJob(batch, two, 'Failed');
     await isGone('the second LaunchJob', () => getJob(second.metadata.name!));
+    await isGone('its run Job', () =>
+      batch.readNamespacedJob({ name: two.status!.runJobName!, namespace: target }),
+    );
+    // Now the first is the last to name it: it goes, and the context with it.
+    await isGone('the first LaunchJob', () => getJob(first.metadata.name!));
     await waitFor(
       'the context to be deleted',
       () => stores.s3.exists(key),

@@ -80,7 +80,8 @@ describe('the agent builds contexts submitted to an object store', () => {
         namespace,
       });
       expect(runJob.spec!.template.spec!.containers[0]).toMatchObject({
-        image: running.status!.image,
+        // By digest; the tag stays in the reference for people.
+        image: `${running.status!.image}@${running.status!.digest}`,
         args: ['/src/main.txt'],
       });
       if (kaniko) {
@@ -146,7 +147,10 @@ describe('the agent builds contexts submitted to an object store', () => {
     const job = await adminJobs.create(
       namespace,
       { name: uniqueName('lj') },
-      { queue, source: { context: { key: 'contexts/0000.tar.gz' } } },
+      {
+        queue,
+        source: { context: { key: 'contexts/0000.tar.gz', digest: `sha256:${'0'.repeat(64)}` } },
+      },
     );
     const failed = await phaseIs(job.metadata.name!, 'Failed');
     expect(failed.status!.conditions).toEqual(

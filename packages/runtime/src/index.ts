@@ -56,11 +56,19 @@ export {
   type SelectContextStoreOptions,
 } from './storage/select-context-store.js';
 export {
+  ContextExistsError,
   ContextNotFoundError,
   ContextStoreError,
   type BuildContextStore,
+  type DeleteOptions,
   type PutOptions,
+  type StoredObject,
 } from './storage/context-store.js';
+export {
+  contextUploadMetadata,
+  newUploadToken,
+  provesUpload,
+} from './storage/context-ownership.js';
 
 // The agent: a controller for LaunchJobs.
 export { LaunchAgent, type AgentWrites, type LaunchAgentOptions } from './agent/controller.js';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
@@ -220,6 +221,12 @@ describe('extractContextArchive caps', () => {
   });
 });
 
+/** A job's spec.source.context for a file in the claim: its key and the digest of its bytes. */
+function storedContext(claim: string, key: string, prefix = ''): { key: string; digest: string } {
+  const bytes = readFileSync(join(claim, prefix, key));
+  return { key, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+}
+
 describe('localBuildContext', () => {
   it('refuses a stored context whose chained links lead out, and the plan never reads outside', async () => {
     const claim = tempDir('agent-pvc-');
@@ -234,7 +241,9 @@ describe('localBuildContext', () => {
     );
     const store = new PvcContextStore({ claim: 'c', prefix: '', mountPath: claim });
     const before = leftovers();
-    await expect(localBuildContext(store, 'contexts/chain.tar.gz')).rejects.toMatchObject({
+    await expect(
+      localBuildContext(store, storedContext(claim, 'contexts/chain.tar.gz')),
+    ).rejects.toMatchObject({
       reason: 'UnsafeBuildContext',
       message: expect.stringContaining('l2 -> l1/.. that leaves the context'),
     });
@@ -255,7 +264,7 @@ describe('localBuildContext', () => {
       ]),
     );
     const store = new PvcContextStore({ claim: 'c', prefix: '', mountPath: claim });
-    const context = await localBuildContext(store, 'contexts/df.tar.gz', {
+    const context = await localBuildContext(store, storedContext(claim, 'contexts/df.tar.gz'), {
       maxBytes: 1 << 20,
       maxEntries: 10,
     });
@@ -291,7 +300,7 @@ describe('localBuildContext', () => {
     mkdirSync(join(claim, 'contexts'));
     execFileSync('tar', ['czf', join(claim, 'contexts', 'abc.tar.gz'), '-C', src, '.']);
     const store = new PvcContextStore({ claim: 'c', prefix: '', mountPath: claim });
-    const context = await localBuildContext(store, 'contexts/abc.tar.gz');
+    const context = await localBuildContext(store, storedContext(claim, 'contexts/abc.tar.gz'));
     try {
       expect(readFileSync(join(context.directory, 'Dockerfile'), 'utf8')).toContain('COPY');
       expect(readlinkSync(join(context.directory, 'lib', 'b.py'))).toBe('a.py');
@@ -302,14 +311,24 @@ describe('localBuildContext', () => {
 
   it('says when the context is not in the store', async () => {
     const store = new PvcContextStore({ claim: 'c', prefix: 'p', mountPath: tempDir('agent-') });
-    await expect(localBuildContext(store, 'contexts/missing.tar.gz')).rejects.toMatchObject({
+    await expect(
+      localBuildContext(store, {
+        key: 'contexts/missing.tar.gz',
+        digest: `sha256:${'0'.repeat(64)}`,
+      }),
+    ).rejects.toMatchObject({
       reason: 'BuildContextNotFound',
       message: expect.stringContaining('missing.tar.gz'),
     });
   });
 
   it('says when the agent has no store', async () => {
-    await expect(localBuildContext(undefined, 'contexts/x.tar.gz')).rejects.toMatchObject({
+    await expect(
+      localBuildContext(undefined, {
+        key: 'contexts/x.tar.gz',
+        digest: `sha256:${'0'.repeat(64)}`,
+      }),
+    ).rejects.toMatchObject({
       reason: 'NoBuildContextStore',
     });
   });

@@ -14,7 +14,7 @@ export function registerDoctorCommand(program: Command, out: Output): void {
   program
     .command('doctor')
     .description(
-      'Preflight with the configured credentials: registry reachable and push allowed, context store writable, Kubernetes permissions, Docker engine. Exit 1 when a check fails.',
+      'Preflight with the configured credentials: registry reachable and push allowed (and, for ECR, a warning when tags can be overwritten), context store writable, Kubernetes permissions, Docker engine. Exit 1 when a check fails.',
     )
     .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
     .option('--format <format>', 'text or json', 'text')
@@ -47,8 +47,9 @@ export function registerDoctorCommand(program: Command, out: Output): void {
             out.line(`- ${check.summary} (skipped)`);
             continue;
           }
-          out.check(check.ok, check.summary);
-          if (!check.ok && check.fix) out.line(`    fix: ${check.fix}`);
+          if (check.warning) out.line(`! ${check.summary} (warning)`);
+          else out.check(check.ok, check.summary);
+          if ((!check.ok || check.warning) && check.fix) out.line(`    fix: ${check.fix}`);
         }
         out.note(
           failures === 0

@@ -6,6 +6,7 @@ import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
 import { parseBuildArgs, progressReporter } from './build.js';
 import { loadRuntime } from '../runtime.js';
+import { uploadOnce } from './submit-upload.js';
 
 interface SubmitOptions {
   queue?: string;
@@ -69,7 +70,11 @@ export function registerSubmitCommand(program: Command, out: Output): void {
     .addHelpText(
       'after',
       '\nThe context is packed as the build command sends it (.dockerignore applies) and stored\n' +
-        'under contexts/<source hash>.tar.gz, so the same source is uploaded once. Example:\n' +
+        'under contexts/<source hash>.tar.gz, so the same source is uploaded once. Stored contexts\n' +
+        'are written once: when the key exists, the stored archive is read and its sha256 goes into\n' +
+        'the job (spec.source.context.digest); the agent then builds it only if it unpacks to this\n' +
+        'source. A context this command uploads is deleted with its job; one it reused is not.\n' +
+        'Example:\n' +
         '  launch-agent submit ./train --queue gpu -- python train.py --epochs 3\n' +
         'See docs/agent.md.',
     )
@@ -79,7 +84,9 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         agentNamespace,
         checkGitSource,
         createBuildPlan,
+        contextUploadMetadata,
         createContextTar,
+        newUploadToken,
         parallelGzip,
         selectContextStore,
       } = await loadRuntime();
@@ -126,21 +133,24 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         });
         const key = `contexts/${plan.tag}.tar.gz`;
         const context = createContextTar(plan);
-        if (await store.exists(key)) {
-          context.stream.destroy();
-          out.note(`context ${key} is already in ${store.location}`);
-        } else {
-          // As the kaniko builder sends it: a tar error (a file changed after hashing) ends the
-          // gzip stream, and so fails the upload instead of storing a truncated context.
-          const progress = progressReporter(out);
-          progress.phase('upload', store.uri(key));
-          await store.put(key, parallelGzip(context.stream), {
-            onProgress: (sent) => progress.transfer('context', 'uploading', sent),
-          });
-          progress.transfer('context', 'uploaded');
+        const uploaded = await uploadOnce({
+          store,
+          key,
+          archive: () => parallelGzip(context.stream),
+          namespace,
+          progress: progressReporter(out),
+          newUploadToken,
+          contextUploadMetadata,
+        });
+        if (uploaded.uploadToken) {
           out.note(`uploaded ${plan.stats.files} files to ${store.location} as ${key}`);
+        } else {
+          context.stream.destroy();
+          out.note(
+            `context ${key} is already in ${store.location} (${uploaded.digest}); the agent builds it only if it unpacks to this source`,
+          );
         }
-        spec.source.context = { key };
+        spec.source.context = { key, ...uploaded };
         spec.dockerfile = context.dockerfileName;
         if (Object.keys(buildArgs).length > 0) spec.buildArgs = buildArgs;
       }

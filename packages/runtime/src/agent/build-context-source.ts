@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readlink, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,8 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { DEFAULT_MAX_SOURCE_BYTES, DEFAULT_MAX_SOURCE_ENTRIES } from '@launch-agent/config';
 import tar from 'tar-stream';
+import type { BuildPlan } from '../context/build-plan.js';
+import { digestSourceManifest } from '../context/source-hash.js';
 import {
   ContextNotFoundError,
   ContextStoreError,
@@ -137,6 +140,7 @@ export async function extractContextArchive(
   archive: Readable,
   what: string,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
+  expectedDigest?: string,
 ): Promise<LocalBuildContext> {
   const directory = await mkdtemp(join(tmpdir(), 'launch-agent-context-'));
   const cleanup = () => rm(directory, { recursive: true, force: true });
@@ -219,8 +223,26 @@ export async function extractContextArchive(
       },
     );
   });
+  const digest = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      digest.update(chunk);
+      callback(null, chunk);
+    },
+  });
   try {
-    await pipeline(archive, createGunzip(), extract);
+    // Hashed as it streams in: the archive is read once, and nothing unpacked is used before
+    // its digest is known to match.
+    await pipeline(archive, hashing, createGunzip(), extract);
+    if (expectedDigest !== undefined) {
+      const actual = `sha256:${digest.digest('hex')}`;
+      if (actual !== expectedDigest) {
+        throw new BuildContextUnavailableError(
+          'BuildContextMismatch',
+          `archive digest: the stored context ${what} is ${actual}, but spec.source.context.digest is ${expectedDigest}; it changed after it was submitted`,
+        );
+      }
+    }
     // A link checked early may lead elsewhere once later links exist: check them all again.
     for (const link of links) {
       const parent = posix.dirname(link);
@@ -250,9 +272,16 @@ export async function extractContextArchive(
  */
 export async function localBuildContext(
   store: BuildContextStore | undefined,
-  key: string,
+  context: StoredContextReference,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
 ): Promise<LocalBuildContext> {
+  const { key, digest } = context;
+  if (digest === undefined && sourceHashInKey(key) === undefined) {
+    throw new BuildContextUnavailableError(
+      'BuildContextUnverified',
+      `the build context ${key} can be checked against nothing: spec.source.context has no digest and its key names no source hash (contexts/<source hash>.tar.gz); submit it with launch-agent submit, or set digest to the sha256 of the archive`,
+    );
+  }
   if (!store) {
     throw new BuildContextUnavailableError(
       'NoBuildContextStore',
@@ -274,5 +303,63 @@ export async function localBuildContext(
     }
     throw error;
   }
-  return extractContextArchive(archive, store.uri(key), limits);
+  return extractContextArchive(archive, store.uri(key), limits, digest);
+}
+
+/** A LaunchJob's `spec.source.context`. */
+export interface StoredContextReference {
+  key: string;
+  /** `sha256:<hex>` of the archive bytes, as `launch-agent submit` uploaded them. */
+  digest?: string;
+}
+
+/**
+ * The source hash a context key names: `launch-agent submit` stores a context as
+ * `contexts/<source hash>.tar.gz`, the hash's first 32 hex characters (the image tag) or all 64.
+ */
+export function sourceHashInKey(key: string): string | undefined {
+  return /(?:^|\/)([0-9a-f]{64}|[0-9a-f]{32})\.tar\.gz$/.exec(key)?.[1];
+}
+
+/**
+ * Refuses an unpacked context whose source hash is not the one its key names. The hash is the
+ * submitter's: `launch-agent submit` adds a Dockerfile from outside the context to the archive
+ * as `.launch-agent-dockerfile-<tag>`, which its own hash counted only as the Dockerfile, so that
+ * entry is left out here too. A key that names no hash is not checked here (the digest is).
+ */
+export function checkContextSourceHash(
+  key: string,
+  plan: Pick<
+    BuildPlan,
+    | 'entries'
+    | 'fileDigests'
+    | 'dockerfile'
+    | 'dockerfileInContext'
+    | 'buildArgs'
+    | 'target'
+    | 'platform'
+  >,
+): void {
+  const named = sourceHashInKey(key);
+  if (named === undefined) return;
+  const added = plan.dockerfileInContext;
+  const addedByTar =
+    added !== undefined &&
+    new RegExp(`^\\.launch-agent-dockerfile-${named.slice(0, 12)}_*$`).test(added);
+  const hash = digestSourceManifest(
+    {
+      entries: addedByTar ? plan.entries.filter((entry) => entry.path !== added) : plan.entries,
+      dockerfile: plan.dockerfile,
+      buildArgs: plan.buildArgs,
+      ...(plan.target !== undefined ? { target: plan.target } : {}),
+      ...(plan.platform !== undefined ? { platform: plan.platform } : {}),
+    },
+    plan.fileDigests,
+  );
+  if (!hash.startsWith(named)) {
+    throw new BuildContextUnavailableError(
+      'BuildContextMismatch',
+      `source hash: the build context ${key} unpacks to source ${hash.slice(0, named.length)} (with this job's Dockerfile and build args), not the ${named} its key names`,
+    );
+  }
 }

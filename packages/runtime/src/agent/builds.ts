@@ -8,12 +8,14 @@ import type { AgentSettings } from '@launch-agent/config';
 import { buildImage, type BuildReport } from '../build-engine.js';
 import type { Builder } from '../builders/builder.js';
 import { selectBuilder } from '../builders/select-builder.js';
+import { createBuildPlan } from '../context/build-plan.js';
 import type { CachedLaunchJob, LaunchJob } from '../kubernetes/launchjob-types.js';
 import type { RegistryOptions } from '../registries/select-registry.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
-import { localBuildContext } from './build-context-source.js';
+import { checkContextSourceHash, localBuildContext } from './build-context-source.js';
 import { fetchGitSource } from './git-source.js';
+import { requirePinnedDigest, resolvePrebuiltImage, type PrebuiltPin } from './image-pinning.js';
 
 export interface BuildOutcome {
   report?: BuildReport;
@@ -89,7 +91,10 @@ export class Builds {
     // Jobs with the same source, Dockerfile, build args and platform (a sweep) share one fetch,
     // hash, registry check and build while it is in flight.
     const shareKey = JSON.stringify([
-      source.context ? ['context', source.context.key] : ['git', source.git!.url, source.git!.ref],
+      // The digest too: jobs that name one key with different digests are checked apart.
+      source.context
+        ? ['context', source.context.key, source.context.digest ?? '']
+        : ['git', source.git!.url, source.git!.ref],
       job.spec.dockerfile ?? 'Dockerfile',
       job.spec.buildArgs ?? {},
       this.options.settings.builder.platform ?? '',
@@ -146,20 +151,24 @@ export class Builds {
     const source = job.spec.source;
     // Unpacking and checking out are capped (launchjobs.max-source-bytes / -entries).
     const limits = this.options.settings.launchJobs.sourceLimits;
+    // A stored context is checked against spec.source.context.digest while it downloads.
     const local = source.context
-      ? await localBuildContext(this.options.contextStore, source.context.key, limits)
+      ? await localBuildContext(this.options.contextStore, source.context, limits)
       : await fetchGitSource(source.git!, signal, limits);
     try {
       const { platform } = this.options.settings.builder;
-      return await buildImage({
-        plan: {
-          contextDir: local.directory,
-          // Relative to the context: the plan refuses a path or a link that leaves it.
-          contextDockerfile: job.spec.dockerfile ?? 'Dockerfile',
-          ...(job.spec.buildArgs ? { buildArgs: job.spec.buildArgs } : {}),
-          ...(platform ? { platform } : {}),
-          cacheDir: false,
-        },
+      const plan = await createBuildPlan({
+        contextDir: local.directory,
+        // Relative to the context: the plan refuses a path or a link that leaves it.
+        contextDockerfile: job.spec.dockerfile ?? 'Dockerfile',
+        ...(job.spec.buildArgs ? { buildArgs: job.spec.buildArgs } : {}),
+        ...(platform ? { platform } : {}),
+        cacheDir: false,
+      });
+      // What was unpacked must be the source its key names, before anything is built from it.
+      if (source.context) checkContextSourceHash(source.context.key, plan);
+      const report = await buildImage({
+        plan,
         destination,
         // The build's name follows the job that leads it: a retry finds its kaniko Job again.
         buildId: job.metadata.uid!,
@@ -167,9 +176,20 @@ export class Builds {
         builder: () => this.builder(),
         signal,
       });
+      // The run uses this digest, never the tag, which anyone with push rights can move.
+      requirePinnedDigest(report);
+      return report;
     } finally {
       await local.cleanup();
     }
+  }
+
+  /**
+   * A prebuilt `spec.source.image` by tag, resolved to the digest its registry answers now with
+   * the agent's credentials; when it cannot answer, the job runs by tag and `note` says why.
+   */
+  pinPrebuilt(image: string): Promise<PrebuiltPin> {
+    return resolvePrebuiltImage(image, this.options.registryOptions);
   }
 
   /**

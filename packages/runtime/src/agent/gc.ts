@@ -1,6 +1,7 @@
-// Retention: finished LaunchJobs past their TTL (with their run Jobs and unshared contexts),
-// what a deleted LaunchJob leaves, and run Jobs whose LaunchJob is gone. A run Job is deleted only
-// when it carries the LaunchJob's uid: what a job's status names is never enough.
+// Retention: finished LaunchJobs past their TTL (with their run Jobs and the contexts their own
+// submission uploaded, once no job uses them), what a deleted LaunchJob leaves, and run Jobs
+// whose LaunchJob is gone. A run Job is deleted only when it carries the LaunchJob's uid: what a
+// job's status names is never enough.
 import type { V1Job } from '@kubernetes/client-node';
 import { apiStatus } from '../kubernetes/kube-client.js';
 import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
@@ -10,6 +11,7 @@ import {
   type CachedLaunchJob,
 } from '../kubernetes/launchjob-types.js';
 import type { BuildContextStore } from '../storage/context-store.js';
+import { provesUpload } from '../storage/context-ownership.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import { runJobName } from './run-job-spec.js';
@@ -43,12 +45,34 @@ export class Retention {
     return this.removed.delete(job.metadata.uid ?? '');
   }
 
-  /** Milliseconds until a finished job's TTL runs out; undefined when it is never deleted. */
+  /**
+   * Milliseconds until a finished job's TTL runs out; undefined when it is never deleted. The
+   * job whose submission uploaded a context that other jobs still name is kept past its TTL
+   * until they are gone: only its deletion can remove the context (removeOwnContext), so it
+   * waits to be the last.
+   */
   expiresIn(job: CachedLaunchJob): number | undefined {
-    if (this.options.ttlMs === undefined) return undefined;
+    const ttlMs = this.options.ttlMs;
+    if (ttlMs === undefined) return undefined;
     const finished = Date.parse(job.status?.completionTime ?? '');
     if (Number.isNaN(finished)) return undefined;
-    return Math.max(0, finished + this.options.ttlMs - this.options.now().getTime());
+    const left = Math.max(0, finished + ttlMs - this.options.now().getTime());
+    if (left > 0) return left;
+    const context = job.spec.source?.context;
+    if (context?.uploadToken && this.namedByOthers(job, context.key)) {
+      return Math.max(1_000, Math.min(ttlMs, 10_000));
+    }
+    return 0;
+  }
+
+  /** Whether a LaunchJob other than `job` names the context `key`. */
+  private namedByOthers(job: CachedLaunchJob, key: string): boolean {
+    return this.options
+      .jobs()
+      .some(
+        (other) =>
+          other.metadata.uid !== job.metadata.uid && other.spec.source?.context?.key === key,
+      );
   }
 
   /**
@@ -91,17 +115,10 @@ export class Retention {
         removed.runJob = `${namespace}/${name}`;
       }
       const key = job.spec.source?.context?.key;
-      const inUse = (k: string) =>
-        this.options
-          .jobs()
-          .some(
-            (other) =>
-              other.metadata.uid !== job.metadata.uid && other.spec.source?.context?.key === k,
-          );
-      if (key && contextStore && !inUse(key)) {
-        await contextStore.delete(key);
-        metrics.count('deleted', { what: 'context' });
-        removed.context = contextStore.uri(key);
+      if (key && contextStore && !this.namedByOthers(job, key)) {
+        const kept = await this.removeOwnContext(job, contextStore, key);
+        if (kept) removed.contextKept = kept;
+        else removed.context = contextStore.uri(key);
       }
     } catch (error) {
       log.warn('could not remove all a LaunchJob left', {
@@ -111,6 +128,31 @@ export class Retention {
       });
     }
     return removed;
+  }
+
+  /**
+   * Deletes the job's context only when the job proves its own submission uploaded it (the
+   * upload token, see context-ownership.ts), and only that very object (a delete conditioned on
+   * the version that was checked): never an object that merely has the name the job gives, nor
+   * one written under that name since. Returns why the context was kept, or undefined.
+   */
+  private async removeOwnContext(
+    job: CachedLaunchJob,
+    store: BuildContextStore,
+    key: string,
+  ): Promise<string | undefined> {
+    const stored = await store.stat(key);
+    if (!stored) return 'not in the store';
+    const proof = provesUpload(stored, {
+      namespace: job.metadata.namespace,
+      uploadToken: job.spec.source.context?.uploadToken,
+    });
+    if (!proof.proven) return proof.why;
+    if (!(await store.delete(key, { ifVersion: stored.version }))) {
+      return 'the stored object changed after it was checked';
+    }
+    this.options.metrics.count('deleted', { what: 'context' });
+    return undefined;
   }
 
   /**

@@ -8,6 +8,7 @@ import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import type { CachedLaunchJob, LaunchJob } from '../kubernetes/launchjob-types.js';
 import { apiStatus, isConflict, isNotFound } from '../kubernetes/kube-client.js';
 import { KubeRequestError } from '../kubernetes/raw-request.js';
+import { pinImage } from '../registries/image-reference.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import { BuildContextUnavailableError } from './build-context-source.js';
@@ -332,7 +333,9 @@ export class Reconciler {
     let run: Omit<RunStarted, 'runJobName' | 'runJobNamespace'>;
     if (source.from === 'prebuilt') {
       parts.metrics.count('images', { result: 'prebuilt' });
-      run = { image: source.image, imageStatus: 'prebuilt' };
+      // By digest when its registry answers one, else by tag with the reason in status.
+      const pin = await parts.builds.pinPrebuilt(source.image);
+      run = { image: source.image, imageStatus: 'prebuilt', ...pin };
     } else {
       run = this.builtImage(key, job, source.outcome);
     }
@@ -385,7 +388,8 @@ export class Reconciler {
     const namespace = job.metadata.namespace!;
     const name = runJobName(job);
     const body = runJobSpec(job, {
-      image: run.image,
+      // By digest whenever one is known: the tag in status.image is for people.
+      image: run.digest ? pinImage(run.image, run.digest) : run.image,
       agentName: parts.identity,
       template: runTemplateForQueue(parts.settings, job.spec.queue),
     });

@@ -73,8 +73,17 @@ export interface RunStarted {
   runJobName: string;
   runJobNamespace: string;
   imageStatus?: LaunchJobStatus['imageStatus'];
+  /** The manifest digest the run Job's image is pinned to. */
   digest?: string;
+  /** Why a prebuilt image runs by tag (no digest could be resolved). */
+  pinNote?: string;
   buildDurationSeconds?: number;
+}
+
+function builtReason(run: RunStarted): string {
+  if (run.imageStatus === 'built') return 'Built';
+  if (run.imageStatus === 'reused') return 'ImageExists';
+  return run.pinNote ? 'PrebuiltByTag' : 'Prebuilt';
 }
 
 export function runningStatus(job: CachedLaunchJob, run: RunStarted, now: Date): LaunchJobStatus {
@@ -86,13 +95,10 @@ export function runningStatus(job: CachedLaunchJob, run: RunStarted, now: Date):
       {
         type: 'Built',
         status: 'True',
-        reason:
-          run.imageStatus === 'built'
-            ? 'Built'
-            : run.imageStatus === 'reused'
-              ? 'ImageExists'
-              : 'Prebuilt',
-        message: run.image,
+        reason: builtReason(run),
+        message: run.pinNote
+          ? `${run.image} ${redactText(run.pinNote)}`
+          : `${run.image}${run.digest && !run.image.includes('@') ? `@${run.digest}` : ''}`,
       },
       now,
     );

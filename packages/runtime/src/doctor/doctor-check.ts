@@ -1,10 +1,12 @@
 /** One preflight check's outcome, as `launch-agent doctor` prints it. */
 export interface DoctorCheck {
-  /** Stable identifier: registry.reachable, registry.push, context-store.write, kubernetes.access, docker.engine. */
+  /** Stable identifier: registry.reachable, registry.push, registry.tag-mutability, context-store.write, kubernetes.access, docker.engine. */
   id: string;
   ok: boolean;
   /** True when the check does not apply to this config or place; a skipped check is ok. */
   skipped?: boolean;
+  /** True when the check passed with something to improve (`fix` says what); a warning is ok. */
+  warning?: boolean;
   /** What was checked and what was found, in one line. */
   summary: string;
   /** What to do about a failure. */
@@ -17,6 +19,10 @@ export function passed(id: string, summary: string): DoctorCheck {
 
 export function failed(id: string, summary: string, fix: string): DoctorCheck {
   return { id, ok: false, summary, fix };
+}
+
+export function warned(id: string, summary: string, fix: string): DoctorCheck {
+  return { id, ok: true, warning: true, summary, fix };
 }
 
 export function skipped(id: string, summary: string): DoctorCheck {

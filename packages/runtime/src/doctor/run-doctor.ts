@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { AgentSettings } from '@launch-agent/config';
 import * as k8s from '@kubernetes/client-node';
 import type Docker from 'dockerode';
+import type { Registry } from '../registries/registry.js';
 import { createRegistry, type RegistryOptions } from '../registries/select-registry.js';
 import { selectContextStore } from '../storage/select-context-store.js';
 import { checkDockerEngine } from './docker-check.js';
-import { failed, failureFrom, passed, skipped, type DoctorCheck } from './doctor-check.js';
+import { failed, failureFrom, passed, skipped, warned, type DoctorCheck } from './doctor-check.js';
 import { checkKubernetesAccess } from './kubernetes-check.js';
 import { probePush, type PushProbeOptions } from './registry-push-probe.js';
 
@@ -134,6 +135,8 @@ async function registryChecks(
     checks.push(failureFrom('registry.reachable', `registry ${destination.reference}`, error));
     return checks;
   }
+  const mutability = await tagMutabilityCheck(registry);
+  if (mutability) checks.push(mutability);
   // With kaniko and its own ServiceAccount, build pods push under an identity the agent cannot assume.
   const buildSa = settings.kubernetes.buildServiceAccount;
   if (builder === 'kaniko' && buildSa && buildSa !== settings.kubernetes.serviceAccount) {
@@ -156,6 +159,35 @@ async function registryChecks(
     checks.push(failureFrom('registry.push', `registry push to ${destination.reference}`, error));
   }
   return checks;
+}
+
+/**
+ * Where the registry can say, a warning when the destination lets tags be overwritten: anyone
+ * with push rights can then put another image under a source-hash tag, which a later job reuses
+ * (the agent pins the digest it finds, so the image cannot change under a job once chosen).
+ */
+async function tagMutabilityCheck(registry: Registry): Promise<DoctorCheck | undefined> {
+  if (!registry.tagMutability) return undefined;
+  const where = registry.destination.reference;
+  try {
+    const rule = await registry.tagMutability();
+    if (!rule) {
+      return skipped('registry.tag-mutability', `registry: ${where} does not exist yet`);
+    }
+    if (!rule.mutable) {
+      return passed(
+        'registry.tag-mutability',
+        `registry ${where}: tags are immutable (${rule.setting})`,
+      );
+    }
+    return warned(
+      'registry.tag-mutability',
+      `registry ${where}: tags can be overwritten (imageTagMutability ${rule.setting}); anyone with push rights can put another image under a source-hash tag, and a later job of that source would reuse it`,
+      `Make the tags immutable: aws ecr put-image-tag-mutability --repository-name ${registry.destination.repository} --image-tag-mutability IMMUTABLE (keep push rights to the agent's identity either way)`,
+    );
+  } catch (error) {
+    return failureFrom('registry.tag-mutability', `registry ${where} tag rule`, error);
+  }
 }
 
 async function contextStoreCheck(

@@ -22,7 +22,16 @@ export interface LaunchJobSource {
   /** A prebuilt image: nothing is built. */
   image?: string;
   /** A build context (tar.gz) in the agent's build-context store. */
-  context?: { key: string; digest?: string };
+  context?: {
+    key: string;
+    /** `sha256:<hex>` of the archive bytes; the agent refuses a stored context that differs. */
+    digest?: string;
+    /**
+     * Set by `launch-agent submit` when it uploaded the object itself: the object's metadata
+     * holds its hash, which lets the agent delete the context with the job (context-ownership.ts).
+     */
+    uploadToken?: string;
+  };
   git?: { url: string; ref?: string };
 }
 
@@ -140,7 +149,9 @@ export function cachedLaunchJob(job: LaunchJob | CachedLaunchJob): CachedLaunchJ
       queue: spec?.queue,
       source: {
         ...(source.image !== undefined ? { image: source.image } : {}),
-        ...(source.context ? { context: copyDefined(source.context, ['key', 'digest']) } : {}),
+        ...(source.context
+          ? { context: copyDefined(source.context, ['key', 'digest', 'uploadToken']) }
+          : {}),
         ...(source.git ? { git: copyDefined(source.git, ['url', 'ref']) } : {}),
       },
       ...(spec?.run?.namespace !== undefined ? { run: { namespace: spec.run.namespace } } : {}),

@@ -12,6 +12,7 @@ import {
   RegistryCredentials,
   RegistryError,
   type ImageLookup,
+  type TagMutability,
 } from './registry.js';
 
 export interface EcrRegistryOptions {
@@ -153,6 +154,26 @@ export class EcrRegistry extends BaseRegistry {
       // Another agent may have created it in the meantime.
       if (errorName(error) !== 'RepositoryAlreadyExistsException')
         throw this.translate(error, `creating repository ${repositoryName}`);
+    }
+  }
+
+  /** DescribeRepositories' imageTagMutability; undefined when the repository does not exist yet. */
+  async tagMutability(): Promise<TagMutability | undefined> {
+    const repositoryName = this.destination.repository;
+    try {
+      const result = await this.client.send(
+        new DescribeRepositoriesCommand({
+          registryId: this.account,
+          repositoryNames: [repositoryName],
+        }),
+      );
+      // ECR's default, when a repository reports none, is MUTABLE.
+      const setting = result.repositories?.[0]?.imageTagMutability ?? 'MUTABLE';
+      // MUTABLE_WITH_EXCLUSION and IMMUTABLE_WITH_EXCLUSION leave some tags the other way.
+      return { mutable: setting !== 'IMMUTABLE', setting };
+    } catch (error) {
+      if (errorName(error) === 'RepositoryNotFoundException') return undefined;
+      throw this.translate(error, `looking up repository ${repositoryName}`);
     }
   }
 

@@ -96,6 +96,19 @@ export interface Registry {
   credentials(): Promise<RegistryCredentials | undefined>;
   /** Makes the repository ready for a push (for example creates a missing ECR repository when configured to). */
   prepareForPush(): Promise<void>;
+  /**
+   * Whether the repository lets a pushed tag be overwritten, for registries whose API says so
+   * (ECR's imageTagMutability); undefined when this registry cannot tell.
+   */
+  tagMutability?(): Promise<TagMutability | undefined>;
+}
+
+/** A repository's tag rule, as its registry reports it. */
+export interface TagMutability {
+  /** Whether a tag can be moved to another image (some tags may be exempt: see `setting`). */
+  mutable: boolean;
+  /** The registry's own name for the setting, e.g. `MUTABLE`. */
+  setting: string;
 }
 
 /** A registry call failed; `hint` says what the user can do about it. */

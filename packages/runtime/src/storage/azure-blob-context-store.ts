@@ -6,11 +6,15 @@ import {
 } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
 import {
+  checkMetadata,
+  ContextExistsError,
   ContextNotFoundError,
   ContextStoreError,
   joinKey,
   type BuildContextStore,
+  type DeleteOptions,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 
 export interface AzureBlobContextStoreOptions {
@@ -133,18 +137,40 @@ export class AzureBlobContextStore implements BuildContextStore {
     const onProgress = options.onProgress
       ? (event: { loadedBytes: number }) => options.onProgress!(event.loadedBytes)
       : undefined;
+    checkMetadata(options.metadata);
+    // Written once: the upload (or the commit of its block list) fails with 409 BlobAlreadyExists
+    // or 412 when a blob is there.
+    const once = {
+      conditions: { ifNoneMatch: '*' },
+      ...(options.metadata ? { metadata: options.metadata } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    };
     try {
       if (Buffer.isBuffer(body)) {
-        await blob.uploadData(body, {
-          blockSize: BLOCK_SIZE,
-          concurrency: CONCURRENCY,
-          ...(onProgress ? { onProgress } : {}),
-        });
+        await blob.uploadData(body, { blockSize: BLOCK_SIZE, concurrency: CONCURRENCY, ...once });
       } else {
-        await blob.uploadStream(body, BLOCK_SIZE, CONCURRENCY, onProgress ? { onProgress } : {});
+        await blob.uploadStream(body, BLOCK_SIZE, CONCURRENCY, once);
       }
     } catch (error) {
+      const statusCode = (error as { statusCode?: number }).statusCode;
+      if (statusCode === 409 || statusCode === 412) {
+        throw new ContextExistsError(this.uri(key), this.location, { cause: error });
+      }
       throw this.fail(error, 'uploading the build context', key);
+    }
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const properties = await this.container
+        .getBlockBlobClient(joinKey(this.prefix, key))
+        .getProperties();
+      return { metadata: properties.metadata ?? {}, version: properties.etag ?? '' };
+    } catch (error) {
+      const statusCode = (error as { statusCode?: number }).statusCode;
+      const errorCode = (error as { code?: string }).code;
+      if (statusCode === 404 && errorCode !== 'ContainerNotFound') return undefined;
+      throw this.fail(error, 'checking for the build context', key);
     }
   }
 
@@ -178,10 +204,18 @@ export class AzureBlobContextStore implements BuildContextStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
     try {
-      await this.container.getBlockBlobClient(joinKey(this.prefix, key)).deleteIfExists();
+      const result = await this.container
+        .getBlockBlobClient(joinKey(this.prefix, key))
+        // Only this ETag: a blob written under the name since is left alone.
+        .deleteIfExists(
+          options.ifVersion !== undefined ? { conditions: { ifMatch: options.ifVersion } } : {},
+        );
+      return result.succeeded;
     } catch (error) {
+      const statusCode = (error as { statusCode?: number }).statusCode;
+      if (statusCode === 412 && options.ifVersion !== undefined) return false;
       throw this.fail(error, 'deleting the build context', key);
     }
   }

@@ -2,13 +2,17 @@ import { Storage, type Bucket } from '@google-cloud/storage';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  checkMetadata,
+  ContextExistsError,
   ContextNotFoundError,
   ContextStoreError,
   countingStream,
   joinKey,
   toReadable,
   type BuildContextStore,
+  type DeleteOptions,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 
 export interface GcsContextStoreOptions {
@@ -108,6 +112,7 @@ export class GcsContextStore implements BuildContextStore {
     const file = this.bucket.file(joinKey(this.prefix, key));
     const size = Buffer.isBuffer(body) ? body.length : options.size;
     const resumable = size === undefined || size > SIMPLE_UPLOAD_LIMIT;
+    checkMetadata(options.metadata);
     try {
       await pipeline(
         toReadable(body),
@@ -115,10 +120,30 @@ export class GcsContextStore implements BuildContextStore {
         file.createWriteStream({
           resumable,
           contentType: 'application/gzip',
+          // Written once: generation 0 means "only if no live object has this name".
+          preconditionOpts: { ifGenerationMatch: 0 },
+          ...(options.metadata ? { metadata: { metadata: options.metadata } } : {}),
         }),
       );
     } catch (error) {
+      if (code(error) === 412) {
+        throw new ContextExistsError(this.uri(key), this.location, { cause: error });
+      }
       throw this.fail(error, 'uploading the build context', key);
+    }
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const [metadata] = await this.bucket.file(joinKey(this.prefix, key)).getMetadata();
+      const custom: Record<string, string> = {};
+      for (const [name, value] of Object.entries(metadata.metadata ?? {})) {
+        if (typeof value === 'string') custom[name] = value;
+      }
+      return { metadata: custom, version: String(metadata.generation ?? '') };
+    } catch (error) {
+      if (code(error) === 404) return undefined;
+      throw this.fail(error, 'checking for the build context', key);
     }
   }
 
@@ -154,10 +179,19 @@ export class GcsContextStore implements BuildContextStore {
     return pinned.createReadStream({ decompress: false });
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
     try {
-      await this.bucket.file(joinKey(this.prefix, key)).delete({ ignoreNotFound: true });
+      // With a version, the delete names that generation: an object written under the name
+      // since is another generation, and the delete answers 404 and leaves it.
+      const name = joinKey(this.prefix, key);
+      const file =
+        options.ifVersion !== undefined
+          ? this.bucket.file(name, { generation: Number(options.ifVersion) })
+          : this.bucket.file(name);
+      await file.delete();
+      return true;
     } catch (error) {
+      if (code(error) === 404) return false;
       throw this.fail(error, 'deleting the build context', key);
     }
   }

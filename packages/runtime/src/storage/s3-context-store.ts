@@ -1,11 +1,15 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import {
+  checkMetadata,
+  ContextExistsError,
   ContextNotFoundError,
   ContextStoreError,
   joinKey,
   type BuildContextStore,
+  type DeleteOptions,
   type PutOptions,
+  type StoredObject,
 } from './context-store.js';
 import { s3Addressing, type S3AddressingOptions } from './s3-addressing.js';
 
@@ -118,6 +122,13 @@ export class S3ContextStore implements BuildContextStore {
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
     const Key = joinKey(this.prefix, key);
+    checkMetadata(options.metadata);
+    // Written once: the PutObject, or the multipart upload's completion, fails (412) when an
+    // object is there; S3 answers 409 when another conditional write to the key is under way.
+    const once = {
+      IfNoneMatch: '*',
+      ...(options.metadata ? { Metadata: options.metadata } : {}),
+    };
     try {
       const { client, sdk } = await this.s3();
       if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT) {
@@ -127,6 +138,7 @@ export class S3ContextStore implements BuildContextStore {
             Key,
             Body: body,
             ContentLength: body.length,
+            ...once,
           }),
         );
         options.onProgress?.(body.length);
@@ -135,7 +147,7 @@ export class S3ContextStore implements BuildContextStore {
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
         client,
-        params: { Bucket: this.bucket, Key, Body: body },
+        params: { Bucket: this.bucket, Key, Body: body, ...once },
         partSize: PART_SIZE,
         queueSize: 4,
         leavePartsOnError: false,
@@ -148,7 +160,24 @@ export class S3ContextStore implements BuildContextStore {
       }
       await upload.done();
     } catch (error) {
+      const code = status(error);
+      if (code === 412 || code === 409 || (error as Error).name === 'PreconditionFailed') {
+        throw new ContextExistsError(this.uri(key), this.location, { cause: error });
+      }
       throw this.fail(error, 'uploading the build context', key);
+    }
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const { client, sdk } = await this.s3();
+      const head = await client.send(
+        new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+      );
+      return { metadata: head.Metadata ?? {}, version: head.ETag ?? '' };
+    } catch (error) {
+      if ((error as Error).name === 'NotFound' || status(error) === 404) return undefined;
+      throw this.fail(error, 'checking for the build context', key);
     }
   }
 
@@ -183,14 +212,21 @@ export class S3ContextStore implements BuildContextStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
     try {
       const { client, sdk } = await this.s3();
       await client.send(
-        new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.prefix, key) }),
+        new sdk.DeleteObjectCommand({
+          Bucket: this.bucket,
+          Key: joinKey(this.prefix, key),
+          // S3's conditional delete: only while the object still has this ETag.
+          ...(options.ifVersion !== undefined ? { IfMatch: options.ifVersion } : {}),
+        }),
       );
+      return true;
     } catch (error) {
-      if ((error as Error).name === 'NoSuchKey' || status(error) === 404) return;
+      if ((error as Error).name === 'NoSuchKey' || status(error) === 404) return false;
+      if (status(error) === 412 && options.ifVersion !== undefined) return false;
       throw this.fail(error, 'deleting the build context', key);
     }
   }

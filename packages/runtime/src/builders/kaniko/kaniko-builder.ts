@@ -280,6 +280,9 @@ export class KanikoBuilder implements Builder {
 
   /** Streams tar → parallel gzip → the store, with progress; returns the Dockerfile's name in the tar. */
   private async upload(request: BuildRequest, key: string): Promise<string> {
+    // The key is this build's own (its build id): an object under it is what an earlier attempt
+    // of this build left, and stores write once, so it goes first.
+    await this.options.store.delete(key);
     const context = createContextTar(request.plan);
     // A tar error (a file changed since it was hashed) ends the gzip stream, and so the upload.
     const body = parallelGzip(context.stream, this.options.gzip);
