@@ -50,7 +50,7 @@ it('reads the README map of where things are', () => {
   expect(paths).toEqual(
     expect.arrayContaining([
       'packages/runtime/src/agent/reconcile.ts',
-      'packages/runtime/src/agent/controller.ts',
+      'packages/runtime/src/agent/launch-agent.ts',
       'packages/runtime/src/context/source-hash.ts',
       'packages/runtime/src/builders/kaniko/kaniko-builder.ts',
     ]),

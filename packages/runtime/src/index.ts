@@ -71,7 +71,7 @@ export {
 } from './storage/context-ownership.js';
 
 // The agent: a controller for LaunchJobs.
-export { LaunchAgent, type AgentWrites, type LaunchAgentOptions } from './agent/controller.js';
+export { LaunchAgent, type AgentWrites, type LaunchAgentOptions } from './agent/launch-agent.js';
 export { AgentMetrics } from './agent/agent-metrics.js';
 export { startHealthServer, type HealthServer, type HealthSources } from './agent/health-server.js';
 export {

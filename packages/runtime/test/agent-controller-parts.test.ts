@@ -1,7 +1,7 @@
 import type { V1Job } from '@kubernetes/client-node';
 import { backoffDelay } from '../src/kubernetes/backoff.js';
 import { microTime } from '../src/kubernetes/raw-request.js';
-import { claimedAt, Slots } from '../src/agent/claims.js';
+import { claimedAt, Slots } from '../src/agent/slots.js';
 import { agentLeaseName } from '../src/agent/lease.js';
 import { runOutcome } from '../src/agent/run-jobs.js';
 import {
