@@ -29,7 +29,16 @@ export {
   type BuilderSettings,
   type BuilderType,
   type EnvironmentType,
+  type GitSourceSettings,
 } from './normalize.js';
+export {
+  CREDENTIAL_SCHEMES,
+  DEFAULT_GIT_SCHEMES,
+  hostMatches,
+  hostPatternProblem,
+  normalizeHost,
+  type GitScheme,
+} from './uri/git-hosts.js';
 export {
   checkConfigText,
   loadConfig,

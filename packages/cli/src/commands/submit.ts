@@ -103,7 +103,7 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       if (options.image) {
         spec.source.image = options.image;
       } else if (options.git) {
-        checkGitSource({ url: options.git });
+        checkGitSource({ url: options.git, ...(options.ref ? { ref: options.ref } : {}) });
         spec.source.git = { url: options.git, ...(options.ref ? { ref: options.ref } : {}) };
         if (options.dockerfile) spec.dockerfile = options.dockerfile;
         const buildArgs = parseBuildArgs(options.buildArg);

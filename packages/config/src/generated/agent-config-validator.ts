@@ -481,7 +481,7 @@ const schema11 = {
     },
     launchjobs: {
       description:
-        "Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.",
+        "Added by this agent. How the agent holds LaunchJobs: how often it renews its claim on a job, when another agent may take a silent agent's jobs over, how long finished jobs are kept, how much of a job's source the agent unpacks, and where git sources may come from.",
       type: 'object',
       additionalProperties: false,
       properties: {
@@ -515,7 +515,7 @@ const schema11 = {
         },
         'max-source-bytes': {
           description:
-            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).",
+            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) as it is fetched and checked out (its fetched pack and its files together). The write that would pass it stops, the job fails (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit).",
           type: 'integer',
           minimum: 1048576,
           default: 1073741824,
@@ -531,6 +531,90 @@ const schema11 = {
           examples: [100000],
           'x-expected': 'a whole number of entries, at least 1',
         },
+        'source-budget-bytes': {
+          description:
+            "The most bytes the sources of all builds in progress may take on the agent's /tmp together (stored contexts as they unpack, git sources as they are fetched and checked out). A build reserves max-source-bytes before it writes anything and keeps what its source really takes until the build ends; a build whose reservation does not fit waits (in phase Building) until others release theirs. Unset: 3 x max-source-bytes. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit, 4Gi by default).",
+          type: 'integer',
+          minimum: 1048576,
+          examples: [3221225472],
+          'x-expected': 'a whole number of bytes, at least max-source-bytes',
+        },
+        'git-sources': {
+          description:
+            "Where a LaunchJob's source.git may come from, and which hosts get the agent's git credentials. Without hosts the agent refuses every git source (GitSourceNotAllowed): a job's URL is untrusted input, and the agent sits inside the cluster with credentials. file:// URLs, local paths and git's other transports (ext::, fd::) are always refused, whatever this says. See docs/agent.md#git-sources.",
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            hosts: {
+              description:
+                'Hosts a git source may name: exact names (github.com), a wildcard for every subdomain of a name (*.git.example.com matches a.git.example.com and a.b.git.example.com, not git.example.com itself), IP addresses, or * for any host. Empty or unset: no git source is allowed. Any port of a listed host is allowed.',
+              type: 'array',
+              items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                'x-expected':
+                  'a host name (git.example.com), a wildcard for its subdomains (*.example.com), an IP address, or * for any host',
+              },
+              uniqueItems: true,
+              examples: [['github.com', '*.git.example.com']],
+              'x-expected': 'a list of host names, *.domain wildcards, IP addresses or *',
+            },
+            schemes: {
+              description:
+                'URL schemes a git source may use. https and ssh (also user@host:path) by default; http and git (git://) carry the source unauthenticated and in clear text and are allowed only when listed. file:// is never allowed.',
+              type: 'array',
+              items: {
+                type: 'string',
+                enum: ['https', 'ssh', 'http', 'git'],
+                'x-expected': 'https, ssh, http or git (file is never allowed)',
+              },
+              uniqueItems: true,
+              minItems: 1,
+              default: ['https', 'ssh'],
+              examples: [['https', 'ssh']],
+              'x-expected': 'a list of https, ssh, http, git',
+            },
+            'credential-hosts': {
+              description:
+                "Hosts that are offered the agent's git credentials: the entries of credentials-file over https, and the SSH keys of the agent's GIT_SSH_COMMAND (or its ~/.ssh) over ssh. Every other host is fetched with no credentials at all, and never over http or git://. Same forms as hosts except *; each must also be allowed by hosts. Unset: every entry of hosts other than *.",
+              type: 'array',
+              items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                'x-expected':
+                  'a host name (git.example.com), a wildcard for its subdomains (*.example.com), an IP address, or * for any host',
+              },
+              uniqueItems: true,
+              examples: [['github.com']],
+              'x-expected':
+                'a list of host names, *.domain wildcards or IP addresses, each allowed by hosts',
+            },
+            'credentials-file': {
+              description:
+                "A git-credential-store file (lines https://user:token@host) whose entries are offered to credential-hosts over https. Unset: ~/.git-credentials of the agent (where the chart's migration mounts a gitCreds Secret). The agent's ~/.gitconfig and system git config are not read.",
+              type: 'string',
+              minLength: 1,
+              maxLength: 4096,
+              pattern: '^/',
+              examples: ['/home/node/.git-credentials'],
+              'x-expected': 'an absolute path',
+            },
+          },
+          examples: [
+            {
+              hosts: ['github.com', '*.git.example.com'],
+              schemes: ['https', 'ssh'],
+              'credential-hosts': ['github.com'],
+            },
+          ],
+          'x-expected': 'a mapping of hosts, schemes, credential-hosts, credentials-file',
+        },
       },
       examples: [
         {
@@ -540,7 +624,7 @@ const schema11 = {
         },
       ],
       'x-expected':
-        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
+        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries, source-budget-bytes, git-sources',
     },
     'run-templates': {
       description:
@@ -708,6 +792,11 @@ const pattern9 = new RegExp('^[^\\s]+$', 'u');
 const pattern10 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
 const pattern14 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
 const pattern15 = new RegExp('^https?://[^/\\s]+/?$', 'u');
+const pattern20 = new RegExp(
+  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+  'u',
+);
+const pattern22 = new RegExp('^/', 'u');
 function validate10(
   data,
   { instancePath = '', parentData, parentDataProperty, rootData = data } = {},
@@ -3436,7 +3525,9 @@ function validate10(
             key6 === 'stale-after-seconds' ||
             key6 === 'ttl-seconds-after-finished' ||
             key6 === 'max-source-bytes' ||
-            key6 === 'max-source-entries'
+            key6 === 'max-source-entries' ||
+            key6 === 'source-budget-bytes' ||
+            key6 === 'git-sources'
           )) {
             const err127 = {
               instancePath: instancePath + '/launchjobs',
@@ -3698,8 +3789,675 @@ function validate10(
             }
           }
         }
+        if (data52['source-budget-bytes'] !== undefined) {
+          let data58 = data52['source-budget-bytes'];
+          if (!(typeof data58 == 'number' && !(data58 % 1) && !isNaN(data58) && isFinite(data58))) {
+            const err140 = {
+              instancePath: instancePath + '/launchjobs/source-budget-bytes',
+              schemaPath: '#/properties/launchjobs/properties/source-budget-bytes/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['source-budget-bytes'].type,
+              parentSchema: schema11.properties.launchjobs.properties['source-budget-bytes'],
+              data: data58,
+            };
+            if (vErrors === null) {
+              vErrors = [err140];
+            } else {
+              vErrors.push(err140);
+            }
+            errors++;
+          }
+          if (typeof data58 == 'number' && isFinite(data58)) {
+            if (data58 < 1048576 || isNaN(data58)) {
+              const err141 = {
+                instancePath: instancePath + '/launchjobs/source-budget-bytes',
+                schemaPath: '#/properties/launchjobs/properties/source-budget-bytes/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 1048576 },
+                message: 'must be >= 1048576',
+                schema: 1048576,
+                parentSchema: schema11.properties.launchjobs.properties['source-budget-bytes'],
+                data: data58,
+              };
+              if (vErrors === null) {
+                vErrors = [err141];
+              } else {
+                vErrors.push(err141);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data52['git-sources'] !== undefined) {
+          let data59 = data52['git-sources'];
+          if (data59 && typeof data59 == 'object' && !Array.isArray(data59)) {
+            for (const key7 in data59) {
+              if (!(
+                key7 === 'hosts' ||
+                key7 === 'schemes' ||
+                key7 === 'credential-hosts' ||
+                key7 === 'credentials-file'
+              )) {
+                const err142 = {
+                  instancePath: instancePath + '/launchjobs/git-sources',
+                  schemaPath: '#/properties/launchjobs/properties/git-sources/additionalProperties',
+                  keyword: 'additionalProperties',
+                  params: { additionalProperty: key7 },
+                  message: 'must NOT have additional properties',
+                  schema: false,
+                  parentSchema: schema11.properties.launchjobs.properties['git-sources'],
+                  data: data59,
+                };
+                if (vErrors === null) {
+                  vErrors = [err142];
+                } else {
+                  vErrors.push(err142);
+                }
+                errors++;
+              }
+            }
+            if (data59.hosts !== undefined) {
+              let data60 = data59.hosts;
+              if (Array.isArray(data60)) {
+                const len4 = data60.length;
+                for (let i6 = 0; i6 < len4; i6++) {
+                  let data61 = data60[i6];
+                  if (typeof data61 === 'string') {
+                    if (func3(data61) > 255) {
+                      const err143 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/items/maxLength',
+                        keyword: 'maxLength',
+                        params: { limit: 255 },
+                        message: 'must NOT have more than 255 characters',
+                        schema: 255,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                            .items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err143];
+                      } else {
+                        vErrors.push(err143);
+                      }
+                      errors++;
+                    }
+                    if (func3(data61) < 1) {
+                      const err144 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/items/minLength',
+                        keyword: 'minLength',
+                        params: { limit: 1 },
+                        message: 'must NOT have fewer than 1 characters',
+                        schema: 1,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                            .items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err144];
+                      } else {
+                        vErrors.push(err144);
+                      }
+                      errors++;
+                    }
+                    if (!pattern20.test(data61)) {
+                      const err145 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/items/pattern',
+                        keyword: 'pattern',
+                        params: {
+                          pattern:
+                            '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        },
+                        message:
+                          'must match pattern "' +
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$' +
+                          '"',
+                        schema:
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                            .items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err145];
+                      } else {
+                        vErrors.push(err145);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err146 = {
+                      instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/hosts/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                          .items.type,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                          .items,
+                      data: data61,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err146];
+                    } else {
+                      vErrors.push(err146);
+                    }
+                    errors++;
+                  }
+                }
+                let i7 = data60.length;
+                let j2;
+                if (i7 > 1) {
+                  const indices2 = {};
+                  for (; i7--;) {
+                    let item2 = data60[i7];
+                    if (typeof item2 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices2[item2] == 'number') {
+                      j2 = indices2[item2];
+                      const err147 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts',
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i7, j: j2 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j2 +
+                          ' and ' +
+                          i7 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts,
+                        data: data60,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err147];
+                      } else {
+                        vErrors.push(err147);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices2[item2] = i7;
+                  }
+                }
+              } else {
+                const err148 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/hosts',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/hosts/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.hosts.type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.hosts,
+                  data: data60,
+                };
+                if (vErrors === null) {
+                  vErrors = [err148];
+                } else {
+                  vErrors.push(err148);
+                }
+                errors++;
+              }
+            }
+            if (data59.schemes !== undefined) {
+              let data62 = data59.schemes;
+              if (Array.isArray(data62)) {
+                if (data62.length < 1) {
+                  const err149 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/schemes',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/schemes/minItems',
+                    keyword: 'minItems',
+                    params: { limit: 1 },
+                    message: 'must NOT have fewer than 1 items',
+                    schema: 1,
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties.schemes,
+                    data: data62,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err149];
+                  } else {
+                    vErrors.push(err149);
+                  }
+                  errors++;
+                }
+                const len5 = data62.length;
+                for (let i8 = 0; i8 < len5; i8++) {
+                  let data63 = data62[i8];
+                  if (typeof data63 !== 'string') {
+                    const err150 = {
+                      instancePath: instancePath + '/launchjobs/git-sources/schemes/' + i8,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/schemes/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items.type,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items,
+                      data: data63,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err150];
+                    } else {
+                      vErrors.push(err150);
+                    }
+                    errors++;
+                  }
+                  if (!(
+                    data63 === 'https' ||
+                    data63 === 'ssh' ||
+                    data63 === 'http' ||
+                    data63 === 'git'
+                  )) {
+                    const err151 = {
+                      instancePath: instancePath + '/launchjobs/git-sources/schemes/' + i8,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/schemes/items/enum',
+                      keyword: 'enum',
+                      params: {
+                        allowedValues:
+                          schema11.properties.launchjobs.properties['git-sources'].properties
+                            .schemes.items.enum,
+                      },
+                      message: 'must be equal to one of the allowed values',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items.enum,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items,
+                      data: data63,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err151];
+                    } else {
+                      vErrors.push(err151);
+                    }
+                    errors++;
+                  }
+                }
+                let i9 = data62.length;
+                let j3;
+                if (i9 > 1) {
+                  const indices3 = {};
+                  for (; i9--;) {
+                    let item3 = data62[i9];
+                    if (typeof item3 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices3[item3] == 'number') {
+                      j3 = indices3[item3];
+                      const err152 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/schemes',
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/schemes/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i9, j: j3 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j3 +
+                          ' and ' +
+                          i9 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties
+                            .schemes,
+                        data: data62,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err152];
+                      } else {
+                        vErrors.push(err152);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices3[item3] = i9;
+                  }
+                }
+              } else {
+                const err153 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/schemes',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/schemes/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                      .type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.schemes,
+                  data: data62,
+                };
+                if (vErrors === null) {
+                  vErrors = [err153];
+                } else {
+                  vErrors.push(err153);
+                }
+                errors++;
+              }
+            }
+            if (data59['credential-hosts'] !== undefined) {
+              let data64 = data59['credential-hosts'];
+              if (Array.isArray(data64)) {
+                const len6 = data64.length;
+                for (let i10 = 0; i10 < len6; i10++) {
+                  let data65 = data64[i10];
+                  if (typeof data65 === 'string') {
+                    if (func3(data65) > 255) {
+                      const err154 = {
+                        instancePath:
+                          instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/maxLength',
+                        keyword: 'maxLength',
+                        params: { limit: 255 },
+                        message: 'must NOT have more than 255 characters',
+                        schema: 255,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ].items,
+                        data: data65,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err154];
+                      } else {
+                        vErrors.push(err154);
+                      }
+                      errors++;
+                    }
+                    if (func3(data65) < 1) {
+                      const err155 = {
+                        instancePath:
+                          instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/minLength',
+                        keyword: 'minLength',
+                        params: { limit: 1 },
+                        message: 'must NOT have fewer than 1 characters',
+                        schema: 1,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ].items,
+                        data: data65,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err155];
+                      } else {
+                        vErrors.push(err155);
+                      }
+                      errors++;
+                    }
+                    if (!pattern20.test(data65)) {
+                      const err156 = {
+                        instancePath:
+                          instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/pattern',
+                        keyword: 'pattern',
+                        params: {
+                          pattern:
+                            '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        },
+                        message:
+                          'must match pattern "' +
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$' +
+                          '"',
+                        schema:
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ].items,
+                        data: data65,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err156];
+                      } else {
+                        vErrors.push(err156);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err157 = {
+                      instancePath:
+                        instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties[
+                          'credential-hosts'
+                        ].items.type,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties[
+                          'credential-hosts'
+                        ].items,
+                      data: data65,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err157];
+                    } else {
+                      vErrors.push(err157);
+                    }
+                    errors++;
+                  }
+                }
+                let i11 = data64.length;
+                let j4;
+                if (i11 > 1) {
+                  const indices4 = {};
+                  for (; i11--;) {
+                    let item4 = data64[i11];
+                    if (typeof item4 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices4[item4] == 'number') {
+                      j4 = indices4[item4];
+                      const err158 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/credential-hosts',
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i11, j: j4 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j4 +
+                          ' and ' +
+                          i11 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ],
+                        data: data64,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err158];
+                      } else {
+                        vErrors.push(err158);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices4[item4] = i11;
+                  }
+                }
+              } else {
+                const err159 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/credential-hosts',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credential-hosts'
+                    ].type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credential-hosts'
+                    ],
+                  data: data64,
+                };
+                if (vErrors === null) {
+                  vErrors = [err159];
+                } else {
+                  vErrors.push(err159);
+                }
+                errors++;
+              }
+            }
+            if (data59['credentials-file'] !== undefined) {
+              let data66 = data59['credentials-file'];
+              if (typeof data66 === 'string') {
+                if (func3(data66) > 4096) {
+                  const err160 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/credentials-file/maxLength',
+                    keyword: 'maxLength',
+                    params: { limit: 4096 },
+                    message: 'must NOT have more than 4096 characters',
+                    schema: 4096,
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties[
+                        'credentials-file'
+                      ],
+                    data: data66,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err160];
+                  } else {
+                    vErrors.push(err160);
+                  }
+                  errors++;
+                }
+                if (func3(data66) < 1) {
+                  const err161 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/credentials-file/minLength',
+                    keyword: 'minLength',
+                    params: { limit: 1 },
+                    message: 'must NOT have fewer than 1 characters',
+                    schema: 1,
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties[
+                        'credentials-file'
+                      ],
+                    data: data66,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err161];
+                  } else {
+                    vErrors.push(err161);
+                  }
+                  errors++;
+                }
+                if (!pattern22.test(data66)) {
+                  const err162 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/credentials-file/pattern',
+                    keyword: 'pattern',
+                    params: { pattern: '^/' },
+                    message: 'must match pattern "' + '^/' + '"',
+                    schema: '^/',
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties[
+                        'credentials-file'
+                      ],
+                    data: data66,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err162];
+                  } else {
+                    vErrors.push(err162);
+                  }
+                  errors++;
+                }
+              } else {
+                const err163 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/credentials-file/type',
+                  keyword: 'type',
+                  params: { type: 'string' },
+                  message: 'must be string',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credentials-file'
+                    ].type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credentials-file'
+                    ],
+                  data: data66,
+                };
+                if (vErrors === null) {
+                  vErrors = [err163];
+                } else {
+                  vErrors.push(err163);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err164 = {
+              instancePath: instancePath + '/launchjobs/git-sources',
+              schemaPath: '#/properties/launchjobs/properties/git-sources/type',
+              keyword: 'type',
+              params: { type: 'object' },
+              message: 'must be object',
+              schema: schema11.properties.launchjobs.properties['git-sources'].type,
+              parentSchema: schema11.properties.launchjobs.properties['git-sources'],
+              data: data59,
+            };
+            if (vErrors === null) {
+              vErrors = [err164];
+            } else {
+              vErrors.push(err164);
+            }
+            errors++;
+          }
+        }
       } else {
-        const err140 = {
+        const err165 = {
           instancePath: instancePath + '/launchjobs',
           schemaPath: '#/properties/launchjobs/type',
           keyword: 'type',
@@ -3710,21 +4468,21 @@ function validate10(
           data: data52,
         };
         if (vErrors === null) {
-          vErrors = [err140];
+          vErrors = [err165];
         } else {
-          vErrors.push(err140);
+          vErrors.push(err165);
         }
         errors++;
       }
     }
     if (data['run-templates'] !== undefined) {
-      let data58 = data['run-templates'];
-      if (data58 && typeof data58 == 'object' && !Array.isArray(data58)) {
-        for (const key7 in data58) {
-          const _errs195 = errors;
-          if (typeof key7 === 'string') {
-            if (func3(key7) > 253) {
-              const err141 = {
+      let data67 = data['run-templates'];
+      if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+        for (const key8 in data67) {
+          const _errs223 = errors;
+          if (typeof key8 === 'string') {
+            if (func3(key8) > 253) {
+              const err166 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/maxLength',
                 keyword: 'maxLength',
@@ -3732,18 +4490,18 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties['run-templates'].propertyNames,
-                data: key7,
-                propertyName: key7,
+                data: key8,
+                propertyName: key8,
               };
               if (vErrors === null) {
-                vErrors = [err141];
+                vErrors = [err166];
               } else {
-                vErrors.push(err141);
+                vErrors.push(err166);
               }
               errors++;
             }
-            if (func3(key7) < 1) {
-              const err142 = {
+            if (func3(key8) < 1) {
+              const err167 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/minLength',
                 keyword: 'minLength',
@@ -3751,77 +4509,77 @@ function validate10(
                 message: 'must NOT have fewer than 1 characters',
                 schema: 1,
                 parentSchema: schema11.properties['run-templates'].propertyNames,
-                data: key7,
-                propertyName: key7,
+                data: key8,
+                propertyName: key8,
               };
               if (vErrors === null) {
-                vErrors = [err142];
+                vErrors = [err167];
               } else {
-                vErrors.push(err142);
+                vErrors.push(err167);
               }
               errors++;
             }
           }
-          var valid33 = _errs195 === errors;
-          if (!valid33) {
-            const err143 = {
+          var valid43 = _errs223 === errors;
+          if (!valid43) {
+            const err168 = {
               instancePath: instancePath + '/run-templates',
               schemaPath: '#/properties/run-templates/propertyNames',
               keyword: 'propertyNames',
-              params: { propertyName: key7 },
+              params: { propertyName: key8 },
               message: 'property name must be valid',
               schema: schema11.properties['run-templates'].propertyNames,
               parentSchema: schema11.properties['run-templates'],
-              data: data58,
+              data: data67,
             };
             if (vErrors === null) {
-              vErrors = [err143];
+              vErrors = [err168];
             } else {
-              vErrors.push(err143);
+              vErrors.push(err168);
             }
             errors++;
           }
         }
-        for (const key8 in data58) {
-          let data59 = data58[key8];
-          if (data59 && typeof data59 == 'object' && !Array.isArray(data59)) {
-            for (const key9 in data59) {
+        for (const key9 in data67) {
+          let data68 = data67[key9];
+          if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
+            for (const key10 in data68) {
               if (!(
-                key9 === 'apiVersion' ||
-                key9 === 'kind' ||
-                key9 === 'metadata' ||
-                key9 === 'spec'
+                key10 === 'apiVersion' ||
+                key10 === 'kind' ||
+                key10 === 'metadata' ||
+                key10 === 'spec'
               )) {
-                const err144 = {
+                const err169 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1'),
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1'),
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/additionalProperties',
                   keyword: 'additionalProperties',
-                  params: { additionalProperty: key9 },
+                  params: { additionalProperty: key10 },
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties['run-templates'].additionalProperties,
-                  data: data59,
+                  data: data68,
                 };
                 if (vErrors === null) {
-                  vErrors = [err144];
+                  vErrors = [err169];
                 } else {
-                  vErrors.push(err144);
+                  vErrors.push(err169);
                 }
                 errors++;
               }
             }
-            if (data59.apiVersion !== undefined) {
-              let data60 = data59.apiVersion;
-              if (typeof data60 !== 'string') {
-                const err145 = {
+            if (data68.apiVersion !== undefined) {
+              let data69 = data68.apiVersion;
+              if (typeof data69 !== 'string') {
+                const err170 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/apiVersion',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/apiVersion/type',
@@ -3833,21 +4591,21 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data60,
+                  data: data69,
                 };
                 if (vErrors === null) {
-                  vErrors = [err145];
+                  vErrors = [err170];
                 } else {
-                  vErrors.push(err145);
+                  vErrors.push(err170);
                 }
                 errors++;
               }
-              if (!(data60 === 'batch/v1')) {
-                const err146 = {
+              if (!(data69 === 'batch/v1')) {
+                const err171 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/apiVersion',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/apiVersion/enum',
@@ -3863,24 +4621,24 @@ function validate10(
                       .enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data60,
+                  data: data69,
                 };
                 if (vErrors === null) {
-                  vErrors = [err146];
+                  vErrors = [err171];
                 } else {
-                  vErrors.push(err146);
+                  vErrors.push(err171);
                 }
                 errors++;
               }
             }
-            if (data59.kind !== undefined) {
-              let data61 = data59.kind;
-              if (typeof data61 !== 'string') {
-                const err147 = {
+            if (data68.kind !== undefined) {
+              let data70 = data68.kind;
+              if (typeof data70 !== 'string') {
+                const err172 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/kind',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/kind/type',
@@ -3891,21 +4649,21 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data61,
+                  data: data70,
                 };
                 if (vErrors === null) {
-                  vErrors = [err147];
+                  vErrors = [err172];
                 } else {
-                  vErrors.push(err147);
+                  vErrors.push(err172);
                 }
                 errors++;
               }
-              if (!(data61 === 'Job')) {
-                const err148 = {
+              if (!(data70 === 'Job')) {
+                const err173 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/kind',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/kind/enum',
@@ -3920,59 +4678,59 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data61,
+                  data: data70,
                 };
                 if (vErrors === null) {
-                  vErrors = [err148];
+                  vErrors = [err173];
                 } else {
-                  vErrors.push(err148);
+                  vErrors.push(err173);
                 }
                 errors++;
               }
             }
-            if (data59.metadata !== undefined) {
-              let data62 = data59.metadata;
-              if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
-                for (const key10 in data62) {
-                  if (!(key10 === 'labels' || key10 === 'annotations')) {
-                    const err149 = {
+            if (data68.metadata !== undefined) {
+              let data71 = data68.metadata;
+              if (data71 && typeof data71 == 'object' && !Array.isArray(data71)) {
+                for (const key11 in data71) {
+                  if (!(key11 === 'labels' || key11 === 'annotations')) {
+                    const err174 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/additionalProperties',
                       keyword: 'additionalProperties',
-                      params: { additionalProperty: key10 },
+                      params: { additionalProperty: key11 },
                       message: 'must NOT have additional properties',
                       schema: false,
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata,
-                      data: data62,
+                      data: data71,
                     };
                     if (vErrors === null) {
-                      vErrors = [err149];
+                      vErrors = [err174];
                     } else {
-                      vErrors.push(err149);
+                      vErrors.push(err174);
                     }
                     errors++;
                   }
                 }
-                if (data62.labels !== undefined) {
-                  let data63 = data62.labels;
-                  if (data63 && typeof data63 == 'object' && !Array.isArray(data63)) {
-                    for (const key11 in data63) {
-                      let data64 = data63[key11];
-                      if (typeof data64 !== 'string') {
-                        const err150 = {
+                if (data71.labels !== undefined) {
+                  let data72 = data71.labels;
+                  if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
+                    for (const key12 in data72) {
+                      let data73 = data72[key12];
+                      if (typeof data73 !== 'string') {
+                        const err175 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/metadata/labels/' +
-                            key11.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key12.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/metadata/properties/labels/additionalProperties/type',
                           keyword: 'type',
@@ -3984,22 +4742,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.labels.additionalProperties,
-                          data: data64,
+                          data: data73,
                         };
                         if (vErrors === null) {
-                          vErrors = [err150];
+                          vErrors = [err175];
                         } else {
-                          vErrors.push(err150);
+                          vErrors.push(err175);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err151 = {
+                    const err176 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata/labels',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/properties/labels/type',
@@ -4012,29 +4770,29 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.labels,
-                      data: data63,
+                      data: data72,
                     };
                     if (vErrors === null) {
-                      vErrors = [err151];
+                      vErrors = [err176];
                     } else {
-                      vErrors.push(err151);
+                      vErrors.push(err176);
                     }
                     errors++;
                   }
                 }
-                if (data62.annotations !== undefined) {
-                  let data65 = data62.annotations;
-                  if (data65 && typeof data65 == 'object' && !Array.isArray(data65)) {
-                    for (const key12 in data65) {
-                      let data66 = data65[key12];
-                      if (typeof data66 !== 'string') {
-                        const err152 = {
+                if (data71.annotations !== undefined) {
+                  let data74 = data71.annotations;
+                  if (data74 && typeof data74 == 'object' && !Array.isArray(data74)) {
+                    for (const key13 in data74) {
+                      let data75 = data74[key13];
+                      if (typeof data75 !== 'string') {
+                        const err177 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/metadata/annotations/' +
-                            key12.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key13.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/metadata/properties/annotations/additionalProperties/type',
                           keyword: 'type',
@@ -4046,22 +4804,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.annotations.additionalProperties,
-                          data: data66,
+                          data: data75,
                         };
                         if (vErrors === null) {
-                          vErrors = [err152];
+                          vErrors = [err177];
                         } else {
-                          vErrors.push(err152);
+                          vErrors.push(err177);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err153 = {
+                    const err178 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata/annotations',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/properties/annotations/type',
@@ -4074,22 +4832,22 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.annotations,
-                      data: data65,
+                      data: data74,
                     };
                     if (vErrors === null) {
-                      vErrors = [err153];
+                      vErrors = [err178];
                     } else {
-                      vErrors.push(err153);
+                      vErrors.push(err178);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err154 = {
+                const err179 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/metadata',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/metadata/type',
@@ -4101,79 +4859,79 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.metadata,
-                  data: data62,
+                  data: data71,
                 };
                 if (vErrors === null) {
-                  vErrors = [err154];
+                  vErrors = [err179];
                 } else {
-                  vErrors.push(err154);
+                  vErrors.push(err179);
                 }
                 errors++;
               }
             }
-            if (data59.spec !== undefined) {
-              let data67 = data59.spec;
-              const _errs227 = errors;
-              const _errs228 = errors;
-              const _errs229 = errors;
-              let valid40 = false;
-              const _errs230 = errors;
-              if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+            if (data68.spec !== undefined) {
+              let data76 = data68.spec;
+              const _errs255 = errors;
+              const _errs256 = errors;
+              const _errs257 = errors;
+              let valid50 = false;
+              const _errs258 = errors;
+              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
                 let missing4;
-                if (data67.selector === undefined && (missing4 = 'selector')) {
-                  const err155 = {};
+                if (data76.selector === undefined && (missing4 = 'selector')) {
+                  const err180 = {};
                   if (vErrors === null) {
-                    vErrors = [err155];
+                    vErrors = [err180];
                   } else {
-                    vErrors.push(err155);
+                    vErrors.push(err180);
                   }
                   errors++;
                 }
               }
-              var _valid3 = _errs230 === errors;
-              valid40 = valid40 || _valid3;
-              if (!valid40) {
-                const _errs231 = errors;
-                if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+              var _valid3 = _errs258 === errors;
+              valid50 = valid50 || _valid3;
+              if (!valid50) {
+                const _errs259 = errors;
+                if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
                   let missing5;
-                  if (data67.suspend === undefined && (missing5 = 'suspend')) {
-                    const err156 = {};
+                  if (data76.suspend === undefined && (missing5 = 'suspend')) {
+                    const err181 = {};
                     if (vErrors === null) {
-                      vErrors = [err156];
+                      vErrors = [err181];
                     } else {
-                      vErrors.push(err156);
+                      vErrors.push(err181);
                     }
                     errors++;
                   }
                 }
-                var _valid3 = _errs231 === errors;
-                valid40 = valid40 || _valid3;
+                var _valid3 = _errs259 === errors;
+                valid50 = valid50 || _valid3;
               }
-              if (!valid40) {
-                const err157 = {};
+              if (!valid50) {
+                const err182 = {};
                 if (vErrors === null) {
-                  vErrors = [err157];
+                  vErrors = [err182];
                 } else {
-                  vErrors.push(err157);
+                  vErrors.push(err182);
                 }
                 errors++;
               } else {
-                errors = _errs229;
+                errors = _errs257;
                 if (vErrors !== null) {
-                  if (_errs229) {
-                    vErrors.length = _errs229;
+                  if (_errs257) {
+                    vErrors.length = _errs257;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              var valid39 = _errs228 === errors;
-              if (valid39) {
-                const err158 = {
+              var valid49 = _errs256 === errors;
+              if (valid49) {
+                const err183 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/spec',
                   schemaPath: '#/properties/run-templates/additionalProperties/properties/spec/not',
                   keyword: 'not',
@@ -4183,98 +4941,98 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.not,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data67,
+                  data: data76,
                 };
                 if (vErrors === null) {
-                  vErrors = [err158];
+                  vErrors = [err183];
                 } else {
-                  vErrors.push(err158);
+                  vErrors.push(err183);
                 }
                 errors++;
               } else {
-                errors = _errs227;
+                errors = _errs255;
                 if (vErrors !== null) {
-                  if (_errs227) {
-                    vErrors.length = _errs227;
+                  if (_errs255) {
+                    vErrors.length = _errs255;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
-                if (data67.template !== undefined) {
-                  let data68 = data67.template;
-                  if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
-                    for (const key13 in data68) {
-                      if (!(key13 === 'metadata' || key13 === 'spec')) {
-                        const err159 = {
+              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                if (data76.template !== undefined) {
+                  let data77 = data76.template;
+                  if (data77 && typeof data77 == 'object' && !Array.isArray(data77)) {
+                    for (const key14 in data77) {
+                      if (!(key14 === 'metadata' || key14 === 'spec')) {
+                        const err184 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/additionalProperties',
                           keyword: 'additionalProperties',
-                          params: { additionalProperty: key13 },
+                          params: { additionalProperty: key14 },
                           message: 'must NOT have additional properties',
                           schema: false,
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template,
-                          data: data68,
+                          data: data77,
                         };
                         if (vErrors === null) {
-                          vErrors = [err159];
+                          vErrors = [err184];
                         } else {
-                          vErrors.push(err159);
+                          vErrors.push(err184);
                         }
                         errors++;
                       }
                     }
-                    if (data68.metadata !== undefined) {
-                      let data69 = data68.metadata;
-                      if (data69 && typeof data69 == 'object' && !Array.isArray(data69)) {
-                        for (const key14 in data69) {
-                          if (!(key14 === 'labels' || key14 === 'annotations')) {
-                            const err160 = {
+                    if (data77.metadata !== undefined) {
+                      let data78 = data77.metadata;
+                      if (data78 && typeof data78 == 'object' && !Array.isArray(data78)) {
+                        for (const key15 in data78) {
+                          if (!(key15 === 'labels' || key15 === 'annotations')) {
+                            const err185 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/additionalProperties',
                               keyword: 'additionalProperties',
-                              params: { additionalProperty: key14 },
+                              params: { additionalProperty: key15 },
                               message: 'must NOT have additional properties',
                               schema: false,
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata,
-                              data: data69,
+                              data: data78,
                             };
                             if (vErrors === null) {
-                              vErrors = [err160];
+                              vErrors = [err185];
                             } else {
-                              vErrors.push(err160);
+                              vErrors.push(err185);
                             }
                             errors++;
                           }
                         }
-                        if (data69.labels !== undefined) {
-                          let data70 = data69.labels;
-                          if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
-                            for (const key15 in data70) {
-                              let data71 = data70[key15];
-                              if (typeof data71 !== 'string') {
-                                const err161 = {
+                        if (data78.labels !== undefined) {
+                          let data79 = data78.labels;
+                          if (data79 && typeof data79 == 'object' && !Array.isArray(data79)) {
+                            for (const key16 in data79) {
+                              let data80 = data79[key16];
+                              if (typeof data80 !== 'string') {
+                                const err186 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/metadata/labels/' +
-                                    key15.replace(/~/g, '~0').replace(/\//g, '~1'),
+                                    key16.replace(/~/g, '~0').replace(/\//g, '~1'),
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/labels/additionalProperties/type',
                                   keyword: 'type',
@@ -4288,22 +5046,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.labels.additionalProperties,
-                                  data: data71,
+                                  data: data80,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err161];
+                                  vErrors = [err186];
                                 } else {
-                                  vErrors.push(err161);
+                                  vErrors.push(err186);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err162 = {
+                            const err187 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata/labels',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/labels/type',
@@ -4317,29 +5075,29 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties.labels,
-                              data: data70,
+                              data: data79,
                             };
                             if (vErrors === null) {
-                              vErrors = [err162];
+                              vErrors = [err187];
                             } else {
-                              vErrors.push(err162);
+                              vErrors.push(err187);
                             }
                             errors++;
                           }
                         }
-                        if (data69.annotations !== undefined) {
-                          let data72 = data69.annotations;
-                          if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
-                            for (const key16 in data72) {
-                              let data73 = data72[key16];
-                              if (typeof data73 !== 'string') {
-                                const err163 = {
+                        if (data78.annotations !== undefined) {
+                          let data81 = data78.annotations;
+                          if (data81 && typeof data81 == 'object' && !Array.isArray(data81)) {
+                            for (const key17 in data81) {
+                              let data82 = data81[key17];
+                              if (typeof data82 !== 'string') {
+                                const err188 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/metadata/annotations/' +
-                                    key16.replace(/~/g, '~0').replace(/\//g, '~1'),
+                                    key17.replace(/~/g, '~0').replace(/\//g, '~1'),
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/annotations/additionalProperties/type',
                                   keyword: 'type',
@@ -4353,22 +5111,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.annotations.additionalProperties,
-                                  data: data73,
+                                  data: data82,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err163];
+                                  vErrors = [err188];
                                 } else {
-                                  vErrors.push(err163);
+                                  vErrors.push(err188);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err164 = {
+                            const err189 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata/annotations',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/annotations/type',
@@ -4383,22 +5141,22 @@ function validate10(
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties
                                   .annotations,
-                              data: data72,
+                              data: data81,
                             };
                             if (vErrors === null) {
-                              vErrors = [err164];
+                              vErrors = [err189];
                             } else {
-                              vErrors.push(err164);
+                              vErrors.push(err189);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err165 = {
+                        const err190 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template/metadata',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/type',
@@ -4411,28 +5169,28 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.metadata,
-                          data: data69,
+                          data: data78,
                         };
                         if (vErrors === null) {
-                          vErrors = [err165];
+                          vErrors = [err190];
                         } else {
-                          vErrors.push(err165);
+                          vErrors.push(err190);
                         }
                         errors++;
                       }
                     }
-                    if (data68.spec !== undefined) {
-                      let data74 = data68.spec;
-                      if (data74 && typeof data74 == 'object' && !Array.isArray(data74)) {
-                        if (data74.containers !== undefined) {
-                          let data75 = data74.containers;
-                          if (Array.isArray(data75)) {
-                            if (data75.length > 1) {
-                              const err166 = {
+                    if (data77.spec !== undefined) {
+                      let data83 = data77.spec;
+                      if (data83 && typeof data83 == 'object' && !Array.isArray(data83)) {
+                        if (data83.containers !== undefined) {
+                          let data84 = data83.containers;
+                          if (Array.isArray(data84)) {
+                            if (data84.length > 1) {
+                              const err191 = {
                                 instancePath:
                                   instancePath +
                                   '/run-templates/' +
-                                  key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                  key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                   '/spec/template/spec/containers',
                                 schemaPath:
                                   '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/maxItems',
@@ -4444,81 +5202,81 @@ function validate10(
                                   schema11.properties['run-templates'].additionalProperties
                                     .properties.spec.properties.template.properties.spec.properties
                                     .containers,
-                                data: data75,
+                                data: data84,
                               };
                               if (vErrors === null) {
-                                vErrors = [err166];
+                                vErrors = [err191];
                               } else {
-                                vErrors.push(err166);
+                                vErrors.push(err191);
                               }
                               errors++;
                             }
-                            const len4 = data75.length;
-                            for (let i6 = 0; i6 < len4; i6++) {
-                              let data76 = data75[i6];
-                              const _errs263 = errors;
-                              const _errs264 = errors;
-                              const _errs265 = errors;
-                              let valid50 = false;
-                              const _errs266 = errors;
-                              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                            const len7 = data84.length;
+                            for (let i12 = 0; i12 < len7; i12++) {
+                              let data85 = data84[i12];
+                              const _errs291 = errors;
+                              const _errs292 = errors;
+                              const _errs293 = errors;
+                              let valid60 = false;
+                              const _errs294 = errors;
+                              if (data85 && typeof data85 == 'object' && !Array.isArray(data85)) {
                                 let missing6;
-                                if (data76.command === undefined && (missing6 = 'command')) {
-                                  const err167 = {};
+                                if (data85.command === undefined && (missing6 = 'command')) {
+                                  const err192 = {};
                                   if (vErrors === null) {
-                                    vErrors = [err167];
+                                    vErrors = [err192];
                                   } else {
-                                    vErrors.push(err167);
+                                    vErrors.push(err192);
                                   }
                                   errors++;
                                 }
                               }
-                              var _valid4 = _errs266 === errors;
-                              valid50 = valid50 || _valid4;
-                              if (!valid50) {
-                                const _errs267 = errors;
-                                if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                              var _valid4 = _errs294 === errors;
+                              valid60 = valid60 || _valid4;
+                              if (!valid60) {
+                                const _errs295 = errors;
+                                if (data85 && typeof data85 == 'object' && !Array.isArray(data85)) {
                                   let missing7;
-                                  if (data76.args === undefined && (missing7 = 'args')) {
-                                    const err168 = {};
+                                  if (data85.args === undefined && (missing7 = 'args')) {
+                                    const err193 = {};
                                     if (vErrors === null) {
-                                      vErrors = [err168];
+                                      vErrors = [err193];
                                     } else {
-                                      vErrors.push(err168);
+                                      vErrors.push(err193);
                                     }
                                     errors++;
                                   }
                                 }
-                                var _valid4 = _errs267 === errors;
-                                valid50 = valid50 || _valid4;
+                                var _valid4 = _errs295 === errors;
+                                valid60 = valid60 || _valid4;
                               }
-                              if (!valid50) {
-                                const err169 = {};
+                              if (!valid60) {
+                                const err194 = {};
                                 if (vErrors === null) {
-                                  vErrors = [err169];
+                                  vErrors = [err194];
                                 } else {
-                                  vErrors.push(err169);
+                                  vErrors.push(err194);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs265;
+                                errors = _errs293;
                                 if (vErrors !== null) {
-                                  if (_errs265) {
-                                    vErrors.length = _errs265;
+                                  if (_errs293) {
+                                    vErrors.length = _errs293;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              var valid49 = _errs264 === errors;
-                              if (valid49) {
-                                const err170 = {
+                              var valid59 = _errs292 === errors;
+                              if (valid59) {
+                                const err195 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/spec/containers/' +
-                                    i6,
+                                    i12,
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/not',
                                   keyword: 'not',
@@ -4532,35 +5290,35 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data76,
+                                  data: data85,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err170];
+                                  vErrors = [err195];
                                 } else {
-                                  vErrors.push(err170);
+                                  vErrors.push(err195);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs263;
+                                errors = _errs291;
                                 if (vErrors !== null) {
-                                  if (_errs263) {
-                                    vErrors.length = _errs263;
+                                  if (_errs291) {
+                                    vErrors.length = _errs291;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
-                                if (data76.image !== undefined) {
-                                  let data77 = data76.image;
-                                  if (typeof data77 !== 'string') {
-                                    const err171 = {
+                              if (data85 && typeof data85 == 'object' && !Array.isArray(data85)) {
+                                if (data85.image !== undefined) {
+                                  let data86 = data85.image;
+                                  if (typeof data86 !== 'string') {
+                                    const err196 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
-                                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                         '/spec/template/spec/containers/' +
-                                        i6 +
+                                        i12 +
                                         '/image',
                                       schemaPath:
                                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/type',
@@ -4575,23 +5333,23 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data77,
+                                      data: data86,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err171];
+                                      vErrors = [err196];
                                     } else {
-                                      vErrors.push(err171);
+                                      vErrors.push(err196);
                                     }
                                     errors++;
                                   }
-                                  if (!(data77 === '${image_uri}')) {
-                                    const err172 = {
+                                  if (!(data86 === '${image_uri}')) {
+                                    const err197 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
-                                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                         '/spec/template/spec/containers/' +
-                                        i6 +
+                                        i12 +
                                         '/image',
                                       schemaPath:
                                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/enum',
@@ -4611,24 +5369,24 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data77,
+                                      data: data86,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err172];
+                                      vErrors = [err197];
                                     } else {
-                                      vErrors.push(err172);
+                                      vErrors.push(err197);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err173 = {
+                                const err198 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/spec/containers/' +
-                                    i6,
+                                    i12,
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/type',
                                   keyword: 'type',
@@ -4642,22 +5400,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data76,
+                                  data: data85,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err173];
+                                  vErrors = [err198];
                                 } else {
-                                  vErrors.push(err173);
+                                  vErrors.push(err198);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err174 = {
+                            const err199 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/spec/containers',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/type',
@@ -4671,22 +5429,22 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data75,
+                              data: data84,
                             };
                             if (vErrors === null) {
-                              vErrors = [err174];
+                              vErrors = [err199];
                             } else {
-                              vErrors.push(err174);
+                              vErrors.push(err199);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err175 = {
+                        const err200 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template/spec',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/type',
@@ -4699,22 +5457,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.spec,
-                          data: data74,
+                          data: data83,
                         };
                         if (vErrors === null) {
-                          vErrors = [err175];
+                          vErrors = [err200];
                         } else {
-                          vErrors.push(err175);
+                          vErrors.push(err200);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err176 = {
+                    const err201 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/spec/template',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/type',
@@ -4727,22 +5485,22 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties.spec
                           .properties.template,
-                      data: data68,
+                      data: data77,
                     };
                     if (vErrors === null) {
-                      vErrors = [err176];
+                      vErrors = [err201];
                     } else {
-                      vErrors.push(err176);
+                      vErrors.push(err201);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err177 = {
+                const err202 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/spec',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/spec/type',
@@ -4753,38 +5511,38 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data67,
+                  data: data76,
                 };
                 if (vErrors === null) {
-                  vErrors = [err177];
+                  vErrors = [err202];
                 } else {
-                  vErrors.push(err177);
+                  vErrors.push(err202);
                 }
                 errors++;
               }
             }
           } else {
-            const err178 = {
+            const err203 = {
               instancePath:
-                instancePath + '/run-templates/' + key8.replace(/~/g, '~0').replace(/\//g, '~1'),
+                instancePath + '/run-templates/' + key9.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/run-templates/additionalProperties/type',
               keyword: 'type',
               params: { type: 'object' },
               message: 'must be object',
               schema: schema11.properties['run-templates'].additionalProperties.type,
               parentSchema: schema11.properties['run-templates'].additionalProperties,
-              data: data59,
+              data: data68,
             };
             if (vErrors === null) {
-              vErrors = [err178];
+              vErrors = [err203];
             } else {
-              vErrors.push(err178);
+              vErrors.push(err203);
             }
             errors++;
           }
         }
       } else {
-        const err179 = {
+        const err204 = {
           instancePath: instancePath + '/run-templates',
           schemaPath: '#/properties/run-templates/type',
           keyword: 'type',
@@ -4792,18 +5550,18 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['run-templates'].type,
           parentSchema: schema11.properties['run-templates'],
-          data: data58,
+          data: data67,
         };
         if (vErrors === null) {
-          vErrors = [err179];
+          vErrors = [err204];
         } else {
-          vErrors.push(err179);
+          vErrors.push(err204);
         }
         errors++;
       }
     }
   } else {
-    const err180 = {
+    const err205 = {
       instancePath,
       schemaPath: '#/type',
       keyword: 'type',
@@ -4814,9 +5572,9 @@ function validate10(
       data,
     };
     if (vErrors === null) {
-      vErrors = [err180];
+      vErrors = [err205];
     } else {
-      vErrors.push(err180);
+      vErrors.push(err205);
     }
     errors++;
   }

@@ -42,6 +42,17 @@ export const DEFAULT_SOURCE_LIMITS: SourceLimits = {
   maxEntries: DEFAULT_MAX_SOURCE_ENTRIES,
 };
 
+export interface ExtractOptions {
+  /** false: the archive is a plain tar (git archive's output); default gzip. */
+  gzip?: boolean;
+  /** The temporary directory's name prefix; default `launch-agent-context-`. */
+  directoryPrefix?: string;
+  /** Where the directory is made; default the system's temporary directory. */
+  parentDir?: string;
+  /** Names the cap in messages; default the stored context's. */
+  capName?: string;
+}
+
 /** Links followed while resolving one path before it counts as a loop (Linux's limit). */
 const MAX_LINK_HOPS = 40;
 
@@ -81,7 +92,7 @@ async function resolveLinkTarget(
 }
 
 /** Counts the unpacked bytes and fails the stream past the cap, so nothing more is written. */
-function byteBudget(limits: SourceLimits): { meter(): Transform } {
+function byteBudget(limits: SourceLimits, capName: string): { meter(): Transform } {
   let total = 0;
   return {
     meter: () =>
@@ -91,7 +102,7 @@ function byteBudget(limits: SourceLimits): { meter(): Transform } {
           if (total > limits.maxBytes) {
             callback(
               unsafe(
-                `the context archive unpacks to more than ${limits.maxBytes} bytes (launchjobs.max-source-bytes)`,
+                `the context archive unpacks to more than ${limits.maxBytes} bytes (${capName})`,
               ),
             );
           } else callback(null, chunk);
@@ -137,13 +148,16 @@ export async function extractContextArchive(
   archive: Readable,
   what: string,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
+  options: ExtractOptions = {},
 ): Promise<LocalBuildContext> {
-  const directory = await mkdtemp(join(tmpdir(), 'launch-agent-context-'));
+  const directory = await mkdtemp(
+    join(options.parentDir ?? tmpdir(), options.directoryPrefix ?? 'launch-agent-context-'),
+  );
   const cleanup = () => rm(directory, { recursive: true, force: true });
   const links = new Set<string>();
   const seen = new Set<string>();
   const extract = tar.extract();
-  const budget = byteBudget(limits);
+  const budget = byteBudget(limits, options.capName ?? 'launchjobs.max-source-bytes');
   let entries = 0;
 
   const check = (name: string): string => {
@@ -220,7 +234,8 @@ export async function extractContextArchive(
     );
   });
   try {
-    await pipeline(archive, createGunzip(), extract);
+    if (options.gzip === false) await pipeline(archive, extract);
+    else await pipeline(archive, createGunzip(), extract);
     // A link checked early may lead elsewhere once later links exist: check them all again.
     for (const link of links) {
       const parent = posix.dirname(link);

@@ -13,7 +13,8 @@ import type { RegistryOptions } from '../registries/select-registry.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
 import { localBuildContext } from './build-context-source.js';
-import { fetchGitSource } from './git-source.js';
+import { bytesUnder, fetchGitSource } from './git-source.js';
+import { SourceBudget } from './source-budget.js';
 
 export interface BuildOutcome {
   report?: BuildReport;
@@ -58,8 +59,12 @@ export class Builds {
   private readonly operations = new Map<string, Operation>();
   private readonly shared = new Map<string, SharedBuild>();
   private builderPromise: Promise<Builder> | undefined;
+  /** launchjobs.source-budget-bytes: /tmp shared by the sources of all builds in progress. */
+  readonly sourceBudget: SourceBudget;
 
-  constructor(private readonly options: BuildsOptions) {}
+  constructor(private readonly options: BuildsOptions) {
+    this.sourceBudget = new SourceBudget(options.settings.launchJobs.sourceBudgetBytes);
+  }
 
   /** The job's build: undefined when none was started (or it was taken). */
   get(key: string): { settled: boolean; outcome?: BuildOutcome } | undefined {
@@ -134,11 +139,28 @@ export class Builds {
     signal: AbortSignal,
   ): Promise<BuildReport> {
     const source = job.spec.source;
-    // Unpacking and checking out are capped (launchjobs.max-source-bytes / -entries).
-    const limits = this.options.settings.launchJobs.sourceLimits;
-    const local = source.context
-      ? await localBuildContext(this.options.contextStore, source.context.key, limits)
-      : await fetchGitSource(source.git!, signal, limits);
+    // Unpacking and checking out are capped (launchjobs.max-source-bytes / -entries), and all
+    // sources on disk together are held to launchjobs.source-budget-bytes.
+    const { sourceLimits: limits, gitSources } = this.options.settings.launchJobs;
+    const budget = this.sourceBudget;
+    if (budget.reservedBytes() + limits.maxBytes > budget.totalBytes) {
+      this.options.log.info('waiting for room in launchjobs.source-budget-bytes', {
+        job: job.metadata.name,
+        reservedBytes: budget.reservedBytes(),
+        budgetBytes: budget.totalBytes,
+      });
+    }
+    const reservation = await budget.reserve(limits.maxBytes, signal);
+    let local: Awaited<ReturnType<typeof localBuildContext>>;
+    try {
+      local = source.context
+        ? await localBuildContext(this.options.contextStore, source.context.key, limits)
+        : await fetchGitSource(source.git!, { policy: gitSources, limits, signal });
+      reservation.shrink(await bytesUnder(local.directory));
+    } catch (error) {
+      reservation.release();
+      throw error;
+    }
     try {
       const { platform } = this.options.settings.builder;
       return await buildImage({
@@ -159,6 +181,7 @@ export class Builds {
       });
     } finally {
       await local.cleanup();
+      reservation.release();
     }
   }
 

@@ -220,7 +220,7 @@ export class Reconciler {
     if (!source.context && !source.git) {
       throw new JobRejectedError('InvalidSource', 'spec.source has none of image, context, git');
     }
-    if (source.git) checkGitSource(source.git);
+    if (source.git) checkGitSource(source.git, parts.settings.launchJobs.gitSources);
     if (!parts.settings.builder.destination) {
       throw new JobRejectedError(
         'NoDestination',
