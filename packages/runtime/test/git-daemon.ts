@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface GitDaemon {
+  /** The directory whose repositories are served. */
+  root: string;
   /** git://127.0.0.1:PORT/NAME for a repository made by makeRepo. */
   url(name: string): string;
   /** Connections the daemon has accepted so far. */
@@ -71,6 +73,7 @@ export async function startGitDaemon(): Promise<GitDaemon> {
   await new Promise((r) => setTimeout(r, 100));
   const probes = baseline();
   return {
+    root,
     url: (name) => `git://127.0.0.1:${port}/${name}`,
     connections: () => baseline() - probes,
     makeRepo: (name, populate) => {

@@ -4,7 +4,7 @@
 // process group, so the whole tree (git, index-pack, ssh, git-remote-https) is killed at once.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { CREDENTIAL_SCHEMES, type GitScheme } from '@launch-agent/config';
 
 /** Variables passed through to git: the network (proxies, CAs) and the locale. Nothing else. */
@@ -172,6 +172,8 @@ export function runGit(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr = lastBytes(child.stderr, 8192);
+  // Read from the start: when git exits, Node resumes (and so drops) any stdout nobody reads yet.
+  const stdout = child.stdout.pipe(new PassThrough());
   const kill = () => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     try {
@@ -202,5 +204,5 @@ export function runGit(
       }
     });
   });
-  return { stdout: child.stdout, done, kill };
+  return { stdout, done, kill };
 }

@@ -52,9 +52,7 @@ const invalid = (message: string) => new BuildContextUnavailableError('InvalidGi
 export function redactGitUrl(url: string): string {
   const cut = url.length > 200 ? `${url.slice(0, 200)}...` : url;
   return redactText(
-    cut
-      .replace(CONTROL, '?')
-      .replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@'),
+    cut.replace(CONTROL, '?').replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@'),
   );
 }
 
