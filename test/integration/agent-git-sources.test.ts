@@ -1,0 +1,202 @@
+// Git sources the agent must not fetch, and one it must stop at the cap, against the real agent:
+// the kube-apiserver of scripts/testenv, the chart's ServiceAccount and CRD, the agent's own git.
+// The servers are real and on 127.0.0.1: `git daemon` (git://) and a plain HTTP server that only
+// counts what reaches it (no git is served there: a request at all is the failure).
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
+import {
+  LaunchAgent,
+  LaunchJobClient,
+  silentLogger,
+  type LaunchJob,
+  type LaunchJobSpec,
+} from '@launch-agent/runtime';
+import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-daemon.js';
+import { applyLaunchJobCrd, chartAgentKubeConfig, waitFor } from './agent-harness.js';
+import { requireServices, uniqueName, type TestEnv } from './testenv.js';
+
+let env: TestEnv;
+let admin: KubeConfig;
+let agentKubeConfig: KubeConfig;
+let namespace: string;
+let jobs: LaunchJobClient;
+let daemon: GitDaemon;
+let http: Server;
+let httpPort: number;
+let httpConnections = 0;
+/** The agent's temporary directory: TMPDIR for this test file, so checkouts can be measured. */
+let agentTmp: string;
+const savedTmp = process.env.TMPDIR;
+const agents: LaunchAgent[] = [];
+
+beforeAll(async () => {
+  env = await requireServices('kubernetes', 'registry');
+  admin = new KubeConfig();
+  admin.loadFromFile(env.kubeconfig);
+  await applyLaunchJobCrd(admin);
+  namespace = uniqueName('gitsrc-ns');
+  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(admin, env.kubeconfig, namespace));
+  jobs = new LaunchJobClient(admin);
+  daemon = await startGitDaemon();
+  http = createServer((_req, res) => res.writeHead(404).end());
+  http.on('connection', () => (httpConnections += 1));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  httpPort = (http.address() as { port: number }).port;
+  agentTmp = mkdtempSync(join(tmpdir(), 'gitsrc-agent-tmp-'));
+  process.env.TMPDIR = agentTmp;
+}, 120_000);
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
+});
+afterAll(async () => {
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+  await daemon?.stop();
+  http?.close();
+  if (agentTmp) rmSync(agentTmp, { recursive: true, force: true });
+  if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+});
+
+async function startAgent(queue: string, launchjobs: LaunchAgentConfig['launchjobs']) {
+  const settings = normalizeConfig({
+    queues: [queue],
+    builder: { type: 'noop', destination: `${env.registry}/agent-it/${queue}` },
+    ...(launchjobs ? { launchjobs } : {}),
+  } as LaunchAgentConfig);
+  const agent = new LaunchAgent({
+    kubeConfig: agentKubeConfig,
+    namespace,
+    identity: uniqueName('agent'),
+    heartbeatIntervalMs: 300,
+    staleAfterMs: 2000,
+    log: silentLogger,
+    settings,
+  });
+  agents.push(agent);
+  await agent.start();
+}
+
+async function submit(queue: string, source: LaunchJobSpec['source']): Promise<LaunchJob> {
+  return jobs.create(namespace, { name: uniqueName('lj') }, { queue, source });
+}
+
+async function failed(job: LaunchJob) {
+  const done = await waitFor(
+    `${job.metadata.name} to fail`,
+    () => jobs.get(namespace, job.metadata.name!),
+    (j) => j.status?.phase === 'Failed',
+    30_000,
+  );
+  return done.status!.conditions!.find((c) => c.type === 'Failed')!;
+}
+
+const agentDirs = () => readdirSync(agentTmp).filter((name) => name.startsWith('launch-agent-'));
+
+describe('the agent with git sources it must not fetch', () => {
+  it('fails file://, http:// (not allowed by default) and a host not on the list, fetching nothing', async () => {
+    const queue = 'git-refused';
+    // The default schemes (https, ssh); hosts name only the git daemon's address.
+    await startAgent(queue, { 'git-sources': { hosts: ['127.0.0.1'] } });
+    const repoUrl = daemon.makeRepo('refused', (dir) =>
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n'),
+    );
+    const cases: Array<[string, RegExp]> = [
+      [`file://${join(daemon.root, 'refused')}`, /file:\/\/ reads the agent's own disk/],
+      [`http://127.0.0.1:${httpPort}/team/repo.git`, /the scheme http is not in/],
+      // Allowed scheme and host in every other way: only the host differs.
+      [`https://localhost:${httpPort}/team/repo.git`, /the host localhost is not in/],
+      [repoUrl, /the scheme git is not in/],
+    ];
+    const before = daemon.connections();
+    for (const [url, why] of cases) {
+      const condition = await failed(await submit(queue, { git: { url, ref: 'main' } }));
+      expect(condition.reason).toBe('GitSourceNotAllowed');
+      expect(condition.message).toContain('spec.source.git.url');
+      expect(condition.message).toMatch(why);
+      expect(condition.message).toContain(
+        'allowed: https://, ssh (ssh:// or user@host:path) from 127.0.0.1 (launchjobs.git-sources)',
+      );
+    }
+    expect(httpConnections).toBe(0);
+    expect(daemon.connections()).toBe(before);
+    expect(agentDirs()).toEqual([]);
+  }, 90_000);
+
+  it('refuses every git source when the config lists no host, and never repeats a token', async () => {
+    const queue = 'git-no-hosts';
+    await startAgent(queue, undefined);
+    const condition = await failed(
+      await submit(queue, {
+        git: { url: `https://x-access-token:ghp_tok123@127.0.0.1:${httpPort}/r.git` },
+      }),
+    );
+    expect(condition.reason).toBe('GitCredentialsInUrl');
+    expect(condition.message).not.toContain('ghp_tok123');
+    const none = await failed(
+      await submit(queue, { git: { url: `https://127.0.0.1:${httpPort}/r.git` } }),
+    );
+    expect(none.reason).toBe('GitSourceNotAllowed');
+    expect(none.message).toContain('launchjobs.git-sources.hosts is empty');
+    expect(httpConnections).toBe(0);
+  }, 60_000);
+});
+
+describe('the agent with a large, compressible git repository', () => {
+  it('stops writing the checkout at max-source-bytes, within one file of it', async () => {
+    const queue = 'git-zeros';
+    const cap = 2 * 1024 * 1024;
+    const fileBytes = 128 * 1024;
+    await startAgent(queue, {
+      'max-source-bytes': cap,
+      // The test allows git:// on the daemon's address explicitly; the default refuses it.
+      'git-sources': { hosts: ['127.0.0.1'], schemes: ['git'] },
+    });
+    // 64 MiB of repeated bytes: a pack of a few hundred KiB, 32 times the cap checked out.
+    const url = daemon.makeRepo('zeros', (dir) => {
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+      mkdirSync(join(dir, 'data'));
+      for (let i = 0; i < 512; i++) {
+        writeFileSync(
+          join(dir, 'data', `z${String(i).padStart(3, '0')}`),
+          Buffer.alloc(fileBytes, i % 5),
+        );
+      }
+    });
+    let most = 0;
+    let measuring = true;
+    const bytesIn = (dir: string) =>
+      readdirSync(dir, { withFileTypes: true, recursive: true })
+        .filter((e) => e.isFile())
+        .reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0);
+    const measure = (async () => {
+      while (measuring) {
+        for (const name of agentDirs().filter((n) => n.startsWith('launch-agent-git-checkout-'))) {
+          try {
+            most = Math.max(most, bytesIn(join(agentTmp, name)));
+          } catch {
+            // removed while measured
+          }
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const condition = await failed(await submit(queue, { git: { url, ref: 'main' } }));
+    measuring = false;
+    await measure;
+    expect(condition.reason).toBe('UnsafeBuildContext');
+    expect(condition.message).toMatch(/more than \d+ bytes \(launchjobs.max-source-bytes/);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(cap + fileBytes);
+    await waitFor(
+      'the checkout to be removed',
+      async () => agentDirs(),
+      (d) => d.length === 0,
+      10_000,
+    );
+  }, 90_000);
+});
