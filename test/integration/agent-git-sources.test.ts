@@ -28,9 +28,8 @@ let daemon: GitDaemon;
 let http: Server;
 let httpPort: number;
 let httpConnections = 0;
-/** The agent's temporary directory: TMPDIR for this test file, so checkouts can be measured. */
+/** Where the agent writes job sources (LaunchAgentOptions.sourceDir), so checkouts can be measured. */
 let agentTmp: string;
-const savedTmp = process.env.TMPDIR;
 const agents: LaunchAgent[] = [];
 
 beforeAll(async () => {
@@ -48,14 +47,11 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   httpPort = (http.address() as { port: number }).port;
   agentTmp = mkdtempSync(join(tmpdir(), 'gitsrc-agent-tmp-'));
-  process.env.TMPDIR = agentTmp;
 }, 120_000);
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((agent) => agent.stop()));
 });
 afterAll(async () => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
   await daemon?.stop();
   http?.close();
   if (agentTmp) rmSync(agentTmp, { recursive: true, force: true });
@@ -76,6 +72,7 @@ async function startAgent(queue: string, launchjobs: LaunchAgentConfig['launchjo
     staleAfterMs: 2000,
     log: silentLogger,
     settings,
+    sourceDir: agentTmp,
   });
   agents.push(agent);
   await agent.start();

@@ -267,6 +267,8 @@ export async function localBuildContext(
   store: BuildContextStore | undefined,
   key: string,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
+  /** Where the context is unpacked; default the system's temporary directory. */
+  parentDir?: string,
 ): Promise<LocalBuildContext> {
   if (!store) {
     throw new BuildContextUnavailableError(
@@ -289,5 +291,5 @@ export async function localBuildContext(
     }
     throw error;
   }
-  return extractContextArchive(archive, store.uri(key), limits);
+  return extractContextArchive(archive, store.uri(key), limits, parentDir ? { parentDir } : {});
 }

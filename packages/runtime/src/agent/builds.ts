@@ -44,6 +44,8 @@ export interface BuildsOptions {
   contextStore?: BuildContextStore;
   registryOptions?: RegistryOptions;
   builder?: () => Promise<Builder>;
+  /** Where sources are written; default the system's temporary directory. */
+  sourceDir?: string;
   /** Called when a job's build settles: the controller queues its key. */
   settled: (key: string) => void;
 }
@@ -153,9 +155,15 @@ export class Builds {
     const reservation = await budget.reserve(limits.maxBytes, signal);
     let local: Awaited<ReturnType<typeof localBuildContext>>;
     try {
+      const parentDir = this.options.sourceDir;
       local = source.context
-        ? await localBuildContext(this.options.contextStore, source.context.key, limits)
-        : await fetchGitSource(source.git!, { policy: gitSources, limits, signal });
+        ? await localBuildContext(this.options.contextStore, source.context.key, limits, parentDir)
+        : await fetchGitSource(source.git!, {
+            policy: gitSources,
+            limits,
+            signal,
+            ...(parentDir ? { parentDir } : {}),
+          });
       reservation.shrink(await bytesUnder(local.directory));
     } catch (error) {
       reservation.release();
