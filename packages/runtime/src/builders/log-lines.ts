@@ -80,7 +80,7 @@ export class BoundedTail {
   ) {}
 
   push(line: string): void {
-    const capped = line.length > this.maxChars ? line.slice(0, this.maxChars) : line;
+    const capped = line.length > this.maxChars ? capLine(line, this.maxChars) : line;
     this.kept.push(capped);
     this.chars += capped.length;
     while (this.kept.length > this.maxLines || this.chars > this.maxChars) {
@@ -100,6 +100,13 @@ export class BoundedTail {
     const before = this.dropped > 0 ? `[... ${this.dropped} earlier lines not kept]\n` : '';
     return `${before}${this.kept.join('\n')}`;
   }
+}
+
+/** `line` cut to `max` characters, the marker counting what was cut included. */
+function capLine(line: string, max: number): string {
+  const marker = cutMarker(line.length);
+  const keep = Math.max(0, max - marker.length);
+  return `${line.slice(0, keep)}${cutMarker(line.length - keep)}`.slice(0, max);
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
