@@ -244,7 +244,7 @@ describe('launch-agent submit, status, logs', () => {
       env.kubeconfig,
     );
     expect(leaky.code).toBe(1);
-    expect(leaky.stderr).toContain('carries a password or token');
+    expect(leaky.stderr).toContain('carries a user name, password or token');
     expect(leaky.stderr).not.toContain('tok3n');
   });
 
