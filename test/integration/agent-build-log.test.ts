@@ -5,22 +5,19 @@
 // 127.0.0.1 and whose kubelet port is an HTTPS server of the test's own, which answers the API
 // server's /containerLogs request (the API server proxies to it as it would to a kubelet). The
 // test also plays the Job controller: the build Job's pod, its running and failed states.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { LaunchJobClient } from '@launch-agent/runtime';
-import { main } from '../../packages/cli/src/main.js';
-import { Output } from '../../packages/cli/src/output.js';
 import {
   BUILD_ID_LABEL,
   MANAGED_BY_LABEL,
 } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import { cutMarker, MAX_LOG_LINE_CHARS } from '../../packages/runtime/src/builders/log-lines.js';
 import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-daemon.js';
+import { loopbackCertificate } from '../../packages/runtime/test/loopback-tls.js';
 import {
   applyLaunchJobCrd,
   chartAgentKubeConfig,
@@ -28,6 +25,7 @@ import {
   tempDir,
   waitFor,
 } from './agent-harness.js';
+import { startAgentCommand } from './agent-command.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 const LINE_BYTES = 64 * 1024 * 1024;
@@ -88,39 +86,16 @@ beforeAll(async () => {
   ));
 
   const certDir = tempDir('fake-kubelet-');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(certDir, 'key.pem'),
-      '-out',
-      join(certDir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  kubelet = createServer(
-    { key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) },
-    (req, res) => {
-      kubeletLog.requests.push(req.url!);
-      if (!req.url!.startsWith('/containerLogs/')) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      void writeHugeLog(res);
-    },
-  );
+  const certificate = loopbackCertificate(certDir);
+  kubelet = createServer({ key: certificate.key, cert: certificate.cert }, (req, res) => {
+    kubeletLog.requests.push(req.url!);
+    if (!req.url!.startsWith('/containerLogs/')) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    void writeHugeLog(res);
+  });
   await new Promise<void>((resolve) => kubelet.listen(0, '127.0.0.1', resolve));
   const port = (kubelet.address() as { port: number }).port;
   nodeName = uniqueName('fake-kubelet');
@@ -249,43 +224,14 @@ describe('a kaniko build log with a 64 MiB line', () => {
         '',
       ].join('\n'),
     );
-    const stderr = new PassThrough();
-    let log = '';
-    stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const saved = {
-      KUBECONFIG: process.env.KUBECONFIG,
-      FORMAT: process.env.LAUNCH_AGENT_LOG_FORMAT,
-    };
-    process.env.KUBECONFIG = kubeconfigFile;
-    process.env.LAUNCH_AGENT_LOG_FORMAT = 'json';
-    let exited: Promise<number> | undefined;
+    const agent = await startAgentCommand({
+      configFile,
+      kubeconfigFile,
+      namespace,
+      identity: 'log-agent',
+    });
     try {
-      exited = main(
-        [
-          'start',
-          '--config',
-          configFile,
-          '--port',
-          '0',
-          '--namespace',
-          namespace,
-          '--identity',
-          'log-agent',
-        ],
-        new Output(new PassThrough(), stderr, { NO_COLOR: '1' }),
-      );
-      const lines = () =>
-        log
-          .split('\n')
-          .filter((line) => line.startsWith('{'))
-          .map((line) => JSON.parse(line) as Record<string, unknown>);
-      const listening = await waitFor(
-        'the health server',
-        async () => lines().find((line) => line.msg === 'health server listening'),
-        (line) => line !== undefined,
-      );
-      const port = listening!.port as number;
-
+      const { port } = agent;
       const url = daemon.makeRepo(uniqueName('log-src'), (src) =>
         writeFileSync(join(src, 'Dockerfile'), `FROM scratch\nLABEL marker=${uniqueName('m')}\n`),
       );
@@ -336,20 +282,18 @@ describe('a kaniko build log with a 64 MiB line', () => {
       expect(condition.message).toMatch(/error building image: the step printed too much$/);
       expect(condition.message!.length).toBeLessThanOrEqual(4000);
       // Nothing the agent logged holds the line whole.
-      expect(Math.max(...log.split('\n').map((l) => l.length))).toBeLessThan(64 * 1024);
+      expect(
+        Math.max(
+          ...agent
+            .log()
+            .split('\n')
+            .map((l) => l.length),
+        ),
+      ).toBeLessThan(64 * 1024);
 
-      process.emit('SIGTERM', 'SIGTERM');
-      expect(await exited).toBe(0);
-      exited = undefined;
+      expect(await agent.stop()).toBe(0);
     } finally {
-      if (exited) {
-        process.emit('SIGTERM', 'SIGTERM');
-        await exited;
-      }
-      if (saved.KUBECONFIG === undefined) delete process.env.KUBECONFIG;
-      else process.env.KUBECONFIG = saved.KUBECONFIG;
-      if (saved.FORMAT === undefined) delete process.env.LAUNCH_AGENT_LOG_FORMAT;
-      else process.env.LAUNCH_AGENT_LOG_FORMAT = saved.FORMAT;
+      await agent.stop();
     }
   }, 240_000);
 });

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import type { GitSourceSettings } from '@launch-agent/config';
 import { fetchGitSource } from '../src/agent/git-source.js';
 import { startGitDaemon, type GitDaemon } from './git-daemon.js';
+import { loopbackCertificate, type LoopbackCertificate } from './loopback-tls.js';
 
 const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
@@ -170,7 +171,7 @@ describe('fetchGitSource over git:// (git daemon)', () => {
 
 /** An HTTPS "git server" that only records requests: 401 asking for Basic credentials, or a redirect. */
 async function recordingServer(
-  certDir: string,
+  certificate: LoopbackCertificate,
   answer: 'ask-credentials' | { redirectTo: string },
 ): Promise<{
   server: Server;
@@ -178,56 +179,34 @@ async function recordingServer(
   requests: Array<{ url: string; authorization?: string }>;
 }> {
   const requests: Array<{ url: string; authorization?: string }> = [];
-  const server = createServer(
-    { key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) },
-    (req, res) => {
-      requests.push({
-        url: req.url!,
-        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
-      });
-      if (answer === 'ask-credentials') {
-        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end();
-      } else {
-        res.writeHead(302, { Location: `${answer.redirectTo}${req.url}` }).end();
-      }
-    },
-  );
+  const server = createServer({ key: certificate.key, cert: certificate.cert }, (req, res) => {
+    requests.push({
+      url: req.url!,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
+    if (answer === 'ask-credentials') {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end();
+    } else {
+      res.writeHead(302, { Location: `${answer.redirectTo}${req.url}` }).end();
+    }
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as { port: number }).port, requests };
 }
 
 describe('fetchGitSource over https: credentials and redirects', () => {
   let certDir: string;
+  let certificate: LoopbackCertificate;
   let credentialsFile: string;
   const servers: Server[] = [];
   beforeAll(() => {
     certDir = tempDir('git-https-');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(certDir, 'key.pem'),
-        '-out',
-        join(certDir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    certificate = loopbackCertificate(certDir);
     credentialsFile = join(certDir, 'git-credentials');
   });
   afterAll(() => servers.forEach((s) => s.close()));
 
-  const env = () => ({ PATH: process.env.PATH, GIT_SSL_CAINFO: join(certDir, 'cert.pem') });
+  const env = () => ({ PATH: process.env.PATH, GIT_SSL_CAINFO: certificate.certFile });
   const https: GitSourceSettings = {
     hosts: ['127.0.0.1'],
     schemes: ['https'],
@@ -235,7 +214,7 @@ describe('fetchGitSource over https: credentials and redirects', () => {
   };
 
   it('offers the stored credentials to a bound host only', async () => {
-    const { server, port, requests } = await recordingServer(certDir, 'ask-credentials');
+    const { server, port, requests } = await recordingServer(certificate, 'ask-credentials');
     servers.push(server);
     writeFileSync(credentialsFile, `https://agent:stored-token@127.0.0.1:${port}\n`);
     const url = `https://127.0.0.1:${port}/team/repo.git`;
@@ -258,8 +237,8 @@ describe('fetchGitSource over https: credentials and redirects', () => {
   });
 
   it('never follows a redirect, not even to another allowed host', async () => {
-    const target = await recordingServer(certDir, 'ask-credentials');
-    const source = await recordingServer(certDir, {
+    const target = await recordingServer(certificate, 'ask-credentials');
+    const source = await recordingServer(certificate, {
       redirectTo: `https://127.0.0.1:${target.port}`,
     });
     servers.push(target.server, source.server);
