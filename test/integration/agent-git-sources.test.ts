@@ -1,94 +1,58 @@
 // Git sources the agent must not fetch, and one it must stop at the cap, against the real agent:
-// the kube-apiserver of scripts/testenv, the chart's ServiceAccount and CRD, the agent's own git.
-// The servers are real and on 127.0.0.1: `git daemon` (git://) and a plain HTTP server that only
-// counts what reaches it (no git is served there: a request at all is the failure).
+// the kube-apiserver of scripts/testenv, the chart's ServiceAccount and CRD (agent-queue-testbed),
+// the agent's own git. The servers are real and on 127.0.0.1: `git daemon` (git://) and a plain
+// HTTP server that only counts what reaches it (no git is served there: a request is the failure).
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { normalizeConfig, type LaunchAgentConfig } from '@launch-agent/config';
-import {
-  LaunchAgent,
-  LaunchJobClient,
-  silentLogger,
-  type LaunchJob,
-  type LaunchJobSpec,
-} from '@launch-agent/runtime';
+import type { LaunchAgentConfig } from '@launch-agent/config';
+import type { LaunchJob } from '@launch-agent/runtime';
 import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-daemon.js';
-import { applyLaunchJobCrd, chartAgentKubeConfig, waitFor } from './agent-harness.js';
-import { requireServices, uniqueName, type TestEnv } from './testenv.js';
+import { waitFor } from './agent-harness.js';
+import {
+  env,
+  phaseIs,
+  settingsFor,
+  startAgent as startTestbedAgent,
+  submit,
+  useQueueTestbed,
+} from './agent-queue-testbed.js';
 
-let env: TestEnv;
-let admin: KubeConfig;
-let agentKubeConfig: KubeConfig;
-let namespace: string;
-let jobs: LaunchJobClient;
+useQueueTestbed();
+
 let daemon: GitDaemon;
 let http: Server;
 let httpPort: number;
 let httpConnections = 0;
 /** Where the agent writes job sources (LaunchAgentOptions.sourceDir), so checkouts can be measured. */
 let agentTmp: string;
-const agents: LaunchAgent[] = [];
 
 beforeAll(async () => {
-  env = await requireServices('kubernetes', 'registry');
-  admin = new KubeConfig();
-  admin.loadFromFile(env.kubeconfig);
-  await applyLaunchJobCrd(admin);
-  namespace = uniqueName('gitsrc-ns');
-  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
-  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(admin, env.kubeconfig, namespace));
-  jobs = new LaunchJobClient(admin);
   daemon = await startGitDaemon();
   http = createServer((_req, res) => res.writeHead(404).end());
   http.on('connection', () => (httpConnections += 1));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   httpPort = (http.address() as { port: number }).port;
   agentTmp = mkdtempSync(join(tmpdir(), 'gitsrc-agent-tmp-'));
-}, 120_000);
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
 });
 afterAll(async () => {
   await daemon?.stop();
   http?.close();
   if (agentTmp) rmSync(agentTmp, { recursive: true, force: true });
-  if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
 });
 
 async function startAgent(queue: string, launchjobs: LaunchAgentConfig['launchjobs']) {
-  const settings = normalizeConfig({
+  const settings = settingsFor({
     queues: [queue],
     builder: { type: 'noop', destination: `${env.registry}/agent-it/${queue}` },
     ...(launchjobs ? { launchjobs } : {}),
-  } as LaunchAgentConfig);
-  const agent = new LaunchAgent({
-    kubeConfig: agentKubeConfig,
-    namespace,
-    identity: uniqueName('agent'),
-    heartbeatIntervalMs: 300,
-    staleAfterMs: 2000,
-    log: silentLogger,
-    settings,
-    sourceDir: agentTmp,
   });
-  agents.push(agent);
-  await agent.start();
-}
-
-async function submit(queue: string, source: LaunchJobSpec['source']): Promise<LaunchJob> {
-  return jobs.create(namespace, { name: uniqueName('lj') }, { queue, source });
+  await startTestbedAgent({ settings, sourceDir: agentTmp });
 }
 
 async function failed(job: LaunchJob) {
-  const done = await waitFor(
-    `${job.metadata.name} to fail`,
-    () => jobs.get(namespace, job.metadata.name!),
-    (j) => j.status?.phase === 'Failed',
-    30_000,
-  );
+  const done = await phaseIs(job.metadata.name!, 'Failed');
   return done.status!.conditions!.find((c) => c.type === 'Failed')!;
 }
 
@@ -111,7 +75,9 @@ describe('the agent with git sources it must not fetch', () => {
     ];
     const before = daemon.connections();
     for (const [url, why] of cases) {
-      const condition = await failed(await submit(queue, { git: { url, ref: 'main' } }));
+      const condition = await failed(
+        await submit(queue, { source: { git: { url, ref: 'main' } } }),
+      );
       expect(condition.reason).toBe('GitSourceNotAllowed');
       expect(condition.message).toContain('spec.source.git.url');
       expect(condition.message).toMatch(why);
@@ -129,13 +95,13 @@ describe('the agent with git sources it must not fetch', () => {
     await startAgent(queue, undefined);
     const condition = await failed(
       await submit(queue, {
-        git: { url: `https://x-access-token:ghp_tok123@127.0.0.1:${httpPort}/r.git` },
+        source: { git: { url: `https://x-access-token:ghp_tok123@127.0.0.1:${httpPort}/r.git` } },
       }),
     );
     expect(condition.reason).toBe('GitCredentialsInUrl');
     expect(condition.message).not.toContain('ghp_tok123');
     const none = await failed(
-      await submit(queue, { git: { url: `https://127.0.0.1:${httpPort}/r.git` } }),
+      await submit(queue, { source: { git: { url: `https://127.0.0.1:${httpPort}/r.git` } } }),
     );
     expect(none.reason).toBe('GitSourceNotAllowed');
     expect(none.message).toContain('launchjobs.git-sources.hosts is empty');
@@ -182,7 +148,7 @@ describe('the agent with a large, compressible git repository', () => {
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    const condition = await failed(await submit(queue, { git: { url, ref: 'main' } }));
+    const condition = await failed(await submit(queue, { source: { git: { url, ref: 'main' } } }));
     measuring = false;
     await measure;
     expect(condition.reason).toBe('UnsafeBuildContext');
