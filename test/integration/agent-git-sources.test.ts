@@ -11,7 +11,10 @@ import type { LaunchJob } from '@launch-agent/runtime';
 import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-daemon.js';
 import { waitFor } from './agent-harness.js';
 import {
+  adminJobs,
   env,
+  getJob,
+  hangingBuilder,
   phaseIs,
   settingsFor,
   startAgent as startTestbedAgent,
@@ -161,5 +164,58 @@ describe('the agent with a large, compressible git repository', () => {
       (d) => d.length === 0,
       10_000,
     );
+  }, 90_000);
+});
+
+describe('the agent with launchjobs.source-budget-bytes', () => {
+  it('holds a second source until the first build releases its room, then fetches it', async () => {
+    const queue = 'git-budget';
+    const cap = 1024 * 1024;
+    let builds = 0;
+    const settings = settingsFor({
+      queues: [queue],
+      max_jobs: 2,
+      builder: { type: 'noop', destination: `${env.registry}/agent-it/${queue}` },
+      launchjobs: {
+        'max-source-bytes': cap,
+        // Room for one source at its cap: a second waits while the first is on disk.
+        'source-budget-bytes': cap,
+        'git-sources': { hosts: ['127.0.0.1'], schemes: ['git'] },
+      },
+    });
+    await startTestbedAgent({
+      settings,
+      sourceDir: agentTmp,
+      builder: async () => hangingBuilder(() => (builds += 1)),
+    });
+    const repo = (name: string) =>
+      daemon.makeRepo(name, (dir) =>
+        writeFileSync(join(dir, 'Dockerfile'), `FROM scratch\n# ${name}\n`),
+      );
+    const first = await submit(queue, { source: { git: { url: repo('budget-a') } } });
+    await waitFor(
+      'the first build',
+      async () => builds,
+      (n) => n === 1,
+      30_000,
+    );
+    const before = daemon.connections();
+    const second = await submit(queue, { source: { git: { url: repo('budget-b') } } });
+    await phaseIs(second.metadata.name!, 'Building');
+    // Two seconds in which the second source is neither fetched nor built.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(builds).toBe(1);
+    expect(daemon.connections()).toBe(before);
+    expect(agentDirs().filter((n) => n.startsWith('launch-agent-git-checkout-'))).toHaveLength(1);
+
+    // The first job goes away: its build is aborted, its room released, the second goes on.
+    await adminJobs.deleteIfUnchanged(await getJob(first.metadata.name!));
+    await waitFor(
+      'the second build',
+      async () => builds,
+      (n) => n === 2,
+      30_000,
+    );
+    expect(daemon.connections()).toBe(before + 1);
   }, 90_000);
 });
