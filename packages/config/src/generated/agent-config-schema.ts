@@ -585,7 +585,7 @@ export const agentConfigSchema: Record<string, unknown> = {
               minLength: 1,
               maxLength: 4096,
               pattern: '^/',
-              examples: ['/home/node/.git-credentials'],
+              examples: ['/home/launch_agent/.git-credentials'],
               'x-expected': 'an absolute path',
             },
           },

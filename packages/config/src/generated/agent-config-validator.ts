@@ -602,7 +602,7 @@ const schema11 = {
               minLength: 1,
               maxLength: 4096,
               pattern: '^/',
-              examples: ['/home/node/.git-credentials'],
+              examples: ['/home/launch_agent/.git-credentials'],
               'x-expected': 'an absolute path',
             },
           },
