@@ -37,9 +37,10 @@ ENV NODE_ENV=production \
     HOME=/home/launch_agent \
     LAUNCH_AGENT_LOG_FORMAT=json \
     MALLOC_ARENA_MAX=2
-# git fetches source.git jobs; ca-certificates for https remotes and registries.
+# git fetches source.git jobs; ca-certificates for https remotes and registries; util-linux's
+# prlimit caps the size of every file git writes (launchjobs.max-source-bytes).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates util-linux \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /home/launch_agent/.config/wandb \
  && chown -R 1000:1000 /home/launch_agent

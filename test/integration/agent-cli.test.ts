@@ -9,12 +9,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { LaunchAgentConfig } from '@launch-agent/config';
 import { type LaunchJob } from '@launch-agent/runtime';
 import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
-import { main } from '../../packages/cli/src/main.js';
-import { Output } from '../../packages/cli/src/output.js';
+import { startAgentCommand } from './agent-command.js';
 import { endRunJob, runCliWith, tempDir, waitFor } from './agent-harness.js';
 import {
   agentKubeConfig,
@@ -53,41 +51,14 @@ describe('launch-agent start', () => {
     writeFileSync(kubeconfigFile, agentKubeConfig.exportConfig(), { mode: 0o600 });
     const configFile = join(dir, 'launch-config.yaml');
     writeFileSync(configFile, `queues: [${queue}]\nmax_jobs: 1\nbuilder:\n  type: noop\n`);
-    const stderr = new PassThrough();
-    let log = '';
-    stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const saved = {
-      KUBECONFIG: process.env.KUBECONFIG,
-      FORMAT: process.env.LAUNCH_AGENT_LOG_FORMAT,
-    };
-    process.env.KUBECONFIG = kubeconfigFile;
-    process.env.LAUNCH_AGENT_LOG_FORMAT = 'json';
+    const agent = await startAgentCommand({
+      configFile,
+      kubeconfigFile,
+      namespace,
+      identity: 'cli-agent',
+    });
+    const { port, lines } = agent;
     try {
-      const exited = main(
-        [
-          'start',
-          '--config',
-          configFile,
-          '--port',
-          '0',
-          '--namespace',
-          namespace,
-          '--identity',
-          'cli-agent',
-        ],
-        new Output(new PassThrough(), stderr, { NO_COLOR: '1' }),
-      );
-      const lines = () =>
-        log
-          .split('\n')
-          .filter((line) => line.startsWith('{'))
-          .map((line) => JSON.parse(line) as Record<string, unknown>);
-      const listening = await waitFor(
-        'the health server',
-        async () => lines().find((line) => line.msg === 'health server listening'),
-        (line) => line !== undefined,
-      );
-      const port = listening!.port as number;
       expect((await httpGet(port, '/healthz')).status).toBe(200);
       await waitFor(
         'readiness',
@@ -103,8 +74,7 @@ describe('launch-agent start', () => {
       expect(metrics.body).toContain('launch_agent_active_jobs 1');
       expect(metrics.body).toContain('launch_agent_max_jobs 1');
 
-      process.emit('SIGTERM', 'SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await agent.stop()).toBe(0);
       const released = await getJob(job.metadata.name!);
       expect(released.status!.agent).toBeUndefined();
       expect(released.status!.phase).toBe('Running');
@@ -117,12 +87,9 @@ describe('launch-agent start', () => {
           'agent stopped',
         ]),
       );
-      expect(log).not.toContain(agentKubeConfig.getCurrentUser()!.token!);
+      expect(agent.log()).not.toContain(agentKubeConfig.getCurrentUser()!.token!);
     } finally {
-      if (saved.KUBECONFIG === undefined) delete process.env.KUBECONFIG;
-      else process.env.KUBECONFIG = saved.KUBECONFIG;
-      if (saved.FORMAT === undefined) delete process.env.LAUNCH_AGENT_LOG_FORMAT;
-      else process.env.LAUNCH_AGENT_LOG_FORMAT = saved.FORMAT;
+      await agent.stop();
     }
   });
 });
@@ -244,7 +211,7 @@ describe('launch-agent submit, status, logs', () => {
       env.kubeconfig,
     );
     expect(leaky.code).toBe(1);
-    expect(leaky.stderr).toContain('carries a password or token');
+    expect(leaky.stderr).toContain('carries a user name, password or token');
     expect(leaky.stderr).not.toContain('tok3n');
   });
 

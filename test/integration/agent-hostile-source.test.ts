@@ -27,6 +27,7 @@ import {
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
 import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
+import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-daemon.js';
 import { applyLaunchJobCrd, chartAgentKubeConfig, waitFor } from './agent-harness.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
@@ -40,6 +41,8 @@ let jobs: LaunchJobClient;
 let contextRoot: string;
 const agents: LaunchAgent[] = [];
 const dirs: string[] = [];
+/** The job's git repositories are served by a local `git daemon`, which the agent's config allows. */
+let daemon: GitDaemon;
 
 /** Stands in for the ServiceAccount token: a file of the agent's that must never ship. */
 let outside: string;
@@ -58,11 +61,13 @@ beforeAll(async () => {
   outside = mkdtempSync(join(tmpdir(), 'hostile-outside-'));
   dirs.push(contextRoot, outside);
   writeFileSync(join(outside, 'token'), SECRET);
+  daemon = await startGitDaemon();
 }, 120_000);
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((agent) => agent.stop()));
 });
 afterAll(async () => {
+  await daemon?.stop();
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
   if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
 });
@@ -75,6 +80,7 @@ async function startAgent(queue: string): Promise<LaunchAgent> {
       destination: `${env.registry}/agent-it/${queue}`,
       'build-context-store': 'pvc://contexts',
     },
+    launchjobs: { 'git-sources': { hosts: ['127.0.0.1'], schemes: ['git'] } },
   } as LaunchAgentConfig);
   const agent = new LaunchAgent({
     kubeConfig: agentKubeConfig,
@@ -107,16 +113,9 @@ async function failedCondition(job: LaunchJob) {
   return failed.status!.conditions!.find((c) => c.type === 'Failed')!;
 }
 
+let repos = 0;
 async function gitRepo(populate: (dir: string) => void): Promise<string> {
-  const repo = mkdtempSync(join(tmpdir(), 'hostile-git-'));
-  dirs.push(repo);
-  populate(repo);
-  const git = (...args: string[]) =>
-    run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
-  await git('init', '--quiet', '--initial-branch=main');
-  await git('add', '-A');
-  await git('commit', '--quiet', '-m', 'source');
-  return `file://${repo}`;
+  return Promise.resolve(daemon.makeRepo(`hostile-${repos++}`, populate));
 }
 
 /** The agent's temporary directories: every one is removed when its job ends. */
@@ -124,7 +123,7 @@ const agentTemps = () =>
   readdirSync(tmpdir()).filter((n) => /^launch-agent-(git|context)-/.test(n));
 
 describe('the agent with a hostile job source', () => {
-  it('fails a git source whose Dockerfile links to a file of the agent, naming the path', async () => {
+  it('fails a git source whose Dockerfile links to a file of the agent while writing it, naming the link', async () => {
     const queue = 'hostile-dockerfile';
     await startAgent(queue);
     const before = agentTemps();
@@ -132,10 +131,8 @@ describe('the agent with a hostile job source', () => {
       symlinkSync(join(outside, 'token'), join(dir, 'Dockerfile')),
     );
     const condition = await failedCondition(await submit(queue, { git: { url, ref: 'main' } }));
-    expect(condition.reason).toBe('InvalidBuildContext');
-    expect(condition.message).toMatch(
-      /Dockerfile \S*Dockerfile resolves outside the build context/,
-    );
+    expect(condition.reason).toBe('UnsafeBuildContext');
+    expect(condition.message).toMatch(/symbolic link Dockerfile -> \S+ that leaves the context/);
     await waitFor(
       'the checkout to be removed',
       async () => agentTemps(),
@@ -154,7 +151,7 @@ describe('the agent with a hostile job source', () => {
     });
     const started = Date.now();
     const condition = await failedCondition(await submit(queue, { git: { url, ref: 'main' } }));
-    expect(condition.reason).toBe('InvalidBuildContext');
+    expect(condition.reason).toBe('UnsafeBuildContext');
     expect(condition.message).toContain('.dockerignore');
     expect(Date.now() - started).toBeLessThan(30_000);
   }, 60_000);

@@ -10,7 +10,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchAgentConfig } from '@launch-agent/config';
-import { endRunJob, tempDir, waitFor } from './agent-harness.js';
+import { startGitDaemon } from '../../packages/runtime/test/git-daemon.js';
+import { endRunJob, waitFor } from './agent-harness.js';
 import {
   agents,
   batch,
@@ -77,19 +78,30 @@ describe('agent restarts', () => {
     expect(await agent.metrics.render()).toMatch(/launch_agent_build_duration_seconds_count 1\n/);
   }, 180_000);
 
-  it('builds a git source (a local repository and branch) and refuses a token in the URL', async () => {
+  it('builds a git source (a repository of a local git daemon, a branch) and refuses a token in the URL', async () => {
     const queue = 'git';
-    const repo = tempDir('agent-git-');
-    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\nCOPY model.txt /model.txt\n');
-    writeFileSync(join(repo, 'model.txt'), `${repo}\n`);
-    const git = (...args: string[]) =>
-      run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
-    await git('init', '--quiet', '--initial-branch=release');
-    await git('add', '.');
-    await git('commit', '--quiet', '-m', 'model');
-    // Two slots: the first job keeps its slot while it runs.
-    const agent = await startAgent({ settings: { ...dockerSettings(queue), maxJobs: 2 } });
-    const job = await submit(queue, { source: { git: { url: `file://${repo}`, ref: 'release' } } });
+    const daemon = await startGitDaemon();
+    const name = uniqueName('model');
+    const url = daemon.makeRepo(name, (dir) => {
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY model.txt /model.txt\n');
+      writeFileSync(join(dir, 'model.txt'), `${name}\n`);
+    });
+    await run('git', ['branch', '--quiet', '-m', 'main', 'release'], {
+      cwd: join(daemon.root, name),
+    });
+    // Two slots: the first job keeps its slot while it runs. git:// on the daemon's address is
+    // allowed explicitly (the default allows https and ssh from no host).
+    const settings = settingsFor({
+      queues: [queue],
+      builder: {
+        type: 'docker',
+        destination: `${env.registry}/agent-it/${queue}`,
+        'build-context-store': 'pvc://contexts',
+      },
+      launchjobs: { 'git-sources': { hosts: ['127.0.0.1'], schemes: ['git'] } },
+    } as Partial<LaunchAgentConfig>);
+    const agent = await startAgent({ settings: { ...settings, maxJobs: 2 } });
+    const job = await submit(queue, { source: { git: { url, ref: 'release' } } });
     const running = await phaseIs(job.metadata.name!, 'Running');
     expect(running.status).toMatchObject({
       imageStatus: 'built',
@@ -106,6 +118,7 @@ describe('agent restarts', () => {
       expect.arrayContaining([expect.objectContaining({ reason: 'GitCredentialsInUrl' })]),
     );
     expect(JSON.stringify(failed.status)).not.toContain(secret);
+    await daemon.stop();
   }, 180_000);
 
   it('an agent that dies mid-build: another one takes the job over and runs it exactly once', async () => {

@@ -3,8 +3,7 @@
 // local node:http(s) server on 127.0.0.1 that speaks the same REST shape: the same paths,
 // challenges, token exchanges and JSON bodies as the real services. They check the HTTP exchange,
 // not the services themselves, and need no scripts/testenv.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -23,6 +22,7 @@ import {
 } from '../../packages/runtime/src/registries/acr-registry.js';
 import { ArtifactRegistry } from '../../packages/runtime/src/registries/artifact-registry.js';
 import { createRequire } from 'node:module';
+import { loopbackCertificate } from '../../packages/runtime/test/loopback-tls.js';
 
 // google-auth-library is the runtime package's dependency; load the same copy it uses.
 const { OAuth2Client } = createRequire(
@@ -179,113 +179,90 @@ describe('ACR (local HTTPS server with the REST shape of <name>.azurecr.io)', ()
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'acr-tls-'));
     dirs.push(dir);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    ca = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    const certificate = loopbackCertificate(dir);
+    ca = certificate.cert.toString('utf8');
     let service = '';
-    const server = createHttpsServer(
-      { key: readFileSync(join(dir, 'key.pem')), cert: ca },
-      async (req, res) => {
-        const url = new URL(req.url!, 'https://x');
-        const body = new URLSearchParams(await readBody(req));
-        calls.push(`${req.method} ${url.pathname}`);
-        if (url.pathname === '/oauth2/exchange') {
-          // Entra ID access token → ACR refresh token.
-          if (
-            body.get('grant_type') !== 'access_token' ||
-            body.get('access_token') !== 'entra-token' ||
-            body.get('service') !== service
-          ) {
-            return json(res, 401, { errors: [{ code: 'UNAUTHORIZED' }] });
-          }
-          return json(res, 200, { refresh_token: refreshToken });
+    const server = createHttpsServer({ key: certificate.key, cert: ca }, async (req, res) => {
+      const url = new URL(req.url!, 'https://x');
+      const body = new URLSearchParams(await readBody(req));
+      calls.push(`${req.method} ${url.pathname}`);
+      if (url.pathname === '/oauth2/exchange') {
+        // Entra ID access token → ACR refresh token.
+        if (
+          body.get('grant_type') !== 'access_token' ||
+          body.get('access_token') !== 'entra-token' ||
+          body.get('service') !== service
+        ) {
+          return json(res, 401, { errors: [{ code: 'UNAUTHORIZED' }] });
         }
-        if (url.pathname === '/oauth2/token') {
-          if (body.get('refresh_token') !== refreshToken)
-            return json(res, 401, { errors: [{ code: 'UNAUTHORIZED' }] });
-          return json(res, 200, { access_token: 'acr-access' });
-        }
-        if (req.headers.authorization !== 'Bearer acr-access') {
-          const repo = decodeURIComponent(url.pathname.split('/')[3] ?? '');
-          return json(
-            res,
-            401,
-            { errors: [{ code: 'UNAUTHORIZED' }] },
-            {
-              'WWW-Authenticate': `Bearer realm="https://${service}/oauth2/token",service="${service}",scope="repository:${repo}:metadata_read"`,
-            },
-          );
-        }
-        const tagMatch = /^\/acr\/v1\/([^/]+)\/_tags\/([^/]+)$/.exec(url.pathname);
-        if (tagMatch) {
-          const [repo, tag] = [decodeURIComponent(tagMatch[1]!), decodeURIComponent(tagMatch[2]!)];
-          if (repo !== 'team/trainer' || tag !== 'present')
-            return json(res, 404, {
-              errors: [{ code: 'TAG_UNKNOWN', message: 'the specified tag does not exist' }],
-            });
-          return json(res, 200, {
-            registry: service,
-            imageName: repo,
-            tag: {
-              name: tag,
-              digest: DIGEST,
-              createdTime: '2025-01-01T00:00:00Z',
-              lastUpdateTime: '2025-01-01T00:00:00Z',
-              signed: false,
-              changeableAttributes: {
-                deleteEnabled: true,
-                writeEnabled: true,
-                readEnabled: true,
-                listEnabled: true,
-              },
-            },
+        return json(res, 200, { refresh_token: refreshToken });
+      }
+      if (url.pathname === '/oauth2/token') {
+        if (body.get('refresh_token') !== refreshToken)
+          return json(res, 401, { errors: [{ code: 'UNAUTHORIZED' }] });
+        return json(res, 200, { access_token: 'acr-access' });
+      }
+      if (req.headers.authorization !== 'Bearer acr-access') {
+        const repo = decodeURIComponent(url.pathname.split('/')[3] ?? '');
+        return json(
+          res,
+          401,
+          { errors: [{ code: 'UNAUTHORIZED' }] },
+          {
+            'WWW-Authenticate': `Bearer realm="https://${service}/oauth2/token",service="${service}",scope="repository:${repo}:metadata_read"`,
+          },
+        );
+      }
+      const tagMatch = /^\/acr\/v1\/([^/]+)\/_tags\/([^/]+)$/.exec(url.pathname);
+      if (tagMatch) {
+        const [repo, tag] = [decodeURIComponent(tagMatch[1]!), decodeURIComponent(tagMatch[2]!)];
+        if (repo !== 'team/trainer' || tag !== 'present')
+          return json(res, 404, {
+            errors: [{ code: 'TAG_UNKNOWN', message: 'the specified tag does not exist' }],
           });
-        }
-        const manifestMatch = /^\/acr\/v1\/([^/]+)\/_manifests\/([^/]+)$/.exec(url.pathname);
-        if (manifestMatch && decodeURIComponent(manifestMatch[2]!) === DIGEST) {
-          return json(res, 200, {
-            registry: service,
-            imageName: decodeURIComponent(manifestMatch[1]!),
-            manifest: {
-              digest: DIGEST,
-              imageSize: 1234,
-              createdTime: '2025-01-01T00:00:00Z',
-              lastUpdateTime: '2025-01-01T00:00:00Z',
-              architecture: 'amd64',
-              os: 'linux',
-              mediaType: 'application/vnd.oci.image.manifest.v1+json',
-              tags: ['present'],
-              changeableAttributes: {
-                deleteEnabled: true,
-                writeEnabled: true,
-                readEnabled: true,
-                listEnabled: true,
-              },
+        return json(res, 200, {
+          registry: service,
+          imageName: repo,
+          tag: {
+            name: tag,
+            digest: DIGEST,
+            createdTime: '2025-01-01T00:00:00Z',
+            lastUpdateTime: '2025-01-01T00:00:00Z',
+            signed: false,
+            changeableAttributes: {
+              deleteEnabled: true,
+              writeEnabled: true,
+              readEnabled: true,
+              listEnabled: true,
             },
-          });
-        }
-        json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN' }] });
-      },
-    );
+          },
+        });
+      }
+      const manifestMatch = /^\/acr\/v1\/([^/]+)\/_manifests\/([^/]+)$/.exec(url.pathname);
+      if (manifestMatch && decodeURIComponent(manifestMatch[2]!) === DIGEST) {
+        return json(res, 200, {
+          registry: service,
+          imageName: decodeURIComponent(manifestMatch[1]!),
+          manifest: {
+            digest: DIGEST,
+            imageSize: 1234,
+            createdTime: '2025-01-01T00:00:00Z',
+            lastUpdateTime: '2025-01-01T00:00:00Z',
+            architecture: 'amd64',
+            os: 'linux',
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            tags: ['present'],
+            changeableAttributes: {
+              deleteEnabled: true,
+              writeEnabled: true,
+              readEnabled: true,
+              listEnabled: true,
+            },
+          },
+        });
+      }
+      json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN' }] });
+    });
     const port = await listen(server);
     service = `127.0.0.1:${port}`;
     endpoint = `https://${service}`;

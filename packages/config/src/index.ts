@@ -32,7 +32,16 @@ export {
   type QueuePolicy,
   type BuilderType,
   type EnvironmentType,
+  type GitSourceSettings,
 } from './normalize.js';
+export {
+  CREDENTIAL_SCHEMES,
+  DEFAULT_GIT_SCHEMES,
+  hostMatches,
+  hostPatternProblem,
+  normalizeHost,
+  type GitScheme,
+} from './uri/git-hosts.js';
 export {
   checkConfigText,
   loadConfig,

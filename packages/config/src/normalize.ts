@@ -1,8 +1,11 @@
 import type { LaunchAgentConfig } from './generated/agent-config.js';
 import { parseContextStore, type ContextStore } from './uri/context-store.js';
 import { parseDestination, type Destination } from './uri/destination.js';
+import { DEFAULT_GIT_SCHEMES, normalizeHost, type GitScheme } from './uri/git-hosts.js';
 import {
   DEFAULT_HEARTBEAT_SECONDS,
+  DEFAULT_MAX_SOURCE_BYTES,
+  DEFAULT_SOURCE_BUDGET_SOURCES,
   DEFAULT_STALE_AFTER_SECONDS,
   effectiveDestination,
 } from './validate/semantic-rules.js';
@@ -91,15 +94,28 @@ export interface AgentSettings {
     ttlSecondsAfterFinished?: number;
     /** Caps on unpacking a job's stored build context (launchjobs.max-source-*). */
     sourceLimits: { maxBytes: number; maxEntries: number };
+    /** What all sources being written or built from may take of /tmp at once. */
+    sourceBudgetBytes: number;
+    gitSources: GitSourceSettings;
   };
+}
+
+/** launchjobs.git-sources with its defaults applied; hosts are lower case. */
+export interface GitSourceSettings {
+  /** Empty: no git source is allowed. */
+  hosts: string[];
+  schemes: GitScheme[];
+  /** Hosts offered the agent's git credentials (never `*`). */
+  credentialHosts: string[];
+  /** Unset: ~/.git-credentials of the agent. */
+  credentialsFile?: string;
 }
 
 export const DEFAULT_QUEUE = 'default';
 export const DEFAULT_BUILD_JOB_NAME = 'wandb-launch-container-build';
 export const DEFAULT_BUILD_TIMEOUT_SECONDS = 1800;
 export const DEFAULT_CONTEXT_PVC_MOUNT_PATH = '/var/run/launch-agent/contexts';
-/** launchjobs.max-source-bytes: 1 GiB. */
-export const DEFAULT_MAX_SOURCE_BYTES = 1 << 30;
+export { DEFAULT_MAX_SOURCE_BYTES };
 /** launchjobs.max-source-entries. */
 export const DEFAULT_MAX_SOURCE_ENTRIES = 100_000;
 
@@ -149,6 +165,17 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     };
   }
 
+  const maxSourceBytes = config.launchjobs?.['max-source-bytes'] ?? DEFAULT_MAX_SOURCE_BYTES;
+  const git = config.launchjobs?.['git-sources'];
+  const hosts = (git?.hosts ?? []).map((host) => (host === '*' ? host : normalizeHost(host)));
+  const gitSources: GitSourceSettings = {
+    hosts,
+    schemes: [...(git?.schemes ?? DEFAULT_GIT_SCHEMES)],
+    credentialHosts: git?.['credential-hosts']
+      ? git['credential-hosts'].map(normalizeHost)
+      : hosts.filter((host) => host !== '*'),
+  };
+  if (git?.['credentials-file']) gitSources.credentialsFile = git['credentials-file'];
   const settings: AgentSettings = {
     queues,
     maxJobs: config.max_jobs ?? 1,
@@ -172,9 +199,13 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
       heartbeatSeconds: config.launchjobs?.['heartbeat-seconds'] ?? DEFAULT_HEARTBEAT_SECONDS,
       staleAfterSeconds: config.launchjobs?.['stale-after-seconds'] ?? DEFAULT_STALE_AFTER_SECONDS,
       sourceLimits: {
-        maxBytes: config.launchjobs?.['max-source-bytes'] ?? DEFAULT_MAX_SOURCE_BYTES,
+        maxBytes: maxSourceBytes,
         maxEntries: config.launchjobs?.['max-source-entries'] ?? DEFAULT_MAX_SOURCE_ENTRIES,
       },
+      sourceBudgetBytes:
+        config.launchjobs?.['source-budget-bytes'] ??
+        maxSourceBytes * DEFAULT_SOURCE_BUDGET_SOURCES,
+      gitSources,
     },
   };
   const ttl = config.launchjobs?.['ttl-seconds-after-finished'];

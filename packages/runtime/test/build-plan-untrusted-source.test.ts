@@ -5,12 +5,23 @@ import { join } from 'node:path';
 import { BuildPlanError, createBuildPlan, UnsafeContextFileError } from '@launch-agent/runtime';
 import { type LocalBuildContext } from '../src/agent/build-context-source.js';
 import { fetchGitSource } from '../src/agent/git-source.js';
+import { startGitDaemon, type GitDaemon } from './git-daemon.js';
 
 // A job's source is untrusted: these contexts try to make the plan read the agent's own files,
 // read forever, or hang. Each must fail fast with a BuildPlanError naming the path.
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+let daemon: GitDaemon;
+beforeAll(async () => {
+  daemon = await startGitDaemon();
+});
+afterAll(async () => {
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  await daemon.stop();
+});
+/** The repositories are served by a local git daemon, allowed as the operator would allow it. */
+const policy = { hosts: ['127.0.0.1'], schemes: ['git' as const], credentialHosts: [] };
+let repos = 0;
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -38,25 +49,20 @@ async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
 
 /** A git repository whose files are made by `populate`, fetched as the agent fetches a job's source. */
 async function gitSource(populate: (dir: string) => void): Promise<LocalBuildContext> {
-  const repo = tempDir('hostile-repo-');
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: repo,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 't',
-        GIT_AUTHOR_EMAIL: 't@example.com',
-        GIT_COMMITTER_NAME: 't',
-        GIT_COMMITTER_EMAIL: 't@example.com',
-      },
-    });
-  git('init', '--quiet');
-  populate(repo);
-  git('add', '-A');
-  git('commit', '--quiet', '-m', 'source');
-  const local = await fetchGitSource({ url: `file://${repo}` });
+  const url = daemon.makeRepo(`repo-${repos++}`, populate);
+  const local = await fetchGitSource({ url }, { policy });
   dirs.push(local.directory);
   return local;
+}
+
+/**
+ * A source directory with links that leave it. A git source never gets this far (its links are
+ * checked as it is written: see below); a directory given to `launch-agent build` does.
+ */
+function linkedSource(populate: (dir: string) => void): LocalBuildContext {
+  const directory = tempDir('linked-source-');
+  populate(directory);
+  return { directory, cleanup: () => Promise.resolve() };
 }
 
 async function planError(promise: Promise<unknown>): Promise<Error> {
@@ -70,8 +76,18 @@ async function planError(promise: Promise<unknown>): Promise<Error> {
 }
 
 describe('build plan of an untrusted source', () => {
-  it('refuses a git source whose Dockerfile links outside the context, as the agent calls it', async () => {
-    const local = await gitSource((dir) =>
+  it('refuses a git source with a link out of it while writing it, before any plan', async () => {
+    const error = await gitSource((dir) => {
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+      symlinkSync(join(outside, 'token'), join(dir, 'token'));
+    }).catch((e: unknown) => e as Error);
+    expect(error).toMatchObject({ reason: 'UnsafeBuildContext' });
+    expect((error as Error).message).toMatch(/symbolic link token -> \S+ that leaves the context/);
+    expect((error as Error).message).not.toContain(SECRET);
+  });
+
+  it('refuses a source whose Dockerfile links outside the context, as the agent calls it', async () => {
+    const local = linkedSource((dir) =>
       symlinkSync(join(outside, 'token'), join(dir, 'Dockerfile')),
     );
     // The agent's call today: an absolute Dockerfile path inside the fetched directory.
@@ -90,7 +106,7 @@ describe('build plan of an untrusted source', () => {
   });
 
   it('refuses the same link named relative to the context, and the default Dockerfile', async () => {
-    const local = await gitSource((dir) => {
+    const local = linkedSource((dir) => {
       mkdirSync(join(dir, 'build'));
       symlinkSync('../../../../../../../../etc/passwd', join(dir, 'build', 'Dockerfile'));
       symlinkSync('/etc/passwd', join(dir, 'Dockerfile'));
@@ -128,7 +144,7 @@ describe('build plan of an untrusted source', () => {
   });
 
   it('refuses a .dockerignore that links to /dev/zero within the deadline, reading nothing', async () => {
-    const local = await gitSource((dir) => {
+    const local = linkedSource((dir) => {
       writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
       symlinkSync('/dev/zero', join(dir, '.dockerignore'));
     });
@@ -162,15 +178,9 @@ describe('build plan of an untrusted source', () => {
 
 describe('git source caps', () => {
   it('refuses a checkout over launchjobs.max-source-entries or max-source-bytes and removes it', async () => {
-    const repo = tempDir('big-repo-');
-    const git = (...args: string[]) =>
-      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
-        cwd: repo,
-      });
-    git('init', '--quiet');
-    for (let i = 0; i < 6; i++) writeFileSync(join(repo, `f${i}`), 'x'.repeat(1000));
-    git('add', '-A');
-    git('commit', '--quiet', '-m', 'big');
+    const url = daemon.makeRepo('big', (dir) => {
+      for (let i = 0; i < 6; i++) writeFileSync(join(dir, `f${i}`), 'x'.repeat(1000));
+    });
     // The checkouts go under a directory of this test's own, so no other process's checkouts come
     // and go in what it counts.
     const parent = tempDir('git-checkouts-');
@@ -179,10 +189,8 @@ describe('git source caps', () => {
       within(
         10_000,
         fetchGitSource(
-          { url: `file://${repo}` },
-          undefined,
-          { maxBytes: 1 << 20, maxEntries: 3 },
-          parent,
+          { url },
+          { policy, limits: { maxBytes: 1 << 20, maxEntries: 3 }, parentDir: parent },
         ),
       ),
     ).rejects.toMatchObject({
@@ -193,14 +201,13 @@ describe('git source caps', () => {
       within(
         10_000,
         fetchGitSource(
-          { url: `file://${repo}` },
-          undefined,
-          { maxBytes: 4000, maxEntries: 100 },
-          parent,
+          { url },
+          { policy, limits: { maxBytes: 4000, maxEntries: 100 }, parentDir: parent },
         ),
       ),
     ).rejects.toMatchObject({
-      message: expect.stringContaining('more than 4000 bytes (launchjobs.max-source-bytes)'),
+      reason: 'UnsafeBuildContext',
+      message: expect.stringMatching(/more than \d+ bytes \(launchjobs.max-source-bytes/),
     });
     expect(temps()).toEqual([]);
   });

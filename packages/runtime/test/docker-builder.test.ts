@@ -12,6 +12,7 @@ import {
   type ProgressReporter,
 } from '../src/builders/builder.js';
 import { DockerBuilder, DockerEngineError } from '../src/builders/docker-builder.js';
+import { cutMarker, MAX_LOG_LINE_CHARS, MAX_LOG_TAIL_CHARS } from '../src/builders/log-lines.js';
 import {
   RegistryCredentials,
   type ImageLookup,
@@ -206,6 +207,39 @@ describe('docker builder', () => {
     expect((error as BuildFailedError).output).toContain('checking for gcc... no');
     expect((error as Error).message).toContain('non-zero code');
     expect(seen.filter((s) => s.url.pathname.endsWith('/push'))).toHaveLength(0);
+  });
+
+  it('keeps a capped tail of a failed step that prints a huge line and many lines', async () => {
+    const { docker } = await fakeEngine({
+      build: [
+        { stream: 'Step 1/1 : RUN ./flood\n' },
+        // One 2 MiB line without a newline, sent as the engine sends output: in pieces.
+        ...Array.from({ length: 64 }, () => ({ stream: 'x'.repeat(32 * 1024) })),
+        { stream: '\n' },
+        ...Array.from({ length: 500 }, (_, i) => ({ stream: `line ${i}\n` })),
+        { errorDetail: { code: 1, message: 'returned a non-zero code: 1' }, error: 'x' },
+      ],
+    });
+    const p = await plan();
+    const registry = fakeRegistry();
+    const progress = recorder();
+    const error = (await new DockerBuilder({ docker })
+      .build({
+        plan: p,
+        destination: registry.destination,
+        tag: p.tag,
+        imageReference: 'x',
+        registry,
+        progress,
+      })
+      .catch((e: unknown) => e)) as BuildFailedError;
+    expect(error).toBeInstanceOf(BuildFailedError);
+    expect(error.output.length).toBeLessThanOrEqual(MAX_LOG_TAIL_CHARS + 100);
+    expect(error.output).toMatch(/^\[\.\.\. \d+ earlier lines not kept\]\nline 460\n/);
+    expect(error.output).toContain('line 499');
+    // What is forwarded to the agent's log is capped line by line too.
+    expect(progress.text.length).toBeLessThan(64 * 1024);
+    expect(progress.text).toContain(cutMarker(2 * 1024 * 1024 - MAX_LOG_LINE_CHARS));
   });
 
   it('fails when the build stream ends without an image', async () => {

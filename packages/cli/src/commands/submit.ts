@@ -50,7 +50,7 @@ export function registerSubmitCommand(program: Command, out: Output): void {
     .option('--image <ref>', 'run this prebuilt image; nothing is uploaded or built')
     .option(
       '--git <url>',
-      'build from this git repository (the agent fetches it); nothing is uploaded',
+      'build from this git repository (https://, ssh:// or user@host:path; the agent fetches it from the hosts its launchjobs.git-sources allows); nothing is uploaded',
     )
     .option('--ref <ref>', 'with --git: the branch, tag or commit (default: the remote HEAD)')
     .option('-f, --dockerfile <path>', 'Dockerfile, relative to the current directory')
@@ -110,7 +110,7 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       if (options.image) {
         spec.source.image = options.image;
       } else if (options.git) {
-        checkGitSource({ url: options.git });
+        checkGitSource({ url: options.git, ...(options.ref ? { ref: options.ref } : {}) });
         spec.source.git = { url: options.git, ...(options.ref ? { ref: options.ref } : {}) };
         if (options.dockerfile) spec.dockerfile = options.dockerfile;
         const buildArgs = parseBuildArgs(options.buildArg);

@@ -465,7 +465,7 @@ export const agentConfigSchema: Record<string, unknown> = {
     },
     launchjobs: {
       description:
-        "Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.",
+        "Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, how much of a job's source the agent unpacks, and where git sources may come from.",
       type: 'object',
       additionalProperties: false,
       properties: {
@@ -499,7 +499,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
         'max-source-bytes': {
           description:
-            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).",
+            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) as it is fetched and checked out (its fetched pack and its files together). The write that would pass it stops, the job fails (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit).",
           type: 'integer',
           minimum: 1048576,
           default: 1073741824,
@@ -515,6 +515,90 @@ export const agentConfigSchema: Record<string, unknown> = {
           examples: [100000],
           'x-expected': 'a whole number of entries, at least 1',
         },
+        'source-budget-bytes': {
+          description:
+            "The most bytes the sources of all builds in progress may take on the agent's /tmp together (stored contexts as they unpack, git sources as they are fetched and checked out). A build reserves max-source-bytes before it writes anything and keeps what its source really takes until the build ends; a build whose reservation does not fit waits (in phase Building) until others release theirs. Unset: 3 x max-source-bytes. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit, 4Gi by default).",
+          type: 'integer',
+          minimum: 1048576,
+          examples: [3221225472],
+          'x-expected': 'a whole number of bytes, at least max-source-bytes',
+        },
+        'git-sources': {
+          description:
+            "Where a LaunchJob's source.git may come from, and which hosts get the agent's git credentials. Without hosts the agent refuses every git source (GitSourceNotAllowed): a job's URL is untrusted input, and the agent sits inside the cluster with credentials. file:// URLs, local paths and git's other transports (ext::, fd::) are always refused, whatever this says. See docs/agent.md#git-sources.",
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            hosts: {
+              description:
+                'Hosts a git source may name: exact names (github.com), a wildcard for every subdomain of a name (*.git.example.com matches a.git.example.com and a.b.git.example.com, not git.example.com itself), IP addresses, or * for any host. Empty or unset: no git source is allowed. Any port of a listed host is allowed.',
+              type: 'array',
+              items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                'x-expected':
+                  'a host name (git.example.com), a wildcard for its subdomains (*.example.com), an IP address, or * for any host',
+              },
+              uniqueItems: true,
+              examples: [['github.com', '*.git.example.com']],
+              'x-expected': 'a list of host names, *.domain wildcards, IP addresses or *',
+            },
+            schemes: {
+              description:
+                'URL schemes a git source may use. https and ssh (also user@host:path) by default; http and git (git://) carry the source unauthenticated and in clear text and are allowed only when listed. file:// is never allowed.',
+              type: 'array',
+              items: {
+                type: 'string',
+                enum: ['https', 'ssh', 'http', 'git'],
+                'x-expected': 'https, ssh, http or git (file is never allowed)',
+              },
+              uniqueItems: true,
+              minItems: 1,
+              default: ['https', 'ssh'],
+              examples: [['https', 'ssh']],
+              'x-expected': 'a list of https, ssh, http, git',
+            },
+            'credential-hosts': {
+              description:
+                "Hosts that are offered the agent's git credentials: the entries of credentials-file over https, and the SSH keys of the agent's GIT_SSH_COMMAND (or its ~/.ssh) over ssh. Every other host is fetched with no credentials at all, and never over http or git://. Same forms as hosts except *; each must also be allowed by hosts. Unset: every entry of hosts other than *.",
+              type: 'array',
+              items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                'x-expected':
+                  'a host name (git.example.com), a wildcard for its subdomains (*.example.com), an IP address, or * for any host',
+              },
+              uniqueItems: true,
+              examples: [['github.com']],
+              'x-expected':
+                'a list of host names, *.domain wildcards or IP addresses, each allowed by hosts',
+            },
+            'credentials-file': {
+              description:
+                "A git-credential-store file (lines https://user:token@host) whose entries are offered to credential-hosts over https. Unset: ~/.git-credentials of the agent (where the chart's migration mounts a gitCreds Secret). The agent's ~/.gitconfig and system git config are not read.",
+              type: 'string',
+              minLength: 1,
+              maxLength: 4096,
+              pattern: '^/',
+              examples: ['/home/launch_agent/.git-credentials'],
+              'x-expected': 'an absolute path',
+            },
+          },
+          examples: [
+            {
+              hosts: ['github.com', '*.git.example.com'],
+              schemes: ['https', 'ssh'],
+              'credential-hosts': ['github.com'],
+            },
+          ],
+          'x-expected': 'a mapping of hosts, schemes, credential-hosts, credentials-file',
+        },
       },
       examples: [
         {
@@ -524,7 +608,7 @@ export const agentConfigSchema: Record<string, unknown> = {
         },
       ],
       'x-expected':
-        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
+        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries, source-budget-bytes, git-sources',
     },
     'queue-policies': {
       description:

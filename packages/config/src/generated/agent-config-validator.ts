@@ -482,7 +482,7 @@ const schema11 = {
     },
     launchjobs: {
       description:
-        "Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.",
+        "Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, how much of a job's source the agent unpacks, and where git sources may come from.",
       type: 'object',
       additionalProperties: false,
       properties: {
@@ -516,7 +516,7 @@ const schema11 = {
         },
         'max-source-bytes': {
           description:
-            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).",
+            "The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) as it is fetched and checked out (its fetched pack and its files together). The write that would pass it stops, the job fails (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit).",
           type: 'integer',
           minimum: 1048576,
           default: 1073741824,
@@ -532,6 +532,90 @@ const schema11 = {
           examples: [100000],
           'x-expected': 'a whole number of entries, at least 1',
         },
+        'source-budget-bytes': {
+          description:
+            "The most bytes the sources of all builds in progress may take on the agent's /tmp together (stored contexts as they unpack, git sources as they are fetched and checked out). A build reserves max-source-bytes before it writes anything and keeps what its source really takes until the build ends; a build whose reservation does not fit waits (in phase Building) until others release theirs. Unset: 3 x max-source-bytes. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit, 4Gi by default).",
+          type: 'integer',
+          minimum: 1048576,
+          examples: [3221225472],
+          'x-expected': 'a whole number of bytes, at least max-source-bytes',
+        },
+        'git-sources': {
+          description:
+            "Where a LaunchJob's source.git may come from, and which hosts get the agent's git credentials. Without hosts the agent refuses every git source (GitSourceNotAllowed): a job's URL is untrusted input, and the agent sits inside the cluster with credentials. file:// URLs, local paths and git's other transports (ext::, fd::) are always refused, whatever this says. See docs/agent.md#git-sources.",
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            hosts: {
+              description:
+                'Hosts a git source may name: exact names (github.com), a wildcard for every subdomain of a name (*.git.example.com matches a.git.example.com and a.b.git.example.com, not git.example.com itself), IP addresses, or * for any host. Empty or unset: no git source is allowed. Any port of a listed host is allowed.',
+              type: 'array',
+              items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                'x-expected':
+                  'a host name (git.example.com), a wildcard for its subdomains (*.example.com), an IP address, or * for any host',
+              },
+              uniqueItems: true,
+              examples: [['github.com', '*.git.example.com']],
+              'x-expected': 'a list of host names, *.domain wildcards, IP addresses or *',
+            },
+            schemes: {
+              description:
+                'URL schemes a git source may use. https and ssh (also user@host:path) by default; http and git (git://) carry the source unauthenticated and in clear text and are allowed only when listed. file:// is never allowed.',
+              type: 'array',
+              items: {
+                type: 'string',
+                enum: ['https', 'ssh', 'http', 'git'],
+                'x-expected': 'https, ssh, http or git (file is never allowed)',
+              },
+              uniqueItems: true,
+              minItems: 1,
+              default: ['https', 'ssh'],
+              examples: [['https', 'ssh']],
+              'x-expected': 'a list of https, ssh, http, git',
+            },
+            'credential-hosts': {
+              description:
+                "Hosts that are offered the agent's git credentials: the entries of credentials-file over https, and the SSH keys of the agent's GIT_SSH_COMMAND (or its ~/.ssh) over ssh. Every other host is fetched with no credentials at all, and never over http or git://. Same forms as hosts except *; each must also be allowed by hosts. Unset: every entry of hosts other than *.",
+              type: 'array',
+              items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                'x-expected':
+                  'a host name (git.example.com), a wildcard for its subdomains (*.example.com), an IP address, or * for any host',
+              },
+              uniqueItems: true,
+              examples: [['github.com']],
+              'x-expected':
+                'a list of host names, *.domain wildcards or IP addresses, each allowed by hosts',
+            },
+            'credentials-file': {
+              description:
+                "A git-credential-store file (lines https://user:token@host) whose entries are offered to credential-hosts over https. Unset: ~/.git-credentials of the agent (where the chart's migration mounts a gitCreds Secret). The agent's ~/.gitconfig and system git config are not read.",
+              type: 'string',
+              minLength: 1,
+              maxLength: 4096,
+              pattern: '^/',
+              examples: ['/home/launch_agent/.git-credentials'],
+              'x-expected': 'an absolute path',
+            },
+          },
+          examples: [
+            {
+              hosts: ['github.com', '*.git.example.com'],
+              schemes: ['https', 'ssh'],
+              'credential-hosts': ['github.com'],
+            },
+          ],
+          'x-expected': 'a mapping of hosts, schemes, credential-hosts, credentials-file',
+        },
       },
       examples: [
         {
@@ -541,7 +625,7 @@ const schema11 = {
         },
       ],
       'x-expected':
-        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries',
+        'a mapping of heartbeat-seconds, stale-after-seconds, ttl-seconds-after-finished, max-source-bytes, max-source-entries, source-budget-bytes, git-sources',
     },
     'queue-policies': {
       description:
@@ -859,8 +943,13 @@ const pattern9 = new RegExp('^[^\\s]+$', 'u');
 const pattern10 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
 const pattern14 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
 const pattern15 = new RegExp('^https?://[^/\\s]+/?$', 'u');
-const pattern21 = new RegExp('^[a-zA-Z][a-zA-Z0-9]*$', 'u');
-const pattern22 = new RegExp(
+const pattern20 = new RegExp(
+  '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+  'u',
+);
+const pattern22 = new RegExp('^/', 'u');
+const pattern24 = new RegExp('^[a-zA-Z][a-zA-Z0-9]*$', 'u');
+const pattern25 = new RegExp(
   '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
   'u',
 );
@@ -3592,7 +3681,9 @@ function validate10(
             key6 === 'stale-after-seconds' ||
             key6 === 'ttl-seconds-after-finished' ||
             key6 === 'max-source-bytes' ||
-            key6 === 'max-source-entries'
+            key6 === 'max-source-entries' ||
+            key6 === 'source-budget-bytes' ||
+            key6 === 'git-sources'
           )) {
             const err127 = {
               instancePath: instancePath + '/launchjobs',
@@ -3854,42 +3945,37 @@ function validate10(
             }
           }
         }
-      } else {
-        const err140 = {
-          instancePath: instancePath + '/launchjobs',
-          schemaPath: '#/properties/launchjobs/type',
-          keyword: 'type',
-          params: { type: 'object' },
-          message: 'must be object',
-          schema: schema11.properties.launchjobs.type,
-          parentSchema: schema11.properties.launchjobs,
-          data: data52,
-        };
-        if (vErrors === null) {
-          vErrors = [err140];
-        } else {
-          vErrors.push(err140);
-        }
-        errors++;
-      }
-    }
-    if (data['queue-policies'] !== undefined) {
-      let data58 = data['queue-policies'];
-      if (data58 && typeof data58 == 'object' && !Array.isArray(data58)) {
-        for (const key7 in data58) {
-          const _errs195 = errors;
-          if (typeof key7 === 'string') {
-            if (func3(key7) > 253) {
+        if (data52['source-budget-bytes'] !== undefined) {
+          let data58 = data52['source-budget-bytes'];
+          if (!(typeof data58 == 'number' && !(data58 % 1) && !isNaN(data58) && isFinite(data58))) {
+            const err140 = {
+              instancePath: instancePath + '/launchjobs/source-budget-bytes',
+              schemaPath: '#/properties/launchjobs/properties/source-budget-bytes/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['source-budget-bytes'].type,
+              parentSchema: schema11.properties.launchjobs.properties['source-budget-bytes'],
+              data: data58,
+            };
+            if (vErrors === null) {
+              vErrors = [err140];
+            } else {
+              vErrors.push(err140);
+            }
+            errors++;
+          }
+          if (typeof data58 == 'number' && isFinite(data58)) {
+            if (data58 < 1048576 || isNaN(data58)) {
               const err141 = {
-                instancePath: instancePath + '/queue-policies',
-                schemaPath: '#/properties/queue-policies/propertyNames/maxLength',
-                keyword: 'maxLength',
-                params: { limit: 253 },
-                message: 'must NOT have more than 253 characters',
-                schema: 253,
-                parentSchema: schema11.properties['queue-policies'].propertyNames,
-                data: key7,
-                propertyName: key7,
+                instancePath: instancePath + '/launchjobs/source-budget-bytes',
+                schemaPath: '#/properties/launchjobs/properties/source-budget-bytes/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 1048576 },
+                message: 'must be >= 1048576',
+                schema: 1048576,
+                parentSchema: schema11.properties.launchjobs.properties['source-budget-bytes'],
+                data: data58,
               };
               if (vErrors === null) {
                 vErrors = [err141];
@@ -3898,105 +3984,104 @@ function validate10(
               }
               errors++;
             }
-            if (func3(key7) < 1) {
-              const err142 = {
-                instancePath: instancePath + '/queue-policies',
-                schemaPath: '#/properties/queue-policies/propertyNames/minLength',
-                keyword: 'minLength',
-                params: { limit: 1 },
-                message: 'must NOT have fewer than 1 characters',
-                schema: 1,
-                parentSchema: schema11.properties['queue-policies'].propertyNames,
-                data: key7,
-                propertyName: key7,
-              };
-              if (vErrors === null) {
-                vErrors = [err142];
-              } else {
-                vErrors.push(err142);
-              }
-              errors++;
-            }
-          }
-          var valid33 = _errs195 === errors;
-          if (!valid33) {
-            const err143 = {
-              instancePath: instancePath + '/queue-policies',
-              schemaPath: '#/properties/queue-policies/propertyNames',
-              keyword: 'propertyNames',
-              params: { propertyName: key7 },
-              message: 'property name must be valid',
-              schema: schema11.properties['queue-policies'].propertyNames,
-              parentSchema: schema11.properties['queue-policies'],
-              data: data58,
-            };
-            if (vErrors === null) {
-              vErrors = [err143];
-            } else {
-              vErrors.push(err143);
-            }
-            errors++;
           }
         }
-        for (const key8 in data58) {
-          let data59 = data58[key8];
+        if (data52['git-sources'] !== undefined) {
+          let data59 = data52['git-sources'];
           if (data59 && typeof data59 == 'object' && !Array.isArray(data59)) {
-            for (const key9 in data59) {
+            for (const key7 in data59) {
               if (!(
-                key9 === 'namespaces' ||
-                key9 === 'namespace-selector' ||
-                key9 === 'pod-security' ||
-                key9 === 'allowed-volume-types' ||
-                key9 === 'allowed-priority-classes' ||
-                key9 === 'allowed-tolerations' ||
-                key9 === 'max-resources'
+                key7 === 'hosts' ||
+                key7 === 'schemes' ||
+                key7 === 'credential-hosts' ||
+                key7 === 'credentials-file'
               )) {
-                const err144 = {
-                  instancePath:
-                    instancePath +
-                    '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1'),
-                  schemaPath:
-                    '#/properties/queue-policies/additionalProperties/additionalProperties',
+                const err142 = {
+                  instancePath: instancePath + '/launchjobs/git-sources',
+                  schemaPath: '#/properties/launchjobs/properties/git-sources/additionalProperties',
                   keyword: 'additionalProperties',
-                  params: { additionalProperty: key9 },
+                  params: { additionalProperty: key7 },
                   message: 'must NOT have additional properties',
                   schema: false,
-                  parentSchema: schema11.properties['queue-policies'].additionalProperties,
+                  parentSchema: schema11.properties.launchjobs.properties['git-sources'],
                   data: data59,
                 };
                 if (vErrors === null) {
-                  vErrors = [err144];
+                  vErrors = [err142];
                 } else {
-                  vErrors.push(err144);
+                  vErrors.push(err142);
                 }
                 errors++;
               }
             }
-            if (data59.namespaces !== undefined) {
-              let data60 = data59.namespaces;
+            if (data59.hosts !== undefined) {
+              let data60 = data59.hosts;
               if (Array.isArray(data60)) {
                 const len4 = data60.length;
                 for (let i6 = 0; i6 < len4; i6++) {
                   let data61 = data60[i6];
                   if (typeof data61 === 'string') {
-                    if (func3(data61) > 63) {
-                      const err145 = {
-                        instancePath:
-                          instancePath +
-                          '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
-                          '/namespaces/' +
-                          i6,
+                    if (func3(data61) > 255) {
+                      const err143 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
                         schemaPath:
-                          '#/properties/queue-policies/additionalProperties/properties/namespaces/items/maxLength',
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/items/maxLength',
                         keyword: 'maxLength',
-                        params: { limit: 63 },
-                        message: 'must NOT have more than 63 characters',
-                        schema: 63,
+                        params: { limit: 255 },
+                        message: 'must NOT have more than 255 characters',
+                        schema: 255,
                         parentSchema:
-                          schema11.properties['queue-policies'].additionalProperties.properties
-                            .namespaces.items,
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                            .items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err143];
+                      } else {
+                        vErrors.push(err143);
+                      }
+                      errors++;
+                    }
+                    if (func3(data61) < 1) {
+                      const err144 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/items/minLength',
+                        keyword: 'minLength',
+                        params: { limit: 1 },
+                        message: 'must NOT have fewer than 1 characters',
+                        schema: 1,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                            .items,
+                        data: data61,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err144];
+                      } else {
+                        vErrors.push(err144);
+                      }
+                      errors++;
+                    }
+                    if (!pattern20.test(data61)) {
+                      const err145 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/items/pattern',
+                        keyword: 'pattern',
+                        params: {
+                          pattern:
+                            '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        },
+                        message:
+                          'must match pattern "' +
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$' +
+                          '"',
+                        schema:
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                            .items,
                         data: data61,
                       };
                       if (vErrors === null) {
@@ -4006,57 +4091,26 @@ function validate10(
                       }
                       errors++;
                     }
-                    if (!pattern6.test(data61)) {
-                      const err146 = {
-                        instancePath:
-                          instancePath +
-                          '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
-                          '/namespaces/' +
-                          i6,
-                        schemaPath:
-                          '#/properties/queue-policies/additionalProperties/properties/namespaces/items/pattern',
-                        keyword: 'pattern',
-                        params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
-                        message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
-                        schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
-                        parentSchema:
-                          schema11.properties['queue-policies'].additionalProperties.properties
-                            .namespaces.items,
-                        data: data61,
-                      };
-                      if (vErrors === null) {
-                        vErrors = [err146];
-                      } else {
-                        vErrors.push(err146);
-                      }
-                      errors++;
-                    }
                   } else {
-                    const err147 = {
-                      instancePath:
-                        instancePath +
-                        '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
-                        '/namespaces/' +
-                        i6,
+                    const err146 = {
+                      instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
                       schemaPath:
-                        '#/properties/queue-policies/additionalProperties/properties/namespaces/items/type',
+                        '#/properties/launchjobs/properties/git-sources/properties/hosts/items/type',
                       keyword: 'type',
                       params: { type: 'string' },
                       message: 'must be string',
                       schema:
-                        schema11.properties['queue-policies'].additionalProperties.properties
-                          .namespaces.items.type,
+                        schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                          .items.type,
                       parentSchema:
-                        schema11.properties['queue-policies'].additionalProperties.properties
-                          .namespaces.items,
+                        schema11.properties.launchjobs.properties['git-sources'].properties.hosts
+                          .items,
                       data: data61,
                     };
                     if (vErrors === null) {
-                      vErrors = [err147];
+                      vErrors = [err146];
                     } else {
-                      vErrors.push(err147);
+                      vErrors.push(err146);
                     }
                     errors++;
                   }
@@ -4072,14 +4126,10 @@ function validate10(
                     }
                     if (typeof indices2[item2] == 'number') {
                       j2 = indices2[item2];
-                      const err148 = {
-                        instancePath:
-                          instancePath +
-                          '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
-                          '/namespaces',
+                      const err147 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/hosts',
                         schemaPath:
-                          '#/properties/queue-policies/additionalProperties/properties/namespaces/uniqueItems',
+                          '#/properties/launchjobs/properties/git-sources/properties/hosts/uniqueItems',
                         keyword: 'uniqueItems',
                         params: { i: i7, j: j2 },
                         message:
@@ -4090,14 +4140,13 @@ function validate10(
                           ' are identical)',
                         schema: true,
                         parentSchema:
-                          schema11.properties['queue-policies'].additionalProperties.properties
-                            .namespaces,
+                          schema11.properties.launchjobs.properties['git-sources'].properties.hosts,
                         data: data60,
                       };
                       if (vErrors === null) {
-                        vErrors = [err148];
+                        vErrors = [err147];
                       } else {
-                        vErrors.push(err148);
+                        vErrors.push(err147);
                       }
                       errors++;
                       break;
@@ -4106,11 +4155,720 @@ function validate10(
                   }
                 }
               } else {
-                const err149 = {
+                const err148 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/hosts',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/hosts/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.hosts.type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.hosts,
+                  data: data60,
+                };
+                if (vErrors === null) {
+                  vErrors = [err148];
+                } else {
+                  vErrors.push(err148);
+                }
+                errors++;
+              }
+            }
+            if (data59.schemes !== undefined) {
+              let data62 = data59.schemes;
+              if (Array.isArray(data62)) {
+                if (data62.length < 1) {
+                  const err149 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/schemes',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/schemes/minItems',
+                    keyword: 'minItems',
+                    params: { limit: 1 },
+                    message: 'must NOT have fewer than 1 items',
+                    schema: 1,
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties.schemes,
+                    data: data62,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err149];
+                  } else {
+                    vErrors.push(err149);
+                  }
+                  errors++;
+                }
+                const len5 = data62.length;
+                for (let i8 = 0; i8 < len5; i8++) {
+                  let data63 = data62[i8];
+                  if (typeof data63 !== 'string') {
+                    const err150 = {
+                      instancePath: instancePath + '/launchjobs/git-sources/schemes/' + i8,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/schemes/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items.type,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items,
+                      data: data63,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err150];
+                    } else {
+                      vErrors.push(err150);
+                    }
+                    errors++;
+                  }
+                  if (!(
+                    data63 === 'https' ||
+                    data63 === 'ssh' ||
+                    data63 === 'http' ||
+                    data63 === 'git'
+                  )) {
+                    const err151 = {
+                      instancePath: instancePath + '/launchjobs/git-sources/schemes/' + i8,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/schemes/items/enum',
+                      keyword: 'enum',
+                      params: {
+                        allowedValues:
+                          schema11.properties.launchjobs.properties['git-sources'].properties
+                            .schemes.items.enum,
+                      },
+                      message: 'must be equal to one of the allowed values',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items.enum,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                          .items,
+                      data: data63,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err151];
+                    } else {
+                      vErrors.push(err151);
+                    }
+                    errors++;
+                  }
+                }
+                let i9 = data62.length;
+                let j3;
+                if (i9 > 1) {
+                  const indices3 = {};
+                  for (; i9--;) {
+                    let item3 = data62[i9];
+                    if (typeof item3 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices3[item3] == 'number') {
+                      j3 = indices3[item3];
+                      const err152 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/schemes',
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/schemes/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i9, j: j3 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j3 +
+                          ' and ' +
+                          i9 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties
+                            .schemes,
+                        data: data62,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err152];
+                      } else {
+                        vErrors.push(err152);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices3[item3] = i9;
+                  }
+                }
+              } else {
+                const err153 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/schemes',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/schemes/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.schemes
+                      .type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties.schemes,
+                  data: data62,
+                };
+                if (vErrors === null) {
+                  vErrors = [err153];
+                } else {
+                  vErrors.push(err153);
+                }
+                errors++;
+              }
+            }
+            if (data59['credential-hosts'] !== undefined) {
+              let data64 = data59['credential-hosts'];
+              if (Array.isArray(data64)) {
+                const len6 = data64.length;
+                for (let i10 = 0; i10 < len6; i10++) {
+                  let data65 = data64[i10];
+                  if (typeof data65 === 'string') {
+                    if (func3(data65) > 255) {
+                      const err154 = {
+                        instancePath:
+                          instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/maxLength',
+                        keyword: 'maxLength',
+                        params: { limit: 255 },
+                        message: 'must NOT have more than 255 characters',
+                        schema: 255,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ].items,
+                        data: data65,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err154];
+                      } else {
+                        vErrors.push(err154);
+                      }
+                      errors++;
+                    }
+                    if (func3(data65) < 1) {
+                      const err155 = {
+                        instancePath:
+                          instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/minLength',
+                        keyword: 'minLength',
+                        params: { limit: 1 },
+                        message: 'must NOT have fewer than 1 characters',
+                        schema: 1,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ].items,
+                        data: data65,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err155];
+                      } else {
+                        vErrors.push(err155);
+                      }
+                      errors++;
+                    }
+                    if (!pattern20.test(data65)) {
+                      const err156 = {
+                        instancePath:
+                          instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/pattern',
+                        keyword: 'pattern',
+                        params: {
+                          pattern:
+                            '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        },
+                        message:
+                          'must match pattern "' +
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$' +
+                          '"',
+                        schema:
+                          '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ].items,
+                        data: data65,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err156];
+                      } else {
+                        vErrors.push(err156);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err157 = {
+                      instancePath:
+                        instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
+                      schemaPath:
+                        '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties[
+                          'credential-hosts'
+                        ].items.type,
+                      parentSchema:
+                        schema11.properties.launchjobs.properties['git-sources'].properties[
+                          'credential-hosts'
+                        ].items,
+                      data: data65,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err157];
+                    } else {
+                      vErrors.push(err157);
+                    }
+                    errors++;
+                  }
+                }
+                let i11 = data64.length;
+                let j4;
+                if (i11 > 1) {
+                  const indices4 = {};
+                  for (; i11--;) {
+                    let item4 = data64[i11];
+                    if (typeof item4 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices4[item4] == 'number') {
+                      j4 = indices4[item4];
+                      const err158 = {
+                        instancePath: instancePath + '/launchjobs/git-sources/credential-hosts',
+                        schemaPath:
+                          '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i11, j: j4 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j4 +
+                          ' and ' +
+                          i11 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties.launchjobs.properties['git-sources'].properties[
+                            'credential-hosts'
+                          ],
+                        data: data64,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err158];
+                      } else {
+                        vErrors.push(err158);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices4[item4] = i11;
+                  }
+                }
+              } else {
+                const err159 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/credential-hosts',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/type',
+                  keyword: 'type',
+                  params: { type: 'array' },
+                  message: 'must be array',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credential-hosts'
+                    ].type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credential-hosts'
+                    ],
+                  data: data64,
+                };
+                if (vErrors === null) {
+                  vErrors = [err159];
+                } else {
+                  vErrors.push(err159);
+                }
+                errors++;
+              }
+            }
+            if (data59['credentials-file'] !== undefined) {
+              let data66 = data59['credentials-file'];
+              if (typeof data66 === 'string') {
+                if (func3(data66) > 4096) {
+                  const err160 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/credentials-file/maxLength',
+                    keyword: 'maxLength',
+                    params: { limit: 4096 },
+                    message: 'must NOT have more than 4096 characters',
+                    schema: 4096,
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties[
+                        'credentials-file'
+                      ],
+                    data: data66,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err160];
+                  } else {
+                    vErrors.push(err160);
+                  }
+                  errors++;
+                }
+                if (func3(data66) < 1) {
+                  const err161 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/credentials-file/minLength',
+                    keyword: 'minLength',
+                    params: { limit: 1 },
+                    message: 'must NOT have fewer than 1 characters',
+                    schema: 1,
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties[
+                        'credentials-file'
+                      ],
+                    data: data66,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err161];
+                  } else {
+                    vErrors.push(err161);
+                  }
+                  errors++;
+                }
+                if (!pattern22.test(data66)) {
+                  const err162 = {
+                    instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                    schemaPath:
+                      '#/properties/launchjobs/properties/git-sources/properties/credentials-file/pattern',
+                    keyword: 'pattern',
+                    params: { pattern: '^/' },
+                    message: 'must match pattern "' + '^/' + '"',
+                    schema: '^/',
+                    parentSchema:
+                      schema11.properties.launchjobs.properties['git-sources'].properties[
+                        'credentials-file'
+                      ],
+                    data: data66,
+                  };
+                  if (vErrors === null) {
+                    vErrors = [err162];
+                  } else {
+                    vErrors.push(err162);
+                  }
+                  errors++;
+                }
+              } else {
+                const err163 = {
+                  instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
+                  schemaPath:
+                    '#/properties/launchjobs/properties/git-sources/properties/credentials-file/type',
+                  keyword: 'type',
+                  params: { type: 'string' },
+                  message: 'must be string',
+                  schema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credentials-file'
+                    ].type,
+                  parentSchema:
+                    schema11.properties.launchjobs.properties['git-sources'].properties[
+                      'credentials-file'
+                    ],
+                  data: data66,
+                };
+                if (vErrors === null) {
+                  vErrors = [err163];
+                } else {
+                  vErrors.push(err163);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err164 = {
+              instancePath: instancePath + '/launchjobs/git-sources',
+              schemaPath: '#/properties/launchjobs/properties/git-sources/type',
+              keyword: 'type',
+              params: { type: 'object' },
+              message: 'must be object',
+              schema: schema11.properties.launchjobs.properties['git-sources'].type,
+              parentSchema: schema11.properties.launchjobs.properties['git-sources'],
+              data: data59,
+            };
+            if (vErrors === null) {
+              vErrors = [err164];
+            } else {
+              vErrors.push(err164);
+            }
+            errors++;
+          }
+        }
+      } else {
+        const err165 = {
+          instancePath: instancePath + '/launchjobs',
+          schemaPath: '#/properties/launchjobs/type',
+          keyword: 'type',
+          params: { type: 'object' },
+          message: 'must be object',
+          schema: schema11.properties.launchjobs.type,
+          parentSchema: schema11.properties.launchjobs,
+          data: data52,
+        };
+        if (vErrors === null) {
+          vErrors = [err165];
+        } else {
+          vErrors.push(err165);
+        }
+        errors++;
+      }
+    }
+    if (data['queue-policies'] !== undefined) {
+      let data67 = data['queue-policies'];
+      if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+        for (const key8 in data67) {
+          const _errs223 = errors;
+          if (typeof key8 === 'string') {
+            if (func3(key8) > 253) {
+              const err166 = {
+                instancePath: instancePath + '/queue-policies',
+                schemaPath: '#/properties/queue-policies/propertyNames/maxLength',
+                keyword: 'maxLength',
+                params: { limit: 253 },
+                message: 'must NOT have more than 253 characters',
+                schema: 253,
+                parentSchema: schema11.properties['queue-policies'].propertyNames,
+                data: key8,
+                propertyName: key8,
+              };
+              if (vErrors === null) {
+                vErrors = [err166];
+              } else {
+                vErrors.push(err166);
+              }
+              errors++;
+            }
+            if (func3(key8) < 1) {
+              const err167 = {
+                instancePath: instancePath + '/queue-policies',
+                schemaPath: '#/properties/queue-policies/propertyNames/minLength',
+                keyword: 'minLength',
+                params: { limit: 1 },
+                message: 'must NOT have fewer than 1 characters',
+                schema: 1,
+                parentSchema: schema11.properties['queue-policies'].propertyNames,
+                data: key8,
+                propertyName: key8,
+              };
+              if (vErrors === null) {
+                vErrors = [err167];
+              } else {
+                vErrors.push(err167);
+              }
+              errors++;
+            }
+          }
+          var valid43 = _errs223 === errors;
+          if (!valid43) {
+            const err168 = {
+              instancePath: instancePath + '/queue-policies',
+              schemaPath: '#/properties/queue-policies/propertyNames',
+              keyword: 'propertyNames',
+              params: { propertyName: key8 },
+              message: 'property name must be valid',
+              schema: schema11.properties['queue-policies'].propertyNames,
+              parentSchema: schema11.properties['queue-policies'],
+              data: data67,
+            };
+            if (vErrors === null) {
+              vErrors = [err168];
+            } else {
+              vErrors.push(err168);
+            }
+            errors++;
+          }
+        }
+        for (const key9 in data67) {
+          let data68 = data67[key9];
+          if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
+            for (const key10 in data68) {
+              if (!(
+                key10 === 'namespaces' ||
+                key10 === 'namespace-selector' ||
+                key10 === 'pod-security' ||
+                key10 === 'allowed-volume-types' ||
+                key10 === 'allowed-priority-classes' ||
+                key10 === 'allowed-tolerations' ||
+                key10 === 'max-resources'
+              )) {
+                const err169 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1'),
+                  schemaPath:
+                    '#/properties/queue-policies/additionalProperties/additionalProperties',
+                  keyword: 'additionalProperties',
+                  params: { additionalProperty: key10 },
+                  message: 'must NOT have additional properties',
+                  schema: false,
+                  parentSchema: schema11.properties['queue-policies'].additionalProperties,
+                  data: data68,
+                };
+                if (vErrors === null) {
+                  vErrors = [err169];
+                } else {
+                  vErrors.push(err169);
+                }
+                errors++;
+              }
+            }
+            if (data68.namespaces !== undefined) {
+              let data69 = data68.namespaces;
+              if (Array.isArray(data69)) {
+                const len7 = data69.length;
+                for (let i12 = 0; i12 < len7; i12++) {
+                  let data70 = data69[i12];
+                  if (typeof data70 === 'string') {
+                    if (func3(data70) > 63) {
+                      const err170 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/namespaces/' +
+                          i12,
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/namespaces/items/maxLength',
+                        keyword: 'maxLength',
+                        params: { limit: 63 },
+                        message: 'must NOT have more than 63 characters',
+                        schema: 63,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties
+                            .namespaces.items,
+                        data: data70,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err170];
+                      } else {
+                        vErrors.push(err170);
+                      }
+                      errors++;
+                    }
+                    if (!pattern6.test(data70)) {
+                      const err171 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/namespaces/' +
+                          i12,
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/namespaces/items/pattern',
+                        keyword: 'pattern',
+                        params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+                        message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
+                        schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties
+                            .namespaces.items,
+                        data: data70,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err171];
+                      } else {
+                        vErrors.push(err171);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err172 = {
+                      instancePath:
+                        instancePath +
+                        '/queue-policies/' +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        '/namespaces/' +
+                        i12,
+                      schemaPath:
+                        '#/properties/queue-policies/additionalProperties/properties/namespaces/items/type',
+                      keyword: 'type',
+                      params: { type: 'string' },
+                      message: 'must be string',
+                      schema:
+                        schema11.properties['queue-policies'].additionalProperties.properties
+                          .namespaces.items.type,
+                      parentSchema:
+                        schema11.properties['queue-policies'].additionalProperties.properties
+                          .namespaces.items,
+                      data: data70,
+                    };
+                    if (vErrors === null) {
+                      vErrors = [err172];
+                    } else {
+                      vErrors.push(err172);
+                    }
+                    errors++;
+                  }
+                }
+                let i13 = data69.length;
+                let j5;
+                if (i13 > 1) {
+                  const indices5 = {};
+                  for (; i13--;) {
+                    let item5 = data69[i13];
+                    if (typeof item5 !== 'string') {
+                      continue;
+                    }
+                    if (typeof indices5[item5] == 'number') {
+                      j5 = indices5[item5];
+                      const err173 = {
+                        instancePath:
+                          instancePath +
+                          '/queue-policies/' +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          '/namespaces',
+                        schemaPath:
+                          '#/properties/queue-policies/additionalProperties/properties/namespaces/uniqueItems',
+                        keyword: 'uniqueItems',
+                        params: { i: i13, j: j5 },
+                        message:
+                          'must NOT have duplicate items (items ## ' +
+                          j5 +
+                          ' and ' +
+                          i13 +
+                          ' are identical)',
+                        schema: true,
+                        parentSchema:
+                          schema11.properties['queue-policies'].additionalProperties.properties
+                            .namespaces,
+                        data: data69,
+                      };
+                      if (vErrors === null) {
+                        vErrors = [err173];
+                      } else {
+                        vErrors.push(err173);
+                      }
+                      errors++;
+                      break;
+                    }
+                    indices5[item5] = i13;
+                  }
+                }
+              } else {
+                const err174 = {
+                  instancePath:
+                    instancePath +
+                    '/queue-policies/' +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/namespaces',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/namespaces/type',
@@ -4123,60 +4881,60 @@ function validate10(
                   parentSchema:
                     schema11.properties['queue-policies'].additionalProperties.properties
                       .namespaces,
-                  data: data60,
+                  data: data69,
                 };
                 if (vErrors === null) {
-                  vErrors = [err149];
+                  vErrors = [err174];
                 } else {
-                  vErrors.push(err149);
+                  vErrors.push(err174);
                 }
                 errors++;
               }
             }
-            if (data59['namespace-selector'] !== undefined) {
-              let data62 = data59['namespace-selector'];
-              if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
-                for (const key10 in data62) {
-                  if (!(key10 === 'matchLabels' || key10 === 'matchExpressions')) {
-                    const err150 = {
+            if (data68['namespace-selector'] !== undefined) {
+              let data71 = data68['namespace-selector'];
+              if (data71 && typeof data71 == 'object' && !Array.isArray(data71)) {
+                for (const key11 in data71) {
+                  if (!(key11 === 'matchLabels' || key11 === 'matchExpressions')) {
+                    const err175 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/namespace-selector',
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/namespace-selector/additionalProperties',
                       keyword: 'additionalProperties',
-                      params: { additionalProperty: key10 },
+                      params: { additionalProperty: key11 },
                       message: 'must NOT have additional properties',
                       schema: false,
                       parentSchema:
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'namespace-selector'
                         ],
-                      data: data62,
+                      data: data71,
                     };
                     if (vErrors === null) {
-                      vErrors = [err150];
+                      vErrors = [err175];
                     } else {
-                      vErrors.push(err150);
+                      vErrors.push(err175);
                     }
                     errors++;
                   }
                 }
-                if (data62.matchLabels !== undefined) {
-                  let data63 = data62.matchLabels;
-                  if (data63 && typeof data63 == 'object' && !Array.isArray(data63)) {
-                    for (const key11 in data63) {
-                      let data64 = data63[key11];
-                      if (typeof data64 !== 'string') {
-                        const err151 = {
+                if (data71.matchLabels !== undefined) {
+                  let data72 = data71.matchLabels;
+                  if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
+                    for (const key12 in data72) {
+                      let data73 = data72[key12];
+                      if (typeof data73 !== 'string') {
+                        const err176 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/namespace-selector/matchLabels/' +
-                            key11.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key12.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchLabels/additionalProperties/type',
                           keyword: 'type',
@@ -4190,22 +4948,22 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'namespace-selector'
                             ].properties.matchLabels.additionalProperties,
-                          data: data64,
+                          data: data73,
                         };
                         if (vErrors === null) {
-                          vErrors = [err151];
+                          vErrors = [err176];
                         } else {
-                          vErrors.push(err151);
+                          vErrors.push(err176);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err152 = {
+                    const err177 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/namespace-selector/matchLabels',
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchLabels/type',
@@ -4220,31 +4978,31 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'namespace-selector'
                         ].properties.matchLabels,
-                      data: data63,
+                      data: data72,
                     };
                     if (vErrors === null) {
-                      vErrors = [err152];
+                      vErrors = [err177];
                     } else {
-                      vErrors.push(err152);
+                      vErrors.push(err177);
                     }
                     errors++;
                   }
                 }
-                if (data62.matchExpressions !== undefined) {
-                  let data65 = data62.matchExpressions;
-                  if (Array.isArray(data65)) {
-                    const len5 = data65.length;
-                    for (let i8 = 0; i8 < len5; i8++) {
-                      let data66 = data65[i8];
-                      if (data66 && typeof data66 == 'object' && !Array.isArray(data66)) {
-                        if (data66.key === undefined) {
-                          const err153 = {
+                if (data71.matchExpressions !== undefined) {
+                  let data74 = data71.matchExpressions;
+                  if (Array.isArray(data74)) {
+                    const len8 = data74.length;
+                    for (let i14 = 0; i14 < len8; i14++) {
+                      let data75 = data74[i14];
+                      if (data75 && typeof data75 == 'object' && !Array.isArray(data75)) {
+                        if (data75.key === undefined) {
+                          const err178 = {
                             instancePath:
                               instancePath +
                               '/queue-policies/' +
-                              key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                              key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                               '/namespace-selector/matchExpressions/' +
-                              i8,
+                              i14,
                             schemaPath:
                               '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/required',
                             keyword: 'required',
@@ -4258,23 +5016,23 @@ function validate10(
                               schema11.properties['queue-policies'].additionalProperties.properties[
                                 'namespace-selector'
                               ].properties.matchExpressions.items,
-                            data: data66,
+                            data: data75,
                           };
                           if (vErrors === null) {
-                            vErrors = [err153];
+                            vErrors = [err178];
                           } else {
-                            vErrors.push(err153);
+                            vErrors.push(err178);
                           }
                           errors++;
                         }
-                        if (data66.operator === undefined) {
-                          const err154 = {
+                        if (data75.operator === undefined) {
+                          const err179 = {
                             instancePath:
                               instancePath +
                               '/queue-policies/' +
-                              key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                              key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                               '/namespace-selector/matchExpressions/' +
-                              i8,
+                              i14,
                             schemaPath:
                               '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/required',
                             keyword: 'required',
@@ -4288,55 +5046,55 @@ function validate10(
                               schema11.properties['queue-policies'].additionalProperties.properties[
                                 'namespace-selector'
                               ].properties.matchExpressions.items,
-                            data: data66,
+                            data: data75,
                           };
                           if (vErrors === null) {
-                            vErrors = [err154];
+                            vErrors = [err179];
                           } else {
-                            vErrors.push(err154);
+                            vErrors.push(err179);
                           }
                           errors++;
                         }
-                        for (const key12 in data66) {
-                          if (!(key12 === 'key' || key12 === 'operator' || key12 === 'values')) {
-                            const err155 = {
+                        for (const key13 in data75) {
+                          if (!(key13 === 'key' || key13 === 'operator' || key13 === 'values')) {
+                            const err180 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/namespace-selector/matchExpressions/' +
-                                i8,
+                                i14,
                               schemaPath:
                                 '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/additionalProperties',
                               keyword: 'additionalProperties',
-                              params: { additionalProperty: key12 },
+                              params: { additionalProperty: key13 },
                               message: 'must NOT have additional properties',
                               schema: false,
                               parentSchema:
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items,
-                              data: data66,
+                              data: data75,
                             };
                             if (vErrors === null) {
-                              vErrors = [err155];
+                              vErrors = [err180];
                             } else {
-                              vErrors.push(err155);
+                              vErrors.push(err180);
                             }
                             errors++;
                           }
                         }
-                        if (data66.key !== undefined) {
-                          let data67 = data66.key;
-                          if (typeof data67 === 'string') {
-                            if (func3(data67) < 1) {
-                              const err156 = {
+                        if (data75.key !== undefined) {
+                          let data76 = data75.key;
+                          if (typeof data76 === 'string') {
+                            if (func3(data76) < 1) {
+                              const err181 = {
                                 instancePath:
                                   instancePath +
                                   '/queue-policies/' +
-                                  key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                  key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                   '/namespace-selector/matchExpressions/' +
-                                  i8 +
+                                  i14 +
                                   '/key',
                                 schemaPath:
                                   '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/key/minLength',
@@ -4348,23 +5106,23 @@ function validate10(
                                   schema11.properties['queue-policies'].additionalProperties
                                     .properties['namespace-selector'].properties.matchExpressions
                                     .items.properties.key,
-                                data: data67,
+                                data: data76,
                               };
                               if (vErrors === null) {
-                                vErrors = [err156];
+                                vErrors = [err181];
                               } else {
-                                vErrors.push(err156);
+                                vErrors.push(err181);
                               }
                               errors++;
                             }
                           } else {
-                            const err157 = {
+                            const err182 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/namespace-selector/matchExpressions/' +
-                                i8 +
+                                i14 +
                                 '/key',
                               schemaPath:
                                 '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/key/type',
@@ -4379,26 +5137,26 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.key,
-                              data: data67,
+                              data: data76,
                             };
                             if (vErrors === null) {
-                              vErrors = [err157];
+                              vErrors = [err182];
                             } else {
-                              vErrors.push(err157);
+                              vErrors.push(err182);
                             }
                             errors++;
                           }
                         }
-                        if (data66.operator !== undefined) {
-                          let data68 = data66.operator;
-                          if (typeof data68 !== 'string') {
-                            const err158 = {
+                        if (data75.operator !== undefined) {
+                          let data77 = data75.operator;
+                          if (typeof data77 !== 'string') {
+                            const err183 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/namespace-selector/matchExpressions/' +
-                                i8 +
+                                i14 +
                                 '/operator',
                               schemaPath:
                                 '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/operator/type',
@@ -4413,28 +5171,28 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.operator,
-                              data: data68,
+                              data: data77,
                             };
                             if (vErrors === null) {
-                              vErrors = [err158];
+                              vErrors = [err183];
                             } else {
-                              vErrors.push(err158);
+                              vErrors.push(err183);
                             }
                             errors++;
                           }
                           if (!(
-                            data68 === 'In' ||
-                            data68 === 'NotIn' ||
-                            data68 === 'Exists' ||
-                            data68 === 'DoesNotExist'
+                            data77 === 'In' ||
+                            data77 === 'NotIn' ||
+                            data77 === 'Exists' ||
+                            data77 === 'DoesNotExist'
                           )) {
-                            const err159 = {
+                            const err184 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/namespace-selector/matchExpressions/' +
-                                i8 +
+                                i14 +
                                 '/operator',
                               schemaPath:
                                 '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/operator/enum',
@@ -4454,32 +5212,32 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.operator,
-                              data: data68,
+                              data: data77,
                             };
                             if (vErrors === null) {
-                              vErrors = [err159];
+                              vErrors = [err184];
                             } else {
-                              vErrors.push(err159);
+                              vErrors.push(err184);
                             }
                             errors++;
                           }
                         }
-                        if (data66.values !== undefined) {
-                          let data69 = data66.values;
-                          if (Array.isArray(data69)) {
-                            const len6 = data69.length;
-                            for (let i9 = 0; i9 < len6; i9++) {
-                              let data70 = data69[i9];
-                              if (typeof data70 !== 'string') {
-                                const err160 = {
+                        if (data75.values !== undefined) {
+                          let data78 = data75.values;
+                          if (Array.isArray(data78)) {
+                            const len9 = data78.length;
+                            for (let i15 = 0; i15 < len9; i15++) {
+                              let data79 = data78[i15];
+                              if (typeof data79 !== 'string') {
+                                const err185 = {
                                   instancePath:
                                     instancePath +
                                     '/queue-policies/' +
-                                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/namespace-selector/matchExpressions/' +
-                                    i8 +
+                                    i14 +
                                     '/values/' +
-                                    i9,
+                                    i15,
                                   schemaPath:
                                     '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/values/items/type',
                                   keyword: 'type',
@@ -4493,24 +5251,24 @@ function validate10(
                                     schema11.properties['queue-policies'].additionalProperties
                                       .properties['namespace-selector'].properties.matchExpressions
                                       .items.properties.values.items,
-                                  data: data70,
+                                  data: data79,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err160];
+                                  vErrors = [err185];
                                 } else {
-                                  vErrors.push(err160);
+                                  vErrors.push(err185);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err161 = {
+                            const err186 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
-                                key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/namespace-selector/matchExpressions/' +
-                                i8 +
+                                i14 +
                                 '/values',
                               schemaPath:
                                 '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/properties/values/type',
@@ -4525,24 +5283,24 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.values,
-                              data: data69,
+                              data: data78,
                             };
                             if (vErrors === null) {
-                              vErrors = [err161];
+                              vErrors = [err186];
                             } else {
-                              vErrors.push(err161);
+                              vErrors.push(err186);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err162 = {
+                        const err187 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/namespace-selector/matchExpressions/' +
-                            i8,
+                            i14,
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/items/type',
                           keyword: 'type',
@@ -4556,22 +5314,22 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'namespace-selector'
                             ].properties.matchExpressions.items,
-                          data: data66,
+                          data: data75,
                         };
                         if (vErrors === null) {
-                          vErrors = [err162];
+                          vErrors = [err187];
                         } else {
-                          vErrors.push(err162);
+                          vErrors.push(err187);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err163 = {
+                    const err188 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/namespace-selector/matchExpressions',
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/namespace-selector/properties/matchExpressions/type',
@@ -4586,22 +5344,22 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'namespace-selector'
                         ].properties.matchExpressions,
-                      data: data65,
+                      data: data74,
                     };
                     if (vErrors === null) {
-                      vErrors = [err163];
+                      vErrors = [err188];
                     } else {
-                      vErrors.push(err163);
+                      vErrors.push(err188);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err164 = {
+                const err189 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/namespace-selector',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/namespace-selector/type',
@@ -4616,24 +5374,24 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'namespace-selector'
                     ],
-                  data: data62,
+                  data: data71,
                 };
                 if (vErrors === null) {
-                  vErrors = [err164];
+                  vErrors = [err189];
                 } else {
-                  vErrors.push(err164);
+                  vErrors.push(err189);
                 }
                 errors++;
               }
             }
-            if (data59['pod-security'] !== undefined) {
-              let data71 = data59['pod-security'];
-              if (typeof data71 !== 'string') {
-                const err165 = {
+            if (data68['pod-security'] !== undefined) {
+              let data80 = data68['pod-security'];
+              if (typeof data80 !== 'string') {
+                const err190 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/pod-security',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/pod-security/type',
@@ -4648,21 +5406,21 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'pod-security'
                     ],
-                  data: data71,
+                  data: data80,
                 };
                 if (vErrors === null) {
-                  vErrors = [err165];
+                  vErrors = [err190];
                 } else {
-                  vErrors.push(err165);
+                  vErrors.push(err190);
                 }
                 errors++;
               }
-              if (!(data71 === 'baseline' || data71 === 'privileged')) {
-                const err166 = {
+              if (!(data80 === 'baseline' || data80 === 'privileged')) {
+                const err191 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/pod-security',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/pod-security/enum',
@@ -4682,31 +5440,31 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'pod-security'
                     ],
-                  data: data71,
+                  data: data80,
                 };
                 if (vErrors === null) {
-                  vErrors = [err166];
+                  vErrors = [err191];
                 } else {
-                  vErrors.push(err166);
+                  vErrors.push(err191);
                 }
                 errors++;
               }
             }
-            if (data59['allowed-volume-types'] !== undefined) {
-              let data72 = data59['allowed-volume-types'];
-              if (Array.isArray(data72)) {
-                const len7 = data72.length;
-                for (let i10 = 0; i10 < len7; i10++) {
-                  let data73 = data72[i10];
-                  if (typeof data73 === 'string') {
-                    if (!pattern21.test(data73)) {
-                      const err167 = {
+            if (data68['allowed-volume-types'] !== undefined) {
+              let data81 = data68['allowed-volume-types'];
+              if (Array.isArray(data81)) {
+                const len10 = data81.length;
+                for (let i16 = 0; i16 < len10; i16++) {
+                  let data82 = data81[i16];
+                  if (typeof data82 === 'string') {
+                    if (!pattern24.test(data82)) {
+                      const err192 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                           '/allowed-volume-types/' +
-                          i10,
+                          i16,
                         schemaPath:
                           '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/items/pattern',
                         keyword: 'pattern',
@@ -4717,23 +5475,23 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-volume-types'
                           ].items,
-                        data: data73,
+                        data: data82,
                       };
                       if (vErrors === null) {
-                        vErrors = [err167];
+                        vErrors = [err192];
                       } else {
-                        vErrors.push(err167);
+                        vErrors.push(err192);
                       }
                       errors++;
                     }
                   } else {
-                    const err168 = {
+                    const err193 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/allowed-volume-types/' +
-                        i10,
+                        i16,
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/items/type',
                       keyword: 'type',
@@ -4747,67 +5505,67 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'allowed-volume-types'
                         ].items,
-                      data: data73,
+                      data: data82,
                     };
                     if (vErrors === null) {
-                      vErrors = [err168];
+                      vErrors = [err193];
                     } else {
-                      vErrors.push(err168);
+                      vErrors.push(err193);
                     }
                     errors++;
                   }
                 }
-                let i11 = data72.length;
-                let j3;
-                if (i11 > 1) {
-                  const indices3 = {};
-                  for (; i11--;) {
-                    let item3 = data72[i11];
-                    if (typeof item3 !== 'string') {
+                let i17 = data81.length;
+                let j6;
+                if (i17 > 1) {
+                  const indices6 = {};
+                  for (; i17--;) {
+                    let item6 = data81[i17];
+                    if (typeof item6 !== 'string') {
                       continue;
                     }
-                    if (typeof indices3[item3] == 'number') {
-                      j3 = indices3[item3];
-                      const err169 = {
+                    if (typeof indices6[item6] == 'number') {
+                      j6 = indices6[item6];
+                      const err194 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                           '/allowed-volume-types',
                         schemaPath:
                           '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/uniqueItems',
                         keyword: 'uniqueItems',
-                        params: { i: i11, j: j3 },
+                        params: { i: i17, j: j6 },
                         message:
                           'must NOT have duplicate items (items ## ' +
-                          j3 +
+                          j6 +
                           ' and ' +
-                          i11 +
+                          i17 +
                           ' are identical)',
                         schema: true,
                         parentSchema:
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-volume-types'
                           ],
-                        data: data72,
+                        data: data81,
                       };
                       if (vErrors === null) {
-                        vErrors = [err169];
+                        vErrors = [err194];
                       } else {
-                        vErrors.push(err169);
+                        vErrors.push(err194);
                       }
                       errors++;
                       break;
                     }
-                    indices3[item3] = i11;
+                    indices6[item6] = i17;
                   }
                 }
               } else {
-                const err170 = {
+                const err195 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/allowed-volume-types',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/allowed-volume-types/type',
@@ -4822,31 +5580,31 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'allowed-volume-types'
                     ],
-                  data: data72,
+                  data: data81,
                 };
                 if (vErrors === null) {
-                  vErrors = [err170];
+                  vErrors = [err195];
                 } else {
-                  vErrors.push(err170);
+                  vErrors.push(err195);
                 }
                 errors++;
               }
             }
-            if (data59['allowed-priority-classes'] !== undefined) {
-              let data74 = data59['allowed-priority-classes'];
-              if (Array.isArray(data74)) {
-                const len8 = data74.length;
-                for (let i12 = 0; i12 < len8; i12++) {
-                  let data75 = data74[i12];
-                  if (typeof data75 === 'string') {
-                    if (func3(data75) < 1) {
-                      const err171 = {
+            if (data68['allowed-priority-classes'] !== undefined) {
+              let data83 = data68['allowed-priority-classes'];
+              if (Array.isArray(data83)) {
+                const len11 = data83.length;
+                for (let i18 = 0; i18 < len11; i18++) {
+                  let data84 = data83[i18];
+                  if (typeof data84 === 'string') {
+                    if (func3(data84) < 1) {
+                      const err196 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                           '/allowed-priority-classes/' +
-                          i12,
+                          i18,
                         schemaPath:
                           '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/items/minLength',
                         keyword: 'minLength',
@@ -4857,23 +5615,23 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-priority-classes'
                           ].items,
-                        data: data75,
+                        data: data84,
                       };
                       if (vErrors === null) {
-                        vErrors = [err171];
+                        vErrors = [err196];
                       } else {
-                        vErrors.push(err171);
+                        vErrors.push(err196);
                       }
                       errors++;
                     }
                   } else {
-                    const err172 = {
+                    const err197 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/allowed-priority-classes/' +
-                        i12,
+                        i18,
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/items/type',
                       keyword: 'type',
@@ -4887,67 +5645,67 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'allowed-priority-classes'
                         ].items,
-                      data: data75,
+                      data: data84,
                     };
                     if (vErrors === null) {
-                      vErrors = [err172];
+                      vErrors = [err197];
                     } else {
-                      vErrors.push(err172);
+                      vErrors.push(err197);
                     }
                     errors++;
                   }
                 }
-                let i13 = data74.length;
-                let j4;
-                if (i13 > 1) {
-                  const indices4 = {};
-                  for (; i13--;) {
-                    let item4 = data74[i13];
-                    if (typeof item4 !== 'string') {
+                let i19 = data83.length;
+                let j7;
+                if (i19 > 1) {
+                  const indices7 = {};
+                  for (; i19--;) {
+                    let item7 = data83[i19];
+                    if (typeof item7 !== 'string') {
                       continue;
                     }
-                    if (typeof indices4[item4] == 'number') {
-                      j4 = indices4[item4];
-                      const err173 = {
+                    if (typeof indices7[item7] == 'number') {
+                      j7 = indices7[item7];
+                      const err198 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                           '/allowed-priority-classes',
                         schemaPath:
                           '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/uniqueItems',
                         keyword: 'uniqueItems',
-                        params: { i: i13, j: j4 },
+                        params: { i: i19, j: j7 },
                         message:
                           'must NOT have duplicate items (items ## ' +
-                          j4 +
+                          j7 +
                           ' and ' +
-                          i13 +
+                          i19 +
                           ' are identical)',
                         schema: true,
                         parentSchema:
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-priority-classes'
                           ],
-                        data: data74,
+                        data: data83,
                       };
                       if (vErrors === null) {
-                        vErrors = [err173];
+                        vErrors = [err198];
                       } else {
-                        vErrors.push(err173);
+                        vErrors.push(err198);
                       }
                       errors++;
                       break;
                     }
-                    indices4[item4] = i13;
+                    indices7[item7] = i19;
                   }
                 }
               } else {
-                const err174 = {
+                const err199 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/allowed-priority-classes',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/allowed-priority-classes/type',
@@ -4962,67 +5720,67 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'allowed-priority-classes'
                     ],
-                  data: data74,
+                  data: data83,
                 };
                 if (vErrors === null) {
-                  vErrors = [err174];
+                  vErrors = [err199];
                 } else {
-                  vErrors.push(err174);
+                  vErrors.push(err199);
                 }
                 errors++;
               }
             }
-            if (data59['allowed-tolerations'] !== undefined) {
-              let data76 = data59['allowed-tolerations'];
-              if (Array.isArray(data76)) {
-                const len9 = data76.length;
-                for (let i14 = 0; i14 < len9; i14++) {
-                  let data77 = data76[i14];
-                  if (data77 && typeof data77 == 'object' && !Array.isArray(data77)) {
-                    for (const key13 in data77) {
+            if (data68['allowed-tolerations'] !== undefined) {
+              let data85 = data68['allowed-tolerations'];
+              if (Array.isArray(data85)) {
+                const len12 = data85.length;
+                for (let i20 = 0; i20 < len12; i20++) {
+                  let data86 = data85[i20];
+                  if (data86 && typeof data86 == 'object' && !Array.isArray(data86)) {
+                    for (const key14 in data86) {
                       if (!(
-                        key13 === 'key' ||
-                        key13 === 'operator' ||
-                        key13 === 'value' ||
-                        key13 === 'effect'
+                        key14 === 'key' ||
+                        key14 === 'operator' ||
+                        key14 === 'value' ||
+                        key14 === 'effect'
                       )) {
-                        const err175 = {
+                        const err200 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14,
+                            i20,
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/additionalProperties',
                           keyword: 'additionalProperties',
-                          params: { additionalProperty: key13 },
+                          params: { additionalProperty: key14 },
                           message: 'must NOT have additional properties',
                           schema: false,
                           parentSchema:
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items,
-                          data: data77,
+                          data: data86,
                         };
                         if (vErrors === null) {
-                          vErrors = [err175];
+                          vErrors = [err200];
                         } else {
-                          vErrors.push(err175);
+                          vErrors.push(err200);
                         }
                         errors++;
                       }
                     }
-                    if (data77.key !== undefined) {
-                      let data78 = data77.key;
-                      if (typeof data78 !== 'string') {
-                        const err176 = {
+                    if (data86.key !== undefined) {
+                      let data87 = data86.key;
+                      if (typeof data87 !== 'string') {
+                        const err201 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14 +
+                            i20 +
                             '/key',
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/key/type',
@@ -5037,26 +5795,26 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.key,
-                          data: data78,
+                          data: data87,
                         };
                         if (vErrors === null) {
-                          vErrors = [err176];
+                          vErrors = [err201];
                         } else {
-                          vErrors.push(err176);
+                          vErrors.push(err201);
                         }
                         errors++;
                       }
                     }
-                    if (data77.operator !== undefined) {
-                      let data79 = data77.operator;
-                      if (typeof data79 !== 'string') {
-                        const err177 = {
+                    if (data86.operator !== undefined) {
+                      let data88 = data86.operator;
+                      if (typeof data88 !== 'string') {
+                        const err202 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14 +
+                            i20 +
                             '/operator',
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/operator/type',
@@ -5071,23 +5829,23 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.operator,
-                          data: data79,
+                          data: data88,
                         };
                         if (vErrors === null) {
-                          vErrors = [err177];
+                          vErrors = [err202];
                         } else {
-                          vErrors.push(err177);
+                          vErrors.push(err202);
                         }
                         errors++;
                       }
-                      if (!(data79 === 'Exists' || data79 === 'Equal')) {
-                        const err178 = {
+                      if (!(data88 === 'Exists' || data88 === 'Equal')) {
+                        const err203 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14 +
+                            i20 +
                             '/operator',
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/operator/enum',
@@ -5107,26 +5865,26 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.operator,
-                          data: data79,
+                          data: data88,
                         };
                         if (vErrors === null) {
-                          vErrors = [err178];
+                          vErrors = [err203];
                         } else {
-                          vErrors.push(err178);
+                          vErrors.push(err203);
                         }
                         errors++;
                       }
                     }
-                    if (data77.value !== undefined) {
-                      let data80 = data77.value;
-                      if (typeof data80 !== 'string') {
-                        const err179 = {
+                    if (data86.value !== undefined) {
+                      let data89 = data86.value;
+                      if (typeof data89 !== 'string') {
+                        const err204 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14 +
+                            i20 +
                             '/value',
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/value/type',
@@ -5141,26 +5899,26 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.value,
-                          data: data80,
+                          data: data89,
                         };
                         if (vErrors === null) {
-                          vErrors = [err179];
+                          vErrors = [err204];
                         } else {
-                          vErrors.push(err179);
+                          vErrors.push(err204);
                         }
                         errors++;
                       }
                     }
-                    if (data77.effect !== undefined) {
-                      let data81 = data77.effect;
-                      if (typeof data81 !== 'string') {
-                        const err180 = {
+                    if (data86.effect !== undefined) {
+                      let data90 = data86.effect;
+                      if (typeof data90 !== 'string') {
+                        const err205 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14 +
+                            i20 +
                             '/effect',
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/effect/type',
@@ -5175,27 +5933,27 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.effect,
-                          data: data81,
+                          data: data90,
                         };
                         if (vErrors === null) {
-                          vErrors = [err180];
+                          vErrors = [err205];
                         } else {
-                          vErrors.push(err180);
+                          vErrors.push(err205);
                         }
                         errors++;
                       }
                       if (!(
-                        data81 === 'NoSchedule' ||
-                        data81 === 'PreferNoSchedule' ||
-                        data81 === 'NoExecute'
+                        data90 === 'NoSchedule' ||
+                        data90 === 'PreferNoSchedule' ||
+                        data90 === 'NoExecute'
                       )) {
-                        const err181 = {
+                        const err206 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/allowed-tolerations/' +
-                            i14 +
+                            i20 +
                             '/effect',
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/properties/effect/enum',
@@ -5215,24 +5973,24 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.effect,
-                          data: data81,
+                          data: data90,
                         };
                         if (vErrors === null) {
-                          vErrors = [err181];
+                          vErrors = [err206];
                         } else {
-                          vErrors.push(err181);
+                          vErrors.push(err206);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err182 = {
+                    const err207 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/allowed-tolerations/' +
-                        i14,
+                        i20,
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/items/type',
                       keyword: 'type',
@@ -5246,22 +6004,22 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'allowed-tolerations'
                         ].items,
-                      data: data77,
+                      data: data86,
                     };
                     if (vErrors === null) {
-                      vErrors = [err182];
+                      vErrors = [err207];
                     } else {
-                      vErrors.push(err182);
+                      vErrors.push(err207);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err183 = {
+                const err208 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/allowed-tolerations',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/allowed-tolerations/type',
@@ -5276,33 +6034,33 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'allowed-tolerations'
                     ],
-                  data: data76,
+                  data: data85,
                 };
                 if (vErrors === null) {
-                  vErrors = [err183];
+                  vErrors = [err208];
                 } else {
-                  vErrors.push(err183);
+                  vErrors.push(err208);
                 }
                 errors++;
               }
             }
-            if (data59['max-resources'] !== undefined) {
-              let data82 = data59['max-resources'];
-              if (data82 && typeof data82 == 'object' && !Array.isArray(data82)) {
-                for (const key14 in data82) {
-                  let data83 = data82[key14];
-                  const _errs276 = errors;
-                  let valid56 = false;
-                  const _errs277 = errors;
-                  if (typeof data83 === 'string') {
-                    if (!pattern22.test(data83)) {
-                      const err184 = {
+            if (data68['max-resources'] !== undefined) {
+              let data91 = data68['max-resources'];
+              if (data91 && typeof data91 == 'object' && !Array.isArray(data91)) {
+                for (const key15 in data91) {
+                  let data92 = data91[key15];
+                  const _errs304 = errors;
+                  let valid66 = false;
+                  const _errs305 = errors;
+                  if (typeof data92 === 'string') {
+                    if (!pattern25.test(data92)) {
+                      const err209 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                           '/max-resources/' +
-                          key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                          key15.replace(/~/g, '~0').replace(/\//g, '~1'),
                         schemaPath:
                           '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/0/pattern',
                         keyword: 'pattern',
@@ -5319,23 +6077,23 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'max-resources'
                           ].additionalProperties.anyOf[0],
-                        data: data83,
+                        data: data92,
                       };
                       if (vErrors === null) {
-                        vErrors = [err184];
+                        vErrors = [err209];
                       } else {
-                        vErrors.push(err184);
+                        vErrors.push(err209);
                       }
                       errors++;
                     }
                   } else {
-                    const err185 = {
+                    const err210 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/max-resources/' +
-                        key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                        key15.replace(/~/g, '~0').replace(/\//g, '~1'),
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/0/type',
                       keyword: 'type',
@@ -5349,28 +6107,28 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'max-resources'
                         ].additionalProperties.anyOf[0],
-                      data: data83,
+                      data: data92,
                     };
                     if (vErrors === null) {
-                      vErrors = [err185];
+                      vErrors = [err210];
                     } else {
-                      vErrors.push(err185);
+                      vErrors.push(err210);
                     }
                     errors++;
                   }
-                  var _valid3 = _errs277 === errors;
-                  valid56 = valid56 || _valid3;
-                  if (!valid56) {
-                    const _errs279 = errors;
-                    if (typeof data83 == 'number' && isFinite(data83)) {
-                      if (data83 < 0 || isNaN(data83)) {
-                        const err186 = {
+                  var _valid3 = _errs305 === errors;
+                  valid66 = valid66 || _valid3;
+                  if (!valid66) {
+                    const _errs307 = errors;
+                    if (typeof data92 == 'number' && isFinite(data92)) {
+                      if (data92 < 0 || isNaN(data92)) {
+                        const err211 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
-                            key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/max-resources/' +
-                            key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key15.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/1/minimum',
                           keyword: 'minimum',
@@ -5381,23 +6139,23 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'max-resources'
                             ].additionalProperties.anyOf[1],
-                          data: data83,
+                          data: data92,
                         };
                         if (vErrors === null) {
-                          vErrors = [err186];
+                          vErrors = [err211];
                         } else {
-                          vErrors.push(err186);
+                          vErrors.push(err211);
                         }
                         errors++;
                       }
                     } else {
-                      const err187 = {
+                      const err212 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
-                          key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                          key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                           '/max-resources/' +
-                          key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                          key15.replace(/~/g, '~0').replace(/\//g, '~1'),
                         schemaPath:
                           '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf/1/type',
                         keyword: 'type',
@@ -5411,26 +6169,26 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'max-resources'
                           ].additionalProperties.anyOf[1],
-                        data: data83,
+                        data: data92,
                       };
                       if (vErrors === null) {
-                        vErrors = [err187];
+                        vErrors = [err212];
                       } else {
-                        vErrors.push(err187);
+                        vErrors.push(err212);
                       }
                       errors++;
                     }
-                    var _valid3 = _errs279 === errors;
-                    valid56 = valid56 || _valid3;
+                    var _valid3 = _errs307 === errors;
+                    valid66 = valid66 || _valid3;
                   }
-                  if (!valid56) {
-                    const err188 = {
+                  if (!valid66) {
+                    const err213 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
-                        key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/max-resources/' +
-                        key14.replace(/~/g, '~0').replace(/\//g, '~1'),
+                        key15.replace(/~/g, '~0').replace(/\//g, '~1'),
                       schemaPath:
                         '#/properties/queue-policies/additionalProperties/properties/max-resources/additionalProperties/anyOf',
                       keyword: 'anyOf',
@@ -5444,19 +6202,19 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'max-resources'
                         ].additionalProperties,
-                      data: data83,
+                      data: data92,
                     };
                     if (vErrors === null) {
-                      vErrors = [err188];
+                      vErrors = [err213];
                     } else {
-                      vErrors.push(err188);
+                      vErrors.push(err213);
                     }
                     errors++;
                   } else {
-                    errors = _errs276;
+                    errors = _errs304;
                     if (vErrors !== null) {
-                      if (_errs276) {
-                        vErrors.length = _errs276;
+                      if (_errs304) {
+                        vErrors.length = _errs304;
                       } else {
                         vErrors = null;
                       }
@@ -5464,11 +6222,11 @@ function validate10(
                   }
                 }
               } else {
-                const err189 = {
+                const err214 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
-                    key8.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key9.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/max-resources',
                   schemaPath:
                     '#/properties/queue-policies/additionalProperties/properties/max-resources/type',
@@ -5483,38 +6241,38 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'max-resources'
                     ],
-                  data: data82,
+                  data: data91,
                 };
                 if (vErrors === null) {
-                  vErrors = [err189];
+                  vErrors = [err214];
                 } else {
-                  vErrors.push(err189);
+                  vErrors.push(err214);
                 }
                 errors++;
               }
             }
           } else {
-            const err190 = {
+            const err215 = {
               instancePath:
-                instancePath + '/queue-policies/' + key8.replace(/~/g, '~0').replace(/\//g, '~1'),
+                instancePath + '/queue-policies/' + key9.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/queue-policies/additionalProperties/type',
               keyword: 'type',
               params: { type: 'object' },
               message: 'must be object',
               schema: schema11.properties['queue-policies'].additionalProperties.type,
               parentSchema: schema11.properties['queue-policies'].additionalProperties,
-              data: data59,
+              data: data68,
             };
             if (vErrors === null) {
-              vErrors = [err190];
+              vErrors = [err215];
             } else {
-              vErrors.push(err190);
+              vErrors.push(err215);
             }
             errors++;
           }
         }
       } else {
-        const err191 = {
+        const err216 = {
           instancePath: instancePath + '/queue-policies',
           schemaPath: '#/properties/queue-policies/type',
           keyword: 'type',
@@ -5522,24 +6280,24 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['queue-policies'].type,
           parentSchema: schema11.properties['queue-policies'],
-          data: data58,
+          data: data67,
         };
         if (vErrors === null) {
-          vErrors = [err191];
+          vErrors = [err216];
         } else {
-          vErrors.push(err191);
+          vErrors.push(err216);
         }
         errors++;
       }
     }
     if (data['run-templates'] !== undefined) {
-      let data84 = data['run-templates'];
-      if (data84 && typeof data84 == 'object' && !Array.isArray(data84)) {
-        for (const key15 in data84) {
-          const _errs285 = errors;
-          if (typeof key15 === 'string') {
-            if (func3(key15) > 253) {
-              const err192 = {
+      let data93 = data['run-templates'];
+      if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
+        for (const key16 in data93) {
+          const _errs313 = errors;
+          if (typeof key16 === 'string') {
+            if (func3(key16) > 253) {
+              const err217 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/maxLength',
                 keyword: 'maxLength',
@@ -5547,18 +6305,18 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties['run-templates'].propertyNames,
-                data: key15,
-                propertyName: key15,
+                data: key16,
+                propertyName: key16,
               };
               if (vErrors === null) {
-                vErrors = [err192];
+                vErrors = [err217];
               } else {
-                vErrors.push(err192);
+                vErrors.push(err217);
               }
               errors++;
             }
-            if (func3(key15) < 1) {
-              const err193 = {
+            if (func3(key16) < 1) {
+              const err218 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/minLength',
                 keyword: 'minLength',
@@ -5566,77 +6324,77 @@ function validate10(
                 message: 'must NOT have fewer than 1 characters',
                 schema: 1,
                 parentSchema: schema11.properties['run-templates'].propertyNames,
-                data: key15,
-                propertyName: key15,
+                data: key16,
+                propertyName: key16,
               };
               if (vErrors === null) {
-                vErrors = [err193];
+                vErrors = [err218];
               } else {
-                vErrors.push(err193);
+                vErrors.push(err218);
               }
               errors++;
             }
           }
-          var valid57 = _errs285 === errors;
-          if (!valid57) {
-            const err194 = {
+          var valid67 = _errs313 === errors;
+          if (!valid67) {
+            const err219 = {
               instancePath: instancePath + '/run-templates',
               schemaPath: '#/properties/run-templates/propertyNames',
               keyword: 'propertyNames',
-              params: { propertyName: key15 },
+              params: { propertyName: key16 },
               message: 'property name must be valid',
               schema: schema11.properties['run-templates'].propertyNames,
               parentSchema: schema11.properties['run-templates'],
-              data: data84,
+              data: data93,
             };
             if (vErrors === null) {
-              vErrors = [err194];
+              vErrors = [err219];
             } else {
-              vErrors.push(err194);
+              vErrors.push(err219);
             }
             errors++;
           }
         }
-        for (const key16 in data84) {
-          let data85 = data84[key16];
-          if (data85 && typeof data85 == 'object' && !Array.isArray(data85)) {
-            for (const key17 in data85) {
+        for (const key17 in data93) {
+          let data94 = data93[key17];
+          if (data94 && typeof data94 == 'object' && !Array.isArray(data94)) {
+            for (const key18 in data94) {
               if (!(
-                key17 === 'apiVersion' ||
-                key17 === 'kind' ||
-                key17 === 'metadata' ||
-                key17 === 'spec'
+                key18 === 'apiVersion' ||
+                key18 === 'kind' ||
+                key18 === 'metadata' ||
+                key18 === 'spec'
               )) {
-                const err195 = {
+                const err220 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1'),
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1'),
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/additionalProperties',
                   keyword: 'additionalProperties',
-                  params: { additionalProperty: key17 },
+                  params: { additionalProperty: key18 },
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties['run-templates'].additionalProperties,
-                  data: data85,
+                  data: data94,
                 };
                 if (vErrors === null) {
-                  vErrors = [err195];
+                  vErrors = [err220];
                 } else {
-                  vErrors.push(err195);
+                  vErrors.push(err220);
                 }
                 errors++;
               }
             }
-            if (data85.apiVersion !== undefined) {
-              let data86 = data85.apiVersion;
-              if (typeof data86 !== 'string') {
-                const err196 = {
+            if (data94.apiVersion !== undefined) {
+              let data95 = data94.apiVersion;
+              if (typeof data95 !== 'string') {
+                const err221 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/apiVersion',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/apiVersion/type',
@@ -5648,21 +6406,21 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data86,
+                  data: data95,
                 };
                 if (vErrors === null) {
-                  vErrors = [err196];
+                  vErrors = [err221];
                 } else {
-                  vErrors.push(err196);
+                  vErrors.push(err221);
                 }
                 errors++;
               }
-              if (!(data86 === 'batch/v1')) {
-                const err197 = {
+              if (!(data95 === 'batch/v1')) {
+                const err222 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/apiVersion',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/apiVersion/enum',
@@ -5678,24 +6436,24 @@ function validate10(
                       .enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data86,
+                  data: data95,
                 };
                 if (vErrors === null) {
-                  vErrors = [err197];
+                  vErrors = [err222];
                 } else {
-                  vErrors.push(err197);
+                  vErrors.push(err222);
                 }
                 errors++;
               }
             }
-            if (data85.kind !== undefined) {
-              let data87 = data85.kind;
-              if (typeof data87 !== 'string') {
-                const err198 = {
+            if (data94.kind !== undefined) {
+              let data96 = data94.kind;
+              if (typeof data96 !== 'string') {
+                const err223 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/kind',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/kind/type',
@@ -5706,21 +6464,21 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data87,
+                  data: data96,
                 };
                 if (vErrors === null) {
-                  vErrors = [err198];
+                  vErrors = [err223];
                 } else {
-                  vErrors.push(err198);
+                  vErrors.push(err223);
                 }
                 errors++;
               }
-              if (!(data87 === 'Job')) {
-                const err199 = {
+              if (!(data96 === 'Job')) {
+                const err224 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/kind',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/kind/enum',
@@ -5735,59 +6493,59 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data87,
+                  data: data96,
                 };
                 if (vErrors === null) {
-                  vErrors = [err199];
+                  vErrors = [err224];
                 } else {
-                  vErrors.push(err199);
+                  vErrors.push(err224);
                 }
                 errors++;
               }
             }
-            if (data85.metadata !== undefined) {
-              let data88 = data85.metadata;
-              if (data88 && typeof data88 == 'object' && !Array.isArray(data88)) {
-                for (const key18 in data88) {
-                  if (!(key18 === 'labels' || key18 === 'annotations')) {
-                    const err200 = {
+            if (data94.metadata !== undefined) {
+              let data97 = data94.metadata;
+              if (data97 && typeof data97 == 'object' && !Array.isArray(data97)) {
+                for (const key19 in data97) {
+                  if (!(key19 === 'labels' || key19 === 'annotations')) {
+                    const err225 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/additionalProperties',
                       keyword: 'additionalProperties',
-                      params: { additionalProperty: key18 },
+                      params: { additionalProperty: key19 },
                       message: 'must NOT have additional properties',
                       schema: false,
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata,
-                      data: data88,
+                      data: data97,
                     };
                     if (vErrors === null) {
-                      vErrors = [err200];
+                      vErrors = [err225];
                     } else {
-                      vErrors.push(err200);
+                      vErrors.push(err225);
                     }
                     errors++;
                   }
                 }
-                if (data88.labels !== undefined) {
-                  let data89 = data88.labels;
-                  if (data89 && typeof data89 == 'object' && !Array.isArray(data89)) {
-                    for (const key19 in data89) {
-                      let data90 = data89[key19];
-                      if (typeof data90 !== 'string') {
-                        const err201 = {
+                if (data97.labels !== undefined) {
+                  let data98 = data97.labels;
+                  if (data98 && typeof data98 == 'object' && !Array.isArray(data98)) {
+                    for (const key20 in data98) {
+                      let data99 = data98[key20];
+                      if (typeof data99 !== 'string') {
+                        const err226 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/metadata/labels/' +
-                            key19.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key20.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/metadata/properties/labels/additionalProperties/type',
                           keyword: 'type',
@@ -5799,22 +6557,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.labels.additionalProperties,
-                          data: data90,
+                          data: data99,
                         };
                         if (vErrors === null) {
-                          vErrors = [err201];
+                          vErrors = [err226];
                         } else {
-                          vErrors.push(err201);
+                          vErrors.push(err226);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err202 = {
+                    const err227 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata/labels',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/properties/labels/type',
@@ -5827,29 +6585,29 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.labels,
-                      data: data89,
+                      data: data98,
                     };
                     if (vErrors === null) {
-                      vErrors = [err202];
+                      vErrors = [err227];
                     } else {
-                      vErrors.push(err202);
+                      vErrors.push(err227);
                     }
                     errors++;
                   }
                 }
-                if (data88.annotations !== undefined) {
-                  let data91 = data88.annotations;
-                  if (data91 && typeof data91 == 'object' && !Array.isArray(data91)) {
-                    for (const key20 in data91) {
-                      let data92 = data91[key20];
-                      if (typeof data92 !== 'string') {
-                        const err203 = {
+                if (data97.annotations !== undefined) {
+                  let data100 = data97.annotations;
+                  if (data100 && typeof data100 == 'object' && !Array.isArray(data100)) {
+                    for (const key21 in data100) {
+                      let data101 = data100[key21];
+                      if (typeof data101 !== 'string') {
+                        const err228 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/metadata/annotations/' +
-                            key20.replace(/~/g, '~0').replace(/\//g, '~1'),
+                            key21.replace(/~/g, '~0').replace(/\//g, '~1'),
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/metadata/properties/annotations/additionalProperties/type',
                           keyword: 'type',
@@ -5861,22 +6619,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.annotations.additionalProperties,
-                          data: data92,
+                          data: data101,
                         };
                         if (vErrors === null) {
-                          vErrors = [err203];
+                          vErrors = [err228];
                         } else {
-                          vErrors.push(err203);
+                          vErrors.push(err228);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err204 = {
+                    const err229 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/metadata/annotations',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/metadata/properties/annotations/type',
@@ -5889,22 +6647,22 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.annotations,
-                      data: data91,
+                      data: data100,
                     };
                     if (vErrors === null) {
-                      vErrors = [err204];
+                      vErrors = [err229];
                     } else {
-                      vErrors.push(err204);
+                      vErrors.push(err229);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err205 = {
+                const err230 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/metadata',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/metadata/type',
@@ -5916,79 +6674,79 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.metadata,
-                  data: data88,
+                  data: data97,
                 };
                 if (vErrors === null) {
-                  vErrors = [err205];
+                  vErrors = [err230];
                 } else {
-                  vErrors.push(err205);
+                  vErrors.push(err230);
                 }
                 errors++;
               }
             }
-            if (data85.spec !== undefined) {
-              let data93 = data85.spec;
-              const _errs317 = errors;
-              const _errs318 = errors;
-              const _errs319 = errors;
-              let valid64 = false;
-              const _errs320 = errors;
-              if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
+            if (data94.spec !== undefined) {
+              let data102 = data94.spec;
+              const _errs345 = errors;
+              const _errs346 = errors;
+              const _errs347 = errors;
+              let valid74 = false;
+              const _errs348 = errors;
+              if (data102 && typeof data102 == 'object' && !Array.isArray(data102)) {
                 let missing4;
-                if (data93.selector === undefined && (missing4 = 'selector')) {
-                  const err206 = {};
+                if (data102.selector === undefined && (missing4 = 'selector')) {
+                  const err231 = {};
                   if (vErrors === null) {
-                    vErrors = [err206];
+                    vErrors = [err231];
                   } else {
-                    vErrors.push(err206);
+                    vErrors.push(err231);
                   }
                   errors++;
                 }
               }
-              var _valid4 = _errs320 === errors;
-              valid64 = valid64 || _valid4;
-              if (!valid64) {
-                const _errs321 = errors;
-                if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
+              var _valid4 = _errs348 === errors;
+              valid74 = valid74 || _valid4;
+              if (!valid74) {
+                const _errs349 = errors;
+                if (data102 && typeof data102 == 'object' && !Array.isArray(data102)) {
                   let missing5;
-                  if (data93.suspend === undefined && (missing5 = 'suspend')) {
-                    const err207 = {};
+                  if (data102.suspend === undefined && (missing5 = 'suspend')) {
+                    const err232 = {};
                     if (vErrors === null) {
-                      vErrors = [err207];
+                      vErrors = [err232];
                     } else {
-                      vErrors.push(err207);
+                      vErrors.push(err232);
                     }
                     errors++;
                   }
                 }
-                var _valid4 = _errs321 === errors;
-                valid64 = valid64 || _valid4;
+                var _valid4 = _errs349 === errors;
+                valid74 = valid74 || _valid4;
               }
-              if (!valid64) {
-                const err208 = {};
+              if (!valid74) {
+                const err233 = {};
                 if (vErrors === null) {
-                  vErrors = [err208];
+                  vErrors = [err233];
                 } else {
-                  vErrors.push(err208);
+                  vErrors.push(err233);
                 }
                 errors++;
               } else {
-                errors = _errs319;
+                errors = _errs347;
                 if (vErrors !== null) {
-                  if (_errs319) {
-                    vErrors.length = _errs319;
+                  if (_errs347) {
+                    vErrors.length = _errs347;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              var valid63 = _errs318 === errors;
-              if (valid63) {
-                const err209 = {
+              var valid73 = _errs346 === errors;
+              if (valid73) {
+                const err234 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/spec',
                   schemaPath: '#/properties/run-templates/additionalProperties/properties/spec/not',
                   keyword: 'not',
@@ -5998,98 +6756,98 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.not,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data93,
+                  data: data102,
                 };
                 if (vErrors === null) {
-                  vErrors = [err209];
+                  vErrors = [err234];
                 } else {
-                  vErrors.push(err209);
+                  vErrors.push(err234);
                 }
                 errors++;
               } else {
-                errors = _errs317;
+                errors = _errs345;
                 if (vErrors !== null) {
-                  if (_errs317) {
-                    vErrors.length = _errs317;
+                  if (_errs345) {
+                    vErrors.length = _errs345;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
-                if (data93.template !== undefined) {
-                  let data94 = data93.template;
-                  if (data94 && typeof data94 == 'object' && !Array.isArray(data94)) {
-                    for (const key21 in data94) {
-                      if (!(key21 === 'metadata' || key21 === 'spec')) {
-                        const err210 = {
+              if (data102 && typeof data102 == 'object' && !Array.isArray(data102)) {
+                if (data102.template !== undefined) {
+                  let data103 = data102.template;
+                  if (data103 && typeof data103 == 'object' && !Array.isArray(data103)) {
+                    for (const key22 in data103) {
+                      if (!(key22 === 'metadata' || key22 === 'spec')) {
+                        const err235 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/additionalProperties',
                           keyword: 'additionalProperties',
-                          params: { additionalProperty: key21 },
+                          params: { additionalProperty: key22 },
                           message: 'must NOT have additional properties',
                           schema: false,
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template,
-                          data: data94,
+                          data: data103,
                         };
                         if (vErrors === null) {
-                          vErrors = [err210];
+                          vErrors = [err235];
                         } else {
-                          vErrors.push(err210);
+                          vErrors.push(err235);
                         }
                         errors++;
                       }
                     }
-                    if (data94.metadata !== undefined) {
-                      let data95 = data94.metadata;
-                      if (data95 && typeof data95 == 'object' && !Array.isArray(data95)) {
-                        for (const key22 in data95) {
-                          if (!(key22 === 'labels' || key22 === 'annotations')) {
-                            const err211 = {
+                    if (data103.metadata !== undefined) {
+                      let data104 = data103.metadata;
+                      if (data104 && typeof data104 == 'object' && !Array.isArray(data104)) {
+                        for (const key23 in data104) {
+                          if (!(key23 === 'labels' || key23 === 'annotations')) {
+                            const err236 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/additionalProperties',
                               keyword: 'additionalProperties',
-                              params: { additionalProperty: key22 },
+                              params: { additionalProperty: key23 },
                               message: 'must NOT have additional properties',
                               schema: false,
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata,
-                              data: data95,
+                              data: data104,
                             };
                             if (vErrors === null) {
-                              vErrors = [err211];
+                              vErrors = [err236];
                             } else {
-                              vErrors.push(err211);
+                              vErrors.push(err236);
                             }
                             errors++;
                           }
                         }
-                        if (data95.labels !== undefined) {
-                          let data96 = data95.labels;
-                          if (data96 && typeof data96 == 'object' && !Array.isArray(data96)) {
-                            for (const key23 in data96) {
-                              let data97 = data96[key23];
-                              if (typeof data97 !== 'string') {
-                                const err212 = {
+                        if (data104.labels !== undefined) {
+                          let data105 = data104.labels;
+                          if (data105 && typeof data105 == 'object' && !Array.isArray(data105)) {
+                            for (const key24 in data105) {
+                              let data106 = data105[key24];
+                              if (typeof data106 !== 'string') {
+                                const err237 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/metadata/labels/' +
-                                    key23.replace(/~/g, '~0').replace(/\//g, '~1'),
+                                    key24.replace(/~/g, '~0').replace(/\//g, '~1'),
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/labels/additionalProperties/type',
                                   keyword: 'type',
@@ -6103,22 +6861,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.labels.additionalProperties,
-                                  data: data97,
+                                  data: data106,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err212];
+                                  vErrors = [err237];
                                 } else {
-                                  vErrors.push(err212);
+                                  vErrors.push(err237);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err213 = {
+                            const err238 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata/labels',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/labels/type',
@@ -6132,29 +6890,29 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties.labels,
-                              data: data96,
+                              data: data105,
                             };
                             if (vErrors === null) {
-                              vErrors = [err213];
+                              vErrors = [err238];
                             } else {
-                              vErrors.push(err213);
+                              vErrors.push(err238);
                             }
                             errors++;
                           }
                         }
-                        if (data95.annotations !== undefined) {
-                          let data98 = data95.annotations;
-                          if (data98 && typeof data98 == 'object' && !Array.isArray(data98)) {
-                            for (const key24 in data98) {
-                              let data99 = data98[key24];
-                              if (typeof data99 !== 'string') {
-                                const err214 = {
+                        if (data104.annotations !== undefined) {
+                          let data107 = data104.annotations;
+                          if (data107 && typeof data107 == 'object' && !Array.isArray(data107)) {
+                            for (const key25 in data107) {
+                              let data108 = data107[key25];
+                              if (typeof data108 !== 'string') {
+                                const err239 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/metadata/annotations/' +
-                                    key24.replace(/~/g, '~0').replace(/\//g, '~1'),
+                                    key25.replace(/~/g, '~0').replace(/\//g, '~1'),
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/annotations/additionalProperties/type',
                                   keyword: 'type',
@@ -6168,22 +6926,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.annotations.additionalProperties,
-                                  data: data99,
+                                  data: data108,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err214];
+                                  vErrors = [err239];
                                 } else {
-                                  vErrors.push(err214);
+                                  vErrors.push(err239);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err215 = {
+                            const err240 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/metadata/annotations',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/properties/annotations/type',
@@ -6198,22 +6956,22 @@ function validate10(
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties
                                   .annotations,
-                              data: data98,
+                              data: data107,
                             };
                             if (vErrors === null) {
-                              vErrors = [err215];
+                              vErrors = [err240];
                             } else {
-                              vErrors.push(err215);
+                              vErrors.push(err240);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err216 = {
+                        const err241 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template/metadata',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/metadata/type',
@@ -6226,28 +6984,28 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.metadata,
-                          data: data95,
+                          data: data104,
                         };
                         if (vErrors === null) {
-                          vErrors = [err216];
+                          vErrors = [err241];
                         } else {
-                          vErrors.push(err216);
+                          vErrors.push(err241);
                         }
                         errors++;
                       }
                     }
-                    if (data94.spec !== undefined) {
-                      let data100 = data94.spec;
-                      if (data100 && typeof data100 == 'object' && !Array.isArray(data100)) {
-                        if (data100.containers !== undefined) {
-                          let data101 = data100.containers;
-                          if (Array.isArray(data101)) {
-                            if (data101.length > 1) {
-                              const err217 = {
+                    if (data103.spec !== undefined) {
+                      let data109 = data103.spec;
+                      if (data109 && typeof data109 == 'object' && !Array.isArray(data109)) {
+                        if (data109.containers !== undefined) {
+                          let data110 = data109.containers;
+                          if (Array.isArray(data110)) {
+                            if (data110.length > 1) {
+                              const err242 = {
                                 instancePath:
                                   instancePath +
                                   '/run-templates/' +
-                                  key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                  key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                   '/spec/template/spec/containers',
                                 schemaPath:
                                   '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/maxItems',
@@ -6259,89 +7017,89 @@ function validate10(
                                   schema11.properties['run-templates'].additionalProperties
                                     .properties.spec.properties.template.properties.spec.properties
                                     .containers,
-                                data: data101,
+                                data: data110,
                               };
                               if (vErrors === null) {
-                                vErrors = [err217];
+                                vErrors = [err242];
                               } else {
-                                vErrors.push(err217);
+                                vErrors.push(err242);
                               }
                               errors++;
                             }
-                            const len10 = data101.length;
-                            for (let i15 = 0; i15 < len10; i15++) {
-                              let data102 = data101[i15];
-                              const _errs353 = errors;
-                              const _errs354 = errors;
-                              const _errs355 = errors;
-                              let valid74 = false;
-                              const _errs356 = errors;
+                            const len13 = data110.length;
+                            for (let i21 = 0; i21 < len13; i21++) {
+                              let data111 = data110[i21];
+                              const _errs381 = errors;
+                              const _errs382 = errors;
+                              const _errs383 = errors;
+                              let valid84 = false;
+                              const _errs384 = errors;
                               if (
-                                data102 &&
-                                typeof data102 == 'object' &&
-                                !Array.isArray(data102)
+                                data111 &&
+                                typeof data111 == 'object' &&
+                                !Array.isArray(data111)
                               ) {
                                 let missing6;
-                                if (data102.command === undefined && (missing6 = 'command')) {
-                                  const err218 = {};
+                                if (data111.command === undefined && (missing6 = 'command')) {
+                                  const err243 = {};
                                   if (vErrors === null) {
-                                    vErrors = [err218];
+                                    vErrors = [err243];
                                   } else {
-                                    vErrors.push(err218);
+                                    vErrors.push(err243);
                                   }
                                   errors++;
                                 }
                               }
-                              var _valid5 = _errs356 === errors;
-                              valid74 = valid74 || _valid5;
-                              if (!valid74) {
-                                const _errs357 = errors;
+                              var _valid5 = _errs384 === errors;
+                              valid84 = valid84 || _valid5;
+                              if (!valid84) {
+                                const _errs385 = errors;
                                 if (
-                                  data102 &&
-                                  typeof data102 == 'object' &&
-                                  !Array.isArray(data102)
+                                  data111 &&
+                                  typeof data111 == 'object' &&
+                                  !Array.isArray(data111)
                                 ) {
                                   let missing7;
-                                  if (data102.args === undefined && (missing7 = 'args')) {
-                                    const err219 = {};
+                                  if (data111.args === undefined && (missing7 = 'args')) {
+                                    const err244 = {};
                                     if (vErrors === null) {
-                                      vErrors = [err219];
+                                      vErrors = [err244];
                                     } else {
-                                      vErrors.push(err219);
+                                      vErrors.push(err244);
                                     }
                                     errors++;
                                   }
                                 }
-                                var _valid5 = _errs357 === errors;
-                                valid74 = valid74 || _valid5;
+                                var _valid5 = _errs385 === errors;
+                                valid84 = valid84 || _valid5;
                               }
-                              if (!valid74) {
-                                const err220 = {};
+                              if (!valid84) {
+                                const err245 = {};
                                 if (vErrors === null) {
-                                  vErrors = [err220];
+                                  vErrors = [err245];
                                 } else {
-                                  vErrors.push(err220);
+                                  vErrors.push(err245);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs355;
+                                errors = _errs383;
                                 if (vErrors !== null) {
-                                  if (_errs355) {
-                                    vErrors.length = _errs355;
+                                  if (_errs383) {
+                                    vErrors.length = _errs383;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              var valid73 = _errs354 === errors;
-                              if (valid73) {
-                                const err221 = {
+                              var valid83 = _errs382 === errors;
+                              if (valid83) {
+                                const err246 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/spec/containers/' +
-                                    i15,
+                                    i21,
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/not',
                                   keyword: 'not',
@@ -6355,39 +7113,39 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data102,
+                                  data: data111,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err221];
+                                  vErrors = [err246];
                                 } else {
-                                  vErrors.push(err221);
+                                  vErrors.push(err246);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs353;
+                                errors = _errs381;
                                 if (vErrors !== null) {
-                                  if (_errs353) {
-                                    vErrors.length = _errs353;
+                                  if (_errs381) {
+                                    vErrors.length = _errs381;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
                               if (
-                                data102 &&
-                                typeof data102 == 'object' &&
-                                !Array.isArray(data102)
+                                data111 &&
+                                typeof data111 == 'object' &&
+                                !Array.isArray(data111)
                               ) {
-                                if (data102.image !== undefined) {
-                                  let data103 = data102.image;
-                                  if (typeof data103 !== 'string') {
-                                    const err222 = {
+                                if (data111.image !== undefined) {
+                                  let data112 = data111.image;
+                                  if (typeof data112 !== 'string') {
+                                    const err247 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
-                                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                        key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                         '/spec/template/spec/containers/' +
-                                        i15 +
+                                        i21 +
                                         '/image',
                                       schemaPath:
                                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/type',
@@ -6402,23 +7160,23 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data103,
+                                      data: data112,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err222];
+                                      vErrors = [err247];
                                     } else {
-                                      vErrors.push(err222);
+                                      vErrors.push(err247);
                                     }
                                     errors++;
                                   }
-                                  if (!(data103 === '${image_uri}')) {
-                                    const err223 = {
+                                  if (!(data112 === '${image_uri}')) {
+                                    const err248 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
-                                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                        key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                         '/spec/template/spec/containers/' +
-                                        i15 +
+                                        i21 +
                                         '/image',
                                       schemaPath:
                                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/enum',
@@ -6438,24 +7196,24 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data103,
+                                      data: data112,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err223];
+                                      vErrors = [err248];
                                     } else {
-                                      vErrors.push(err223);
+                                      vErrors.push(err248);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err224 = {
+                                const err249 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
-                                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                     '/spec/template/spec/containers/' +
-                                    i15,
+                                    i21,
                                   schemaPath:
                                     '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/items/type',
                                   keyword: 'type',
@@ -6469,22 +7227,22 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data102,
+                                  data: data111,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err224];
+                                  vErrors = [err249];
                                 } else {
-                                  vErrors.push(err224);
+                                  vErrors.push(err249);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err225 = {
+                            const err250 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
-                                key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                                key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                                 '/spec/template/spec/containers',
                               schemaPath:
                                 '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/properties/containers/type',
@@ -6498,22 +7256,22 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data101,
+                              data: data110,
                             };
                             if (vErrors === null) {
-                              vErrors = [err225];
+                              vErrors = [err250];
                             } else {
-                              vErrors.push(err225);
+                              vErrors.push(err250);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err226 = {
+                        const err251 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
-                            key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                            key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                             '/spec/template/spec',
                           schemaPath:
                             '#/properties/run-templates/additionalProperties/properties/spec/properties/template/properties/spec/type',
@@ -6526,22 +7284,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.spec,
-                          data: data100,
+                          data: data109,
                         };
                         if (vErrors === null) {
-                          vErrors = [err226];
+                          vErrors = [err251];
                         } else {
-                          vErrors.push(err226);
+                          vErrors.push(err251);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err227 = {
+                    const err252 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
-                        key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                        key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                         '/spec/template',
                       schemaPath:
                         '#/properties/run-templates/additionalProperties/properties/spec/properties/template/type',
@@ -6554,22 +7312,22 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties.spec
                           .properties.template,
-                      data: data94,
+                      data: data103,
                     };
                     if (vErrors === null) {
-                      vErrors = [err227];
+                      vErrors = [err252];
                     } else {
-                      vErrors.push(err227);
+                      vErrors.push(err252);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err228 = {
+                const err253 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
-                    key16.replace(/~/g, '~0').replace(/\//g, '~1') +
+                    key17.replace(/~/g, '~0').replace(/\//g, '~1') +
                     '/spec',
                   schemaPath:
                     '#/properties/run-templates/additionalProperties/properties/spec/type',
@@ -6580,38 +7338,38 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data93,
+                  data: data102,
                 };
                 if (vErrors === null) {
-                  vErrors = [err228];
+                  vErrors = [err253];
                 } else {
-                  vErrors.push(err228);
+                  vErrors.push(err253);
                 }
                 errors++;
               }
             }
           } else {
-            const err229 = {
+            const err254 = {
               instancePath:
-                instancePath + '/run-templates/' + key16.replace(/~/g, '~0').replace(/\//g, '~1'),
+                instancePath + '/run-templates/' + key17.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/run-templates/additionalProperties/type',
               keyword: 'type',
               params: { type: 'object' },
               message: 'must be object',
               schema: schema11.properties['run-templates'].additionalProperties.type,
               parentSchema: schema11.properties['run-templates'].additionalProperties,
-              data: data85,
+              data: data94,
             };
             if (vErrors === null) {
-              vErrors = [err229];
+              vErrors = [err254];
             } else {
-              vErrors.push(err229);
+              vErrors.push(err254);
             }
             errors++;
           }
         }
       } else {
-        const err230 = {
+        const err255 = {
           instancePath: instancePath + '/run-templates',
           schemaPath: '#/properties/run-templates/type',
           keyword: 'type',
@@ -6619,18 +7377,18 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['run-templates'].type,
           parentSchema: schema11.properties['run-templates'],
-          data: data84,
+          data: data93,
         };
         if (vErrors === null) {
-          vErrors = [err230];
+          vErrors = [err255];
         } else {
-          vErrors.push(err230);
+          vErrors.push(err255);
         }
         errors++;
       }
     }
   } else {
-    const err231 = {
+    const err256 = {
       instancePath,
       schemaPath: '#/type',
       keyword: 'type',
@@ -6641,9 +7399,9 @@ function validate10(
       data,
     };
     if (vErrors === null) {
-      vErrors = [err231];
+      vErrors = [err256];
     } else {
-      vErrors.push(err231);
+      vErrors.push(err256);
     }
     errors++;
   }

@@ -200,7 +200,7 @@ export interface LaunchAgentConfig {
     'target-namespaces'?: string[];
   };
   /**
-   * Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, and how much of a job's stored source the agent unpacks.
+   * Added by this agent. How the agent holds LaunchJobs: how often it renews its Lease (which keeps every job it holds), when another agent may take a silent agent's jobs over, how long finished jobs are kept, how much of a job's source the agent unpacks, and where git sources may come from.
    */
   launchjobs?: {
     /**
@@ -216,13 +216,40 @@ export interface LaunchAgentConfig {
      */
     'ttl-seconds-after-finished'?: number;
     /**
-     * The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) once checked out. More fails the job (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's agent.tmpSizeLimit).
+     * The most bytes a LaunchJob's source may take on the agent: a stored build context (source.context) as it unpacks, a git source (source.git) as it is fetched and checked out (its fetched pack and its files together). The write that would pass it stops, the job fails (UnsafeBuildContext) and what was written is removed. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit).
      */
     'max-source-bytes'?: number;
     /**
      * The most files, directories and links a LaunchJob's source (a stored build context or a git checkout) may hold. More fails the job (UnsafeBuildContext).
      */
     'max-source-entries'?: number;
+    /**
+     * The most bytes the sources of all builds in progress may take on the agent's /tmp together (stored contexts as they unpack, git sources as they are fetched and checked out). A build reserves max-source-bytes before it writes anything and keeps what its source really takes until the build ends; a build whose reservation does not fit waits (in phase Building) until others release theirs. Unset: 3 x max-source-bytes. Keep it below the agent's /tmp size limit (the chart's tmpVolume.sizeLimit, 4Gi by default).
+     */
+    'source-budget-bytes'?: number;
+    /**
+     * Where a LaunchJob's source.git may come from, and which hosts get the agent's git credentials. Without hosts the agent refuses every git source (GitSourceNotAllowed): a job's URL is untrusted input, and the agent sits inside the cluster with credentials. file:// URLs, local paths and git's other transports (ext::, fd::) are always refused, whatever this says. See docs/agent.md#git-sources.
+     */
+    'git-sources'?: {
+      /**
+       * Hosts a git source may name: exact names (github.com), a wildcard for every subdomain of a name (*.git.example.com matches a.git.example.com and a.b.git.example.com, not git.example.com itself), IP addresses, or * for any host. Empty or unset: no git source is allowed. Any port of a listed host is allowed.
+       */
+      hosts?: string[];
+      /**
+       * URL schemes a git source may use. https and ssh (also user@host:path) by default; http and git (git://) carry the source unauthenticated and in clear text and are allowed only when listed. file:// is never allowed.
+       *
+       * @minItems 1
+       */
+      schemes?: ['https' | 'ssh' | 'http' | 'git', ...('https' | 'ssh' | 'http' | 'git')[]];
+      /**
+       * Hosts that are offered the agent's git credentials: the entries of credentials-file over https, and the SSH keys of the agent's GIT_SSH_COMMAND (or its ~/.ssh) over ssh. Every other host is fetched with no credentials at all, and never over http or git://. Same forms as hosts except *; each must also be allowed by hosts. Unset: every entry of hosts other than *.
+       */
+      'credential-hosts'?: string[];
+      /**
+       * A git-credential-store file (lines https://user:token@host) whose entries are offered to credential-hosts over https. Unset: ~/.git-credentials of the agent (where the chart's migration mounts a gitCreds Secret). The agent's ~/.gitconfig and system git config are not read.
+       */
+      'credentials-file'?: string;
+    };
   };
   /**
    * Added by this agent. Per queue, who may use it and what its LaunchJobs may ask for. A LaunchJob lives in, and runs in, a namespace the agent serves (kubernetes.target-namespaces); a queue is offered to the namespaces listed here or matched by the selector (every served namespace when neither is set). What the queue's run template fixes (serviceAccountName, priorityClassName, nodeSelector, tolerations) a LaunchJob cannot change or extend; these keys cap the rest. Run pods meet the Pod Security baseline level unless pod-security says privileged. See docs/tenancy.md.

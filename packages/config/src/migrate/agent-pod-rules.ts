@@ -209,7 +209,7 @@ export function migrateGitAndSsh(m: Migration, values: Values, namespace: string
     m.note(
       'gitCreds',
       'attention',
-      `the credentials are not copied: the agent mounts Secret ${WANDB_GIT_CREDS_SECRET} (keys .git-credentials and .gitconfig) as ~/.gitconfig and ~/.git-credentials, as the W&B chart did. That chart deletes the Secret on uninstall; create it in ${namespace}: kubectl -n ${namespace} create secret generic ${WANDB_GIT_CREDS_SECRET} --from-file=.git-credentials=FILE --from-literal=.gitconfig=$'[credential]\\n\\thelper = store\\n'`,
+      `the credentials are not copied: the agent mounts Secret ${WANDB_GIT_CREDS_SECRET} (keys .git-credentials and .gitconfig) as ~/.gitconfig and ~/.git-credentials, as the W&B chart did. That chart deletes the Secret on uninstall; create it in ${namespace}: kubectl -n ${namespace} create secret generic ${WANDB_GIT_CREDS_SECRET} --from-file=.git-credentials=FILE --from-literal=.gitconfig=$'[credential]\\n\\thelper = store\\n'. This agent fetches git sources only from the hosts in agentConfig.launchjobs.git-sources.hosts (none by default) and offers ~/.git-credentials only to those hosts (credential-hosts); list your git hosts there`,
       ['extraVolumes', 'extraVolumeMounts'],
     );
   }
@@ -254,7 +254,7 @@ export function migrateGitAndSsh(m: Migration, values: Values, namespace: string
   m.note(
     'sshAuthSecrets',
     'attention',
-    'each Secret is mounted as in the W&B chart; instead of an ssh config per host, GIT_SSH_COMMAND offers every key to every host (host keys are not checked, as before). The Secrets must exist in the release namespace',
+    'each Secret is mounted as in the W&B chart; instead of an ssh config per host, GIT_SSH_COMMAND offers every key to the hosts of agentConfig.launchjobs.git-sources.credential-hosts (by default every host in git-sources.hosts, which must list your git hosts; host keys are not checked, as before). The Secrets must exist in the release namespace',
     ['extraVolumes', 'extraVolumeMounts', 'extraEnv'],
   );
 }

@@ -5,12 +5,17 @@ import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import type { Problem } from '../problems.js';
 import { parseContextStore } from '../uri/context-store.js';
 import { parseDestination, type RegistryKind } from '../uri/destination.js';
+import { checkGitSourceKeys } from './git-source-rules.js';
 import { checkQueuePolicies } from './queue-policy-rules.js';
 import { checkRunTemplates } from './run-template-rules.js';
 
 /** Defaults of the launchjobs block, shared with normalization. */
 export const DEFAULT_HEARTBEAT_SECONDS = 10;
 export const DEFAULT_STALE_AFTER_SECONDS = 45;
+/** launchjobs.max-source-bytes: 1 GiB. */
+export const DEFAULT_MAX_SOURCE_BYTES = 1 << 30;
+/** launchjobs.source-budget-bytes when unset: this many sources at their cap. */
+export const DEFAULT_SOURCE_BUDGET_SOURCES = 3;
 
 export interface SemanticResult {
   errors: Problem[];
@@ -236,6 +241,10 @@ export function checkSemantics(
         value: path.endsWith('heartbeat-seconds') ? heartbeat : stale,
         expected: `stale-after-seconds >= 3 x heartbeat-seconds (${3 * heartbeat} or more)`,
       });
+    }
+    if (!failed('launchjobs.max-source-bytes')) {
+      const cap = launchjobs['max-source-bytes'] ?? DEFAULT_MAX_SOURCE_BYTES;
+      errors.push(...checkGitSourceKeys(launchjobs, cap, failed));
     }
   }
 

@@ -45,6 +45,19 @@ export const DEFAULT_SOURCE_LIMITS: SourceLimits = {
   maxEntries: DEFAULT_MAX_SOURCE_ENTRIES,
 };
 
+export interface ExtractOptions {
+  /** false: the archive is a plain tar (git archive's output); default gzip. */
+  gzip?: boolean;
+  /** The temporary directory's name prefix; default `launch-agent-context-`. */
+  directoryPrefix?: string;
+  /** Where the directory is made; default the system's temporary directory. */
+  parentDir?: string;
+  /** Names the cap in messages; default the stored context's. */
+  capName?: string;
+  /** `sha256:<hex>` the archive's bytes must have (`spec.source.context.digest`). */
+  expectedDigest?: string;
+}
+
 /** Links followed while resolving one path before it counts as a loop (Linux's limit). */
 const MAX_LINK_HOPS = 40;
 
@@ -84,7 +97,7 @@ async function resolveLinkTarget(
 }
 
 /** Counts the unpacked bytes and fails the stream past the cap, so nothing more is written. */
-function byteBudget(limits: SourceLimits): { meter(): Transform } {
+function byteBudget(limits: SourceLimits, capName: string): { meter(): Transform } {
   let total = 0;
   return {
     meter: () =>
@@ -94,7 +107,7 @@ function byteBudget(limits: SourceLimits): { meter(): Transform } {
           if (total > limits.maxBytes) {
             callback(
               unsafe(
-                `the context archive unpacks to more than ${limits.maxBytes} bytes (launchjobs.max-source-bytes)`,
+                `the context archive unpacks to more than ${limits.maxBytes} bytes (${capName})`,
               ),
             );
           } else callback(null, chunk);
@@ -140,14 +153,16 @@ export async function extractContextArchive(
   archive: Readable,
   what: string,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
-  expectedDigest?: string,
+  options: ExtractOptions = {},
 ): Promise<LocalBuildContext> {
-  const directory = await mkdtemp(join(tmpdir(), 'launch-agent-context-'));
+  const directory = await mkdtemp(
+    join(options.parentDir ?? tmpdir(), options.directoryPrefix ?? 'launch-agent-context-'),
+  );
   const cleanup = () => rm(directory, { recursive: true, force: true });
   const links = new Set<string>();
   const seen = new Set<string>();
   const extract = tar.extract();
-  const budget = byteBudget(limits);
+  const budget = byteBudget(limits, options.capName ?? 'launchjobs.max-source-bytes');
   let entries = 0;
 
   const check = (name: string): string => {
@@ -233,7 +248,9 @@ export async function extractContextArchive(
   try {
     // Hashed as it streams in: the archive is read once, and nothing unpacked is used before
     // its digest is known to match.
-    await pipeline(archive, hashing, createGunzip(), extract);
+    if (options.gzip === false) await pipeline(archive, hashing, extract);
+    else await pipeline(archive, hashing, createGunzip(), extract);
+    const expectedDigest = options.expectedDigest;
     if (expectedDigest !== undefined) {
       const actual = `sha256:${digest.digest('hex')}`;
       if (actual !== expectedDigest) {
@@ -274,6 +291,8 @@ export async function localBuildContext(
   store: BuildContextStore | undefined,
   context: StoredContextReference,
   limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
+  /** Where the context is unpacked; default the system's temporary directory. */
+  parentDir?: string,
 ): Promise<LocalBuildContext> {
   const { key, digest } = context;
   if (digest === undefined && sourceHashInKey(key) === undefined) {
@@ -303,7 +322,10 @@ export async function localBuildContext(
     }
     throw error;
   }
-  return extractContextArchive(archive, store.uri(key), limits, digest);
+  return extractContextArchive(archive, store.uri(key), limits, {
+    ...(parentDir ? { parentDir } : {}),
+    ...(digest !== undefined ? { expectedDigest: digest } : {}),
+  });
 }
 
 /** A LaunchJob's `spec.source.context`. */

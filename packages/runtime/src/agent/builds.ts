@@ -14,8 +14,9 @@ import type { RegistryOptions } from '../registries/select-registry.js';
 import type { BuildContextStore } from '../storage/context-store.js';
 import type { AgentLogger } from './agent-log.js';
 import { checkContextSourceHash, localBuildContext } from './build-context-source.js';
-import { fetchGitSource } from './git-source.js';
+import { bytesUnder, fetchGitSource } from './git-source.js';
 import { requirePinnedDigest, resolvePrebuiltImage, type PrebuiltPin } from './image-pinning.js';
+import { SourceBudget } from './source-budget.js';
 
 export interface BuildOutcome {
   report?: BuildReport;
@@ -47,6 +48,8 @@ export interface BuildsOptions {
   contextStore?: BuildContextStore;
   registryOptions?: RegistryOptions;
   builder?: () => Promise<Builder>;
+  /** Where sources are written; default the system's temporary directory. */
+  sourceDir?: string;
   /** Called when a job's build settles: the controller queues its key. */
   settled: (key: string) => void;
 }
@@ -62,8 +65,12 @@ export class Builds {
   private readonly operations = new Map<string, Operation>();
   private readonly shared = new Map<string, SharedBuild>();
   private builderPromise: Promise<Builder> | undefined;
+  /** launchjobs.source-budget-bytes: /tmp shared by the sources of all builds in progress. */
+  readonly sourceBudget: SourceBudget;
 
-  constructor(private readonly options: BuildsOptions) {}
+  constructor(private readonly options: BuildsOptions) {
+    this.sourceBudget = new SourceBudget(options.settings.launchJobs.sourceBudgetBytes);
+  }
 
   /** The job's build: undefined when none was started (or it was taken). */
   get(key: string): { settled: boolean; outcome?: BuildOutcome } | undefined {
@@ -149,12 +156,35 @@ export class Builds {
     signal: AbortSignal,
   ): Promise<BuildReport> {
     const source = job.spec.source;
-    // Unpacking and checking out are capped (launchjobs.max-source-bytes / -entries).
-    const limits = this.options.settings.launchJobs.sourceLimits;
-    // A stored context is checked against spec.source.context.digest while it downloads.
-    const local = source.context
-      ? await localBuildContext(this.options.contextStore, source.context, limits)
-      : await fetchGitSource(source.git!, signal, limits);
+    // Unpacking and checking out are capped (launchjobs.max-source-bytes / -entries), and all
+    // sources on disk together are held to launchjobs.source-budget-bytes.
+    const { sourceLimits: limits, gitSources } = this.options.settings.launchJobs;
+    const budget = this.sourceBudget;
+    if (budget.reservedBytes() + limits.maxBytes > budget.totalBytes) {
+      this.options.log.info('waiting for room in launchjobs.source-budget-bytes', {
+        job: job.metadata.name,
+        reservedBytes: budget.reservedBytes(),
+        budgetBytes: budget.totalBytes,
+      });
+    }
+    const reservation = await budget.reserve(limits.maxBytes, signal);
+    let local: Awaited<ReturnType<typeof localBuildContext>>;
+    try {
+      const parentDir = this.options.sourceDir;
+      local = source.context
+        ? // Checked against spec.source.context.digest while it downloads.
+          await localBuildContext(this.options.contextStore, source.context, limits, parentDir)
+        : await fetchGitSource(source.git!, {
+            policy: gitSources,
+            limits,
+            signal,
+            ...(parentDir ? { parentDir } : {}),
+          });
+      reservation.shrink(await bytesUnder(local.directory));
+    } catch (error) {
+      reservation.release();
+      throw error;
+    }
     try {
       const { platform } = this.options.settings.builder;
       const plan = await createBuildPlan({
@@ -181,6 +211,7 @@ export class Builds {
       return report;
     } finally {
       await local.cleanup();
+      reservation.release();
     }
   }
 

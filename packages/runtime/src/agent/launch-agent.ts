@@ -45,6 +45,8 @@ export interface LaunchAgentOptions {
   /** Where source.context keys are read from; default none (jobs with a context then fail). */
   contextStore?: BuildContextStore;
   registryOptions?: RegistryOptions;
+  /** Where job sources are written (stored contexts, git checkouts). Default the system's temporary directory. */
+  sourceDir?: string;
   /** How often the agent's Lease is renewed. Default launchjobs.heartbeat-seconds. */
   heartbeatIntervalMs?: number;
   /** An agent whose Lease was not renewed for this long is gone. Default launchjobs.stale-after-seconds. */
@@ -138,6 +140,7 @@ export class LaunchAgent {
       ...(options.contextStore ? { contextStore: options.contextStore } : {}),
       ...(options.registryOptions ? { registryOptions: options.registryOptions } : {}),
       ...(options.builder ? { builder: options.builder } : {}),
+      ...(options.sourceDir ? { sourceDir: options.sourceDir } : {}),
       settled: (key) => this.queue.add(key),
     });
     this.retention = new Retention({

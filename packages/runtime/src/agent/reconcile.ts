@@ -115,7 +115,7 @@ export class Reconciler {
       stopping: parts.stopping(),
       job: cached && parts.status.freshest(key, cached),
       build: parts.builds.get(key),
-      checkGitSource,
+      checkGitSource: (git) => checkGitSource(git, parts.settings.launchJobs.gitSources),
     };
     if (!base.job) {
       const tombstone = parts.takeTombstone(key);

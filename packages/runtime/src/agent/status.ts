@@ -12,11 +12,20 @@ import {
 import { redactText } from './agent-log.js';
 
 const MESSAGE_LIMIT = 4000;
+/** Of a longer message, this much of its start is kept (what failed); the rest of the limit goes to its end. */
+const MESSAGE_HEAD = 1000;
 
-/** A status message: secrets removed, bounded (the whole object must stay well under 1.5 MB). */
+/**
+ * A status message: secrets removed, bounded (the whole object must stay well under 1.5 MB). A
+ * longer one keeps its start (what failed) and its end (a build log's last lines say why), with
+ * a marker of how much was cut between them.
+ */
 export function statusMessage(error: unknown): string {
   const text = redactText(error instanceof Error ? error.message : String(error));
-  return text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}…` : text;
+  if (text.length <= MESSAGE_LIMIT) return text;
+  const cut = `\n[... ${text.length - MESSAGE_LIMIT} characters cut ...]\n`;
+  const tail = MESSAGE_LIMIT - MESSAGE_HEAD - cut.length;
+  return `${text.slice(0, MESSAGE_HEAD)}${cut}${text.slice(text.length - tail)}`;
 }
 
 export type ClaimKind = 'new' | 'restart' | 'takeover';

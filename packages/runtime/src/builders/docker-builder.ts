@@ -10,6 +10,7 @@ import {
   type ProgressReporter,
 } from './builder.js';
 import { DockerStreamError, readDockerStream, type DockerStreamMessage } from './docker-stream.js';
+import { BoundedTail, LineSplitter } from './log-lines.js';
 import { dockerEndpoint } from './docker-endpoint.js';
 
 export { dockerEndpoint };
@@ -29,27 +30,27 @@ async function followBuild(
   progress: ProgressReporter,
 ): Promise<string | undefined> {
   let step: string | undefined;
-  let stepOutput = '';
+  // The current step's output, capped: a RUN step's output is the job's to choose.
+  let stepOutput = new BoundedTail();
   let imageId: string | undefined;
   let succeeded = false;
+  const lines = new LineSplitter((line) => {
+    progress.output(`${line}\n`);
+    if (STEP_LINE.test(line)) {
+      step = line.trim();
+      stepOutput = new BoundedTail();
+    } else if (line !== '') {
+      stepOutput.push(line);
+    }
+    const built = /^Successfully built ([0-9a-f]+)/.exec(line);
+    if (built) {
+      succeeded = true;
+      imageId ??= built[1];
+    }
+  });
   try {
     await readDockerStream(stream, (message: DockerStreamMessage) => {
-      if (message.stream !== undefined) {
-        progress.output(message.stream);
-        for (const line of message.stream.split('\n')) {
-          if (STEP_LINE.test(line)) {
-            step = line.trim();
-            stepOutput = '';
-          } else if (line !== '') {
-            stepOutput += `${line}\n`;
-          }
-          const built = /^Successfully built ([0-9a-f]+)/.exec(line);
-          if (built) {
-            succeeded = true;
-            imageId ??= built[1];
-          }
-        }
-      }
+      if (message.stream !== undefined) lines.write(message.stream);
       if (message.aux?.ID) {
         imageId = message.aux.ID;
         succeeded = true;
@@ -64,23 +65,25 @@ async function followBuild(
       }
     });
   } catch (error) {
+    lines.end();
     if (error instanceof DockerStreamError) {
       throw new BuildFailedError(
         `the image build failed: ${error.message.trim()}`,
-        stepOutput,
+        stepOutput.text(),
         step,
       );
     }
     throw new BuildFailedError(
       `the image build stream broke off: ${(error as Error).message}`,
-      stepOutput,
+      stepOutput.text(),
       step,
     );
   }
+  lines.end();
   if (!succeeded) {
     throw new BuildFailedError(
       'the engine ended the build without reporting an image',
-      stepOutput,
+      stepOutput.text(),
       step,
     );
   }

@@ -12,6 +12,13 @@ export interface DockerStreamMessage {
   errorDetail?: { code?: number; message?: string };
 }
 
+/**
+ * Longest single message of an Engine API stream. The engine sends a RUN step's output in
+ * messages of at most a few KiB; a longer one is not the engine talking, and it would otherwise
+ * be buffered (and re-read) whole.
+ */
+export const MAX_ENGINE_MESSAGE_CHARS = 4 * 1024 * 1024;
+
 /** The engine answered 200 and then reported a failure inside the stream. */
 export class DockerStreamError extends Error {
   constructor(
@@ -29,6 +36,9 @@ export class DockerStreamError extends Error {
  * objects; so values are delimited by tracking braces outside strings, like Go's json.Decoder.
  */
 export class JsonStreamSplitter {
+  /** `maxMessageChars`: one value longer than this fails the stream instead of growing a buffer. */
+  constructor(private readonly maxMessageChars: number = MAX_ENGINE_MESSAGE_CHARS) {}
+
   private buffer = '';
   private depth = 0;
   private inString = false;
@@ -74,6 +84,11 @@ export class JsonStreamSplitter {
       this.buffer = this.buffer.slice(this.start);
       this.scanned = this.buffer.length;
       this.start = 0;
+      if (this.buffer.length > this.maxMessageChars) {
+        throw new SyntaxError(
+          `a message of the engine's stream passes ${this.maxMessageChars} characters`,
+        );
+      }
     }
     return values;
   }

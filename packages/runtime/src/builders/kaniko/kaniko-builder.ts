@@ -20,6 +20,7 @@ import {
   type BuildResult,
   type ProgressReporter,
 } from '../builder.js';
+import { BoundedTail, LineSplitter, splitChunk } from '../log-lines.js';
 import { followBuildJob, kanikoContainerStatus } from './job-watch.js';
 import {
   buildKanikoJob,
@@ -29,8 +30,6 @@ import {
   kanikoJobName,
 } from './kaniko-job-spec.js';
 
-/** Lines of the build log kept for a failure report. */
-const TAIL_LINES = 40;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 /** Prefix of every build log line in the agent's log. */
 export const KANIKO_LOG_PREFIX = '[kaniko] ';
@@ -60,24 +59,22 @@ export interface KanikoBuilderOptions {
   deadlineGraceSeconds?: number;
 }
 
-/** Keeps the last lines of a text stream, and forwards each complete line with a prefix. */
+/**
+ * Keeps the last lines of the kaniko log, and forwards each complete line with a prefix. Lines
+ * and the tail are capped (log-lines.ts): the log is written by the job's Dockerfile.
+ */
 class LogTail {
-  readonly lines: string[] = [];
-  private partial = '';
-  constructor(private readonly progress: ProgressReporter) {}
-  write(text: string): void {
-    const parts = (this.partial + text).split('\n');
-    this.partial = parts.pop() ?? '';
-    for (const line of parts) this.line(line);
+  readonly tail = new BoundedTail();
+  readonly splitter: LineSplitter;
+  constructor(private readonly progress: ProgressReporter) {
+    this.splitter = new LineSplitter((line) => this.line(line));
   }
   end(): void {
-    if (this.partial !== '') this.line(this.partial);
-    this.partial = '';
+    this.splitter.end();
   }
   private line(line: string): void {
     this.progress.output(`${KANIKO_LOG_PREFIX}${line}\n`);
-    this.lines.push(line);
-    if (this.lines.length > TAIL_LINES) this.lines.shift();
+    this.tail.push(line);
   }
 }
 
@@ -184,7 +181,7 @@ export class KanikoBuilder implements Builder {
       const message = terminated?.message?.trim() ?? '';
 
       if (outcome.status === 'failed') {
-        const lines = tail.lines.length > 0 ? tail.lines.join('\n') : message;
+        const lines = tail.tail.lines.length > 0 ? tail.tail.text() : message;
         throw new BuildFailedError(
           `the kaniko build Job ${namespace}/${jobName} failed: ${outcome.reason}: ${outcome.message}`,
           lines,
@@ -298,8 +295,8 @@ export class KanikoBuilder implements Builder {
     const decoder = new TextDecoder();
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        tail.write(decoder.decode(chunk, { stream: true }));
-        callback();
+        // Sliced, with the event loop's turn between slices: a chunk may be large.
+        splitChunk(tail.splitter, decoder, chunk).then(() => callback(), callback);
       },
     });
     let controller: AbortController | undefined;
