@@ -1,11 +1,12 @@
 import { loadConfig } from '@launch-agent/config';
 import type { LaunchJobSpec } from '@launch-agent/runtime';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
 import { parseBuildArgs, progressReporter } from './build.js';
 import { loadRuntime } from '../runtime.js';
+import { NAMESPACE_OPTION_HELP, tenantNamespace } from '../tenant-namespace.js';
 
 interface SubmitOptions {
   queue?: string;
@@ -61,28 +62,36 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       [],
     )
     .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
-    .option('-n, --namespace <ns>', "the agent's namespace, where LaunchJobs live")
-    .option('--run-namespace <ns>', 'the namespace the job runs in (a target namespace)')
+    .option('-n, --namespace <ns>', NAMESPACE_OPTION_HELP)
+    // Gone: a job runs where it is created. Kept hidden only to say so instead of "unknown option".
+    .addOption(new Option('--run-namespace <ns>').hideHelp())
     .option('--name <name>', 'the LaunchJob name (default: generated from "job-")')
     .option('--pvc-mount-path <dir>', 'where the pvc:// context store is mounted here')
     .option('--json', 'print the created LaunchJob as JSON')
     .addHelpText(
       'after',
       '\nThe context is packed as the build command sends it (.dockerignore applies) and stored\n' +
-        'under contexts/<source hash>.tar.gz, so the same source is uploaded once. Example:\n' +
-        '  launch-agent submit ./train --queue gpu -- python train.py --epochs 3\n' +
+        'under contexts/<source hash>.tar.gz, so the same source is uploaded once. The job runs\n' +
+        'in the namespace it is created in: one of the kubernetes.target-namespaces the agent\n' +
+        "serves, never the agent's own (kubernetes.namespace). Example:\n" +
+        '  launch-agent submit ./train -n team-a --queue gpu -- python train.py --epochs 3\n' +
         'See docs/agent.md.',
     )
     .action(async (path: string | undefined, command: string[], options: SubmitOptions) => {
+      const runtime = await loadRuntime();
       const {
         LaunchJobClient,
-        agentNamespace,
         checkGitSource,
         createBuildPlan,
         createContextTar,
         parallelGzip,
         selectContextStore,
-      } = await loadRuntime();
+      } = runtime;
+      if (options.runNamespace !== undefined) {
+        throw new UsageError(
+          `--run-namespace is gone: a LaunchJob runs in the namespace it is created in; pass -n ${options.runNamespace} to create it there`,
+        );
+      }
       const remote = options.image ?? options.git;
       if (options.image && options.git) throw new UsageError('give --image or --git, not both');
       if (options.ref && !options.git) throw new UsageError('--ref goes with --git');
@@ -97,8 +106,14 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       const { settings } = loaded;
       const queue = options.queue ?? settings.queues[0]!;
       const kubeConfig = await kubeConfigFor('submit');
-      const namespace =
-        options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
+      const namespace = tenantNamespace({
+        runtime,
+        kubeConfig,
+        settings,
+        given: options.namespace,
+        command: 'submit',
+        out,
+      });
       const spec: LaunchJobSpec = { queue, source: {} };
       if (options.image) {
         spec.source.image = options.image;
@@ -145,11 +160,10 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         if (Object.keys(buildArgs).length > 0) spec.buildArgs = buildArgs;
       }
       const env = parseEnv(options.env);
-      if (command.length > 0 || env.length > 0 || options.runNamespace) {
+      if (command.length > 0 || env.length > 0) {
         spec.run = {
           ...(command.length > 0 ? { args: command } : {}),
           ...(env.length > 0 ? { env } : {}),
-          ...(options.runNamespace ? { namespace: options.runNamespace } : {}),
         };
       }
       const created = await new LaunchJobClient(kubeConfig).create(
