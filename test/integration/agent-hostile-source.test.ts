@@ -33,7 +33,10 @@ const run = promisify(execFile);
 let env: TestEnv;
 let admin: KubeConfig;
 let agentKubeConfig: KubeConfig;
+/** The tenant namespace the agent serves: the LaunchJobs. */
 let namespace: string;
+/** The agent's own namespace: its Lease. */
+let agentNamespace: string;
 let jobs: LaunchJobClient;
 let contextRoot: string;
 const agents: LaunchAgent[] = [];
@@ -48,9 +51,17 @@ beforeAll(async () => {
   admin = new KubeConfig();
   admin.loadFromFile(env.kubeconfig);
   await applyLaunchJobCrd(admin);
+  agentNamespace = uniqueName('hostile-agent');
   namespace = uniqueName('hostile-ns');
-  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
-  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(admin, env.kubeconfig, namespace));
+  for (const name of [agentNamespace, namespace]) {
+    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  }
+  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(
+    admin,
+    env.kubeconfig,
+    agentNamespace,
+    [namespace],
+  ));
   jobs = new LaunchJobClient(admin);
   contextRoot = mkdtempSync(join(tmpdir(), 'hostile-pvc-'));
   outside = mkdtempSync(join(tmpdir(), 'hostile-outside-'));
@@ -62,7 +73,9 @@ afterEach(async () => {
 });
 afterAll(async () => {
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-  if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+  for (const name of [agentNamespace, namespace]) {
+    if (name) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name });
+  }
 });
 
 async function startAgent(queue: string): Promise<LaunchAgent> {
@@ -73,10 +86,11 @@ async function startAgent(queue: string): Promise<LaunchAgent> {
       destination: `${env.registry}/agent-it/${queue}`,
       'build-context-store': 'pvc://contexts',
     },
+    kubernetes: { 'target-namespaces': [namespace] },
   } as LaunchAgentConfig);
   const agent = new LaunchAgent({
     kubeConfig: agentKubeConfig,
-    namespace,
+    namespace: agentNamespace,
     identity: uniqueName('agent'),
     heartbeatIntervalMs: 300,
     staleAfterMs: 2000,
