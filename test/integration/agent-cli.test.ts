@@ -267,7 +267,9 @@ describe('launch-agent submit, status, logs', () => {
     // The admin's kubeconfig, its context set to the tenant namespace (kubectl config set-context).
     const inTenant = join(dir, 'kubeconfig');
     const context = admin.getContextObject(admin.getCurrentContext())!;
-    const exported = JSON.parse(admin.exportConfig()) as { contexts: Array<Record<string, any>> };
+    const exported = JSON.parse(admin.exportConfig()) as {
+      contexts: Array<{ name: string; context: Record<string, unknown> }>;
+    };
     for (const entry of exported.contexts) {
       if (entry.name === context.name) entry.context = { ...entry.context, namespace };
     }

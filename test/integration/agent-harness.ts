@@ -193,6 +193,22 @@ export async function chartAgentKubeConfig(
   };
 }
 
+/**
+ * Creates the agent's own namespace and the tenant namespaces it serves, then the chart's RBAC
+ * in them (chartAgentKubeConfig).
+ */
+export async function namespacesWithChartRbac(
+  admin: KubeConfig,
+  kubeconfigFile: string,
+  where: { agentNamespace: string; tenants: string[] },
+): Promise<{ kubeConfig: KubeConfig; buildServiceAccount: string }> {
+  const core = admin.makeApiClient(CoreV1Api);
+  for (const name of [where.agentNamespace, ...where.tenants]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
+  return chartAgentKubeConfig(admin, kubeconfigFile, where.agentNamespace, where.tenants);
+}
+
 /** Plays the Job controller: the run Job's pod ended. */
 export async function endRunJob(
   batch: BatchV1Api,

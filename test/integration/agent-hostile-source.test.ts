@@ -25,7 +25,7 @@ import {
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
 import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
-import { applyLaunchJobCrd, chartAgentKubeConfig, waitFor } from './agent-harness.js';
+import { applyLaunchJobCrd, namespacesWithChartRbac, waitFor } from './agent-harness.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 const run = promisify(execFile);
@@ -53,15 +53,10 @@ beforeAll(async () => {
   await applyLaunchJobCrd(admin);
   agentNamespace = uniqueName('hostile-agent');
   namespace = uniqueName('hostile-ns');
-  for (const name of [agentNamespace, namespace]) {
-    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
-  }
-  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(
-    admin,
-    env.kubeconfig,
+  ({ kubeConfig: agentKubeConfig } = await namespacesWithChartRbac(admin, env.kubeconfig, {
     agentNamespace,
-    [namespace],
-  ));
+    tenants: [namespace],
+  }));
   jobs = new LaunchJobClient(admin);
   contextRoot = mkdtempSync(join(tmpdir(), 'hostile-pvc-'));
   outside = mkdtempSync(join(tmpdir(), 'hostile-outside-'));

@@ -29,7 +29,7 @@ import {
 import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
 import {
   applyLaunchJobCrd,
-  chartAgentKubeConfig,
+  namespacesWithChartRbac,
   removeTempDirs,
   tempDir,
   waitFor,
@@ -60,15 +60,10 @@ export function useQueueTestbed(): void {
     await applyLaunchJobCrd(admin);
     agentNamespace = uniqueName('agent-ns');
     namespace = uniqueName('tenant-ns');
-    for (const name of [agentNamespace, namespace]) {
-      await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
-    }
-    ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(
-      admin,
-      env.kubeconfig,
+    ({ kubeConfig: agentKubeConfig } = await namespacesWithChartRbac(admin, env.kubeconfig, {
       agentNamespace,
-      [namespace],
-    ));
+      tenants: [namespace],
+    }));
     adminJobs = new LaunchJobClient(admin);
     batch = admin.makeApiClient(BatchV1Api);
     contextRoot = tempDir('agent-pvc-');
