@@ -102,7 +102,7 @@ const otherScenarios: Array<[string, Scenario]> = [
   ['nameOverride', { sets: ['nameOverride=agent'] }],
   [
     'namespaceOverride and additional target namespaces',
-    { sets: ['namespaceOverride=ml', 'additionalTargetNamespaces={training,ml,eval}'] },
+    { sets: ['namespaceOverride=ml', 'additionalTargetNamespaces={training,eval}'] },
   ],
   [
     'existing ServiceAccounts by name',

@@ -89,8 +89,22 @@ describe('migrateWandbValues', () => {
   it('carries the W&B defaults a file leaves out and says so', () => {
     const { values, notes } = migrateWandbValues('launchConfig: "queues: [q]"\n', 'v.yaml');
     expect(values.namespaceOverride).toBe('wandb');
-    expect(values.additionalTargetNamespaces).toEqual(['default', 'wandb']);
+    // wandb, the agent's own namespace, is never a tenant here.
+    expect(values.additionalTargetNamespaces).toEqual(['default']);
     expect(note(notes, 'namespace')).toMatchObject({ outcome: 'mapped', fromDefault: true });
+    expect(note(notes, 'additionalTargetNamespaces')).toMatchObject({
+      outcome: 'attention',
+      message: expect.stringContaining("wandb, the agent's own namespace, is left out"),
+    });
+  });
+
+  it('keeps targets that are not the agent namespace as they are', () => {
+    const { values, notes } = migrateWandbValues(
+      'launchConfig: "queues: [q]"\nnamespace: ml\nadditionalTargetNamespaces: [team-a, team-b]\n',
+      'v.yaml',
+    );
+    expect(values.additionalTargetNamespaces).toEqual(['team-a', 'team-b']);
+    expect(note(notes, 'additionalTargetNamespaces')).toMatchObject({ outcome: 'mapped' });
   });
 
   it('lets a file remove a W&B default with null, as helm does', () => {

@@ -152,13 +152,21 @@ function migrateNamespaces(m: Migration, values: Values): string {
   if (isUnset(targets)) {
     m.note('additionalTargetNamespaces', 'unset', 'empty; nothing to move');
   } else {
-    const list = [...new Set((targets as unknown[]).map(String))];
-    m.set('additionalTargetNamespaces', list);
+    // The agent's own namespace holds its credentials and is never a tenant here: the chart
+    // refuses it in additionalTargetNamespaces, and the agent fails LaunchJobs created there.
+    const list = [...new Set((targets as unknown[]).map(String))].filter(
+      (target) => target !== namespace,
+    );
+    if (list.length > 0) m.set('additionalTargetNamespaces', list);
+    const dropped = list.length < new Set((targets as unknown[]).map(String)).size;
     m.note(
       'additionalTargetNamespaces',
-      'mapped',
-      'the agent may run jobs there; this chart makes a Role and RoleBinding in each',
-      ['additionalTargetNamespaces'],
+      dropped ? 'attention' : 'mapped',
+      (dropped
+        ? `${namespace}, the agent's own namespace, is left out: it holds the agent's credentials and runs no job here; create LaunchJobs in ${list.length > 0 ? list.join(', ') : 'a namespace you list here'}. `
+        : '') +
+        'The tenant namespaces the agent serves: LaunchJobs are created and run there; this chart makes a Role and RoleBinding in each',
+      list.length > 0 ? ['additionalTargetNamespaces'] : [],
     );
   }
   if (isUnset(values.baseUrl)) m.note('baseUrl', 'unset', 'empty; nothing to move');
