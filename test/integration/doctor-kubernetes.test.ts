@@ -71,16 +71,20 @@ test('names the missing verbs per namespace, then passes once the Role is comple
   expect(before).toHaveLength(2);
   expect(before[0]).toMatchObject({
     ok: false,
-    summary: `Kubernetes: system:serviceaccount:${ns}:${sa} may not get pods/log, get launchjobs.launch-agent.dev, list launchjobs.launch-agent.dev, watch launchjobs.launch-agent.dev, update launchjobs.launch-agent.dev, patch launchjobs.launch-agent.dev, update launchjobs/status.launch-agent.dev, patch launchjobs/status.launch-agent.dev, create configmaps, delete configmaps in namespace ${ns}`,
+    summary: `Kubernetes: system:serviceaccount:${ns}:${sa} may not get pods/log, get launchjobs.launch-agent.dev, list launchjobs.launch-agent.dev, watch launchjobs.launch-agent.dev, update launchjobs/status.launch-agent.dev, patch launchjobs/status.launch-agent.dev, create configmaps, delete configmaps in namespace ${ns}`,
     fix: expect.stringContaining('rbac.create: true'),
   });
+  // The tenant namespace: the LaunchJob queue and the run Jobs.
   expect(before[1]).toMatchObject({
     ok: false,
+    summary: expect.stringContaining(
+      'update launchjobs.launch-agent.dev, patch launchjobs.launch-agent.dev',
+    ),
     fix: expect.stringContaining(`${target} in additionalTargetNamespaces`),
   });
 
   await grant(ns, 'rest', [LOGS, CONFIGMAPS, ...LAUNCHJOBS]);
-  await grant(target, 'jobs', [JOBS, PODS, LOGS]);
+  await grant(target, 'jobs', [JOBS, PODS, LOGS, ...LAUNCHJOBS]);
   // The authorizer learns of new bindings through a watch: give it a few seconds.
   let after = await checkKubernetesAccess(options);
   for (let i = 0; i < 20 && !after.every((c) => c.ok); i++) {
@@ -89,7 +93,10 @@ test('names the missing verbs per namespace, then passes once the Role is comple
   }
   expect(after.map((c) => c.ok)).toEqual([true, true]);
   expect(after[0]!.summary).toContain(
-    `may work the LaunchJob queue, run jobs and kaniko builds in namespace ${ns}`,
+    `may refuse LaunchJobs created in its own namespace ${ns} and run kaniko builds there`,
+  );
+  expect(after[1]!.summary).toContain(
+    `may work the LaunchJob queue and run jobs in tenant namespace ${target}`,
   );
 });
 

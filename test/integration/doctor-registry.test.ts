@@ -53,7 +53,7 @@ test('docker builder, open registry: engine, registry and Kubernetes checks pass
   // The test environment's KUBECONFIG is an administrator's.
   expect(got['kubernetes.access']).toMatchObject({
     ok: true,
-    summary: expect.stringContaining('may work the LaunchJob queue, run jobs in namespace default'),
+    summary: expect.stringContaining('may refuse LaunchJobs created in its own namespace default'),
   });
   expect(checks.every((c) => c.ok)).toBe(true);
 });

@@ -28,39 +28,44 @@ export interface AccessNeeds {
   deletesFinishedJobs?: boolean;
 }
 
+const launchJobAccess = (verbs: string[]): AccessRequirement[] => [
+  ...verbs.map((verb) => ({ verb, group: LAUNCHJOB_GROUP, resource: 'launchjobs' })),
+  ...['update', 'patch'].map((verb) => ({
+    verb,
+    group: LAUNCHJOB_GROUP,
+    resource: 'launchjobs',
+    subresource: 'status',
+  })),
+];
+
 /**
- * What the agent does in its own namespace (work its LaunchJob queue, run jobs and kaniko
- * builds, create and delete the ConfigMaps kaniko needs) and in each target namespace (run
- * jobs): the chart's Role, as access requirements.
+ * What the agent does in its own namespace (kaniko build Jobs and the ConfigMaps they need; it
+ * only reads the LaunchJobs created there, to fail them) and in each tenant namespace it serves
+ * (work the LaunchJob queue, run the jobs): the chart's Roles, as access requirements.
  */
 export function requiredAccess(needs: AccessNeeds): {
   own: AccessRequirement[];
   target: AccessRequirement[];
 } {
-  const own = [
-    ...JOB_RUNNING,
-    ...[
-      'get',
-      'list',
-      'watch',
-      'update',
-      'patch',
-      ...(needs.deletesFinishedJobs ? ['delete'] : []),
-    ].map((verb) => ({ verb, group: LAUNCHJOB_GROUP, resource: 'launchjobs' })),
-    ...['update', 'patch'].map((verb) => ({
-      verb,
-      group: LAUNCHJOB_GROUP,
-      resource: 'launchjobs',
-      subresource: 'status',
-    })),
-  ];
+  const own = [...JOB_RUNNING, ...launchJobAccess(['get', 'list', 'watch'])];
   if (needs.kaniko) {
     own.push(
       { verb: 'create', group: '', resource: 'configmaps' },
       { verb: 'delete', group: '', resource: 'configmaps' },
     );
   }
-  return { own, target: JOB_RUNNING };
+  const target = [
+    ...launchJobAccess([
+      'get',
+      'list',
+      'watch',
+      'update',
+      'patch',
+      ...(needs.deletesFinishedJobs ? ['delete'] : []),
+    ]),
+    ...JOB_RUNNING,
+  ];
+  return { own, target };
 }
 
 function describe(requirement: AccessRequirement): string {
@@ -163,7 +168,9 @@ export async function checkKubernetesAccess(
       checks.push(
         passed(
           'kubernetes.access',
-          `Kubernetes: ${who} may ${ns === namespace ? 'work the LaunchJob queue, ' : ''}run jobs${ns === namespace && options.kaniko ? ' and kaniko builds' : ''} in namespace ${ns}`,
+          ns === namespace
+            ? `Kubernetes: ${who} may refuse LaunchJobs created in its own namespace ${ns}${options.kaniko ? ' and run kaniko builds there' : ''}`
+            : `Kubernetes: ${who} may work the LaunchJob queue and run jobs in tenant namespace ${ns}`,
         ),
       );
     } else {
