@@ -39,6 +39,7 @@ export default {
       displayName: 'bundle',
       testMatch: [
         '<rootDir>/packages/cli/test/cli.test.ts',
+        '<rootDir>/packages/cli/test/tenant-namespace.test.ts',
         '<rootDir>/packages/cli/test/bundle.test.ts',
       ],
       setupFiles: ['<rootDir>/packages/cli/test/bundle-mode.ts'],

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Agent scale benchmark (not a timed test), against the test environment's kube-apiserver
 // (`scripts/testenv up`, then `eval "$(scripts/testenv env)"`). Three `launch-agent start`
-// processes share one queue; LaunchJobs with prebuilt images are submitted and run (nothing
-// runs their pods: the test environment has no kubelet, so every run Job stays active). In one
-// run it prints:
+// processes share one queue and serve the same 20 tenant namespaces; LaunchJobs with prebuilt
+// images are submitted round-robin over those namespaces and run there (nothing runs their pods:
+// the test environment has no kubelet, so every run Job stays active). In one run it prints:
 //
 //   - claim-to-run-Job latency, p50 and p99: from the first watch event that shows a job
 //     claimed to the ADDED event of its run Job;
@@ -63,6 +63,8 @@ if (!process.env.KUBECONFIG) {
 const N = Math.max(20, Number(args.jobs));
 const WINDOW_S = Math.max(5, Number(args.window));
 const AGENTS = 3;
+/** Tenant namespaces the agents serve; the jobs are spread over them. */
+const TENANTS = 20;
 const { kc, core, custom } = kubeClients();
 const waitUntil = (what, check, timeoutMs = 600_000) =>
   waitFor(what, check, { timeoutMs, everyMs: 50 });
@@ -98,18 +100,24 @@ async function writesPerSecond() {
   return (after - before) / ((performance.now() - started) / 1000);
 }
 
-/** Watches LaunchJobs and Jobs: when each job was first seen claimed, and its run Job added. */
-async function observe(namespace) {
+/**
+ * Watches LaunchJobs and Jobs in every namespace (one watch each, as the admin; only the tenant
+ * namespaces count): when each job was first seen claimed, and its run Job added. Keys are
+ * `namespace/name`.
+ */
+async function observe(namespaces) {
   const claimed = new Map();
   const holder = new Map();
   const running = new Set();
   const runJob = new Map();
+  const served = new Set(namespaces);
   const watch = new k8s.Watch(kc);
   const a = await watch.watch(
-    `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+    `/apis/${GROUP}/${VERSION}/${PLURAL}`,
     {},
     (type, job) => {
-      const name = job.metadata.name;
+      if (!served.has(job.metadata.namespace)) return;
+      const name = `${job.metadata.namespace}/${job.metadata.name}`;
       if (job.status?.agent && !claimed.has(name)) {
         claimed.set(name, performance.now());
         holder.set(name, job.status.agent);
@@ -119,33 +127,44 @@ async function observe(namespace) {
     () => {},
   );
   const b = await watch.watch(
-    `/apis/batch/v1/namespaces/${namespace}/jobs`,
-    {},
+    `/apis/batch/v1/jobs`,
+    { labelSelector: 'launch-agent.dev/role=run' },
     (type, job) => {
-      const owner = job.metadata.labels?.['launch-agent.dev/launchjob'];
-      if (type === 'ADDED' && owner && !runJob.has(owner)) runJob.set(owner, performance.now());
+      if (!served.has(job.metadata.namespace)) return;
+      const owner = job.metadata.ownerReferences?.find((ref) => ref.kind === 'LaunchJob')?.name;
+      const key = owner && `${job.metadata.namespace}/${owner}`;
+      if (type === 'ADDED' && key && !runJob.has(key)) runJob.set(key, performance.now());
     },
     () => {},
   );
   return { claimed, holder, running, runJob, stop: () => (a.abort(), b.abort()) };
 }
 
-const submit = (namespace, from, to) =>
-  createLaunchJobs(custom, namespace, { prefix: 'scale-', queue: 'scale', from, to });
+const submit = (namespaces, from, to) =>
+  createLaunchJobs(custom, namespaces, { prefix: 'scale-', queue: 'scale', from, to });
 
 const scratch = mkdtempSync(join(tmpdir(), 'bench-scale-'));
+// The agents' own namespace (their Leases), and the tenant namespaces they serve.
 const namespace = `bench-scale-${process.pid}`;
+const tenants = Array.from({ length: TENANTS }, (_, i) => `${namespace}-t${i}`);
 const results = { jobs: N, agents: AGENTS, windowSeconds: WINDOW_S };
 const agents = [];
 let observer;
 try {
   await ensureCrd(kc);
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  for (const name of [namespace, ...tenants]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
   const config = join(scratch, 'launch-config.yaml');
   const perAgent = Math.ceil((N * 1.2) / AGENTS);
   writeFileSync(
     config,
-    ['queues: [scale]', `max_jobs: ${perAgent}`, 'builder: {type: noop}'].join('\n') + '\n',
+    [
+      'queues: [scale]',
+      `max_jobs: ${perAgent}`,
+      'builder: {type: noop}',
+      `kubernetes: {namespace: ${namespace}, target-namespaces: [${tenants.join(', ')}]}`,
+    ].join('\n') + '\n',
   );
   for (let i = 0; i < AGENTS; i++)
     agents.push(spawnAgent({ config, namespace, identity: `scale-agent-${i}` }));
@@ -154,17 +173,19 @@ try {
     if (dead) throw new Error(`${dead.identity} exited:\n${dead.log()}`);
     return agents.every((agent) => agent.loggedReady());
   });
-  observer = await observe(namespace);
-  log(`${AGENTS} agents ready in ${namespace} (max_jobs ${perAgent} each)`);
+  observer = await observe(tenants);
+  log(
+    `${AGENTS} agents ready in ${namespace}, serving ${TENANTS} tenant namespaces (max_jobs ${perAgent} each)`,
+  );
 
-  await submit(namespace, 0, 10);
+  await submit(tenants, 0, 10);
   await waitUntil('10 jobs running', () => observer.running.size >= 10);
   await sleep(3000); // the Events of the last steps are written asynchronously
   results.writesPerSecondAt10 = await writesPerSecond();
   log(`10 running: ${results.writesPerSecondAt10.toFixed(2)} writes/s`);
 
   const submitted = performance.now();
-  await submit(namespace, 10, N);
+  await submit(tenants, 10, N);
   await waitUntil(`${N} jobs running`, () => observer.running.size >= N);
   results.secondsToRunAll = (performance.now() - submitted) / 1000;
   await sleep(5000);
@@ -184,7 +205,9 @@ try {
 } finally {
   observer?.stop();
   await Promise.all(agents.map((agent) => agent.stop()));
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (const name of [namespace, ...tenants]) {
+    await core.deleteNamespace({ name }).catch(() => undefined);
+  }
   rmSync(scratch, { recursive: true, force: true });
 }
 

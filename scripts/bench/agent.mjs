@@ -195,13 +195,18 @@ const summary = (xs) => ({
 });
 
 const scratch = mkdtempSync(join(tmpdir(), 'bench-agent-'));
-const namespace = `bench-agent-${process.pid}`;
+// The agent's own namespace (its Lease), and the tenant namespace it serves: the LaunchJobs and
+// their run Jobs.
+const agentNamespace = `bench-agent-${process.pid}`;
+const namespace = `${agentNamespace}-tenant`;
 const results = { jobs: N, loadavg: loadavg().map((x) => Number(x.toFixed(1))) };
 let agent;
 try {
   await ensureCrd(kc);
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
-  log(`namespace ${namespace}; ${N} jobs per scenario`);
+  for (const name of [agentNamespace, namespace]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
+  log(`agent namespace ${agentNamespace}, tenant namespace ${namespace}; ${N} jobs per scenario`);
 
   results.baseline = summary(await baseline(namespace));
 
@@ -220,7 +225,12 @@ try {
     : ['builder: {type: noop}'];
   writeFileSync(
     config,
-    [`queues: [${queues.join(', ')}]`, 'max_jobs: -1', ...builder].join('\n') + '\n',
+    [
+      `queues: [${queues.join(', ')}]`,
+      'max_jobs: -1',
+      ...builder,
+      `kubernetes: {namespace: ${agentNamespace}, target-namespaces: [${namespace}]}`,
+    ].join('\n') + '\n',
   );
   let contextKey;
   if (args.reused) {
@@ -256,7 +266,7 @@ try {
     });
   }
 
-  agent = await startAgent({ config, namespace });
+  agent = await startAgent({ config, namespace: agentNamespace });
   await sleep(3000); // let start-up allocations settle
   results.idleRssMb = Number(rssMb(agent.pid).toFixed(1));
   log(`agent ready; idle RSS ${results.idleRssMb} MB`);
@@ -276,7 +286,9 @@ try {
   results.heldRssMb = Number(rssMb(agent.pid).toFixed(1));
 } finally {
   await agent?.stop();
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (const name of [agentNamespace, namespace]) {
+    await core.deleteNamespace({ name }).catch(() => undefined);
+  }
   rmSync(scratch, { recursive: true, force: true });
 }
 

@@ -105,14 +105,15 @@ async function idle(config, namespace) {
   }
 }
 
-async function holding(config, namespace) {
+/** RSS holding N LaunchJobs created in `tenant`, the namespace the config serves. */
+async function holding(config, namespace, tenant) {
   const agent = await startAgent(agentOptions(config, namespace));
   try {
-    log(`creating ${N} LaunchJobs`);
-    await createLaunchJobs(custom, namespace, { prefix: 'held-', queue: 'held', to: N });
+    log(`creating ${N} LaunchJobs in ${tenant}`);
+    await createLaunchJobs(custom, tenant, { prefix: 'held-', queue: 'held', to: N });
     await waitUntil(
       `${N} run Jobs`,
-      async () => (await batch.listNamespacedJob({ namespace })).items.length >= N,
+      async () => (await batch.listNamespacedJob({ namespace: tenant })).items.length >= N,
       { timeoutMs: 600_000, everyMs: 1000 },
     );
     await sleep(3000);
@@ -159,7 +160,10 @@ function shipped() {
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'bench-footprint-'));
+// The agent's own namespace, and the tenant namespace it serves (the held LaunchJobs).
 const namespace = `bench-footprint-${process.pid}`;
+const tenant = `${namespace}-tenant`;
+const served = `kubernetes: {namespace: ${namespace}, target-namespaces: [${tenant}]}`;
 const nodeVersion = execFileSync(args.node, ['--version'], { encoding: 'utf8' }).trim();
 const results = {
   cli,
@@ -170,9 +174,11 @@ const results = {
 };
 try {
   await ensureCrd(kc);
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  for (const name of [namespace, tenant]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
   const noop = join(scratch, 'noop.yaml');
-  writeFileSync(noop, 'queues: [held]\nmax_jobs: -1\nbuilder: {type: noop}\n');
+  writeFileSync(noop, `queues: [held]\nmax_jobs: -1\nbuilder: {type: noop}\n${served}\n`);
   const clouds = join(scratch, 'ecr-s3-kaniko.yaml');
   writeFileSync(
     clouds,
@@ -183,6 +189,7 @@ try {
       '  type: kaniko',
       '  destination: 123456789012.dkr.ecr.us-east-1.amazonaws.com/bench-footprint',
       '  build-context-store: s3://bench-footprint/contexts',
+      served,
       '',
     ].join('\n'),
   );
@@ -193,13 +200,15 @@ try {
   );
   results.clouds = await idle(clouds, namespace);
   log(`ecr+s3+kaniko: idle ${results.clouds.rssMb.toFixed(1)} MB`);
-  results.held = await holding(noop, namespace);
+  results.held = await holding(noop, namespace, tenant);
   log(`holding ${N}: ${results.held.rssMb.toFixed(1)} MB`);
   results.nodeMs = wallMs(['-e', '0']);
   results.validateMs = wallMs([cli, 'validate', '--config', noop]);
   results.shipped = shipped();
 } finally {
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (const name of [namespace, tenant]) {
+    await core.deleteNamespace({ name }).catch(() => undefined);
+  }
   rmSync(scratch, { recursive: true, force: true });
 }
 

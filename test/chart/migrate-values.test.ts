@@ -52,7 +52,7 @@ function one(manifests: Manifest[], kind: string, name?: string): Manifest {
 type Any = any;
 
 describe("migrate-values output renders with this chart's helm template", () => {
-  it("W&B's own defaults: namespace wandb, targets default and wandb, no PodDisruptionBudget for one replica", async () => {
+  it("W&B's own defaults: namespace wandb, target default (wandb, the agent's own, is left out), no PodDisruptionBudget for one replica", async () => {
     const manifests = await convertAndRender('chart-defaults.yaml');
     for (const m of manifests.filter((m) => m.metadata.namespace !== undefined)) {
       if (m.kind !== 'Role' && m.kind !== 'RoleBinding') expect(m.metadata.namespace).toBe('wandb');
@@ -62,6 +62,8 @@ describe("migrate-values output renders with this chart's helm template", () => 
       .map((m) => m.metadata.namespace)
       .sort();
     expect(roleNamespaces).toEqual(['default', 'wandb']);
+    const config = parse((one(manifests, 'ConfigMap') as Any).data['launch-config.yaml']);
+    expect(config.kubernetes['target-namespaces']).toEqual(['default']);
     // W&B's budget of minAvailable 1 on its single pod blocks every node drain; this chart
     // keeps the setting and makes the budget once there is more than one agent.
     expect(manifests.filter((m) => m.kind === 'PodDisruptionBudget')).toEqual([]);
@@ -70,7 +72,6 @@ describe("migrate-values output renders with this chart's helm template", () => 
       cpu: '1000m',
       memory: '1Gi',
     });
-    const config = parse((one(manifests, 'ConfigMap') as Any).data['launch-config.yaml']);
     expect(config).toMatchObject({ max_jobs: 10, builder: { type: 'noop' } });
   });
 
@@ -117,7 +118,7 @@ describe("migrate-values output renders with this chart's helm template", () => 
       type: 'kaniko',
       'build-context-store': 's3://ml-launch-contexts/contexts',
     });
-    expect(config.kubernetes['target-namespaces']).toEqual(['launch', 'training', 'eval']);
+    expect(config.kubernetes['target-namespaces']).toEqual(['training', 'eval']);
   });
 
   it('CoreWeave with a PVC and a private registry: claim, docker config, git and CA mounts', async () => {

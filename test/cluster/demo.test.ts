@@ -1,8 +1,9 @@
 // scripts/demo, the path a user takes, on the cluster profile with nothing played by the test:
 // `helm install --wait` of the chart (kaniko builder, a PersistentVolumeClaim as build-context
-// store), `launch-agent submit` of a context, the agent in its pod building the image with a
-// kaniko Job that the kubelet runs, pushing to the test registry, running the image as a
-// batch/v1 Job and reporting the outcome, which `launch-agent status`/`logs` print. The test
+// store), `launch-agent submit` of a context into the tenant namespace the agent serves, the
+// agent in its pod (in the release namespace) building the image with a kaniko Job that the
+// kubelet runs, pushing to the test registry, running the image as a batch/v1 Job in the tenant
+// namespace and reporting the outcome, which `launch-agent status`/`logs` print. The test
 // watches LaunchJobs and Jobs while the script runs, and reads the registry and the claim's
 // directory afterwards.
 //
@@ -48,7 +49,10 @@ interface LaunchJobObject {
 let env: ClusterEnv;
 let kc: k8s.KubeConfig;
 let core: k8s.CoreV1Api;
+/** The release namespace: the agent, its Lease and kaniko build Jobs. */
 const namespace = uniqueName('demo');
+/** The tenant namespace the agent serves: the LaunchJobs and their run Jobs. */
+const tenant = `${namespace}-team`;
 const pvName = `demo-contexts-${namespace}`;
 const workDirs: string[] = [];
 
@@ -87,7 +91,7 @@ beforeAll(async () => {
     start();
   };
   keepWatching<LaunchJobObject>(
-    `/apis/launch-agent.dev/v1alpha1/namespaces/${namespace}/launchjobs`,
+    `/apis/launch-agent.dev/v1alpha1/namespaces/${tenant}/launchjobs`,
     {},
     (type, job) => {
       if (type === 'DELETED') return;
@@ -120,6 +124,7 @@ afterAll(async () => {
     'delete',
     'namespace',
     namespace,
+    tenant,
     '--wait=false',
   ]).catch(() => undefined);
   await core.deletePersistentVolume({ name: pvName }).catch(() => undefined);
@@ -138,7 +143,17 @@ function demo(args: string[]): Promise<DemoResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       path.join(repoRoot, 'scripts/demo'),
-      ['--namespace', namespace, '--ttl', String(TTL_SECONDS), '--timeout', '400', ...args],
+      [
+        '--namespace',
+        namespace,
+        '--tenant',
+        tenant,
+        '--ttl',
+        String(TTL_SECONDS),
+        '--timeout',
+        '400',
+        ...args,
+      ],
       { env: { ...process.env, DEMO_SKIP_SETUP: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -186,8 +201,9 @@ test('a CONTEXT without a Dockerfile fails before anything is created', async ()
   const result = await demo([dir]);
   expect(result.code).toBe(2);
   expect(result.stderr).toContain(`CONTEXT ${dir} has no Dockerfile`);
-  const namespaces = await core.listNamespace();
-  expect(namespaces.items.map((n) => n.metadata!.name)).not.toContain(namespace);
+  const namespaces = (await core.listNamespace()).items.map((n) => n.metadata!.name);
+  expect(namespaces).not.toContain(namespace);
+  expect(namespaces).not.toContain(tenant);
 });
 
 test(
@@ -202,18 +218,27 @@ test(
     expect(phases.get(name)).toEqual(['Pending', 'Building', 'Running', 'Succeeded']);
     expect(buildJobs).toHaveLength(1);
     expect(job.status!.imageStatus).toBe('built');
+    // Submitted into the tenant namespace, and run there.
+    expect(job.metadata.namespace).toBe(tenant);
+    expect(job.status!.runJobNamespace).toBe(tenant);
+    expect(result.stderr).toContain(`-n ${tenant} get launchjobs`);
 
     // The run's output, as the script printed it and as the kubelet has it.
     expect(result.stdout).toContain(runId);
     expect(result.stdout).toContain('hello from the launch-agent demo job');
     expect(result.stdout).toContain('This line was copied into the image');
     const pods = await core.listNamespacedPod({
-      namespace: job.status!.runJobNamespace!,
+      namespace: tenant,
       labelSelector: `job-name=${job.status!.runJobName}`,
     });
     expect(pods.items).toHaveLength(1);
+    // No API token in the run pod, no privilege escalation: the baseline the agent holds to.
+    expect(pods.items[0]!.spec!.automountServiceAccountToken).toBe(false);
+    expect(pods.items[0]!.spec!.containers[0]!.securityContext?.allowPrivilegeEscalation).toBe(
+      false,
+    );
     const log = await core.readNamespacedPodLog({
-      namespace: job.status!.runJobNamespace!,
+      namespace: tenant,
       name: pods.items[0]!.metadata!.name!,
       container: 'job',
     });
@@ -324,16 +349,21 @@ test(
       const launchJobs = (await custom.listNamespacedCustomObject({
         group: 'launch-agent.dev',
         version: 'v1alpha1',
-        namespace,
+        namespace: tenant,
         plural: 'launchjobs',
       })) as { items: unknown[] };
-      const jobs = await batch.listNamespacedJob({ namespace });
-      const pods = (await core.listNamespacedPod({ namespace })).items.filter(
-        (p) => !p.metadata!.name!.startsWith('demo-launch-agent-'),
-      );
+      // Run Jobs in the tenant namespace, build Jobs in the release namespace.
+      const jobs = [
+        ...(await batch.listNamespacedJob({ namespace: tenant })).items,
+        ...(await batch.listNamespacedJob({ namespace })).items,
+      ];
+      const pods = [
+        ...(await core.listNamespacedPod({ namespace: tenant })).items,
+        ...(await core.listNamespacedPod({ namespace })).items,
+      ].filter((p) => !p.metadata!.name!.startsWith('demo-launch-agent-'));
       const left = [
         ...launchJobs.items.map(() => 'a LaunchJob'),
-        ...jobs.items.map((j) => `job/${j.metadata!.name}`),
+        ...jobs.map((j) => `job/${j.metadata!.namespace}/${j.metadata!.name}`),
         ...pods.map((p) => `pod/${p.metadata!.name}`),
         ...contexts(),
       ];

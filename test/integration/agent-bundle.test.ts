@@ -16,7 +16,9 @@ import { promisify } from 'node:util';
 const bundle = join(repoRoot, 'packages/cli/dist/bin.js');
 let env: TestEnv;
 let admin: KubeConfig;
+/** The agent's own namespace, and the tenant namespace it serves. */
 let namespace: string;
+let tenant: string;
 let agent: ChildProcess | undefined;
 
 beforeAll(async () => {
@@ -26,15 +28,20 @@ beforeAll(async () => {
   admin.loadFromFile(env.kubeconfig);
   await applyLaunchJobCrd(admin);
   namespace = uniqueName('bundle');
-  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  tenant = uniqueName('bundle-tenant');
+  for (const name of [namespace, tenant]) {
+    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  }
 });
 
 afterAll(async () => {
   if (agent && agent.exitCode === null) agent.kill('SIGKILL');
-  await admin
-    .makeApiClient(CoreV1Api)
-    .deleteNamespace({ name: namespace })
-    .catch(() => undefined);
+  for (const name of [namespace, tenant]) {
+    await admin
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name })
+      .catch(() => undefined);
+  }
 });
 
 async function get(url: string): Promise<{ status: number; text: string } | undefined> {
@@ -51,7 +58,7 @@ test('starts from the bundle, answers /readyz and /metrics, and exits 0 on SIGTE
   writeFileSync(
     config,
     'queues: [bundle]\nbuilder:\n  type: kaniko\n  destination: 127.0.0.1:5000/bundle\n' +
-      '  build-context-store: s3://bundle-contexts/launch\n',
+      `  build-context-store: s3://bundle-contexts/launch\nkubernetes:\n  target-namespaces: [${tenant}]\n`,
   );
   const child = spawn(
     process.execPath,

@@ -1,8 +1,9 @@
 // The launch-agent commands around the agent, run in-process: `start` (its /healthz, /readyz
 // and /metrics, the jobs it runs, SIGTERM handing them back and exit 0), and `submit`, `status`
 // and `logs` (a context uploaded to the PVC store, built and run by an agent; a git source and
-// a token in its URL refused; a prebuilt image with environment variables). The agent acts as
-// the chart's ServiceAccount (agent-queue-testbed.ts).
+// a token in its URL refused; a prebuilt image with environment variables, created in the
+// kubeconfig context's namespace). LaunchJobs live in the tenant namespace the agent serves; the
+// agent runs in its own. The agent acts as the chart's ServiceAccount (agent-queue-testbed.ts).
 //
 // The test plays the Job controller (endRunJob, see agent-harness.ts): nothing runs the run
 // Jobs' pods, so `logs` finds none.
@@ -15,7 +16,9 @@ import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-
 import { startAgentCommand } from './agent-command.js';
 import { endRunJob, runCliWith, tempDir, waitFor } from './agent-harness.js';
 import {
+  admin,
   agentKubeConfig,
+  agentNamespace,
   batch,
   contextRoot,
   env,
@@ -50,11 +53,14 @@ describe('launch-agent start', () => {
     const kubeconfigFile = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigFile, agentKubeConfig.exportConfig(), { mode: 0o600 });
     const configFile = join(dir, 'launch-config.yaml');
-    writeFileSync(configFile, `queues: [${queue}]\nmax_jobs: 1\nbuilder:\n  type: noop\n`);
+    writeFileSync(
+      configFile,
+      `queues: [${queue}]\nmax_jobs: 1\nbuilder:\n  type: noop\nkubernetes:\n  target-namespaces: [${namespace}]\n`,
+    );
     const agent = await startAgentCommand({
       configFile,
       kubeconfigFile,
-      namespace,
+      namespace: agentNamespace,
       identity: 'cli-agent',
     });
     const { port, lines } = agent;
@@ -113,6 +119,9 @@ describe('launch-agent submit, status, logs', () => {
         '  type: docker',
         `  destination: ${env.registry}/agent-it/submit`,
         '  build-context-store: pvc://contexts/cli',
+        'kubernetes:',
+        `  namespace: ${agentNamespace}`,
+        `  target-namespaces: [${namespace}]`,
       ].join('\n'),
     );
     const common = ['--config', config, '--namespace', namespace, '--pvc-mount-path', contextRoot];
@@ -215,10 +224,23 @@ describe('launch-agent submit, status, logs', () => {
     expect(leaky.stderr).not.toContain('tok3n');
   });
 
-  it('submits a prebuilt image with environment variables, uploading nothing', async () => {
+  it('submits a prebuilt image with environment variables into the kubeconfig context namespace, uploading nothing', async () => {
     const dir = tempDir('agent-submit-');
     const config = join(dir, 'launch-config.yaml');
-    writeFileSync(config, 'queues: [cli-image]\n');
+    writeFileSync(
+      config,
+      `queues: [cli-image]\nkubernetes:\n  namespace: ${agentNamespace}\n  target-namespaces: [${namespace}]\n`,
+    );
+    // The admin's kubeconfig, its context set to the tenant namespace (kubectl config set-context).
+    const inTenant = join(dir, 'kubeconfig');
+    const context = admin.getContextObject(admin.getCurrentContext())!;
+    const exported = JSON.parse(admin.exportConfig()) as {
+      contexts: Array<{ name: string; context: Record<string, unknown> }>;
+    };
+    for (const entry of exported.contexts) {
+      if (entry.name === context.name) entry.context = { ...entry.context, namespace };
+    }
+    writeFileSync(inTenant, JSON.stringify(exported), { mode: 0o600 });
     const result = await runCliWith(
       [
         'submit',
@@ -228,16 +250,15 @@ describe('launch-agent submit, status, logs', () => {
         'A=1',
         '--config',
         config,
-        '-n',
-        namespace,
         '--json',
         '--',
         'echo',
         'hi',
       ],
-      env.kubeconfig,
+      inTenant,
     );
     expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as LaunchJob).metadata.namespace).toBe(namespace);
     expect((JSON.parse(result.stdout) as LaunchJob).spec).toEqual({
       queue: 'cli-image',
       source: { image: 'busybox:1.36' },

@@ -64,7 +64,10 @@ let env: TestEnv;
 let admin: KubeConfig;
 let agentKubeConfig: KubeConfig;
 let buildServiceAccount: string;
+/** The agent's own namespace: Leases, build Jobs and their ConfigMaps. */
 let namespace: string;
+/** The tenant namespace the agents serve: LaunchJobs, their run Jobs and Events. */
+let tenant: string;
 let adminJobs: LaunchJobClient;
 let batch: BatchV1Api;
 let core: CoreV1Api;
@@ -79,12 +82,16 @@ beforeAll(async () => {
   admin.loadFromFile(env.kubeconfig);
   await applyLaunchJobCrd(admin);
   namespace = uniqueName('agent-faults');
+  tenant = uniqueName('faults-tenant');
   core = admin.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  for (const name of [namespace, tenant]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
   ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
     admin,
     env.kubeconfig,
     namespace,
+    [tenant],
   ));
   adminJobs = new LaunchJobClient(admin);
   batch = admin.makeApiClient(BatchV1Api);
@@ -101,7 +108,9 @@ afterEach(async () => {
 afterAll(async () => {
   s3?.destroy();
   removeTempDirs();
-  if (namespace) await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (const name of [namespace, tenant]) {
+    if (name) await core.deleteNamespace({ name }).catch(() => undefined);
+  }
 });
 
 const kanikoConfig = (
@@ -117,7 +126,7 @@ const kanikoConfig = (
     `  destination: ${options.registry ?? env.registry}/agent-faults/${queue}`,
     `  build-context-store: s3://${bucket}/contexts`,
     ...(options.s3Endpoint ? [`  s3-endpoint: ${options.s3Endpoint}`] : []),
-    `kubernetes: {build-service-account: ${buildServiceAccount}}`,
+    `kubernetes: {build-service-account: ${buildServiceAccount}, target-namespaces: [${tenant}]}`,
   ]);
 
 /**
@@ -172,8 +181,8 @@ async function startAgent(
 }
 
 const submit = (queue: string, source: LaunchJob['spec']['source']) =>
-  adminJobs.create(namespace, { name: uniqueName('lj') }, { queue, source });
-const getJob = (name: string) => adminJobs.get(namespace, name);
+  adminJobs.create(tenant, { name: uniqueName('lj') }, { queue, source });
+const getJob = (name: string) => adminJobs.get(tenant, name);
 const phaseIs = (name: string, phase: string, timeoutMs = 60_000) =>
   waitFor(
     `${name} to be ${phase}`,
@@ -189,8 +198,12 @@ const buildJobs = async (): Promise<V1Job[]> =>
     })
   ).items;
 const runJobsOf = async (queue: string): Promise<V1Job[]> =>
-  (await batch.listNamespacedJob({ namespace, labelSelector: `launch-agent.dev/queue=${queue}` }))
-    .items;
+  (
+    await batch.listNamespacedJob({
+      namespace: tenant,
+      labelSelector: `launch-agent.dev/queue=${queue}`,
+    })
+  ).items;
 
 describe('API-server faults', () => {
   it('kube-apiserver killed for 30 s while a build Job and a run Job run: the same agent recovers, one build Job and one run Job each', async () => {
@@ -377,6 +390,7 @@ describe('several agents on one queue', () => {
       'max_jobs: 3',
       'builder: {type: noop}',
       'launchjobs: {heartbeat-seconds: 1, stale-after-seconds: 3}',
+      `kubernetes: {target-namespaces: [${tenant}]}`,
     ]);
     const kubeconfig = join(tempDir('faults-kube-'), 'kubeconfig');
     writeFileSync(kubeconfig, agentKubeConfig.exportConfig());
@@ -470,7 +484,7 @@ describe('several agents on one queue', () => {
           await kubeRequest(
             admin,
             'GET',
-            `/apis/events.k8s.io/v1/namespaces/${namespace}/events`,
+            `/apis/events.k8s.io/v1/namespaces/${tenant}/events`,
             '',
             'application/json',
           )

@@ -18,6 +18,8 @@ import {
   CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
+  type V1ClusterRole,
+  type V1ClusterRoleBinding,
   type V1RoleBinding,
 } from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig, type AgentSettings } from '@launch-agent/config';
@@ -126,14 +128,16 @@ export async function applyLaunchJobCrd(admin: KubeConfig): Promise<void> {
 }
 
 /**
- * Creates the chart's ServiceAccounts, Roles and RoleBindings (in `namespace` and in each
- * target namespace) as `helm template` renders them. Returns a kubeconfig that authenticates
+ * Creates the chart's ServiceAccounts, Roles and RoleBindings (in `namespace`, the agent's own,
+ * and in each served tenant namespace) and its ClusterRole and ClusterRoleBinding (`get` on the
+ * served namespaces) as `helm template` renders them. Returns a kubeconfig that authenticates
  * with a token of the agent's account, and the name of the account build pods run as.
  */
 export async function chartAgentKubeConfig(
   admin: KubeConfig,
   kubeconfigFile: string,
   namespace: string,
+  /** The tenant namespaces the agent serves (the chart's additionalTargetNamespaces). */
   targetNamespaces: string[] = [],
 ): Promise<{ kubeConfig: KubeConfig; buildServiceAccount: string }> {
   const { stdout } = await run(
@@ -172,6 +176,11 @@ export async function chartAgentKubeConfig(
       // The agent's account is the one the chart binds its Roles to (the other is for builds).
       account = binding.subjects![0]!.name;
       await rbac.createNamespacedRoleBinding({ namespace: ns, body: binding });
+    } else if (doc.kind === 'ClusterRole') {
+      // Named after the release namespace, which every test makes unique.
+      await rbac.createClusterRole({ body: doc as unknown as V1ClusterRole });
+    } else if (doc.kind === 'ClusterRoleBinding') {
+      await rbac.createClusterRoleBinding({ body: doc as unknown as V1ClusterRoleBinding });
     } else {
       throw new Error(`unexpected ${doc.kind} in the chart's RBAC templates`);
     }
@@ -184,6 +193,22 @@ export async function chartAgentKubeConfig(
   };
 }
 
+/**
+ * Creates the agent's own namespace and the tenant namespaces it serves, then the chart's RBAC
+ * in them (chartAgentKubeConfig).
+ */
+export async function namespacesWithChartRbac(
+  admin: KubeConfig,
+  kubeconfigFile: string,
+  where: { agentNamespace: string; tenants: string[] },
+): Promise<{ kubeConfig: KubeConfig; buildServiceAccount: string }> {
+  const core = admin.makeApiClient(CoreV1Api);
+  for (const name of [where.agentNamespace, ...where.tenants]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
+  return chartAgentKubeConfig(admin, kubeconfigFile, where.agentNamespace, where.tenants);
+}
+
 /** Plays the Job controller: the run Job's pod ended. */
 export async function endRunJob(
   batch: BatchV1Api,
@@ -191,7 +216,8 @@ export async function endRunJob(
   outcome: 'Complete' | 'Failed',
 ): Promise<void> {
   const name = job.status!.runJobName!;
-  const namespace = job.status!.runJobNamespace ?? job.metadata.namespace!;
+  // The run Job lives in its LaunchJob's namespace.
+  const namespace = job.metadata.namespace!;
   const current = await batch.readNamespacedJob({ name, namespace });
   const now = new Date();
   const conditions =

@@ -28,7 +28,7 @@ import {
 } from '@launch-agent/runtime';
 import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
 import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-daemon.js';
-import { applyLaunchJobCrd, chartAgentKubeConfig, waitFor } from './agent-harness.js';
+import { applyLaunchJobCrd, namespacesWithChartRbac, waitFor } from './agent-harness.js';
 import { requireServices, uniqueName, type TestEnv } from './testenv.js';
 
 const run = promisify(execFile);
@@ -36,7 +36,10 @@ const run = promisify(execFile);
 let env: TestEnv;
 let admin: KubeConfig;
 let agentKubeConfig: KubeConfig;
+/** The tenant namespace the agent serves: the LaunchJobs. */
 let namespace: string;
+/** The agent's own namespace: its Lease. */
+let agentNamespace: string;
 let jobs: LaunchJobClient;
 let contextRoot: string;
 const agents: LaunchAgent[] = [];
@@ -53,9 +56,12 @@ beforeAll(async () => {
   admin = new KubeConfig();
   admin.loadFromFile(env.kubeconfig);
   await applyLaunchJobCrd(admin);
+  agentNamespace = uniqueName('hostile-agent');
   namespace = uniqueName('hostile-ns');
-  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
-  ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(admin, env.kubeconfig, namespace));
+  ({ kubeConfig: agentKubeConfig } = await namespacesWithChartRbac(admin, env.kubeconfig, {
+    agentNamespace,
+    tenants: [namespace],
+  }));
   jobs = new LaunchJobClient(admin);
   contextRoot = mkdtempSync(join(tmpdir(), 'hostile-pvc-'));
   outside = mkdtempSync(join(tmpdir(), 'hostile-outside-'));
@@ -69,7 +75,9 @@ afterEach(async () => {
 afterAll(async () => {
   await daemon?.stop();
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-  if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+  for (const name of [agentNamespace, namespace]) {
+    if (name) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name });
+  }
 });
 
 async function startAgent(queue: string): Promise<LaunchAgent> {
@@ -81,10 +89,11 @@ async function startAgent(queue: string): Promise<LaunchAgent> {
       'build-context-store': 'pvc://contexts',
     },
     launchjobs: { 'git-sources': { hosts: ['127.0.0.1'], schemes: ['git'] } },
+    kubernetes: { 'target-namespaces': [namespace] },
   } as LaunchAgentConfig);
   const agent = new LaunchAgent({
     kubeConfig: agentKubeConfig,
-    namespace,
+    namespace: agentNamespace,
     identity: uniqueName('agent'),
     heartbeatIntervalMs: 300,
     staleAfterMs: 2000,

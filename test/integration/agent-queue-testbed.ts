@@ -1,7 +1,8 @@
 // The test bed of the agent's queue tests (agent-queue.test.ts, agent-restarts.test.ts,
 // agent-cli.test.ts): the chart's LaunchJob CRD on the real kube-apiserver of scripts/testenv, a
-// namespace for the agent with the chart's ServiceAccount, Role and RoleBinding as `helm template`
-// renders them (the agent authenticates with a token from the TokenRequest API), and a directory
+// namespace for the agent (its Lease, build Jobs) and a tenant namespace it serves (LaunchJobs and
+// their run Jobs), with the chart's ServiceAccount, Roles and RoleBindings in both as `helm
+// template` renders them (the agent authenticates with a token from the TokenRequest API), and a directory
 // standing in for the PVC context store's mounted claim. Builds go to podman's Docker Engine API
 // and push to the test registry.
 //
@@ -29,7 +30,7 @@ import {
 import { PvcContextStore } from '../../packages/runtime/src/storage/pvc-context-store.js';
 import {
   applyLaunchJobCrd,
-  chartAgentKubeConfig,
+  namespacesWithChartRbac,
   removeTempDirs,
   tempDir,
   waitFor,
@@ -41,8 +42,10 @@ export const run = promisify(execFile);
 export let env: TestEnv;
 export let admin: KubeConfig;
 export let agentKubeConfig: KubeConfig;
-/** The agent's namespace: LaunchJobs, Leases and run Jobs. */
+/** The tenant namespace the agents serve: LaunchJobs and their run Jobs. */
 export let namespace: string;
+/** The agents' own namespace: their Leases; no LaunchJob runs here. */
+export let agentNamespace: string;
 export let adminJobs: LaunchJobClient;
 export let batch: BatchV1Api;
 /** The PVC context store's claim, as the agent's pod would have it mounted. */
@@ -56,15 +59,12 @@ export function useQueueTestbed(): void {
     admin = new KubeConfig();
     admin.loadFromFile(env.kubeconfig);
     await applyLaunchJobCrd(admin);
-    namespace = uniqueName('agent-ns');
-    await admin
-      .makeApiClient(CoreV1Api)
-      .createNamespace({ body: { metadata: { name: namespace } } });
-    ({ kubeConfig: agentKubeConfig } = await chartAgentKubeConfig(
-      admin,
-      env.kubeconfig,
-      namespace,
-    ));
+    agentNamespace = uniqueName('agent-ns');
+    namespace = uniqueName('tenant-ns');
+    ({ kubeConfig: agentKubeConfig } = await namespacesWithChartRbac(admin, env.kubeconfig, {
+      agentNamespace,
+      tenants: [namespace],
+    }));
     adminJobs = new LaunchJobClient(admin);
     batch = admin.makeApiClient(BatchV1Api);
     contextRoot = tempDir('agent-pvc-');
@@ -77,7 +77,9 @@ export function useQueueTestbed(): void {
   afterAll(async () => {
     removeTempDirs();
     // No namespace controller in the testenv: the namespace stays Terminating, its objects stay.
-    if (namespace) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+    for (const name of [agentNamespace, namespace]) {
+      if (name) await admin.makeApiClient(CoreV1Api).deleteNamespace({ name });
+    }
   });
 }
 
@@ -89,29 +91,40 @@ export const phaseIs = (name: string, phase: string) =>
     (job) => job.status?.phase === phase,
   );
 
-/** Creates a LaunchJob on `queue` (by default: the prebuilt image busybox:1.36). */
-export async function submit(queue: string, spec: Partial<LaunchJobSpec> = {}): Promise<LaunchJob> {
+/**
+ * Creates a LaunchJob on `queue` (by default: the prebuilt image busybox:1.36) in the tenant
+ * namespace, or in `where`.
+ */
+export async function submit(
+  queue: string,
+  spec: Partial<LaunchJobSpec> = {},
+  where = namespace,
+): Promise<LaunchJob> {
   return adminJobs.create(
-    namespace,
+    where,
     { name: uniqueName('lj') },
     { queue, source: { image: 'busybox:1.36' }, ...spec },
   );
 }
 
-/** The run Jobs of `queue`. */
-export async function runJobsOf(queue: string): Promise<V1Job[]> {
+/** The run Jobs of `queue` in the tenant namespace (or `where`). */
+export async function runJobsOf(queue: string, where = namespace): Promise<V1Job[]> {
   const list = await batch.listNamespacedJob({
-    namespace,
+    namespace: where,
     labelSelector: `launch-agent.dev/queue=${queue}`,
   });
   return list.items;
 }
 
-/** An agent's settings from a config, with the noop builder unless the config names one. */
+/**
+ * An agent's settings from a config, with the noop builder unless the config names one, serving
+ * the tenant namespace unless the config names what it serves.
+ */
 export function settingsFor(config: Partial<LaunchAgentConfig>) {
   return normalizeConfig({
     builder: { type: 'noop' },
     ...config,
+    kubernetes: { 'target-namespaces': [namespace], ...config.kubernetes },
   } as LaunchAgentConfig);
 }
 
@@ -121,7 +134,7 @@ export async function startAgent(
 ): Promise<LaunchAgent> {
   const agent = new LaunchAgent({
     kubeConfig: agentKubeConfig,
-    namespace,
+    namespace: agentNamespace,
     identity: uniqueName('agent'),
     heartbeatIntervalMs: 300,
     staleAfterMs: 2000,

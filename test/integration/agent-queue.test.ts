@@ -1,7 +1,8 @@
 // The agent taking jobs from its queue, against the real kube-apiserver of scripts/testenv and
 // acting as the chart's ServiceAccount (agent-queue-testbed.ts): the LaunchJob CRD's own rules,
 // claiming a job, the run Job it creates, the job's status mirrored from that Job (Succeeded,
-// Failed with its reason), the jobs it refuses (secure_mode, a namespace outside its own) and
+// Failed with its reason), the jobs it refuses (secure_mode, a job created in the agent's own
+// namespace, a run namespace other than the job's) and
 // max_jobs across two agents. Agents that die or stop mid-job: agent-restarts.test.ts; the
 // launch-agent commands: agent-cli.test.ts.
 //
@@ -10,6 +11,7 @@
 import { endRunJob, sleep, waitFor } from './agent-harness.js';
 import {
   adminJobs,
+  agentNamespace,
   batch,
   namespace,
   phaseIs,
@@ -72,6 +74,12 @@ describe('agent, as the chart ServiceAccount', () => {
     });
     expect(runJob!.spec!.template.spec!.nodeSelector).toEqual({ pool: 'cpu' });
     expect(runJob!.spec!.template.spec!.restartPolicy).toBe('Never');
+    // The queue's template names no ServiceAccount, and its policy is the baseline level.
+    expect(runJob!.spec!.template.spec!.automountServiceAccountToken).toBe(false);
+    expect(container.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      privileged: false,
+    });
 
     await endRunJob(batch, running, 'Complete');
     const done = await phaseIs(job.metadata.name!, 'Succeeded');
@@ -115,14 +123,45 @@ describe('agent, as the chart ServiceAccount', () => {
     expect(await runJobsOf(queue)).toEqual([]);
   });
 
-  it('refuses a target namespace outside the configured ones', async () => {
+  it("refuses a run namespace other than the job's own, and creates no Job anywhere", async () => {
     const queue = 'elsewhere';
     await startAgent({ settings: settingsFor({ queues: [queue] }) });
-    const job = await submit(queue, { run: { namespace: 'kube-system' } });
+    const job = await submit(queue, { run: { namespace: agentNamespace } });
     const failed = await phaseIs(job.metadata.name!, 'Failed');
     expect(failed.status!.conditions).toEqual(
       expect.arrayContaining([expect.objectContaining({ reason: 'NamespaceNotAllowed' })]),
     );
+    expect(failed.status!.message).toContain('spec.run.namespace');
+    // Naming its own namespace is the same as leaving it empty.
+    const same = await submit(queue, { run: { namespace } });
+    const running = await phaseIs(same.metadata.name!, 'Running');
+    expect(running.status!.runJobNamespace).toBe(namespace);
+    expect((await runJobsOf(queue)).map((j) => j.metadata!.name)).toEqual([
+      running.status!.runJobName,
+    ]);
+    expect(await runJobsOf(queue, agentNamespace)).toEqual([]);
+  });
+
+  it("fails a LaunchJob created in the agent's own namespace (NamespaceNotServed), running nothing", async () => {
+    const queue = 'own-namespace';
+    const agent = await startAgent({ settings: settingsFor({ queues: [queue] }) });
+    const job = await submit(queue, {}, agentNamespace);
+    const failed = await waitFor(
+      `${job.metadata.name} to be Failed`,
+      () => adminJobs.get(agentNamespace, job.metadata.name!),
+      (j) => j.status?.phase === 'Failed',
+    );
+    expect(failed.status!.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Failed', reason: 'NamespaceNotServed' }),
+      ]),
+    );
+    expect(failed.status!.message).toContain(`a namespace the agent serves (${namespace})`);
+    expect(failed.status!.agent).toBeUndefined();
+    expect(await runJobsOf(queue, agentNamespace)).toEqual([]);
+    expect(await runJobsOf(queue)).toEqual([]);
+    // Refused without a claim: the slot is free for the next job.
+    expect(agent.metrics.counter('claims', { result: 'won' })).toBe(0);
   });
 
   it('max_jobs holds with many jobs queued, across two agents, one run Job per LaunchJob', async () => {

@@ -1,7 +1,8 @@
 // The test bed of the agent's store and retention tests (agent-stores.test.ts,
-// agent-retention.test.ts): a namespace for the agent and a target namespace for run Jobs, the
-// chart's ServiceAccounts and Roles in both (the agent acts as that account), and a bucket or
-// container in each object store (moto S3, fake-gcs-server, Azurite).
+// agent-retention.test.ts): a namespace for the agent (its Lease, build Jobs) and two tenant
+// namespaces it serves (LaunchJobs and their run Jobs), the chart's ServiceAccounts, Roles and
+// ClusterRole in them (the agent acts as that account), and a bucket or container in each object
+// store (moto S3, fake-gcs-server, Azurite).
 //
 // A test file calls useStoresTestbed() once at its top level: it registers the beforeAll that
 // fills the bindings below, an afterEach that stops the agents a test started, and an afterAll
@@ -38,9 +39,11 @@ export let env: TestEnv;
 export let admin: KubeConfig;
 export let agentKubeConfig: KubeConfig;
 export let buildServiceAccount: string;
-/** The agent's namespace: LaunchJobs, its Lease, build Jobs, run Jobs by default. */
+/** The agent's own namespace: its Lease, build Jobs and their ConfigMaps; no LaunchJob. */
+export let agentNamespace: string;
+/** The tenant namespace (kubernetes.target-namespaces) the tests' LaunchJobs live and run in. */
 export let namespace: string;
-/** A target namespace (kubernetes.target-namespaces) for run Jobs. */
+/** A second tenant namespace the agent serves. */
 export let target: string;
 export let adminJobs: LaunchJobClient;
 export let batch: BatchV1Api;
@@ -54,24 +57,27 @@ export function useStoresTestbed(): void {
     admin = new KubeConfig();
     admin.loadFromFile(env.kubeconfig);
     await applyLaunchJobCrd(admin);
-    namespace = uniqueName('agent-st');
+    agentNamespace = uniqueName('agent-st');
+    namespace = uniqueName('agent-tn');
     target = uniqueName('agent-tg');
     core = admin.makeApiClient(CoreV1Api);
-    for (const name of [namespace, target]) {
+    for (const name of [agentNamespace, namespace, target]) {
       await core.createNamespace({ body: { metadata: { name } } });
     }
     ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
       admin,
       env.kubeconfig,
-      namespace,
-      [target],
+      agentNamespace,
+      [namespace, target],
     ));
-    await waitUntilAllowed(agentKubeConfig, {
-      namespace: target,
-      group: 'batch',
-      resource: 'jobs',
-      verb: 'delete',
-    });
+    for (const where of [namespace, target]) {
+      await waitUntilAllowed(agentKubeConfig, {
+        namespace: where,
+        group: 'batch',
+        resource: 'jobs',
+        verb: 'delete',
+      });
+    }
     adminJobs = new LaunchJobClient(admin);
     batch = admin.makeApiClient(BatchV1Api);
     s3 = new S3Client({ forcePathStyle: true });
@@ -90,32 +96,26 @@ export function useStoresTestbed(): void {
     s3?.destroy();
     removeTempDirs();
     // No namespace controller in the testenv: the namespaces stay Terminating.
-    for (const name of [namespace, target]) {
+    for (const name of [agentNamespace, namespace, target]) {
       if (name) await core.deleteNamespace({ name }).catch(() => undefined);
     }
   });
 }
 
-/** `launch-agent submit DIR --queue QUEUE` with `config`, in the agent's namespace. */
+/** The config line of the namespaces the agent serves, with more `kubernetes` keys if given. */
+export const kubernetesConfig = (more = '') =>
+  `kubernetes: {namespace: ${agentNamespace}, target-namespaces: [${namespace}, ${target}]${more ? `, ${more}` : ''}}`;
+
+/** `launch-agent submit DIR --queue QUEUE` with `config`, in the tenant namespace (or `where`). */
 export async function submit(
   config: string,
   dir: string,
   queue: string,
   extra: string[] = [],
+  where = namespace,
 ): Promise<LaunchJob> {
   const result = await runCliWith(
-    [
-      'submit',
-      dir,
-      '--queue',
-      queue,
-      '--json',
-      '--config',
-      config,
-      '--namespace',
-      namespace,
-      ...extra,
-    ],
+    ['submit', dir, '--queue', queue, '--json', '--config', config, '--namespace', where, ...extra],
     env.kubeconfig,
   );
   expect(result.stderr).not.toContain('error');
@@ -131,7 +131,7 @@ export async function startAgent(
   const agent = new LaunchAgent({
     kubeConfig: agentKubeConfig,
     settings,
-    namespace,
+    namespace: agentNamespace,
     identity: uniqueName('agent'),
     // AGENT_TEST_LOG=1 shows what the agents do.
     log: process.env.AGENT_TEST_LOG
@@ -147,11 +147,11 @@ export async function startAgent(
   return agent;
 }
 
-export const getJob = (name: string) => adminJobs.get(namespace, name);
-export const phaseIs = (name: string, phase: string, timeoutMs?: number) =>
+export const getJob = (name: string, where = namespace) => adminJobs.get(where, name);
+export const phaseIs = (name: string, phase: string, timeoutMs?: number, where = namespace) =>
   waitFor(
     `${name} to be ${phase}`,
-    () => getJob(name),
+    () => getJob(name, where),
     (job) => job.status?.phase === phase,
     timeoutMs,
   );
@@ -170,7 +170,7 @@ export const isGone = (what: string, read: () => Promise<unknown>) =>
 /** The build Jobs in the agent's namespace. */
 export async function buildJobs(): Promise<V1Job[]> {
   const list = await batch.listNamespacedJob({
-    namespace,
+    namespace: agentNamespace,
     labelSelector: 'app.kubernetes.io/managed-by=launch-agent,launch-agent.dev/build-id',
   });
   return list.items;

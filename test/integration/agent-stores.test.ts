@@ -1,7 +1,8 @@
 // The agent building contexts that `launch-agent submit` put in each object store (moto S3,
 // fake-gcs-server, Azurite), with the docker builder (podman) and with the kaniko builder: one
-// build per sweep, and a job whose context is missing from its store. The agent acts as the
-// chart's ServiceAccount (agent-stores-testbed.ts); its retention is in agent-retention.test.ts.
+// build per sweep, and a job whose context is missing from its store. LaunchJobs and run Jobs
+// live in a tenant namespace the agent serves, build Jobs in the agent's own. The agent acts as
+// the chart's ServiceAccount (agent-stores-testbed.ts); its retention is in agent-retention.test.ts.
 //
 // The test environment has no kubelet and no controller-manager. THE TEST PLAYS THE KUBELET for
 // kaniko build Jobs (playKubelet: it reads the context kaniko would read, creates the pod and
@@ -11,12 +12,14 @@ import { selectContextStore, type LaunchJob } from '@launch-agent/runtime';
 import { configFile, sourceDir, waitFor } from './agent-harness.js';
 import {
   adminJobs,
+  agentNamespace,
   batch,
   bucket,
   buildJobs,
   buildServiceAccount,
   core,
   env,
+  kubernetesConfig,
   namespace,
   phaseIs,
   startAgent,
@@ -48,7 +51,7 @@ describe('the agent builds contexts submitted to an object store', () => {
         `  type: ${builder}`,
         `  destination: ${repository}`,
         `  build-context-store: ${storeUri(store)}`,
-        `kubernetes: {build-service-account: ${buildServiceAccount}}`,
+        kubernetesConfig(`build-service-account: ${buildServiceAccount}`),
       ]);
       const source = sourceDir(uniqueName(queue));
       const submitted = await submit(path, source, queue, ['--', '/src/main.txt']);
@@ -61,7 +64,7 @@ describe('the agent builds contexts submitted to an object store', () => {
         kaniko = await playKubelet({
           batch,
           core,
-          namespace,
+          namespace: agentNamespace,
           ending: { kind: 'complete' },
           digest: DIGEST,
           // What kaniko would read: the context the kaniko builder uploaded for its Job.
@@ -112,6 +115,7 @@ describe('the agent builds contexts submitted to an object store', () => {
       '  type: docker',
       `  destination: ${repository}`,
       `  build-context-store: ${storeUri('s3')}`,
+      kubernetesConfig(),
     ]);
     const source = sourceDir(uniqueName(queue));
     const jobs: LaunchJob[] = [];
@@ -142,6 +146,7 @@ describe('the agent builds contexts submitted to an object store', () => {
       '  type: docker',
       `  destination: ${env.registry}/agent-stores/missing`,
       `  build-context-store: ${storeUri('s3')}`,
+      kubernetesConfig(),
     ]);
     await startAgent(settings);
     const job = await adminJobs.create(

@@ -6,7 +6,7 @@
 //     Standard, and the agent's pod (the Deployment's template) is admitted there;
 //   - the installed ConfigMap carries the launch-config that `launch-agent render` computes;
 //   - SubjectAccessReviews: the agent's ServiceAccount can do exactly what the runtime needs in
-//     its namespace and in each target namespace, nothing else; the build ServiceAccount nothing.
+//     its namespace and each tenant namespace (and get those), nothing else; the build one nothing.
 // The testenv has no scheduler or kubelet, so pods are never run: this is about admission,
 // validation and authorization.
 import { execFile } from 'node:child_process';
@@ -78,6 +78,9 @@ const COLLECTIONS: Record<string, string> = {
   'apps/v1/Deployment': '/apis/apps/v1/namespaces/NS/deployments',
   'policy/v1/PodDisruptionBudget': '/apis/policy/v1/namespaces/NS/poddisruptionbudgets',
   'networking.k8s.io/v1/NetworkPolicy': '/apis/networking.k8s.io/v1/namespaces/NS/networkpolicies',
+  'rbac.authorization.k8s.io/v1/ClusterRole': '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding':
+    '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
 };
 
 /**
@@ -94,7 +97,7 @@ async function dryRunCreate(doc: Manifest): Promise<void> {
   const { status, body } = await kubeRequest(
     kubeConfig,
     'POST',
-    `${collection.replace('NS', doc.metadata.namespace!)}?dryRun=All&fieldValidation=Strict`,
+    `${collection.replace('NS', doc.metadata.namespace ?? '')}?dryRun=All&fieldValidation=Strict`,
     JSON.stringify(doc),
     'application/json',
   );
@@ -133,6 +136,7 @@ async function can(
     group: string;
     resource: string;
     subresource?: string;
+    name?: string;
   },
 ): Promise<boolean> {
   const review = await authz.createSubjectAccessReview({
@@ -155,17 +159,19 @@ async function can(
 
 type Rule = [group: string, resource: string, verbs: string[]];
 
-// What the runtime does in its own namespace: these and nothing else.
+// What the runtime does in its own namespace: these and nothing else (no LaunchJob runs here).
 const RELEASE_NAMESPACE_RULES: Rule[] = [
   ['batch', 'jobs', ['create', 'get', 'list', 'watch', 'delete']],
   ['', 'pods', ['get', 'list', 'watch']],
   ['', 'pods/log', ['get']],
   ['', 'configmaps', ['create', 'delete']],
-  ['launch-agent.dev', 'launchjobs', ['get', 'list', 'watch', 'update', 'patch', 'delete']],
+  ['launch-agent.dev', 'launchjobs', ['get', 'list', 'watch']],
   ['launch-agent.dev', 'launchjobs/status', ['update', 'patch']],
 ];
-// What running jobs in a target namespace needs.
+// What serving a tenant namespace needs: its LaunchJobs, and the run Jobs made for them.
 const TARGET_NAMESPACE_RULES: Rule[] = [
+  ['launch-agent.dev', 'launchjobs', ['get', 'list', 'watch', 'update', 'patch', 'delete']],
+  ['launch-agent.dev', 'launchjobs/status', ['update', 'patch']],
   ['batch', 'jobs', ['create', 'get', 'list', 'watch', 'delete']],
   ['', 'pods', ['get', 'list', 'watch']],
   ['', 'pods/log', ['get']],
@@ -331,7 +337,11 @@ describe.each(scenarios)('helm install -f %s', (file) => {
     async () => {
       expect(manifests.length).toBeGreaterThanOrEqual(6);
       for (const doc of manifests) {
-        expect([namespace, ...targets]).toContain(doc.metadata.namespace);
+        // Only the ClusterRole and its binding (get on the served namespaces) are cluster-wide.
+        const clusterWide = doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding';
+        expect(clusterWide ? [undefined] : [namespace, ...targets]).toContain(
+          doc.metadata.namespace,
+        );
         await expect(dryRunCreate(doc)).resolves.toBeUndefined();
       }
     },
@@ -398,18 +408,22 @@ describe.each(scenarios)('helm install -f %s', (file) => {
   );
 
   test(
-    'the agent ServiceAccount can only run jobs in each target namespace, and nothing cluster-wide',
+    'the agent ServiceAccount serves LaunchJobs in each tenant namespace, and can only read those namespaces cluster-wide',
     async () => {
       const kube = launchConfig.kubernetes as Record<string, unknown>;
       const agent = { namespace, name: kube['service-account'] as string };
-      expect(kube['target-namespaces']).toEqual([namespace, ...targets]);
+      const getNamespace = (name: string) =>
+        can(agent, { verb: 'get', group: '', resource: 'namespaces', name });
+      expect(kube['target-namespaces'] ?? []).toEqual(targets);
       for (const target of targets) {
         expect(await permissionTable(agent, target)).toEqual(expectedTable(TARGET_NAMESPACE_RULES));
+        expect(await getNamespace(target)).toBe(true);
       }
       expect(await permissionTable(agent, 'default')).toEqual(expectedTable([]));
       expect(await permissionTable(agent, undefined)).toEqual(expectedTable([]));
       expect(await can(agent, { verb: 'list', group: '', resource: 'nodes' })).toBe(false);
       expect(await can(agent, { verb: 'list', group: '', resource: 'namespaces' })).toBe(false);
+      for (const other of ['default', namespace]) expect(await getNamespace(other)).toBe(false);
     },
     TIMEOUT,
   );

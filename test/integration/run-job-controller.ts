@@ -58,7 +58,7 @@ export function playRunJobController(options: {
       });
       pod.status = { phase: 'Succeeded' };
       await core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace, body: pod });
-      const owner = { status: { runJobName: name, runJobNamespace: namespace } } as LaunchJob;
+      const owner = { metadata: { namespace }, status: { runJobName: name } } as LaunchJob;
       await endRunJob(batch, owner, 'Complete');
       return core.readNamespacedPod({ name: pod.metadata!.name!, namespace });
     }

@@ -103,6 +103,8 @@ describe('run templates on the API server', () => {
     const name = created.metadata!.name!;
     expect(created.spec!.suspend).toBe(true);
     expect(created.metadata!.labels!['kueue.x-k8s.io/queue-name']).toBe('team-a');
+    // The run Job is made in its LaunchJob's namespace, owned by it.
+    expect(created.metadata!.namespace).toBe(namespace);
     expect(created.metadata!.ownerReferences![0]!.uid).toBe(launchJob.metadata.uid);
     expect(runJobWaiting(created)?.reason).toBe('Suspended');
 
@@ -131,6 +133,11 @@ describe('run templates on the API server', () => {
       expect(pod.spec!.priorityClassName).toBe(priorityClass);
       expect(pod.spec!.priority).toBe(100000);
       expect(pod.spec!.serviceAccountName).toBe('trainer');
+      // The template names the account the pod runs as: its token is mounted as that account's.
+      expect(pod.spec!.automountServiceAccountToken).toBeUndefined();
+      expect(pod.spec!.containers[0]!.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+      });
       expect(pod.spec!.containers[0]!.args).toEqual(['--epochs=1']);
       expect(pod.spec!.containers[0]!.volumeMounts).toEqual(
         expect.arrayContaining([expect.objectContaining({ name: 'dshm', mountPath: '/dev/shm' })]),

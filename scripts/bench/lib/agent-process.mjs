@@ -60,8 +60,10 @@ export const percentile = (xs, p) => {
 };
 
 /**
- * Spawns `launch-agent start` (JSON logs on stderr, kept: the last 20,000 characters). `nodeArgs`
- * go before the script (V8/Node flags), `env` is added to this process's environment.
+ * Spawns `launch-agent start` (JSON logs on stderr, kept: the last 20,000 characters). `namespace`
+ * is the agent's own (its Lease and build Jobs); the config's kubernetes.target-namespaces names
+ * the tenant namespaces whose LaunchJobs it takes. `nodeArgs` go before the script (V8/Node
+ * flags), `env` is added to this process's environment.
  */
 export function spawnAgent({
   config,
@@ -176,12 +178,16 @@ export function launchJobBody(name, queue, source, run = { args: ['true'] }) {
   };
 }
 
-/** Creates LaunchJobs `${prefix}${from}` … `${prefix}${to - 1}`, `batch` at a time. */
+/**
+ * Creates LaunchJobs `${prefix}${from}` … `${prefix}${to - 1}`, `batch` at a time, in the tenant
+ * namespace `namespaces` names, or, given a list, job i in `namespaces[i % length]`.
+ */
 export async function createLaunchJobs(
   custom,
-  namespace,
+  namespaces,
   { prefix, queue, from = 0, to, batch = 50, source = { image: 'busybox:1.36' } },
 ) {
+  const spread = Array.isArray(namespaces) ? namespaces : [namespaces];
   for (let i = from; i < to; i += batch) {
     await Promise.all(
       Array.from({ length: Math.min(batch, to - i) }, (_, j) =>
@@ -189,7 +195,7 @@ export async function createLaunchJobs(
           group: GROUP,
           version: VERSION,
           plural: PLURAL,
-          namespace,
+          namespace: spread[(i + j) % spread.length],
           body: launchJobBody(`${prefix}${i + j}`, queue, source),
         }),
       ),

@@ -50,7 +50,7 @@ export function registerStartCommand(program: Command, out: Output): void {
     .option('--port <port>', 'port for /healthz, /readyz and /metrics', String(DEFAULT_HEALTH_PORT))
     .option(
       '--namespace <ns>',
-      'where LaunchJobs live (default: kubernetes.namespace, else the pod or kubeconfig namespace)',
+      "the agent's own namespace, for its Lease and build Jobs (default: kubernetes.namespace, else the pod or kubeconfig namespace); it serves kubernetes.target-namespaces",
     )
     .option(
       '--identity <name>',

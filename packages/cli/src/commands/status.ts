@@ -1,10 +1,8 @@
-import { loadConfig } from '@launch-agent/config';
 import type { LaunchJob } from '@launch-agent/runtime';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
-import { kubeConfigFor } from './start.js';
-import { loadRuntime } from '../runtime.js';
+import { NAMESPACE_OPTION_HELP, readLaunchJob } from '../tenant-namespace.js';
 
 interface StatusOptions {
   config?: string;
@@ -44,16 +42,17 @@ export function registerStatusCommand(program: Command, out: Output): void {
     .description("Show a LaunchJob's phase, image, run Job and conditions.")
     .argument('<name>', 'the LaunchJob')
     .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
-    .option('-n, --namespace <ns>', "the agent's namespace, where LaunchJobs live")
+    .option('-n, --namespace <ns>', NAMESPACE_OPTION_HELP)
     .option('--json', 'print the LaunchJob as JSON')
     .addHelpText('after', '\nExit code 1 when the job Failed. See docs/agent.md.')
     .action(async (name: string, options: StatusOptions) => {
-      const { LaunchJobClient, agentNamespace } = await loadRuntime();
-      const loaded = await loadConfig({ configPath: options.config });
-      const kubeConfig = await kubeConfigFor('status');
-      const namespace =
-        options.namespace ?? agentNamespace(kubeConfig, loaded.settings.kubernetes.namespace);
-      const job = await new LaunchJobClient(kubeConfig).get(namespace, name);
+      const { job } = await readLaunchJob({
+        name,
+        configPath: options.config,
+        namespace: options.namespace,
+        command: 'status',
+        out,
+      });
       if (options.json) out.line(JSON.stringify(job));
       else describeLaunchJob(job).forEach((line) => out.line(line));
       process.exitCode = job.status?.phase === 'Failed' ? EXIT.failure : EXIT.ok;

@@ -1,12 +1,13 @@
 import { loadConfig } from '@launch-agent/config';
 import type { LaunchJobSpec } from '@launch-agent/runtime';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { kubeConfigFor } from './start.js';
 import { parseBuildArgs, progressReporter } from './build.js';
 import { loadRuntime } from '../runtime.js';
 import { uploadOnce } from './submit-upload.js';
+import { NAMESPACE_OPTION_HELP, tenantNamespace } from '../tenant-namespace.js';
 
 interface SubmitOptions {
   queue?: string;
@@ -62,8 +63,9 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       [],
     )
     .option('-c, --config <file>', 'config file (default: ~/.config/wandb/launch-config.yaml)')
-    .option('-n, --namespace <ns>', "the agent's namespace, where LaunchJobs live")
-    .option('--run-namespace <ns>', 'the namespace the job runs in (a target namespace)')
+    .option('-n, --namespace <ns>', NAMESPACE_OPTION_HELP)
+    // Gone: a job runs where it is created. Kept hidden only to say so instead of "unknown option".
+    .addOption(new Option('--run-namespace <ns>').hideHelp())
     .option('--name <name>', 'the LaunchJob name (default: generated from "job-")')
     .option('--pvc-mount-path <dir>', 'where the pvc:// context store is mounted here')
     .option('--json', 'print the created LaunchJob as JSON')
@@ -74,14 +76,15 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         'are written once: when the key exists, the stored archive is read and its sha256 goes into\n' +
         'the job (spec.source.context.digest); the agent then builds it only if it unpacks to this\n' +
         'source. A context this command uploads is deleted with its job; one it reused is not.\n' +
-        'Example:\n' +
-        '  launch-agent submit ./train --queue gpu -- python train.py --epochs 3\n' +
+        'The job runs in the namespace it is created in: one of the kubernetes.target-namespaces\n' +
+        "the agent serves, never the agent's own (kubernetes.namespace). Example:\n" +
+        '  launch-agent submit ./train -n team-a --queue gpu -- python train.py --epochs 3\n' +
         'See docs/agent.md.',
     )
     .action(async (path: string | undefined, command: string[], options: SubmitOptions) => {
+      const runtime = await loadRuntime();
       const {
         LaunchJobClient,
-        agentNamespace,
         checkGitSource,
         createBuildPlan,
         contextUploadMetadata,
@@ -89,7 +92,12 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         newUploadToken,
         parallelGzip,
         selectContextStore,
-      } = await loadRuntime();
+      } = runtime;
+      if (options.runNamespace !== undefined) {
+        throw new UsageError(
+          `--run-namespace is gone: a LaunchJob runs in the namespace it is created in; pass -n ${options.runNamespace} to create it there`,
+        );
+      }
       const remote = options.image ?? options.git;
       if (options.image && options.git) throw new UsageError('give --image or --git, not both');
       if (options.ref && !options.git) throw new UsageError('--ref goes with --git');
@@ -104,8 +112,14 @@ export function registerSubmitCommand(program: Command, out: Output): void {
       const { settings } = loaded;
       const queue = options.queue ?? settings.queues[0]!;
       const kubeConfig = await kubeConfigFor('submit');
-      const namespace =
-        options.namespace ?? agentNamespace(kubeConfig, settings.kubernetes.namespace);
+      const namespace = tenantNamespace({
+        runtime,
+        kubeConfig,
+        settings,
+        given: options.namespace,
+        command: 'submit',
+        out,
+      });
       const spec: LaunchJobSpec = { queue, source: {} };
       if (options.image) {
         spec.source.image = options.image;
@@ -155,11 +169,10 @@ export function registerSubmitCommand(program: Command, out: Output): void {
         if (Object.keys(buildArgs).length > 0) spec.buildArgs = buildArgs;
       }
       const env = parseEnv(options.env);
-      if (command.length > 0 || env.length > 0 || options.runNamespace) {
+      if (command.length > 0 || env.length > 0) {
         spec.run = {
           ...(command.length > 0 ? { args: command } : {}),
           ...(env.length > 0 ? { env } : {}),
-          ...(options.runNamespace ? { namespace: options.runNamespace } : {}),
         };
       }
       const created = await new LaunchJobClient(kubeConfig).create(

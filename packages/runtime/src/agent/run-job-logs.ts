@@ -11,13 +11,16 @@ export class NoLogsYetError extends Error {
   }
 }
 
-/** The run Job's newest pod, by the label the Job controller puts on its pods. */
+/**
+ * The run Job's newest pod, by the label the Job controller puts on its pods. The run Job lives in
+ * its LaunchJob's namespace; status.runJobNamespace is not trusted to say where to look.
+ */
 export async function runJobPod(
   kubeConfig: k8s.KubeConfig,
   job: LaunchJob,
 ): Promise<{ namespace: string; pod: string }> {
   const runJob = job.status?.runJobName;
-  const namespace = job.status?.runJobNamespace ?? job.metadata.namespace!;
+  const namespace = job.metadata.namespace!;
   if (!runJob) {
     throw new NoLogsYetError(
       `launchjob/${job.metadata.name} has no run Job yet (phase ${job.status?.phase ?? 'Pending'}); try again once it is Running`,

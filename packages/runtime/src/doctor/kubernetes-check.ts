@@ -28,42 +28,26 @@ export interface AccessNeeds {
   deletesFinishedJobs?: boolean;
 }
 
-const LAUNCHJOB_STATUS: AccessRequirement[] = ['update', 'patch'].map((verb) => ({
-  verb,
-  group: LAUNCHJOB_GROUP,
-  resource: 'launchjobs',
-  subresource: 'status',
-}));
-const EVENTS: AccessRequirement[] = ['create', 'patch'].map((verb) => ({
-  verb,
-  group: 'events.k8s.io',
-  resource: 'events',
-}));
+const launchJobAccess = (verbs: string[]): AccessRequirement[] => [
+  ...verbs.map((verb) => ({ verb, group: LAUNCHJOB_GROUP, resource: 'launchjobs' })),
+  ...['update', 'patch'].map((verb) => ({
+    verb,
+    group: LAUNCHJOB_GROUP,
+    resource: 'launchjobs',
+    subresource: 'status',
+  })),
+];
 
 /**
- * What the agent does in its own namespace (its Lease, kaniko builds and their ConfigMaps, and
- * refusing LaunchJobs created there) and in each tenant namespace (work its LaunchJobs, run
- * them, record Events): the chart's Roles, as access requirements.
+ * What the agent does in its own namespace (kaniko build Jobs and the ConfigMaps they need; it
+ * only reads the LaunchJobs created there, to fail them) and in each tenant namespace it serves
+ * (work the LaunchJob queue, run the jobs): the chart's Roles, as access requirements.
  */
 export function requiredAccess(needs: AccessNeeds): {
   own: AccessRequirement[];
   target: AccessRequirement[];
 } {
-  const own = [
-    ...JOB_RUNNING,
-    ...['get', 'list', 'watch'].map((verb) => ({
-      verb,
-      group: LAUNCHJOB_GROUP,
-      resource: 'launchjobs',
-    })),
-    ...LAUNCHJOB_STATUS,
-    ...['get', 'list', 'watch', 'create', 'update', 'delete'].map((verb) => ({
-      verb,
-      group: 'coordination.k8s.io',
-      resource: 'leases',
-    })),
-    ...EVENTS,
-  ];
+  const own = [...JOB_RUNNING, ...launchJobAccess(['get', 'list', 'watch'])];
   if (needs.kaniko) {
     own.push(
       { verb: 'create', group: '', resource: 'configmaps' },
@@ -71,17 +55,15 @@ export function requiredAccess(needs: AccessNeeds): {
     );
   }
   const target = [
-    ...JOB_RUNNING,
-    ...[
+    ...launchJobAccess([
       'get',
       'list',
       'watch',
       'update',
       'patch',
       ...(needs.deletesFinishedJobs ? ['delete'] : []),
-    ].map((verb) => ({ verb, group: LAUNCHJOB_GROUP, resource: 'launchjobs' })),
-    ...LAUNCHJOB_STATUS,
-    ...EVENTS,
+    ]),
+    ...JOB_RUNNING,
   ];
   return { own, target };
 }
@@ -187,8 +169,8 @@ export async function checkKubernetesAccess(
         passed(
           'kubernetes.access',
           ns === namespace
-            ? `Kubernetes: ${who} may keep its Lease${options.kaniko ? ', run kaniko builds' : ''} and refuse LaunchJobs in its own namespace ${ns}`
-            : `Kubernetes: ${who} may work LaunchJobs and run them in tenant namespace ${ns}`,
+            ? `Kubernetes: ${who} may refuse LaunchJobs created in its own namespace ${ns}${options.kaniko ? ' and run kaniko builds there' : ''}`
+            : `Kubernetes: ${who} may work the LaunchJob queue and run jobs in tenant namespace ${ns}`,
         ),
       );
     } else {
