@@ -23,7 +23,7 @@ import { clearInterval, setInterval } from 'node:timers';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import { httpByRequire, sideEffectFree } from '../bundle.mjs';
-import { kubeClients, log, root } from './lib/agent-process.mjs';
+import { kubeClients, log, requireTestenv, root } from './lib/agent-process.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,12 +48,7 @@ if (args.help) {
   );
   process.exit(0);
 }
-if (!process.env.KUBECONFIG) {
-  process.stderr.write(
-    'bench:transport: KUBECONFIG is not set; run scripts/testenv up && eval "$(scripts/testenv env)"\n',
-  );
-  process.exit(2);
-}
+requireTestenv('bench:transport');
 const RUNS = Math.max(1, Number(args.runs));
 const REQUESTS = Math.max(1, Number(args.requests));
 const CONCURRENCY = Math.max(1, Number(args.concurrency));
@@ -69,7 +64,14 @@ if (!args['client-node-dir']) {
   execFileSync(
     'npm',
     ['install', '--prefix', clientNodeDir, '--no-save', `@kubernetes/client-node@${args.version}`],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      // Without the npm_config_* variables pnpm sets for its own settings, which npm warns about;
+      // npm reads the .npmrc files itself.
+      env: Object.fromEntries(
+        Object.entries(process.env).filter(([name]) => !name.startsWith('npm_config_')),
+      ),
+    },
   );
 }
 if (!existsSync(clientNodeIndex)) {
