@@ -36,7 +36,7 @@ export const LAZY_PACKAGES = [
 const SIDE_EFFECT_FREE =
   /[\\/](?:@kubernetes[\\/]client-node[\\/]dist|packages[\\/](?:config|runtime)[\\/]src)[\\/]/;
 
-const sideEffectFree = {
+export const sideEffectFree = {
   name: 'side-effect-free',
   setup(build) {
     build.onResolve({ filter: /.*/ }, async (args) => {
@@ -58,7 +58,7 @@ const sideEffectFree = {
 // undici it carries. An ESM import of a built-in reads every export to fill the module namespace,
 // so `import http from 'node:http'` (ours, @kubernetes/client-node's) loads undici, about 14 MB of
 // RSS, though nothing uses it; a require() leaves the getters alone. The bundle requires it.
-const httpByRequire = {
+export const httpByRequire = {
   name: 'http-by-require',
   setup(build) {
     build.onResolve({ filter: /^(?:node:)?http$/ }, (args) =>

@@ -17,6 +17,15 @@ export const PLURAL = 'launchjobs';
 
 export const log = (text) => process.stderr.write(`${text}\n`);
 
+/** Exits with a hint unless the test environment's KUBECONFIG is set. */
+export function requireTestenv(bench) {
+  if (process.env.KUBECONFIG) return;
+  process.stderr.write(
+    `${bench}: KUBECONFIG is not set; run scripts/testenv up && eval "$(scripts/testenv env)"\n`,
+  );
+  process.exit(2);
+}
+
 /** Polls `check` every `everyMs` until it is true; throws once `timeoutMs` has passed. */
 export async function waitUntil(what, check, { timeoutMs = 120_000, everyMs = 20 } = {}) {
   const deadline = Date.now() + timeoutMs;

@@ -1,12 +1,22 @@
 // Requests to the API server as plain JSON over Node's http/https, with the kubeconfig's
 // credentials (KubeConfig.applyToHTTPSOptions: client certificates, tokens, exec plugins, the
-// in-cluster ServiceAccount). What the agent does at steady state goes through here rather than
-// @kubernetes/client-node's generated API classes because those classes and their model
-// serializer are 1.9 MB of code to load, measured in docs/benchmarks.md ("Footprint"). The
-// connections here are kept alive and shared, per kubeconfig. (When this was written, client-node
-// also opened a new TLS connection for every call, a new https.Agent per request: thousands of
-// handshakes in a burst of a thousand jobs. client-node fixed that upstream in July 2026; the
-// load size is the reason that remains.)
+// in-cluster ServiceAccount). The connections are kept alive and shared, per kubeconfig: 16 for
+// requests, watches apart.
+//
+// Why not @kubernetes/client-node's generated API classes: decided on a measurement
+// (docs/benchmarks.md, "Transport"; `pnpm bench:transport`). Our old reason, a new TLS connection
+// per call, was said to be fixed upstream; it is not. client-node 2.0 (August 2026) moved the
+// generated classes from node-fetch to undici and caches the https.Agent that
+// applyToHTTPSOptions makes, but each call of a generated class still makes a new undici Agent
+// (KubeConfig.createDispatcher), so each call is still a new connection. Against client-node
+// 2.0.2, the same 1,000 GETs and 1,000 PUTs at concurrency 16 with 20 watches open (2026-12-08,
+// two invocations of three runs, medians): 2,020 connections opened against our 36, peak RSS
+// 324-359 MB against 91-98 MB (3.6-3.7x), 5.5-7.7x the time. The load-size argument still
+// holds: bundled like the agent, its code is 2.7 MB of JavaScript against 0.3 MB, 14 MB more RSS
+// once imported (73.5 MB against 59.5 MB) and 3.3-4.9x the import time. Switching would take a
+// KubeConfig whose createDispatcher returns one shared Agent (then undici multiplexes everything
+// over one HTTP/2 connection and the time is 1.2x ours, but the peak RSS is still 2.1x, one run)
+// and rewriting every call site onto the typed models: not worth it on these numbers.
 import https from 'node:https';
 import http from 'node:http';
 import type * as k8s from '@kubernetes/client-node';
