@@ -263,6 +263,32 @@ const schema11 = {
           examples: ['ghcr.io/osscontainertools/kaniko:latest'],
           'x-expected': 'an image reference',
         },
+        'kaniko-push-image': {
+          description:
+            'Added by this agent. Image of the push container of kaniko build pods: it pushes the image tarball the build container wrote, and alone holds the push credentials. Runs `crane push`; defaults to a crane image pinned by the runtime.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^[^\\s]+$',
+          examples: ['gcr.io/go-containerregistry/crane:v0.20.4'],
+          'x-expected': 'an image reference',
+        },
+        'pull-docker-config-secret': {
+          description:
+            "Added by this agent. kubernetes.io/dockerconfigjson Secret with pull-only credentials for the base images a Dockerfile names; mounted into the kaniko build container. Never give it the push credentials: a Dockerfile's RUN steps can read it. Without it, base images are pulled anonymously.",
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['registry-pull-credentials'],
+          'x-expected': 'a Kubernetes Secret name',
+        },
+        'kaniko-cache': {
+          description:
+            "Added by this agent. Use kaniko's registry layer cache (--cache-repo). Off by default: the cache is pushed from the build container, so turning it on mounts the push credentials there, where RUN steps can read them.",
+          type: 'boolean',
+          default: false,
+          examples: [true],
+          'x-expected': 'true or false',
+        },
         'kaniko-config': {
           description:
             'Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.',
@@ -705,9 +731,9 @@ const pattern7 = new RegExp(
 );
 const pattern8 = new RegExp('^[-._a-zA-Z0-9]+$', 'u');
 const pattern9 = new RegExp('^[^\\s]+$', 'u');
-const pattern10 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
-const pattern14 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
-const pattern15 = new RegExp('^https?://[^/\\s]+/?$', 'u');
+const pattern12 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
+const pattern16 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
+const pattern17 = new RegExp('^https?://[^/\\s]+/?$', 'u');
 function validate10(
   data,
   { instancePath = '', parentData, parentDataProperty, rootData = data } = {},
@@ -2338,23 +2364,165 @@ function validate10(
             errors++;
           }
         }
+        if (data18['kaniko-push-image'] !== undefined) {
+          let data29 = data18['kaniko-push-image'];
+          if (typeof data29 === 'string') {
+            if (func3(data29) < 1) {
+              const err80 = {
+                instancePath: instancePath + '/builder/kaniko-push-image',
+                schemaPath: '#/properties/builder/properties/kaniko-push-image/minLength',
+                keyword: 'minLength',
+                params: { limit: 1 },
+                message: 'must NOT have fewer than 1 characters',
+                schema: 1,
+                parentSchema: schema11.properties.builder.properties['kaniko-push-image'],
+                data: data29,
+              };
+              if (vErrors === null) {
+                vErrors = [err80];
+              } else {
+                vErrors.push(err80);
+              }
+              errors++;
+            }
+            if (!pattern9.test(data29)) {
+              const err81 = {
+                instancePath: instancePath + '/builder/kaniko-push-image',
+                schemaPath: '#/properties/builder/properties/kaniko-push-image/pattern',
+                keyword: 'pattern',
+                params: { pattern: '^[^\\s]+$' },
+                message: 'must match pattern "' + '^[^\\s]+$' + '"',
+                schema: '^[^\\s]+$',
+                parentSchema: schema11.properties.builder.properties['kaniko-push-image'],
+                data: data29,
+              };
+              if (vErrors === null) {
+                vErrors = [err81];
+              } else {
+                vErrors.push(err81);
+              }
+              errors++;
+            }
+          } else {
+            const err82 = {
+              instancePath: instancePath + '/builder/kaniko-push-image',
+              schemaPath: '#/properties/builder/properties/kaniko-push-image/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.builder.properties['kaniko-push-image'].type,
+              parentSchema: schema11.properties.builder.properties['kaniko-push-image'],
+              data: data29,
+            };
+            if (vErrors === null) {
+              vErrors = [err82];
+            } else {
+              vErrors.push(err82);
+            }
+            errors++;
+          }
+        }
+        if (data18['pull-docker-config-secret'] !== undefined) {
+          let data30 = data18['pull-docker-config-secret'];
+          if (typeof data30 === 'string') {
+            if (func3(data30) > 253) {
+              const err83 = {
+                instancePath: instancePath + '/builder/pull-docker-config-secret',
+                schemaPath: '#/properties/builder/properties/pull-docker-config-secret/maxLength',
+                keyword: 'maxLength',
+                params: { limit: 253 },
+                message: 'must NOT have more than 253 characters',
+                schema: 253,
+                parentSchema: schema11.properties.builder.properties['pull-docker-config-secret'],
+                data: data30,
+              };
+              if (vErrors === null) {
+                vErrors = [err83];
+              } else {
+                vErrors.push(err83);
+              }
+              errors++;
+            }
+            if (!pattern7.test(data30)) {
+              const err84 = {
+                instancePath: instancePath + '/builder/pull-docker-config-secret',
+                schemaPath: '#/properties/builder/properties/pull-docker-config-secret/pattern',
+                keyword: 'pattern',
+                params: {
+                  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+                },
+                message:
+                  'must match pattern "' +
+                  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' +
+                  '"',
+                schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+                parentSchema: schema11.properties.builder.properties['pull-docker-config-secret'],
+                data: data30,
+              };
+              if (vErrors === null) {
+                vErrors = [err84];
+              } else {
+                vErrors.push(err84);
+              }
+              errors++;
+            }
+          } else {
+            const err85 = {
+              instancePath: instancePath + '/builder/pull-docker-config-secret',
+              schemaPath: '#/properties/builder/properties/pull-docker-config-secret/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.builder.properties['pull-docker-config-secret'].type,
+              parentSchema: schema11.properties.builder.properties['pull-docker-config-secret'],
+              data: data30,
+            };
+            if (vErrors === null) {
+              vErrors = [err85];
+            } else {
+              vErrors.push(err85);
+            }
+            errors++;
+          }
+        }
+        if (data18['kaniko-cache'] !== undefined) {
+          let data31 = data18['kaniko-cache'];
+          if (typeof data31 !== 'boolean') {
+            const err86 = {
+              instancePath: instancePath + '/builder/kaniko-cache',
+              schemaPath: '#/properties/builder/properties/kaniko-cache/type',
+              keyword: 'type',
+              params: { type: 'boolean' },
+              message: 'must be boolean',
+              schema: schema11.properties.builder.properties['kaniko-cache'].type,
+              parentSchema: schema11.properties.builder.properties['kaniko-cache'],
+              data: data31,
+            };
+            if (vErrors === null) {
+              vErrors = [err86];
+            } else {
+              vErrors.push(err86);
+            }
+            errors++;
+          }
+        }
         if (data18['kaniko-config'] !== undefined) {
-          let data29 = data18['kaniko-config'];
-          if (data29 && typeof data29 == 'object' && !Array.isArray(data29)) {
-            if (data29.spec !== undefined) {
-              let data30 = data29.spec;
-              if (data30 && typeof data30 == 'object' && !Array.isArray(data30)) {
-                if (data30.template !== undefined) {
-                  let data31 = data30.template;
-                  if (data31 && typeof data31 == 'object' && !Array.isArray(data31)) {
-                    if (data31.spec !== undefined) {
-                      let data32 = data31.spec;
-                      if (data32 && typeof data32 == 'object' && !Array.isArray(data32)) {
-                        if (data32.containers !== undefined) {
-                          let data33 = data32.containers;
-                          if (Array.isArray(data33)) {
-                            if (data33.length > 1) {
-                              const err80 = {
+          let data32 = data18['kaniko-config'];
+          if (data32 && typeof data32 == 'object' && !Array.isArray(data32)) {
+            if (data32.spec !== undefined) {
+              let data33 = data32.spec;
+              if (data33 && typeof data33 == 'object' && !Array.isArray(data33)) {
+                if (data33.template !== undefined) {
+                  let data34 = data33.template;
+                  if (data34 && typeof data34 == 'object' && !Array.isArray(data34)) {
+                    if (data34.spec !== undefined) {
+                      let data35 = data34.spec;
+                      if (data35 && typeof data35 == 'object' && !Array.isArray(data35)) {
+                        if (data35.containers !== undefined) {
+                          let data36 = data35.containers;
+                          if (Array.isArray(data36)) {
+                            if (data36.length > 1) {
+                              const err87 = {
                                 instancePath:
                                   instancePath +
                                   '/builder/kaniko-config/spec/template/spec/containers',
@@ -2367,17 +2535,17 @@ function validate10(
                                 parentSchema:
                                   schema11.properties.builder.properties['kaniko-config'].properties
                                     .spec.properties.template.properties.spec.properties.containers,
-                                data: data33,
+                                data: data36,
                               };
                               if (vErrors === null) {
-                                vErrors = [err80];
+                                vErrors = [err87];
                               } else {
-                                vErrors.push(err80);
+                                vErrors.push(err87);
                               }
                               errors++;
                             }
-                            if (data33.length < 1) {
-                              const err81 = {
+                            if (data36.length < 1) {
+                              const err88 = {
                                 instancePath:
                                   instancePath +
                                   '/builder/kaniko-config/spec/template/spec/containers',
@@ -2390,28 +2558,28 @@ function validate10(
                                 parentSchema:
                                   schema11.properties.builder.properties['kaniko-config'].properties
                                     .spec.properties.template.properties.spec.properties.containers,
-                                data: data33,
+                                data: data36,
                               };
                               if (vErrors === null) {
-                                vErrors = [err81];
+                                vErrors = [err88];
                               } else {
-                                vErrors.push(err81);
+                                vErrors.push(err88);
                               }
                               errors++;
                             }
-                            const len1 = data33.length;
+                            const len1 = data36.length;
                             for (let i2 = 0; i2 < len1; i2++) {
-                              let data34 = data33[i2];
-                              if (data34 && typeof data34 == 'object' && !Array.isArray(data34)) {
-                                if (data34.args !== undefined) {
-                                  let data35 = data34.args;
-                                  if (Array.isArray(data35)) {
-                                    const len2 = data35.length;
+                              let data37 = data36[i2];
+                              if (data37 && typeof data37 == 'object' && !Array.isArray(data37)) {
+                                if (data37.args !== undefined) {
+                                  let data38 = data37.args;
+                                  if (Array.isArray(data38)) {
+                                    const len2 = data38.length;
                                     for (let i3 = 0; i3 < len2; i3++) {
-                                      let data36 = data35[i3];
-                                      if (typeof data36 === 'string') {
-                                        if (!pattern10.test(data36)) {
-                                          const err82 = {
+                                      let data39 = data38[i3];
+                                      if (typeof data39 === 'string') {
+                                        if (!pattern12.test(data39)) {
+                                          const err89 = {
                                             instancePath:
                                               instancePath +
                                               '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2434,17 +2602,17 @@ function validate10(
                                                 'kaniko-config'
                                               ].properties.spec.properties.template.properties.spec
                                                 .properties.containers.items.properties.args.items,
-                                            data: data36,
+                                            data: data39,
                                           };
                                           if (vErrors === null) {
-                                            vErrors = [err82];
+                                            vErrors = [err89];
                                           } else {
-                                            vErrors.push(err82);
+                                            vErrors.push(err89);
                                           }
                                           errors++;
                                         }
                                       } else {
-                                        const err83 = {
+                                        const err90 = {
                                           instancePath:
                                             instancePath +
                                             '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2465,18 +2633,18 @@ function validate10(
                                             schema11.properties.builder.properties['kaniko-config']
                                               .properties.spec.properties.template.properties.spec
                                               .properties.containers.items.properties.args.items,
-                                          data: data36,
+                                          data: data39,
                                         };
                                         if (vErrors === null) {
-                                          vErrors = [err83];
+                                          vErrors = [err90];
                                         } else {
-                                          vErrors.push(err83);
+                                          vErrors.push(err90);
                                         }
                                         errors++;
                                       }
                                     }
                                   } else {
-                                    const err84 = {
+                                    const err91 = {
                                       instancePath:
                                         instancePath +
                                         '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2495,18 +2663,18 @@ function validate10(
                                         schema11.properties.builder.properties['kaniko-config']
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.args,
-                                      data: data35,
+                                      data: data38,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err84];
+                                      vErrors = [err91];
                                     } else {
-                                      vErrors.push(err84);
+                                      vErrors.push(err91);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err85 = {
+                                const err92 = {
                                   instancePath:
                                     instancePath +
                                     '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2524,18 +2692,18 @@ function validate10(
                                     schema11.properties.builder.properties['kaniko-config']
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data34,
+                                  data: data37,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err85];
+                                  vErrors = [err92];
                                 } else {
-                                  vErrors.push(err85);
+                                  vErrors.push(err92);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err86 = {
+                            const err93 = {
                               instancePath:
                                 instancePath +
                                 '/builder/kaniko-config/spec/template/spec/containers',
@@ -2551,18 +2719,18 @@ function validate10(
                               parentSchema:
                                 schema11.properties.builder.properties['kaniko-config'].properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data33,
+                              data: data36,
                             };
                             if (vErrors === null) {
-                              vErrors = [err86];
+                              vErrors = [err93];
                             } else {
-                              vErrors.push(err86);
+                              vErrors.push(err93);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err87 = {
+                        const err94 = {
                           instancePath: instancePath + '/builder/kaniko-config/spec/template/spec',
                           schemaPath:
                             '#/properties/builder/properties/kaniko-config/properties/spec/properties/template/properties/spec/type',
@@ -2575,18 +2743,18 @@ function validate10(
                           parentSchema:
                             schema11.properties.builder.properties['kaniko-config'].properties.spec
                               .properties.template.properties.spec,
-                          data: data32,
+                          data: data35,
                         };
                         if (vErrors === null) {
-                          vErrors = [err87];
+                          vErrors = [err94];
                         } else {
-                          vErrors.push(err87);
+                          vErrors.push(err94);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err88 = {
+                    const err95 = {
                       instancePath: instancePath + '/builder/kaniko-config/spec/template',
                       schemaPath:
                         '#/properties/builder/properties/kaniko-config/properties/spec/properties/template/type',
@@ -2599,18 +2767,18 @@ function validate10(
                       parentSchema:
                         schema11.properties.builder.properties['kaniko-config'].properties.spec
                           .properties.template,
-                      data: data31,
+                      data: data34,
                     };
                     if (vErrors === null) {
-                      vErrors = [err88];
+                      vErrors = [err95];
                     } else {
-                      vErrors.push(err88);
+                      vErrors.push(err95);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err89 = {
+                const err96 = {
                   instancePath: instancePath + '/builder/kaniko-config/spec',
                   schemaPath: '#/properties/builder/properties/kaniko-config/properties/spec/type',
                   keyword: 'type',
@@ -2620,18 +2788,18 @@ function validate10(
                     schema11.properties.builder.properties['kaniko-config'].properties.spec.type,
                   parentSchema:
                     schema11.properties.builder.properties['kaniko-config'].properties.spec,
-                  data: data30,
+                  data: data33,
                 };
                 if (vErrors === null) {
-                  vErrors = [err89];
+                  vErrors = [err96];
                 } else {
-                  vErrors.push(err89);
+                  vErrors.push(err96);
                 }
                 errors++;
               }
             }
           } else {
-            const err90 = {
+            const err97 = {
               instancePath: instancePath + '/builder/kaniko-config',
               schemaPath: '#/properties/builder/properties/kaniko-config/type',
               keyword: 'type',
@@ -2639,20 +2807,20 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties.builder.properties['kaniko-config'].type,
               parentSchema: schema11.properties.builder.properties['kaniko-config'],
-              data: data29,
+              data: data32,
             };
             if (vErrors === null) {
-              vErrors = [err90];
+              vErrors = [err97];
             } else {
-              vErrors.push(err90);
+              vErrors.push(err97);
             }
             errors++;
           }
         }
         if (data18['build-timeout-seconds'] !== undefined) {
-          let data37 = data18['build-timeout-seconds'];
-          if (!(typeof data37 == 'number' && !(data37 % 1) && !isNaN(data37) && isFinite(data37))) {
-            const err91 = {
+          let data40 = data18['build-timeout-seconds'];
+          if (!(typeof data40 == 'number' && !(data40 % 1) && !isNaN(data40) && isFinite(data40))) {
+            const err98 = {
               instancePath: instancePath + '/builder/build-timeout-seconds',
               schemaPath: '#/properties/builder/properties/build-timeout-seconds/type',
               keyword: 'type',
@@ -2660,18 +2828,18 @@ function validate10(
               message: 'must be integer',
               schema: schema11.properties.builder.properties['build-timeout-seconds'].type,
               parentSchema: schema11.properties.builder.properties['build-timeout-seconds'],
-              data: data37,
+              data: data40,
             };
             if (vErrors === null) {
-              vErrors = [err91];
+              vErrors = [err98];
             } else {
-              vErrors.push(err91);
+              vErrors.push(err98);
             }
             errors++;
           }
-          if (typeof data37 == 'number' && isFinite(data37)) {
-            if (data37 < 1 || isNaN(data37)) {
-              const err92 = {
+          if (typeof data40 == 'number' && isFinite(data40)) {
+            if (data40 < 1 || isNaN(data40)) {
+              const err99 = {
                 instancePath: instancePath + '/builder/build-timeout-seconds',
                 schemaPath: '#/properties/builder/properties/build-timeout-seconds/minimum',
                 keyword: 'minimum',
@@ -2679,21 +2847,21 @@ function validate10(
                 message: 'must be >= 1',
                 schema: 1,
                 parentSchema: schema11.properties.builder.properties['build-timeout-seconds'],
-                data: data37,
+                data: data40,
               };
               if (vErrors === null) {
-                vErrors = [err92];
+                vErrors = [err99];
               } else {
-                vErrors.push(err92);
+                vErrors.push(err99);
               }
               errors++;
             }
           }
         }
         if (data18['create-repository'] !== undefined) {
-          let data38 = data18['create-repository'];
-          if (typeof data38 !== 'boolean') {
-            const err93 = {
+          let data41 = data18['create-repository'];
+          if (typeof data41 !== 'boolean') {
+            const err100 = {
               instancePath: instancePath + '/builder/create-repository',
               schemaPath: '#/properties/builder/properties/create-repository/type',
               keyword: 'type',
@@ -2701,21 +2869,21 @@ function validate10(
               message: 'must be boolean',
               schema: schema11.properties.builder.properties['create-repository'].type,
               parentSchema: schema11.properties.builder.properties['create-repository'],
-              data: data38,
+              data: data41,
             };
             if (vErrors === null) {
-              vErrors = [err93];
+              vErrors = [err100];
             } else {
-              vErrors.push(err93);
+              vErrors.push(err100);
             }
             errors++;
           }
         }
         if (data18['docker-config-secret'] !== undefined) {
-          let data39 = data18['docker-config-secret'];
-          if (typeof data39 === 'string') {
-            if (func3(data39) > 253) {
-              const err94 = {
+          let data42 = data18['docker-config-secret'];
+          if (typeof data42 === 'string') {
+            if (func3(data42) > 253) {
+              const err101 = {
                 instancePath: instancePath + '/builder/docker-config-secret',
                 schemaPath: '#/properties/builder/properties/docker-config-secret/maxLength',
                 keyword: 'maxLength',
@@ -2723,17 +2891,17 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties.builder.properties['docker-config-secret'],
-                data: data39,
+                data: data42,
               };
               if (vErrors === null) {
-                vErrors = [err94];
+                vErrors = [err101];
               } else {
-                vErrors.push(err94);
+                vErrors.push(err101);
               }
               errors++;
             }
-            if (!pattern7.test(data39)) {
-              const err95 = {
+            if (!pattern7.test(data42)) {
+              const err102 = {
                 instancePath: instancePath + '/builder/docker-config-secret',
                 schemaPath: '#/properties/builder/properties/docker-config-secret/pattern',
                 keyword: 'pattern',
@@ -2746,17 +2914,17 @@ function validate10(
                   '"',
                 schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
                 parentSchema: schema11.properties.builder.properties['docker-config-secret'],
-                data: data39,
+                data: data42,
               };
               if (vErrors === null) {
-                vErrors = [err95];
+                vErrors = [err102];
               } else {
-                vErrors.push(err95);
+                vErrors.push(err102);
               }
               errors++;
             }
           } else {
-            const err96 = {
+            const err103 = {
               instancePath: instancePath + '/builder/docker-config-secret',
               schemaPath: '#/properties/builder/properties/docker-config-secret/type',
               keyword: 'type',
@@ -2764,21 +2932,21 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.builder.properties['docker-config-secret'].type,
               parentSchema: schema11.properties.builder.properties['docker-config-secret'],
-              data: data39,
+              data: data42,
             };
             if (vErrors === null) {
-              vErrors = [err96];
+              vErrors = [err103];
             } else {
-              vErrors.push(err96);
+              vErrors.push(err103);
             }
             errors++;
           }
         }
         if (data18['azure-storage-secret'] !== undefined) {
-          let data40 = data18['azure-storage-secret'];
-          if (data40 && typeof data40 == 'object' && !Array.isArray(data40)) {
-            if (data40.name === undefined) {
-              const err97 = {
+          let data43 = data18['azure-storage-secret'];
+          if (data43 && typeof data43 == 'object' && !Array.isArray(data43)) {
+            if (data43.name === undefined) {
+              const err104 = {
                 instancePath: instancePath + '/builder/azure-storage-secret',
                 schemaPath: '#/properties/builder/properties/azure-storage-secret/required',
                 keyword: 'required',
@@ -2786,18 +2954,18 @@ function validate10(
                 message: "must have required property '" + 'name' + "'",
                 schema: schema11.properties.builder.properties['azure-storage-secret'].required,
                 parentSchema: schema11.properties.builder.properties['azure-storage-secret'],
-                data: data40,
+                data: data43,
               };
               if (vErrors === null) {
-                vErrors = [err97];
+                vErrors = [err104];
               } else {
-                vErrors.push(err97);
+                vErrors.push(err104);
               }
               errors++;
             }
-            for (const key4 in data40) {
+            for (const key4 in data43) {
               if (!(key4 === 'name' || key4 === 'key')) {
-                const err98 = {
+                const err105 = {
                   instancePath: instancePath + '/builder/azure-storage-secret',
                   schemaPath:
                     '#/properties/builder/properties/azure-storage-secret/additionalProperties',
@@ -2806,21 +2974,21 @@ function validate10(
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties.builder.properties['azure-storage-secret'],
-                  data: data40,
+                  data: data43,
                 };
                 if (vErrors === null) {
-                  vErrors = [err98];
+                  vErrors = [err105];
                 } else {
-                  vErrors.push(err98);
+                  vErrors.push(err105);
                 }
                 errors++;
               }
             }
-            if (data40.name !== undefined) {
-              let data41 = data40.name;
-              if (typeof data41 === 'string') {
-                if (!pattern7.test(data41)) {
-                  const err99 = {
+            if (data43.name !== undefined) {
+              let data44 = data43.name;
+              if (typeof data44 === 'string') {
+                if (!pattern7.test(data44)) {
+                  const err106 = {
                     instancePath: instancePath + '/builder/azure-storage-secret/name',
                     schemaPath:
                       '#/properties/builder/properties/azure-storage-secret/properties/name/pattern',
@@ -2836,17 +3004,17 @@ function validate10(
                     parentSchema:
                       schema11.properties.builder.properties['azure-storage-secret'].properties
                         .name,
-                    data: data41,
+                    data: data44,
                   };
                   if (vErrors === null) {
-                    vErrors = [err99];
+                    vErrors = [err106];
                   } else {
-                    vErrors.push(err99);
+                    vErrors.push(err106);
                   }
                   errors++;
                 }
               } else {
-                const err100 = {
+                const err107 = {
                   instancePath: instancePath + '/builder/azure-storage-secret/name',
                   schemaPath:
                     '#/properties/builder/properties/azure-storage-secret/properties/name/type',
@@ -2858,21 +3026,21 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties.builder.properties['azure-storage-secret'].properties.name,
-                  data: data41,
+                  data: data44,
                 };
                 if (vErrors === null) {
-                  vErrors = [err100];
+                  vErrors = [err107];
                 } else {
-                  vErrors.push(err100);
+                  vErrors.push(err107);
                 }
                 errors++;
               }
             }
-            if (data40.key !== undefined) {
-              let data42 = data40.key;
-              if (typeof data42 === 'string') {
-                if (!pattern8.test(data42)) {
-                  const err101 = {
+            if (data43.key !== undefined) {
+              let data45 = data43.key;
+              if (typeof data45 === 'string') {
+                if (!pattern8.test(data45)) {
+                  const err108 = {
                     instancePath: instancePath + '/builder/azure-storage-secret/key',
                     schemaPath:
                       '#/properties/builder/properties/azure-storage-secret/properties/key/pattern',
@@ -2882,17 +3050,17 @@ function validate10(
                     schema: '^[-._a-zA-Z0-9]+$',
                     parentSchema:
                       schema11.properties.builder.properties['azure-storage-secret'].properties.key,
-                    data: data42,
+                    data: data45,
                   };
                   if (vErrors === null) {
-                    vErrors = [err101];
+                    vErrors = [err108];
                   } else {
-                    vErrors.push(err101);
+                    vErrors.push(err108);
                   }
                   errors++;
                 }
               } else {
-                const err102 = {
+                const err109 = {
                   instancePath: instancePath + '/builder/azure-storage-secret/key',
                   schemaPath:
                     '#/properties/builder/properties/azure-storage-secret/properties/key/type',
@@ -2904,18 +3072,18 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties.builder.properties['azure-storage-secret'].properties.key,
-                  data: data42,
+                  data: data45,
                 };
                 if (vErrors === null) {
-                  vErrors = [err102];
+                  vErrors = [err109];
                 } else {
-                  vErrors.push(err102);
+                  vErrors.push(err109);
                 }
                 errors++;
               }
             }
           } else {
-            const err103 = {
+            const err110 = {
               instancePath: instancePath + '/builder/azure-storage-secret',
               schemaPath: '#/properties/builder/properties/azure-storage-secret/type',
               keyword: 'type',
@@ -2923,21 +3091,21 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties.builder.properties['azure-storage-secret'].type,
               parentSchema: schema11.properties.builder.properties['azure-storage-secret'],
-              data: data40,
+              data: data43,
             };
             if (vErrors === null) {
-              vErrors = [err103];
+              vErrors = [err110];
             } else {
-              vErrors.push(err103);
+              vErrors.push(err110);
             }
             errors++;
           }
         }
         if (data18['context-pvc-mount-path'] !== undefined) {
-          let data43 = data18['context-pvc-mount-path'];
-          if (typeof data43 === 'string') {
-            if (!pattern14.test(data43)) {
-              const err104 = {
+          let data46 = data18['context-pvc-mount-path'];
+          if (typeof data46 === 'string') {
+            if (!pattern16.test(data46)) {
+              const err111 = {
                 instancePath: instancePath + '/builder/context-pvc-mount-path',
                 schemaPath: '#/properties/builder/properties/context-pvc-mount-path/pattern',
                 keyword: 'pattern',
@@ -2945,17 +3113,17 @@ function validate10(
                 message: 'must match pattern "' + '^/[A-Za-z0-9._/-]*$' + '"',
                 schema: '^/[A-Za-z0-9._/-]*$',
                 parentSchema: schema11.properties.builder.properties['context-pvc-mount-path'],
-                data: data43,
+                data: data46,
               };
               if (vErrors === null) {
-                vErrors = [err104];
+                vErrors = [err111];
               } else {
-                vErrors.push(err104);
+                vErrors.push(err111);
               }
               errors++;
             }
           } else {
-            const err105 = {
+            const err112 = {
               instancePath: instancePath + '/builder/context-pvc-mount-path',
               schemaPath: '#/properties/builder/properties/context-pvc-mount-path/type',
               keyword: 'type',
@@ -2963,21 +3131,21 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.builder.properties['context-pvc-mount-path'].type,
               parentSchema: schema11.properties.builder.properties['context-pvc-mount-path'],
-              data: data43,
+              data: data46,
             };
             if (vErrors === null) {
-              vErrors = [err105];
+              vErrors = [err112];
             } else {
-              vErrors.push(err105);
+              vErrors.push(err112);
             }
             errors++;
           }
         }
         if (data18['s3-endpoint'] !== undefined) {
-          let data44 = data18['s3-endpoint'];
-          if (typeof data44 === 'string') {
-            if (!pattern15.test(data44)) {
-              const err106 = {
+          let data47 = data18['s3-endpoint'];
+          if (typeof data47 === 'string') {
+            if (!pattern17.test(data47)) {
+              const err113 = {
                 instancePath: instancePath + '/builder/s3-endpoint',
                 schemaPath: '#/properties/builder/properties/s3-endpoint/pattern',
                 keyword: 'pattern',
@@ -2985,152 +3153,6 @@ function validate10(
                 message: 'must match pattern "' + '^https?://[^/\\s]+/?$' + '"',
                 schema: '^https?://[^/\\s]+/?$',
                 parentSchema: schema11.properties.builder.properties['s3-endpoint'],
-                data: data44,
-              };
-              if (vErrors === null) {
-                vErrors = [err106];
-              } else {
-                vErrors.push(err106);
-              }
-              errors++;
-            }
-          } else {
-            const err107 = {
-              instancePath: instancePath + '/builder/s3-endpoint',
-              schemaPath: '#/properties/builder/properties/s3-endpoint/type',
-              keyword: 'type',
-              params: { type: 'string' },
-              message: 'must be string',
-              schema: schema11.properties.builder.properties['s3-endpoint'].type,
-              parentSchema: schema11.properties.builder.properties['s3-endpoint'],
-              data: data44,
-            };
-            if (vErrors === null) {
-              vErrors = [err107];
-            } else {
-              vErrors.push(err107);
-            }
-            errors++;
-          }
-        }
-        if (data18['s3-addressing-style'] !== undefined) {
-          let data45 = data18['s3-addressing-style'];
-          if (typeof data45 !== 'string') {
-            const err108 = {
-              instancePath: instancePath + '/builder/s3-addressing-style',
-              schemaPath: '#/properties/builder/properties/s3-addressing-style/type',
-              keyword: 'type',
-              params: { type: 'string' },
-              message: 'must be string',
-              schema: schema11.properties.builder.properties['s3-addressing-style'].type,
-              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
-              data: data45,
-            };
-            if (vErrors === null) {
-              vErrors = [err108];
-            } else {
-              vErrors.push(err108);
-            }
-            errors++;
-          }
-          if (!(data45 === 'path' || data45 === 'virtual')) {
-            const err109 = {
-              instancePath: instancePath + '/builder/s3-addressing-style',
-              schemaPath: '#/properties/builder/properties/s3-addressing-style/enum',
-              keyword: 'enum',
-              params: {
-                allowedValues: schema11.properties.builder.properties['s3-addressing-style'].enum,
-              },
-              message: 'must be equal to one of the allowed values',
-              schema: schema11.properties.builder.properties['s3-addressing-style'].enum,
-              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
-              data: data45,
-            };
-            if (vErrors === null) {
-              vErrors = [err109];
-            } else {
-              vErrors.push(err109);
-            }
-            errors++;
-          }
-        }
-      } else {
-        const err110 = {
-          instancePath: instancePath + '/builder',
-          schemaPath: '#/properties/builder/type',
-          keyword: 'type',
-          params: { type: 'object' },
-          message: 'must be object',
-          schema: schema11.properties.builder.type,
-          parentSchema: schema11.properties.builder,
-          data: data18,
-        };
-        if (vErrors === null) {
-          vErrors = [err110];
-        } else {
-          vErrors.push(err110);
-        }
-        errors++;
-      }
-    }
-    if (data.kubernetes !== undefined) {
-      let data46 = data.kubernetes;
-      if (data46 && typeof data46 == 'object' && !Array.isArray(data46)) {
-        for (const key5 in data46) {
-          if (!(
-            key5 === 'namespace' ||
-            key5 === 'service-account' ||
-            key5 === 'build-service-account' ||
-            key5 === 'target-namespaces'
-          )) {
-            const err111 = {
-              instancePath: instancePath + '/kubernetes',
-              schemaPath: '#/properties/kubernetes/additionalProperties',
-              keyword: 'additionalProperties',
-              params: { additionalProperty: key5 },
-              message: 'must NOT have additional properties',
-              schema: false,
-              parentSchema: schema11.properties.kubernetes,
-              data: data46,
-            };
-            if (vErrors === null) {
-              vErrors = [err111];
-            } else {
-              vErrors.push(err111);
-            }
-            errors++;
-          }
-        }
-        if (data46.namespace !== undefined) {
-          let data47 = data46.namespace;
-          if (typeof data47 === 'string') {
-            if (func3(data47) > 63) {
-              const err112 = {
-                instancePath: instancePath + '/kubernetes/namespace',
-                schemaPath: '#/properties/kubernetes/properties/namespace/maxLength',
-                keyword: 'maxLength',
-                params: { limit: 63 },
-                message: 'must NOT have more than 63 characters',
-                schema: 63,
-                parentSchema: schema11.properties.kubernetes.properties.namespace,
-                data: data47,
-              };
-              if (vErrors === null) {
-                vErrors = [err112];
-              } else {
-                vErrors.push(err112);
-              }
-              errors++;
-            }
-            if (!pattern6.test(data47)) {
-              const err113 = {
-                instancePath: instancePath + '/kubernetes/namespace',
-                schemaPath: '#/properties/kubernetes/properties/namespace/pattern',
-                keyword: 'pattern',
-                params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
-                message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
-                schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
-                parentSchema: schema11.properties.kubernetes.properties.namespace,
                 data: data47,
               };
               if (vErrors === null) {
@@ -3142,13 +3164,13 @@ function validate10(
             }
           } else {
             const err114 = {
-              instancePath: instancePath + '/kubernetes/namespace',
-              schemaPath: '#/properties/kubernetes/properties/namespace/type',
+              instancePath: instancePath + '/builder/s3-endpoint',
+              schemaPath: '#/properties/builder/properties/s3-endpoint/type',
               keyword: 'type',
               params: { type: 'string' },
               message: 'must be string',
-              schema: schema11.properties.kubernetes.properties.namespace.type,
-              parentSchema: schema11.properties.kubernetes.properties.namespace,
+              schema: schema11.properties.builder.properties['s3-endpoint'].type,
+              parentSchema: schema11.properties.builder.properties['s3-endpoint'],
               data: data47,
             };
             if (vErrors === null) {
@@ -3159,11 +3181,157 @@ function validate10(
             errors++;
           }
         }
-        if (data46['service-account'] !== undefined) {
-          let data48 = data46['service-account'];
-          if (typeof data48 === 'string') {
-            if (func3(data48) > 253) {
-              const err115 = {
+        if (data18['s3-addressing-style'] !== undefined) {
+          let data48 = data18['s3-addressing-style'];
+          if (typeof data48 !== 'string') {
+            const err115 = {
+              instancePath: instancePath + '/builder/s3-addressing-style',
+              schemaPath: '#/properties/builder/properties/s3-addressing-style/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.builder.properties['s3-addressing-style'].type,
+              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
+              data: data48,
+            };
+            if (vErrors === null) {
+              vErrors = [err115];
+            } else {
+              vErrors.push(err115);
+            }
+            errors++;
+          }
+          if (!(data48 === 'path' || data48 === 'virtual')) {
+            const err116 = {
+              instancePath: instancePath + '/builder/s3-addressing-style',
+              schemaPath: '#/properties/builder/properties/s3-addressing-style/enum',
+              keyword: 'enum',
+              params: {
+                allowedValues: schema11.properties.builder.properties['s3-addressing-style'].enum,
+              },
+              message: 'must be equal to one of the allowed values',
+              schema: schema11.properties.builder.properties['s3-addressing-style'].enum,
+              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
+              data: data48,
+            };
+            if (vErrors === null) {
+              vErrors = [err116];
+            } else {
+              vErrors.push(err116);
+            }
+            errors++;
+          }
+        }
+      } else {
+        const err117 = {
+          instancePath: instancePath + '/builder',
+          schemaPath: '#/properties/builder/type',
+          keyword: 'type',
+          params: { type: 'object' },
+          message: 'must be object',
+          schema: schema11.properties.builder.type,
+          parentSchema: schema11.properties.builder,
+          data: data18,
+        };
+        if (vErrors === null) {
+          vErrors = [err117];
+        } else {
+          vErrors.push(err117);
+        }
+        errors++;
+      }
+    }
+    if (data.kubernetes !== undefined) {
+      let data49 = data.kubernetes;
+      if (data49 && typeof data49 == 'object' && !Array.isArray(data49)) {
+        for (const key5 in data49) {
+          if (!(
+            key5 === 'namespace' ||
+            key5 === 'service-account' ||
+            key5 === 'build-service-account' ||
+            key5 === 'target-namespaces'
+          )) {
+            const err118 = {
+              instancePath: instancePath + '/kubernetes',
+              schemaPath: '#/properties/kubernetes/additionalProperties',
+              keyword: 'additionalProperties',
+              params: { additionalProperty: key5 },
+              message: 'must NOT have additional properties',
+              schema: false,
+              parentSchema: schema11.properties.kubernetes,
+              data: data49,
+            };
+            if (vErrors === null) {
+              vErrors = [err118];
+            } else {
+              vErrors.push(err118);
+            }
+            errors++;
+          }
+        }
+        if (data49.namespace !== undefined) {
+          let data50 = data49.namespace;
+          if (typeof data50 === 'string') {
+            if (func3(data50) > 63) {
+              const err119 = {
+                instancePath: instancePath + '/kubernetes/namespace',
+                schemaPath: '#/properties/kubernetes/properties/namespace/maxLength',
+                keyword: 'maxLength',
+                params: { limit: 63 },
+                message: 'must NOT have more than 63 characters',
+                schema: 63,
+                parentSchema: schema11.properties.kubernetes.properties.namespace,
+                data: data50,
+              };
+              if (vErrors === null) {
+                vErrors = [err119];
+              } else {
+                vErrors.push(err119);
+              }
+              errors++;
+            }
+            if (!pattern6.test(data50)) {
+              const err120 = {
+                instancePath: instancePath + '/kubernetes/namespace',
+                schemaPath: '#/properties/kubernetes/properties/namespace/pattern',
+                keyword: 'pattern',
+                params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+                message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
+                schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                parentSchema: schema11.properties.kubernetes.properties.namespace,
+                data: data50,
+              };
+              if (vErrors === null) {
+                vErrors = [err120];
+              } else {
+                vErrors.push(err120);
+              }
+              errors++;
+            }
+          } else {
+            const err121 = {
+              instancePath: instancePath + '/kubernetes/namespace',
+              schemaPath: '#/properties/kubernetes/properties/namespace/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.kubernetes.properties.namespace.type,
+              parentSchema: schema11.properties.kubernetes.properties.namespace,
+              data: data50,
+            };
+            if (vErrors === null) {
+              vErrors = [err121];
+            } else {
+              vErrors.push(err121);
+            }
+            errors++;
+          }
+        }
+        if (data49['service-account'] !== undefined) {
+          let data51 = data49['service-account'];
+          if (typeof data51 === 'string') {
+            if (func3(data51) > 253) {
+              const err122 = {
                 instancePath: instancePath + '/kubernetes/service-account',
                 schemaPath: '#/properties/kubernetes/properties/service-account/maxLength',
                 keyword: 'maxLength',
@@ -3171,17 +3339,17 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties.kubernetes.properties['service-account'],
-                data: data48,
+                data: data51,
               };
               if (vErrors === null) {
-                vErrors = [err115];
+                vErrors = [err122];
               } else {
-                vErrors.push(err115);
+                vErrors.push(err122);
               }
               errors++;
             }
-            if (!pattern7.test(data48)) {
-              const err116 = {
+            if (!pattern7.test(data51)) {
+              const err123 = {
                 instancePath: instancePath + '/kubernetes/service-account',
                 schemaPath: '#/properties/kubernetes/properties/service-account/pattern',
                 keyword: 'pattern',
@@ -3194,17 +3362,17 @@ function validate10(
                   '"',
                 schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
                 parentSchema: schema11.properties.kubernetes.properties['service-account'],
-                data: data48,
+                data: data51,
               };
               if (vErrors === null) {
-                vErrors = [err116];
+                vErrors = [err123];
               } else {
-                vErrors.push(err116);
+                vErrors.push(err123);
               }
               errors++;
             }
           } else {
-            const err117 = {
+            const err124 = {
               instancePath: instancePath + '/kubernetes/service-account',
               schemaPath: '#/properties/kubernetes/properties/service-account/type',
               keyword: 'type',
@@ -3212,21 +3380,21 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.kubernetes.properties['service-account'].type,
               parentSchema: schema11.properties.kubernetes.properties['service-account'],
-              data: data48,
+              data: data51,
             };
             if (vErrors === null) {
-              vErrors = [err117];
+              vErrors = [err124];
             } else {
-              vErrors.push(err117);
+              vErrors.push(err124);
             }
             errors++;
           }
         }
-        if (data46['build-service-account'] !== undefined) {
-          let data49 = data46['build-service-account'];
-          if (typeof data49 === 'string') {
-            if (func3(data49) > 253) {
-              const err118 = {
+        if (data49['build-service-account'] !== undefined) {
+          let data52 = data49['build-service-account'];
+          if (typeof data52 === 'string') {
+            if (func3(data52) > 253) {
+              const err125 = {
                 instancePath: instancePath + '/kubernetes/build-service-account',
                 schemaPath: '#/properties/kubernetes/properties/build-service-account/maxLength',
                 keyword: 'maxLength',
@@ -3234,17 +3402,17 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties.kubernetes.properties['build-service-account'],
-                data: data49,
+                data: data52,
               };
               if (vErrors === null) {
-                vErrors = [err118];
+                vErrors = [err125];
               } else {
-                vErrors.push(err118);
+                vErrors.push(err125);
               }
               errors++;
             }
-            if (!pattern7.test(data49)) {
-              const err119 = {
+            if (!pattern7.test(data52)) {
+              const err126 = {
                 instancePath: instancePath + '/kubernetes/build-service-account',
                 schemaPath: '#/properties/kubernetes/properties/build-service-account/pattern',
                 keyword: 'pattern',
@@ -3257,17 +3425,17 @@ function validate10(
                   '"',
                 schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
                 parentSchema: schema11.properties.kubernetes.properties['build-service-account'],
-                data: data49,
+                data: data52,
               };
               if (vErrors === null) {
-                vErrors = [err119];
+                vErrors = [err126];
               } else {
-                vErrors.push(err119);
+                vErrors.push(err126);
               }
               errors++;
             }
           } else {
-            const err120 = {
+            const err127 = {
               instancePath: instancePath + '/kubernetes/build-service-account',
               schemaPath: '#/properties/kubernetes/properties/build-service-account/type',
               keyword: 'type',
@@ -3275,25 +3443,25 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.kubernetes.properties['build-service-account'].type,
               parentSchema: schema11.properties.kubernetes.properties['build-service-account'],
-              data: data49,
+              data: data52,
             };
             if (vErrors === null) {
-              vErrors = [err120];
+              vErrors = [err127];
             } else {
-              vErrors.push(err120);
+              vErrors.push(err127);
             }
             errors++;
           }
         }
-        if (data46['target-namespaces'] !== undefined) {
-          let data50 = data46['target-namespaces'];
-          if (Array.isArray(data50)) {
-            const len3 = data50.length;
+        if (data49['target-namespaces'] !== undefined) {
+          let data53 = data49['target-namespaces'];
+          if (Array.isArray(data53)) {
+            const len3 = data53.length;
             for (let i4 = 0; i4 < len3; i4++) {
-              let data51 = data50[i4];
-              if (typeof data51 === 'string') {
-                if (func3(data51) > 63) {
-                  const err121 = {
+              let data54 = data53[i4];
+              if (typeof data54 === 'string') {
+                if (func3(data54) > 63) {
+                  const err128 = {
                     instancePath: instancePath + '/kubernetes/target-namespaces/' + i4,
                     schemaPath:
                       '#/properties/kubernetes/properties/target-namespaces/items/maxLength',
@@ -3303,17 +3471,17 @@ function validate10(
                     schema: 63,
                     parentSchema:
                       schema11.properties.kubernetes.properties['target-namespaces'].items,
-                    data: data51,
+                    data: data54,
                   };
                   if (vErrors === null) {
-                    vErrors = [err121];
+                    vErrors = [err128];
                   } else {
-                    vErrors.push(err121);
+                    vErrors.push(err128);
                   }
                   errors++;
                 }
-                if (!pattern6.test(data51)) {
-                  const err122 = {
+                if (!pattern6.test(data54)) {
+                  const err129 = {
                     instancePath: instancePath + '/kubernetes/target-namespaces/' + i4,
                     schemaPath:
                       '#/properties/kubernetes/properties/target-namespaces/items/pattern',
@@ -3323,17 +3491,17 @@ function validate10(
                     schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
                     parentSchema:
                       schema11.properties.kubernetes.properties['target-namespaces'].items,
-                    data: data51,
+                    data: data54,
                   };
                   if (vErrors === null) {
-                    vErrors = [err122];
+                    vErrors = [err129];
                   } else {
-                    vErrors.push(err122);
+                    vErrors.push(err129);
                   }
                   errors++;
                 }
               } else {
-                const err123 = {
+                const err130 = {
                   instancePath: instancePath + '/kubernetes/target-namespaces/' + i4,
                   schemaPath: '#/properties/kubernetes/properties/target-namespaces/items/type',
                   keyword: 'type',
@@ -3342,28 +3510,28 @@ function validate10(
                   schema: schema11.properties.kubernetes.properties['target-namespaces'].items.type,
                   parentSchema:
                     schema11.properties.kubernetes.properties['target-namespaces'].items,
-                  data: data51,
+                  data: data54,
                 };
                 if (vErrors === null) {
-                  vErrors = [err123];
+                  vErrors = [err130];
                 } else {
-                  vErrors.push(err123);
+                  vErrors.push(err130);
                 }
                 errors++;
               }
             }
-            let i5 = data50.length;
+            let i5 = data53.length;
             let j1;
             if (i5 > 1) {
               const indices1 = {};
               for (; i5--;) {
-                let item1 = data50[i5];
+                let item1 = data53[i5];
                 if (typeof item1 !== 'string') {
                   continue;
                 }
                 if (typeof indices1[item1] == 'number') {
                   j1 = indices1[item1];
-                  const err124 = {
+                  const err131 = {
                     instancePath: instancePath + '/kubernetes/target-namespaces',
                     schemaPath: '#/properties/kubernetes/properties/target-namespaces/uniqueItems',
                     keyword: 'uniqueItems',
@@ -3376,12 +3544,12 @@ function validate10(
                       ' are identical)',
                     schema: true,
                     parentSchema: schema11.properties.kubernetes.properties['target-namespaces'],
-                    data: data50,
+                    data: data53,
                   };
                   if (vErrors === null) {
-                    vErrors = [err124];
+                    vErrors = [err131];
                   } else {
-                    vErrors.push(err124);
+                    vErrors.push(err131);
                   }
                   errors++;
                   break;
@@ -3390,7 +3558,7 @@ function validate10(
               }
             }
           } else {
-            const err125 = {
+            const err132 = {
               instancePath: instancePath + '/kubernetes/target-namespaces',
               schemaPath: '#/properties/kubernetes/properties/target-namespaces/type',
               keyword: 'type',
@@ -3398,18 +3566,18 @@ function validate10(
               message: 'must be array',
               schema: schema11.properties.kubernetes.properties['target-namespaces'].type,
               parentSchema: schema11.properties.kubernetes.properties['target-namespaces'],
-              data: data50,
+              data: data53,
             };
             if (vErrors === null) {
-              vErrors = [err125];
+              vErrors = [err132];
             } else {
-              vErrors.push(err125);
+              vErrors.push(err132);
             }
             errors++;
           }
         }
       } else {
-        const err126 = {
+        const err133 = {
           instancePath: instancePath + '/kubernetes',
           schemaPath: '#/properties/kubernetes/type',
           keyword: 'type',
@@ -3417,20 +3585,20 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties.kubernetes.type,
           parentSchema: schema11.properties.kubernetes,
-          data: data46,
+          data: data49,
         };
         if (vErrors === null) {
-          vErrors = [err126];
+          vErrors = [err133];
         } else {
-          vErrors.push(err126);
+          vErrors.push(err133);
         }
         errors++;
       }
     }
     if (data.launchjobs !== undefined) {
-      let data52 = data.launchjobs;
-      if (data52 && typeof data52 == 'object' && !Array.isArray(data52)) {
-        for (const key6 in data52) {
+      let data55 = data.launchjobs;
+      if (data55 && typeof data55 == 'object' && !Array.isArray(data55)) {
+        for (const key6 in data55) {
           if (!(
             key6 === 'heartbeat-seconds' ||
             key6 === 'stale-after-seconds' ||
@@ -3438,7 +3606,7 @@ function validate10(
             key6 === 'max-source-bytes' ||
             key6 === 'max-source-entries'
           )) {
-            const err127 = {
+            const err134 = {
               instancePath: instancePath + '/launchjobs',
               schemaPath: '#/properties/launchjobs/additionalProperties',
               keyword: 'additionalProperties',
@@ -3446,145 +3614,6 @@ function validate10(
               message: 'must NOT have additional properties',
               schema: false,
               parentSchema: schema11.properties.launchjobs,
-              data: data52,
-            };
-            if (vErrors === null) {
-              vErrors = [err127];
-            } else {
-              vErrors.push(err127);
-            }
-            errors++;
-          }
-        }
-        if (data52['heartbeat-seconds'] !== undefined) {
-          let data53 = data52['heartbeat-seconds'];
-          if (!(typeof data53 == 'number' && !(data53 % 1) && !isNaN(data53) && isFinite(data53))) {
-            const err128 = {
-              instancePath: instancePath + '/launchjobs/heartbeat-seconds',
-              schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/type',
-              keyword: 'type',
-              params: { type: 'integer' },
-              message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['heartbeat-seconds'].type,
-              parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
-              data: data53,
-            };
-            if (vErrors === null) {
-              vErrors = [err128];
-            } else {
-              vErrors.push(err128);
-            }
-            errors++;
-          }
-          if (typeof data53 == 'number' && isFinite(data53)) {
-            if (data53 > 3600 || isNaN(data53)) {
-              const err129 = {
-                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
-                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/maximum',
-                keyword: 'maximum',
-                params: { comparison: '<=', limit: 3600 },
-                message: 'must be <= 3600',
-                schema: 3600,
-                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
-                data: data53,
-              };
-              if (vErrors === null) {
-                vErrors = [err129];
-              } else {
-                vErrors.push(err129);
-              }
-              errors++;
-            }
-            if (data53 < 1 || isNaN(data53)) {
-              const err130 = {
-                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
-                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 1 },
-                message: 'must be >= 1',
-                schema: 1,
-                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
-                data: data53,
-              };
-              if (vErrors === null) {
-                vErrors = [err130];
-              } else {
-                vErrors.push(err130);
-              }
-              errors++;
-            }
-          }
-        }
-        if (data52['stale-after-seconds'] !== undefined) {
-          let data54 = data52['stale-after-seconds'];
-          if (!(typeof data54 == 'number' && !(data54 % 1) && !isNaN(data54) && isFinite(data54))) {
-            const err131 = {
-              instancePath: instancePath + '/launchjobs/stale-after-seconds',
-              schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/type',
-              keyword: 'type',
-              params: { type: 'integer' },
-              message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['stale-after-seconds'].type,
-              parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
-              data: data54,
-            };
-            if (vErrors === null) {
-              vErrors = [err131];
-            } else {
-              vErrors.push(err131);
-            }
-            errors++;
-          }
-          if (typeof data54 == 'number' && isFinite(data54)) {
-            if (data54 > 86400 || isNaN(data54)) {
-              const err132 = {
-                instancePath: instancePath + '/launchjobs/stale-after-seconds',
-                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/maximum',
-                keyword: 'maximum',
-                params: { comparison: '<=', limit: 86400 },
-                message: 'must be <= 86400',
-                schema: 86400,
-                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
-                data: data54,
-              };
-              if (vErrors === null) {
-                vErrors = [err132];
-              } else {
-                vErrors.push(err132);
-              }
-              errors++;
-            }
-            if (data54 < 3 || isNaN(data54)) {
-              const err133 = {
-                instancePath: instancePath + '/launchjobs/stale-after-seconds',
-                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 3 },
-                message: 'must be >= 3',
-                schema: 3,
-                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
-                data: data54,
-              };
-              if (vErrors === null) {
-                vErrors = [err133];
-              } else {
-                vErrors.push(err133);
-              }
-              errors++;
-            }
-          }
-        }
-        if (data52['ttl-seconds-after-finished'] !== undefined) {
-          let data55 = data52['ttl-seconds-after-finished'];
-          if (!(typeof data55 == 'number' && !(data55 % 1) && !isNaN(data55) && isFinite(data55))) {
-            const err134 = {
-              instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
-              schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/type',
-              keyword: 'type',
-              params: { type: 'integer' },
-              message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'].type,
-              parentSchema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
               data: data55,
             };
             if (vErrors === null) {
@@ -3594,58 +3623,55 @@ function validate10(
             }
             errors++;
           }
-          if (typeof data55 == 'number' && isFinite(data55)) {
-            if (data55 < 0 || isNaN(data55)) {
-              const err135 = {
-                instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
-                schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 0 },
-                message: 'must be >= 0',
-                schema: 0,
-                parentSchema:
-                  schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
-                data: data55,
-              };
-              if (vErrors === null) {
-                vErrors = [err135];
-              } else {
-                vErrors.push(err135);
-              }
-              errors++;
-            }
-          }
         }
-        if (data52['max-source-bytes'] !== undefined) {
-          let data56 = data52['max-source-bytes'];
+        if (data55['heartbeat-seconds'] !== undefined) {
+          let data56 = data55['heartbeat-seconds'];
           if (!(typeof data56 == 'number' && !(data56 % 1) && !isNaN(data56) && isFinite(data56))) {
-            const err136 = {
-              instancePath: instancePath + '/launchjobs/max-source-bytes',
-              schemaPath: '#/properties/launchjobs/properties/max-source-bytes/type',
+            const err135 = {
+              instancePath: instancePath + '/launchjobs/heartbeat-seconds',
+              schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/type',
               keyword: 'type',
               params: { type: 'integer' },
               message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['max-source-bytes'].type,
-              parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+              schema: schema11.properties.launchjobs.properties['heartbeat-seconds'].type,
+              parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
               data: data56,
             };
             if (vErrors === null) {
-              vErrors = [err136];
+              vErrors = [err135];
             } else {
-              vErrors.push(err136);
+              vErrors.push(err135);
             }
             errors++;
           }
           if (typeof data56 == 'number' && isFinite(data56)) {
-            if (data56 < 1048576 || isNaN(data56)) {
+            if (data56 > 3600 || isNaN(data56)) {
+              const err136 = {
+                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
+                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/maximum',
+                keyword: 'maximum',
+                params: { comparison: '<=', limit: 3600 },
+                message: 'must be <= 3600',
+                schema: 3600,
+                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
+                data: data56,
+              };
+              if (vErrors === null) {
+                vErrors = [err136];
+              } else {
+                vErrors.push(err136);
+              }
+              errors++;
+            }
+            if (data56 < 1 || isNaN(data56)) {
               const err137 = {
-                instancePath: instancePath + '/launchjobs/max-source-bytes',
-                schemaPath: '#/properties/launchjobs/properties/max-source-bytes/minimum',
+                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
+                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/minimum',
                 keyword: 'minimum',
-                params: { comparison: '>=', limit: 1048576 },
-                message: 'must be >= 1048576',
-                schema: 1048576,
-                parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+                params: { comparison: '>=', limit: 1 },
+                message: 'must be >= 1',
+                schema: 1,
+                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
                 data: data56,
               };
               if (vErrors === null) {
@@ -3657,17 +3683,17 @@ function validate10(
             }
           }
         }
-        if (data52['max-source-entries'] !== undefined) {
-          let data57 = data52['max-source-entries'];
+        if (data55['stale-after-seconds'] !== undefined) {
+          let data57 = data55['stale-after-seconds'];
           if (!(typeof data57 == 'number' && !(data57 % 1) && !isNaN(data57) && isFinite(data57))) {
             const err138 = {
-              instancePath: instancePath + '/launchjobs/max-source-entries',
-              schemaPath: '#/properties/launchjobs/properties/max-source-entries/type',
+              instancePath: instancePath + '/launchjobs/stale-after-seconds',
+              schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/type',
               keyword: 'type',
               params: { type: 'integer' },
               message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['max-source-entries'].type,
-              parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+              schema: schema11.properties.launchjobs.properties['stale-after-seconds'].type,
+              parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
               data: data57,
             };
             if (vErrors === null) {
@@ -3678,15 +3704,15 @@ function validate10(
             errors++;
           }
           if (typeof data57 == 'number' && isFinite(data57)) {
-            if (data57 < 1 || isNaN(data57)) {
+            if (data57 > 86400 || isNaN(data57)) {
               const err139 = {
-                instancePath: instancePath + '/launchjobs/max-source-entries',
-                schemaPath: '#/properties/launchjobs/properties/max-source-entries/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 1 },
-                message: 'must be >= 1',
-                schema: 1,
-                parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+                instancePath: instancePath + '/launchjobs/stale-after-seconds',
+                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/maximum',
+                keyword: 'maximum',
+                params: { comparison: '<=', limit: 86400 },
+                message: 'must be <= 86400',
+                schema: 86400,
+                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
                 data: data57,
               };
               if (vErrors === null) {
@@ -3696,10 +3722,152 @@ function validate10(
               }
               errors++;
             }
+            if (data57 < 3 || isNaN(data57)) {
+              const err140 = {
+                instancePath: instancePath + '/launchjobs/stale-after-seconds',
+                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 3 },
+                message: 'must be >= 3',
+                schema: 3,
+                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
+                data: data57,
+              };
+              if (vErrors === null) {
+                vErrors = [err140];
+              } else {
+                vErrors.push(err140);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data55['ttl-seconds-after-finished'] !== undefined) {
+          let data58 = data55['ttl-seconds-after-finished'];
+          if (!(typeof data58 == 'number' && !(data58 % 1) && !isNaN(data58) && isFinite(data58))) {
+            const err141 = {
+              instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
+              schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'].type,
+              parentSchema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
+              data: data58,
+            };
+            if (vErrors === null) {
+              vErrors = [err141];
+            } else {
+              vErrors.push(err141);
+            }
+            errors++;
+          }
+          if (typeof data58 == 'number' && isFinite(data58)) {
+            if (data58 < 0 || isNaN(data58)) {
+              const err142 = {
+                instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
+                schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 0 },
+                message: 'must be >= 0',
+                schema: 0,
+                parentSchema:
+                  schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
+                data: data58,
+              };
+              if (vErrors === null) {
+                vErrors = [err142];
+              } else {
+                vErrors.push(err142);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data55['max-source-bytes'] !== undefined) {
+          let data59 = data55['max-source-bytes'];
+          if (!(typeof data59 == 'number' && !(data59 % 1) && !isNaN(data59) && isFinite(data59))) {
+            const err143 = {
+              instancePath: instancePath + '/launchjobs/max-source-bytes',
+              schemaPath: '#/properties/launchjobs/properties/max-source-bytes/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['max-source-bytes'].type,
+              parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+              data: data59,
+            };
+            if (vErrors === null) {
+              vErrors = [err143];
+            } else {
+              vErrors.push(err143);
+            }
+            errors++;
+          }
+          if (typeof data59 == 'number' && isFinite(data59)) {
+            if (data59 < 1048576 || isNaN(data59)) {
+              const err144 = {
+                instancePath: instancePath + '/launchjobs/max-source-bytes',
+                schemaPath: '#/properties/launchjobs/properties/max-source-bytes/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 1048576 },
+                message: 'must be >= 1048576',
+                schema: 1048576,
+                parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+                data: data59,
+              };
+              if (vErrors === null) {
+                vErrors = [err144];
+              } else {
+                vErrors.push(err144);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data55['max-source-entries'] !== undefined) {
+          let data60 = data55['max-source-entries'];
+          if (!(typeof data60 == 'number' && !(data60 % 1) && !isNaN(data60) && isFinite(data60))) {
+            const err145 = {
+              instancePath: instancePath + '/launchjobs/max-source-entries',
+              schemaPath: '#/properties/launchjobs/properties/max-source-entries/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['max-source-entries'].type,
+              parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+              data: data60,
+            };
+            if (vErrors === null) {
+              vErrors = [err145];
+            } else {
+              vErrors.push(err145);
+            }
+            errors++;
+          }
+          if (typeof data60 == 'number' && isFinite(data60)) {
+            if (data60 < 1 || isNaN(data60)) {
+              const err146 = {
+                instancePath: instancePath + '/launchjobs/max-source-entries',
+                schemaPath: '#/properties/launchjobs/properties/max-source-entries/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 1 },
+                message: 'must be >= 1',
+                schema: 1,
+                parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+                data: data60,
+              };
+              if (vErrors === null) {
+                vErrors = [err146];
+              } else {
+                vErrors.push(err146);
+              }
+              errors++;
+            }
           }
         }
       } else {
-        const err140 = {
+        const err147 = {
           instancePath: instancePath + '/launchjobs',
           schemaPath: '#/properties/launchjobs/type',
           keyword: 'type',
@@ -3707,24 +3875,24 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties.launchjobs.type,
           parentSchema: schema11.properties.launchjobs,
-          data: data52,
+          data: data55,
         };
         if (vErrors === null) {
-          vErrors = [err140];
+          vErrors = [err147];
         } else {
-          vErrors.push(err140);
+          vErrors.push(err147);
         }
         errors++;
       }
     }
     if (data['run-templates'] !== undefined) {
-      let data58 = data['run-templates'];
-      if (data58 && typeof data58 == 'object' && !Array.isArray(data58)) {
-        for (const key7 in data58) {
-          const _errs195 = errors;
+      let data61 = data['run-templates'];
+      if (data61 && typeof data61 == 'object' && !Array.isArray(data61)) {
+        for (const key7 in data61) {
+          const _errs204 = errors;
           if (typeof key7 === 'string') {
             if (func3(key7) > 253) {
-              const err141 = {
+              const err148 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/maxLength',
                 keyword: 'maxLength',
@@ -3736,14 +3904,14 @@ function validate10(
                 propertyName: key7,
               };
               if (vErrors === null) {
-                vErrors = [err141];
+                vErrors = [err148];
               } else {
-                vErrors.push(err141);
+                vErrors.push(err148);
               }
               errors++;
             }
             if (func3(key7) < 1) {
-              const err142 = {
+              const err149 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/minLength',
                 keyword: 'minLength',
@@ -3755,16 +3923,16 @@ function validate10(
                 propertyName: key7,
               };
               if (vErrors === null) {
-                vErrors = [err142];
+                vErrors = [err149];
               } else {
-                vErrors.push(err142);
+                vErrors.push(err149);
               }
               errors++;
             }
           }
-          var valid33 = _errs195 === errors;
+          var valid33 = _errs204 === errors;
           if (!valid33) {
-            const err143 = {
+            const err150 = {
               instancePath: instancePath + '/run-templates',
               schemaPath: '#/properties/run-templates/propertyNames',
               keyword: 'propertyNames',
@@ -3772,27 +3940,27 @@ function validate10(
               message: 'property name must be valid',
               schema: schema11.properties['run-templates'].propertyNames,
               parentSchema: schema11.properties['run-templates'],
-              data: data58,
+              data: data61,
             };
             if (vErrors === null) {
-              vErrors = [err143];
+              vErrors = [err150];
             } else {
-              vErrors.push(err143);
+              vErrors.push(err150);
             }
             errors++;
           }
         }
-        for (const key8 in data58) {
-          let data59 = data58[key8];
-          if (data59 && typeof data59 == 'object' && !Array.isArray(data59)) {
-            for (const key9 in data59) {
+        for (const key8 in data61) {
+          let data62 = data61[key8];
+          if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
+            for (const key9 in data62) {
               if (!(
                 key9 === 'apiVersion' ||
                 key9 === 'kind' ||
                 key9 === 'metadata' ||
                 key9 === 'spec'
               )) {
-                const err144 = {
+                const err151 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -3804,20 +3972,20 @@ function validate10(
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties['run-templates'].additionalProperties,
-                  data: data59,
+                  data: data62,
                 };
                 if (vErrors === null) {
-                  vErrors = [err144];
+                  vErrors = [err151];
                 } else {
-                  vErrors.push(err144);
+                  vErrors.push(err151);
                 }
                 errors++;
               }
             }
-            if (data59.apiVersion !== undefined) {
-              let data60 = data59.apiVersion;
-              if (typeof data60 !== 'string') {
-                const err145 = {
+            if (data62.apiVersion !== undefined) {
+              let data63 = data62.apiVersion;
+              if (typeof data63 !== 'string') {
+                const err152 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -3833,17 +4001,17 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data60,
+                  data: data63,
                 };
                 if (vErrors === null) {
-                  vErrors = [err145];
+                  vErrors = [err152];
                 } else {
-                  vErrors.push(err145);
+                  vErrors.push(err152);
                 }
                 errors++;
               }
-              if (!(data60 === 'batch/v1')) {
-                const err146 = {
+              if (!(data63 === 'batch/v1')) {
+                const err153 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -3863,20 +4031,20 @@ function validate10(
                       .enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data60,
+                  data: data63,
                 };
                 if (vErrors === null) {
-                  vErrors = [err146];
+                  vErrors = [err153];
                 } else {
-                  vErrors.push(err146);
+                  vErrors.push(err153);
                 }
                 errors++;
               }
             }
-            if (data59.kind !== undefined) {
-              let data61 = data59.kind;
-              if (typeof data61 !== 'string') {
-                const err147 = {
+            if (data62.kind !== undefined) {
+              let data64 = data62.kind;
+              if (typeof data64 !== 'string') {
+                const err154 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -3891,17 +4059,17 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data61,
+                  data: data64,
                 };
                 if (vErrors === null) {
-                  vErrors = [err147];
+                  vErrors = [err154];
                 } else {
-                  vErrors.push(err147);
+                  vErrors.push(err154);
                 }
                 errors++;
               }
-              if (!(data61 === 'Job')) {
-                const err148 = {
+              if (!(data64 === 'Job')) {
+                const err155 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -3920,22 +4088,22 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data61,
+                  data: data64,
                 };
                 if (vErrors === null) {
-                  vErrors = [err148];
+                  vErrors = [err155];
                 } else {
-                  vErrors.push(err148);
+                  vErrors.push(err155);
                 }
                 errors++;
               }
             }
-            if (data59.metadata !== undefined) {
-              let data62 = data59.metadata;
-              if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
-                for (const key10 in data62) {
+            if (data62.metadata !== undefined) {
+              let data65 = data62.metadata;
+              if (data65 && typeof data65 == 'object' && !Array.isArray(data65)) {
+                for (const key10 in data65) {
                   if (!(key10 === 'labels' || key10 === 'annotations')) {
-                    const err149 = {
+                    const err156 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -3950,23 +4118,23 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata,
-                      data: data62,
+                      data: data65,
                     };
                     if (vErrors === null) {
-                      vErrors = [err149];
+                      vErrors = [err156];
                     } else {
-                      vErrors.push(err149);
+                      vErrors.push(err156);
                     }
                     errors++;
                   }
                 }
-                if (data62.labels !== undefined) {
-                  let data63 = data62.labels;
-                  if (data63 && typeof data63 == 'object' && !Array.isArray(data63)) {
-                    for (const key11 in data63) {
-                      let data64 = data63[key11];
-                      if (typeof data64 !== 'string') {
-                        const err150 = {
+                if (data65.labels !== undefined) {
+                  let data66 = data65.labels;
+                  if (data66 && typeof data66 == 'object' && !Array.isArray(data66)) {
+                    for (const key11 in data66) {
+                      let data67 = data66[key11];
+                      if (typeof data67 !== 'string') {
+                        const err157 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -3984,18 +4152,18 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.labels.additionalProperties,
-                          data: data64,
+                          data: data67,
                         };
                         if (vErrors === null) {
-                          vErrors = [err150];
+                          vErrors = [err157];
                         } else {
-                          vErrors.push(err150);
+                          vErrors.push(err157);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err151 = {
+                    const err158 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -4012,23 +4180,23 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.labels,
-                      data: data63,
+                      data: data66,
                     };
                     if (vErrors === null) {
-                      vErrors = [err151];
+                      vErrors = [err158];
                     } else {
-                      vErrors.push(err151);
+                      vErrors.push(err158);
                     }
                     errors++;
                   }
                 }
-                if (data62.annotations !== undefined) {
-                  let data65 = data62.annotations;
-                  if (data65 && typeof data65 == 'object' && !Array.isArray(data65)) {
-                    for (const key12 in data65) {
-                      let data66 = data65[key12];
-                      if (typeof data66 !== 'string') {
-                        const err152 = {
+                if (data65.annotations !== undefined) {
+                  let data68 = data65.annotations;
+                  if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
+                    for (const key12 in data68) {
+                      let data69 = data68[key12];
+                      if (typeof data69 !== 'string') {
+                        const err159 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -4046,18 +4214,18 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.annotations.additionalProperties,
-                          data: data66,
+                          data: data69,
                         };
                         if (vErrors === null) {
-                          vErrors = [err152];
+                          vErrors = [err159];
                         } else {
-                          vErrors.push(err152);
+                          vErrors.push(err159);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err153 = {
+                    const err160 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -4074,18 +4242,18 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.annotations,
-                      data: data65,
+                      data: data68,
                     };
                     if (vErrors === null) {
-                      vErrors = [err153];
+                      vErrors = [err160];
                     } else {
-                      vErrors.push(err153);
+                      vErrors.push(err160);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err154 = {
+                const err161 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -4101,75 +4269,75 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.metadata,
-                  data: data62,
+                  data: data65,
                 };
                 if (vErrors === null) {
-                  vErrors = [err154];
+                  vErrors = [err161];
                 } else {
-                  vErrors.push(err154);
+                  vErrors.push(err161);
                 }
                 errors++;
               }
             }
-            if (data59.spec !== undefined) {
-              let data67 = data59.spec;
-              const _errs227 = errors;
-              const _errs228 = errors;
-              const _errs229 = errors;
+            if (data62.spec !== undefined) {
+              let data70 = data62.spec;
+              const _errs236 = errors;
+              const _errs237 = errors;
+              const _errs238 = errors;
               let valid40 = false;
-              const _errs230 = errors;
-              if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+              const _errs239 = errors;
+              if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
                 let missing4;
-                if (data67.selector === undefined && (missing4 = 'selector')) {
-                  const err155 = {};
+                if (data70.selector === undefined && (missing4 = 'selector')) {
+                  const err162 = {};
                   if (vErrors === null) {
-                    vErrors = [err155];
+                    vErrors = [err162];
                   } else {
-                    vErrors.push(err155);
+                    vErrors.push(err162);
                   }
                   errors++;
                 }
               }
-              var _valid3 = _errs230 === errors;
+              var _valid3 = _errs239 === errors;
               valid40 = valid40 || _valid3;
               if (!valid40) {
-                const _errs231 = errors;
-                if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
+                const _errs240 = errors;
+                if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
                   let missing5;
-                  if (data67.suspend === undefined && (missing5 = 'suspend')) {
-                    const err156 = {};
+                  if (data70.suspend === undefined && (missing5 = 'suspend')) {
+                    const err163 = {};
                     if (vErrors === null) {
-                      vErrors = [err156];
+                      vErrors = [err163];
                     } else {
-                      vErrors.push(err156);
+                      vErrors.push(err163);
                     }
                     errors++;
                   }
                 }
-                var _valid3 = _errs231 === errors;
+                var _valid3 = _errs240 === errors;
                 valid40 = valid40 || _valid3;
               }
               if (!valid40) {
-                const err157 = {};
+                const err164 = {};
                 if (vErrors === null) {
-                  vErrors = [err157];
+                  vErrors = [err164];
                 } else {
-                  vErrors.push(err157);
+                  vErrors.push(err164);
                 }
                 errors++;
               } else {
-                errors = _errs229;
+                errors = _errs238;
                 if (vErrors !== null) {
-                  if (_errs229) {
-                    vErrors.length = _errs229;
+                  if (_errs238) {
+                    vErrors.length = _errs238;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              var valid39 = _errs228 === errors;
+              var valid39 = _errs237 === errors;
               if (valid39) {
-                const err158 = {
+                const err165 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -4183,31 +4351,31 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.not,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data67,
+                  data: data70,
                 };
                 if (vErrors === null) {
-                  vErrors = [err158];
+                  vErrors = [err165];
                 } else {
-                  vErrors.push(err158);
+                  vErrors.push(err165);
                 }
                 errors++;
               } else {
-                errors = _errs227;
+                errors = _errs236;
                 if (vErrors !== null) {
-                  if (_errs227) {
-                    vErrors.length = _errs227;
+                  if (_errs236) {
+                    vErrors.length = _errs236;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
-                if (data67.template !== undefined) {
-                  let data68 = data67.template;
-                  if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
-                    for (const key13 in data68) {
+              if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
+                if (data70.template !== undefined) {
+                  let data71 = data70.template;
+                  if (data71 && typeof data71 == 'object' && !Array.isArray(data71)) {
+                    for (const key13 in data71) {
                       if (!(key13 === 'metadata' || key13 === 'spec')) {
-                        const err159 = {
+                        const err166 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -4222,22 +4390,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template,
-                          data: data68,
+                          data: data71,
                         };
                         if (vErrors === null) {
-                          vErrors = [err159];
+                          vErrors = [err166];
                         } else {
-                          vErrors.push(err159);
+                          vErrors.push(err166);
                         }
                         errors++;
                       }
                     }
-                    if (data68.metadata !== undefined) {
-                      let data69 = data68.metadata;
-                      if (data69 && typeof data69 == 'object' && !Array.isArray(data69)) {
-                        for (const key14 in data69) {
+                    if (data71.metadata !== undefined) {
+                      let data72 = data71.metadata;
+                      if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
+                        for (const key14 in data72) {
                           if (!(key14 === 'labels' || key14 === 'annotations')) {
-                            const err160 = {
+                            const err167 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -4252,23 +4420,23 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata,
-                              data: data69,
+                              data: data72,
                             };
                             if (vErrors === null) {
-                              vErrors = [err160];
+                              vErrors = [err167];
                             } else {
-                              vErrors.push(err160);
+                              vErrors.push(err167);
                             }
                             errors++;
                           }
                         }
-                        if (data69.labels !== undefined) {
-                          let data70 = data69.labels;
-                          if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
-                            for (const key15 in data70) {
-                              let data71 = data70[key15];
-                              if (typeof data71 !== 'string') {
-                                const err161 = {
+                        if (data72.labels !== undefined) {
+                          let data73 = data72.labels;
+                          if (data73 && typeof data73 == 'object' && !Array.isArray(data73)) {
+                            for (const key15 in data73) {
+                              let data74 = data73[key15];
+                              if (typeof data74 !== 'string') {
+                                const err168 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -4288,18 +4456,18 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.labels.additionalProperties,
-                                  data: data71,
+                                  data: data74,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err161];
+                                  vErrors = [err168];
                                 } else {
-                                  vErrors.push(err161);
+                                  vErrors.push(err168);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err162 = {
+                            const err169 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -4317,23 +4485,23 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties.labels,
-                              data: data70,
+                              data: data73,
                             };
                             if (vErrors === null) {
-                              vErrors = [err162];
+                              vErrors = [err169];
                             } else {
-                              vErrors.push(err162);
+                              vErrors.push(err169);
                             }
                             errors++;
                           }
                         }
-                        if (data69.annotations !== undefined) {
-                          let data72 = data69.annotations;
-                          if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
-                            for (const key16 in data72) {
-                              let data73 = data72[key16];
-                              if (typeof data73 !== 'string') {
-                                const err163 = {
+                        if (data72.annotations !== undefined) {
+                          let data75 = data72.annotations;
+                          if (data75 && typeof data75 == 'object' && !Array.isArray(data75)) {
+                            for (const key16 in data75) {
+                              let data76 = data75[key16];
+                              if (typeof data76 !== 'string') {
+                                const err170 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -4353,18 +4521,18 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.annotations.additionalProperties,
-                                  data: data73,
+                                  data: data76,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err163];
+                                  vErrors = [err170];
                                 } else {
-                                  vErrors.push(err163);
+                                  vErrors.push(err170);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err164 = {
+                            const err171 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -4383,18 +4551,18 @@ function validate10(
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties
                                   .annotations,
-                              data: data72,
+                              data: data75,
                             };
                             if (vErrors === null) {
-                              vErrors = [err164];
+                              vErrors = [err171];
                             } else {
-                              vErrors.push(err164);
+                              vErrors.push(err171);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err165 = {
+                        const err172 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -4411,24 +4579,24 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.metadata,
-                          data: data69,
+                          data: data72,
                         };
                         if (vErrors === null) {
-                          vErrors = [err165];
+                          vErrors = [err172];
                         } else {
-                          vErrors.push(err165);
+                          vErrors.push(err172);
                         }
                         errors++;
                       }
                     }
-                    if (data68.spec !== undefined) {
-                      let data74 = data68.spec;
-                      if (data74 && typeof data74 == 'object' && !Array.isArray(data74)) {
-                        if (data74.containers !== undefined) {
-                          let data75 = data74.containers;
-                          if (Array.isArray(data75)) {
-                            if (data75.length > 1) {
-                              const err166 = {
+                    if (data71.spec !== undefined) {
+                      let data77 = data71.spec;
+                      if (data77 && typeof data77 == 'object' && !Array.isArray(data77)) {
+                        if (data77.containers !== undefined) {
+                          let data78 = data77.containers;
+                          if (Array.isArray(data78)) {
+                            if (data78.length > 1) {
+                              const err173 = {
                                 instancePath:
                                   instancePath +
                                   '/run-templates/' +
@@ -4444,75 +4612,75 @@ function validate10(
                                   schema11.properties['run-templates'].additionalProperties
                                     .properties.spec.properties.template.properties.spec.properties
                                     .containers,
-                                data: data75,
+                                data: data78,
                               };
                               if (vErrors === null) {
-                                vErrors = [err166];
+                                vErrors = [err173];
                               } else {
-                                vErrors.push(err166);
+                                vErrors.push(err173);
                               }
                               errors++;
                             }
-                            const len4 = data75.length;
+                            const len4 = data78.length;
                             for (let i6 = 0; i6 < len4; i6++) {
-                              let data76 = data75[i6];
-                              const _errs263 = errors;
-                              const _errs264 = errors;
-                              const _errs265 = errors;
+                              let data79 = data78[i6];
+                              const _errs272 = errors;
+                              const _errs273 = errors;
+                              const _errs274 = errors;
                               let valid50 = false;
-                              const _errs266 = errors;
-                              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                              const _errs275 = errors;
+                              if (data79 && typeof data79 == 'object' && !Array.isArray(data79)) {
                                 let missing6;
-                                if (data76.command === undefined && (missing6 = 'command')) {
-                                  const err167 = {};
+                                if (data79.command === undefined && (missing6 = 'command')) {
+                                  const err174 = {};
                                   if (vErrors === null) {
-                                    vErrors = [err167];
+                                    vErrors = [err174];
                                   } else {
-                                    vErrors.push(err167);
+                                    vErrors.push(err174);
                                   }
                                   errors++;
                                 }
                               }
-                              var _valid4 = _errs266 === errors;
+                              var _valid4 = _errs275 === errors;
                               valid50 = valid50 || _valid4;
                               if (!valid50) {
-                                const _errs267 = errors;
-                                if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
+                                const _errs276 = errors;
+                                if (data79 && typeof data79 == 'object' && !Array.isArray(data79)) {
                                   let missing7;
-                                  if (data76.args === undefined && (missing7 = 'args')) {
-                                    const err168 = {};
+                                  if (data79.args === undefined && (missing7 = 'args')) {
+                                    const err175 = {};
                                     if (vErrors === null) {
-                                      vErrors = [err168];
+                                      vErrors = [err175];
                                     } else {
-                                      vErrors.push(err168);
+                                      vErrors.push(err175);
                                     }
                                     errors++;
                                   }
                                 }
-                                var _valid4 = _errs267 === errors;
+                                var _valid4 = _errs276 === errors;
                                 valid50 = valid50 || _valid4;
                               }
                               if (!valid50) {
-                                const err169 = {};
+                                const err176 = {};
                                 if (vErrors === null) {
-                                  vErrors = [err169];
+                                  vErrors = [err176];
                                 } else {
-                                  vErrors.push(err169);
+                                  vErrors.push(err176);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs265;
+                                errors = _errs274;
                                 if (vErrors !== null) {
-                                  if (_errs265) {
-                                    vErrors.length = _errs265;
+                                  if (_errs274) {
+                                    vErrors.length = _errs274;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              var valid49 = _errs264 === errors;
+                              var valid49 = _errs273 === errors;
                               if (valid49) {
-                                const err170 = {
+                                const err177 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -4532,29 +4700,29 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data76,
+                                  data: data79,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err170];
+                                  vErrors = [err177];
                                 } else {
-                                  vErrors.push(err170);
+                                  vErrors.push(err177);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs263;
+                                errors = _errs272;
                                 if (vErrors !== null) {
-                                  if (_errs263) {
-                                    vErrors.length = _errs263;
+                                  if (_errs272) {
+                                    vErrors.length = _errs272;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              if (data76 && typeof data76 == 'object' && !Array.isArray(data76)) {
-                                if (data76.image !== undefined) {
-                                  let data77 = data76.image;
-                                  if (typeof data77 !== 'string') {
-                                    const err171 = {
+                              if (data79 && typeof data79 == 'object' && !Array.isArray(data79)) {
+                                if (data79.image !== undefined) {
+                                  let data80 = data79.image;
+                                  if (typeof data80 !== 'string') {
+                                    const err178 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
@@ -4575,17 +4743,17 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data77,
+                                      data: data80,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err171];
+                                      vErrors = [err178];
                                     } else {
-                                      vErrors.push(err171);
+                                      vErrors.push(err178);
                                     }
                                     errors++;
                                   }
-                                  if (!(data77 === '${image_uri}')) {
-                                    const err172 = {
+                                  if (!(data80 === '${image_uri}')) {
+                                    const err179 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
@@ -4611,18 +4779,18 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data77,
+                                      data: data80,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err172];
+                                      vErrors = [err179];
                                     } else {
-                                      vErrors.push(err172);
+                                      vErrors.push(err179);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err173 = {
+                                const err180 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -4642,18 +4810,18 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data76,
+                                  data: data79,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err173];
+                                  vErrors = [err180];
                                 } else {
-                                  vErrors.push(err173);
+                                  vErrors.push(err180);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err174 = {
+                            const err181 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -4671,18 +4839,18 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data75,
+                              data: data78,
                             };
                             if (vErrors === null) {
-                              vErrors = [err174];
+                              vErrors = [err181];
                             } else {
-                              vErrors.push(err174);
+                              vErrors.push(err181);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err175 = {
+                        const err182 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -4699,18 +4867,18 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.spec,
-                          data: data74,
+                          data: data77,
                         };
                         if (vErrors === null) {
-                          vErrors = [err175];
+                          vErrors = [err182];
                         } else {
-                          vErrors.push(err175);
+                          vErrors.push(err182);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err176 = {
+                    const err183 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -4727,18 +4895,18 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties.spec
                           .properties.template,
-                      data: data68,
+                      data: data71,
                     };
                     if (vErrors === null) {
-                      vErrors = [err176];
+                      vErrors = [err183];
                     } else {
-                      vErrors.push(err176);
+                      vErrors.push(err183);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err177 = {
+                const err184 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -4753,18 +4921,18 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data67,
+                  data: data70,
                 };
                 if (vErrors === null) {
-                  vErrors = [err177];
+                  vErrors = [err184];
                 } else {
-                  vErrors.push(err177);
+                  vErrors.push(err184);
                 }
                 errors++;
               }
             }
           } else {
-            const err178 = {
+            const err185 = {
               instancePath:
                 instancePath + '/run-templates/' + key8.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/run-templates/additionalProperties/type',
@@ -4773,18 +4941,18 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties['run-templates'].additionalProperties.type,
               parentSchema: schema11.properties['run-templates'].additionalProperties,
-              data: data59,
+              data: data62,
             };
             if (vErrors === null) {
-              vErrors = [err178];
+              vErrors = [err185];
             } else {
-              vErrors.push(err178);
+              vErrors.push(err185);
             }
             errors++;
           }
         }
       } else {
-        const err179 = {
+        const err186 = {
           instancePath: instancePath + '/run-templates',
           schemaPath: '#/properties/run-templates/type',
           keyword: 'type',
@@ -4792,18 +4960,18 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['run-templates'].type,
           parentSchema: schema11.properties['run-templates'],
-          data: data58,
+          data: data61,
         };
         if (vErrors === null) {
-          vErrors = [err179];
+          vErrors = [err186];
         } else {
-          vErrors.push(err179);
+          vErrors.push(err186);
         }
         errors++;
       }
     }
   } else {
-    const err180 = {
+    const err187 = {
       instancePath,
       schemaPath: '#/type',
       keyword: 'type',
@@ -4814,9 +4982,9 @@ function validate10(
       data,
     };
     if (vErrors === null) {
-      vErrors = [err180];
+      vErrors = [err187];
     } else {
-      vErrors.push(err180);
+      vErrors.push(err187);
     }
     errors++;
   }
