@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The images the cluster profile builds with podman and pushes to the default profile's open
-# registry: pause, the kaniko executor, agent-node and demo-base. Sourced by
+# registry: pause, the kaniko executor, crane (the build pods' push step), agent-node and demo-base. Sourced by
 # scripts/testenv.d/cluster.sh, which defines CSTATE and the image references.
 
 # --- images ------------------------------------------------------------------------------------------
@@ -80,6 +80,30 @@ c_images() {
   cp "$root/images/kaniko/Dockerfile" "$ctx/Dockerfile"
   want="$(cat "$ctx/executor" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
   c_image "$C_KANIKO_IMAGE" "$ctx" "$want"
+
+  # crane: the push step of build pods (images/crane), from the Go module proxy like kaniko.
+  local cmod="$root/images/crane" cwant
+  cwant="$(cat "$cmod/go.mod" "$cmod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
+  mkdir -p "$CRANE_BIN"
+  exec 7>"$CRANE_BIN/.lock"
+  flock 7
+  if [[ ! -x "$CRANE_BIN/crane" || "$(cat "$CRANE_BIN/.stamp" 2>/dev/null)" != "$cwant" ]]; then
+    csay "building crane from the Go module proxy (log: $CSTATE/logs/crane-build.log)"
+    (cd "$cmod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
+      -ldflags "-s -w" -o "$CRANE_BIN/crane.tmp" github.com/google/go-containerregistry/cmd/crane) \
+      >"$CSTATE/logs/crane-build.log" 2>&1 || cdie "building crane failed; log: $CSTATE/logs/crane-build.log"
+    mv -f "$CRANE_BIN/crane.tmp" "$CRANE_BIN/crane"
+    echo "$cwant" >"$CRANE_BIN/.stamp"
+  fi
+  exec 7>&-
+  ctx="$CSTATE/data/image-crane"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/ssl/certs"
+  cp "$CRANE_BIN/crane" "$ctx/crane"
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/ssl/certs/ca-certificates.crt"
+  cp "$cmod/Dockerfile" "$ctx/Dockerfile"
+  want="$(cat "$ctx/crane" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
+  c_image "$C_CRANE_IMAGE" "$ctx" "$want"
 
   # agent-node: this machine's node binary and its libraries (images/agent-node).
   local node lib

@@ -15,6 +15,10 @@ export interface ClusterEnv extends TestEnv {
   node: string;
   /** The kaniko executor image built here and pushed to the open test registry. */
   kanikoImage: string;
+  /** crane (images/crane), the build pods' push step, built here likewise. */
+  craneImage: string;
+  /** Debian's busybox (sh, grep, ...) FROM scratch, in the open registry (images/demo-base). */
+  demoBaseImage: string;
   /** Host directory under which hostPath PersistentVolumes are made. */
   pvDir: string;
   kubectl: string;
@@ -46,6 +50,8 @@ export function loadClusterEnv(): ClusterEnv {
     clusterKubeconfig: env.TESTENV_CLUSTER_KUBECONFIG!,
     node: env.TESTENV_CLUSTER_NODE!,
     kanikoImage: env.TESTENV_CLUSTER_KANIKO_IMAGE!,
+    craneImage: env.TESTENV_CLUSTER_CRANE_IMAGE!,
+    demoBaseImage: env.TESTENV_CLUSTER_DEMO_BASE_IMAGE!,
     pvDir: env.TESTENV_CLUSTER_PV_DIR!,
     kubectl: env.TESTENV_KUBECTL!,
   };
@@ -91,4 +97,9 @@ export async function registryDigest(
     },
   });
   return res.ok ? (res.headers.get('docker-content-digest') ?? undefined) : undefined;
+}
+
+/** The digest in the push container's termination message (crane's `<ref>@sha256:...`). */
+export function pushedDigest(message: string | undefined): string | undefined {
+  return /@(sha256:[a-f0-9]{64})\s*$/.exec(message ?? '')?.[1];
 }

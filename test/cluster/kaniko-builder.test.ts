@@ -91,6 +91,7 @@ function configText(repository: string): string {
     `  destination: ${env.registry}/${repository}`,
     `  build-context-store: s3://${bucket}/contexts`,
     `  kaniko-image: ${env.kanikoImage}`,
+    `  kaniko-push-image: ${env.craneImage}`,
     '  build-timeout-seconds: 240',
     `  kaniko-config: ${JSON.stringify(kanikoConfig)}`,
     `kubernetes: {namespace: ${namespace}, build-service-account: default}`,

@@ -18,6 +18,7 @@ import { parseContextStore, parseDestination, type ContextStore } from '@launch-
 import {
   followBuildJob,
   kanikoContainerStatus,
+  pushContainerStatus,
 } from '../../packages/runtime/src/builders/kaniko/job-watch.js';
 import { buildKanikoJob } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import { uniqueName } from '../integration/testenv.js';
@@ -25,6 +26,7 @@ import {
   clusterKubeConfig,
   createNamespace,
   loadClusterEnv,
+  pushedDigest,
   registryDigest,
   type ClusterEnv,
 } from './cluster-env.js';
@@ -120,6 +122,7 @@ async function runBuildJob(input: RunInput) {
     namespace,
     settings: {
       kanikoImage: env.kanikoImage,
+      kanikoPushImage: env.craneImage,
       kanikoConfig: input.config,
       buildTimeoutSeconds: input.timeoutSeconds ?? 300,
     },
@@ -197,10 +200,13 @@ test(
     if (outcome.status !== 'succeeded') {
       throw new Error(`build failed: ${JSON.stringify(outcome)}\n${await podLog(name)}`);
     }
-    const message = kanikoContainerStatus(outcome.pod)?.state?.terminated?.message?.trim();
-    expect(message).toMatch(/^sha256:[a-f0-9]{64}$/);
-    expect(await registryDigest(env.registry, repository, 'v1')).toBe(message);
-    expect(await podLog(name)).toContain('Pushed');
+    const digest = pushedDigest(pushContainerStatus(outcome.pod)?.state?.terminated?.message);
+    expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(await registryDigest(env.registry, repository, 'v1')).toBe(digest);
+    // kaniko built without pushing; the push step pushed.
+    expect(await podLog(name)).toContain(
+      'Skipping push to container registry due to --no-push flag',
+    );
     await deleteJob(name);
   },
   TIMEOUT,
@@ -256,8 +262,8 @@ test(
     if (outcome.status !== 'succeeded') {
       throw new Error(`build failed: ${JSON.stringify(outcome)}\n${await podLog(name)}`);
     }
-    const message = kanikoContainerStatus(outcome.pod)?.state?.terminated?.message?.trim();
-    expect(await registryDigest(env.registry, repository, 'v1')).toBe(message);
+    const digest = pushedDigest(pushContainerStatus(outcome.pod)?.state?.terminated?.message);
+    expect(await registryDigest(env.registry, repository, 'v1')).toBe(digest);
     await deleteJob(name);
     await core.deleteNamespacedPersistentVolumeClaim({ namespace, name });
     await core.deletePersistentVolume({ name });

@@ -446,7 +446,7 @@ export const agentConfigSchema: Record<string, unknown> = {
       properties: {
         namespace: {
           description:
-            "Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.",
+            "Namespace of the agent, where build Jobs and their push credential Secrets are created. Defaults to the pod's own namespace.",
           type: 'string',
           pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
           maxLength: 63,

@@ -195,7 +195,7 @@ export interface LaunchAgentConfig {
    */
   kubernetes?: {
     /**
-     * Namespace of the agent, where build Jobs and their ConfigMaps are created. Defaults to the pod's own namespace.
+     * Namespace of the agent, where build Jobs and their push credential Secrets are created. Defaults to the pod's own namespace.
      */
     namespace?: string;
     /**

@@ -30,7 +30,7 @@ export interface AccessNeeds {
 
 /**
  * What the agent does in its own namespace (work its LaunchJob queue, run jobs and kaniko
- * builds, create and delete the ConfigMaps kaniko needs) and in each target namespace (run
+ * builds, create and delete the per-build push credential Secrets) and in each target namespace (run
  * jobs): the chart's Role, as access requirements.
  */
 export function requiredAccess(needs: AccessNeeds): {
@@ -56,8 +56,8 @@ export function requiredAccess(needs: AccessNeeds): {
   ];
   if (needs.kaniko) {
     own.push(
-      { verb: 'create', group: '', resource: 'configmaps' },
-      { verb: 'delete', group: '', resource: 'configmaps' },
+      { verb: 'create', group: '', resource: 'secrets' },
+      { verb: 'delete', group: '', resource: 'secrets' },
     );
   }
   return { own, target: JOB_RUNNING };
