@@ -30,6 +30,7 @@ import { OciRegistry } from '../../packages/runtime/src/registries/oci-registry.
 import { RegistryCredentials } from '../../packages/runtime/src/registries/registry.js';
 import { uniqueName } from '../integration/testenv.js';
 import {
+  clusterBuilderConfig,
   clusterKubeConfig,
   createNamespace,
   loadClusterEnv,
@@ -122,44 +123,17 @@ function dockerConfigSecret(name: string, host: string, user: string, password: 
 }
 
 function configText(repository: string, dockerConfigSecretName: string | undefined): string {
-  const kanikoConfig = {
-    spec: {
-      template: {
-        spec: {
-          hostNetwork: true,
-          containers: [
-            {
-              name: 'kaniko',
-              args: [
-                `--insecure-registry=${env.registry}`,
-                `--insecure-registry=${env.authRegistry}`,
-              ],
-              env: [
-                { name: 'S3_ENDPOINT', value: env.awsEndpoint },
-                { name: 'S3_FORCE_PATH_STYLE', value: 'true' },
-                { name: 'AWS_ACCESS_KEY_ID', value: 'testing' },
-                { name: 'AWS_SECRET_ACCESS_KEY', value: 'testing' },
-              ],
-            },
-          ],
-        },
-      },
-    },
-  };
-  return [
-    'builder:',
-    '  type: kaniko',
-    `  destination: ${env.authRegistry}/${repository}`,
-    `  build-context-store: s3://${bucket}/contexts`,
-    `  kaniko-image: ${env.kanikoImage}`,
-    `  kaniko-push-image: ${env.craneImage}`,
-    '  pull-docker-config-secret: pull-only',
-    ...(dockerConfigSecretName ? [`  docker-config-secret: ${dockerConfigSecretName}`] : []),
-    '  build-timeout-seconds: 360',
-    `  kaniko-config: ${JSON.stringify(kanikoConfig)}`,
-    `kubernetes: {namespace: ${namespace}, build-service-account: default}`,
-    '',
-  ].join('\n');
+  return clusterBuilderConfig({
+    destination: `${env.authRegistry}/${repository}`,
+    bucket,
+    namespace,
+    kanikoArgs: [`--insecure-registry=${env.registry}`, `--insecure-registry=${env.authRegistry}`],
+    timeoutSeconds: 360,
+    builderLines: [
+      'pull-docker-config-secret: pull-only',
+      ...(dockerConfigSecretName ? [`docker-config-secret: ${dockerConfigSecretName}`] : []),
+    ],
+  });
 }
 
 /** The file at `name` in the image's last layer, read from the authenticating registry. */

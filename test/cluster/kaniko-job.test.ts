@@ -23,9 +23,11 @@ import {
 import { buildKanikoJob } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
 import { uniqueName } from '../integration/testenv.js';
 import {
+  clusterKanikoConfig,
   clusterKubeConfig,
   createNamespace,
   loadClusterEnv,
+  motoS3Env,
   pushedDigest,
   registryDigest,
   type ClusterEnv,
@@ -76,33 +78,10 @@ function contextTarGz(files: Record<string, string>): Buffer {
 
 /** What a user of this environment puts in builder.kaniko-config. */
 function kanikoConfig(extraEnv: k8s.V1EnvVar[] = []): Record<string, unknown> {
-  return {
-    spec: {
-      template: {
-        spec: {
-          hostNetwork: true,
-          containers: [
-            {
-              name: 'kaniko',
-              args: ['--insecure', `--insecure-registry=${env.registry}`],
-              env: extraEnv,
-            },
-          ],
-        },
-      },
-    },
-  };
+  return clusterKanikoConfig(['--insecure', `--insecure-registry=${env.registry}`], extraEnv);
 }
 
-function s3Env(endpoint = env.awsEndpoint): k8s.V1EnvVar[] {
-  return [
-    { name: 'S3_ENDPOINT', value: endpoint },
-    { name: 'S3_FORCE_PATH_STYLE', value: 'true' },
-    { name: 'AWS_ACCESS_KEY_ID', value: 'testing' },
-    { name: 'AWS_SECRET_ACCESS_KEY', value: 'testing' },
-    { name: 'AWS_REGION', value: env.awsRegion },
-  ];
-}
+const s3Env = motoS3Env;
 
 interface RunInput {
   name: string;
