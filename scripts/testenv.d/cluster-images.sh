@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The images the cluster profile builds with podman and pushes to the default profile's open
-# registry: pause, the kaniko executor, agent-node and demo-base. Sourced by
+# registry: pause, the kaniko executor, crane (the build pods' push step), agent-node and demo-base. Sourced by
 # scripts/testenv.d/cluster.sh, which defines CSTATE and the image references.
 
 # --- images ------------------------------------------------------------------------------------------
@@ -35,6 +35,25 @@ c_image() { # reference context-dir stamp-content
   echo "$want" >"$stamp"
 }
 
+# Builds a static Go program from a module in images/ (its go.mod/go.sum pin it; sources from the
+# Go module proxy) into the shared tool cache, unless the stamp says it is there already. The
+# cache is shared by every clone: one build at a time (fd 7, released after it).
+c_go_tool() { # module-dir bin-dir binary-name package ldflags what log-name
+  local mod=$1 bin=$2 name=$3 pkg=$4 ldflags=$5 what=$6 log="$CSTATE/logs/$7.log" want
+  want="$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
+  mkdir -p "$bin"
+  exec 7>"$bin/.lock"
+  flock 7
+  if [[ ! -x "$bin/$name" || "$(cat "$bin/.stamp" 2>/dev/null)" != "$want" ]]; then
+    csay "building $what from the Go module proxy (log: $log)"
+    (cd "$mod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
+      -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg") >"$log" 2>&1 || cdie "building $what failed; log: $log"
+    mv -f "$bin/$name.tmp" "$bin/$name"
+    echo "$want" >"$bin/.stamp"
+  fi
+  exec 7>&-
+}
+
 c_images() {
   local root="$TESTENV_ROOT" ctx want
   # pause: a static Go binary (images/pause), no module dependencies.
@@ -50,26 +69,13 @@ c_images() {
   c_image "$C_PAUSE_IMAGE" "$ctx" "$want"
 
   # kaniko: the executor from the Go module proxy, laid out like the upstream image.
-  local kmod="$root/images/kaniko" kin kwant
+  local kmod="$root/images/kaniko" kin
   kin="$(awk '$1 == "require" && $2 == "github.com/GoogleContainerTools/kaniko" { print $3 }' "$kmod/go.mod")"
   [[ "$kin" == "$KANIKO_VERSION" ]] ||
     cdie "images/kaniko/go.mod requires kaniko $kin, versions.env says KANIKO_VERSION=$KANIKO_VERSION"
-  kwant="$(cat "$kmod/go.mod" "$kmod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
-  # The tool cache is shared by every clone: one build at a time (fd 7, released after it).
-  mkdir -p "$KANIKO_BIN"
-  exec 7>"$KANIKO_BIN/.lock"
-  flock 7
-  if [[ ! -x "$KANIKO_BIN/executor" || "$(cat "$KANIKO_BIN/.stamp" 2>/dev/null)" != "$kwant" ]]; then
-    csay "building the kaniko executor $KANIKO_VERSION from the Go module proxy (several minutes; log: $CSTATE/logs/kaniko-build.log)"
-    mkdir -p "$KANIKO_BIN"
-    (cd "$kmod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
-      -ldflags "-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$KANIKO_VERSION" \
-      -o "$KANIKO_BIN/executor.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor) \
-      >"$CSTATE/logs/kaniko-build.log" 2>&1 || cdie "building kaniko failed; log: $CSTATE/logs/kaniko-build.log"
-    mv -f "$KANIKO_BIN/executor.tmp" "$KANIKO_BIN/executor"
-    echo "$kwant" >"$KANIKO_BIN/.stamp"
-  fi
-  exec 7>&-
+  c_go_tool "$kmod" "$KANIKO_BIN" executor github.com/GoogleContainerTools/kaniko/cmd/executor \
+    "-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$KANIKO_VERSION" \
+    "the kaniko executor $KANIKO_VERSION (several minutes)" kaniko-build
   ctx="$CSTATE/data/image-kaniko"
   rm -rf "$ctx"
   mkdir -p "$ctx/ssl/certs" "$ctx/docker"
@@ -80,6 +86,19 @@ c_images() {
   cp "$root/images/kaniko/Dockerfile" "$ctx/Dockerfile"
   want="$(cat "$ctx/executor" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
   c_image "$C_KANIKO_IMAGE" "$ctx" "$want"
+
+  # crane: the push step of build pods (images/crane), from the Go module proxy like kaniko.
+  local cmod="$root/images/crane"
+  c_go_tool "$cmod" "$CRANE_BIN" crane github.com/google/go-containerregistry/cmd/crane "-s -w" \
+    "crane $C_CRANE_VERSION" crane-build
+  ctx="$CSTATE/data/image-crane"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/ssl/certs"
+  cp "$CRANE_BIN/crane" "$ctx/crane"
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/ssl/certs/ca-certificates.crt"
+  cp "$cmod/Dockerfile" "$ctx/Dockerfile"
+  want="$(cat "$ctx/crane" "$ctx/Dockerfile" | sha256sum | cut -c1-16)"
+  c_image "$C_CRANE_IMAGE" "$ctx" "$want"
 
   # agent-node: this machine's node binary and its libraries (images/agent-node).
   local node lib

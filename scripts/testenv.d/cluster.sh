@@ -19,7 +19,7 @@
 # (Debian's, own config/socket/root, native snapshotter, runc, CNI from containernetworking-plugins)
 # and a kubelet on its CRI (cgroupfs, no QoS cgroups, no swap check). Node name: `localhost` (the
 # kubelet refuses a loopback node IP; the API server reaches it by hostname instead, for logs/exec).
-# The pause image (images/pause) and the kaniko executor (images/kaniko) are built here and pushed
+# The pause image (images/pause), the kaniko executor (images/kaniko) and crane (images/crane) are built here and pushed
 # to the default profile's open registry; containerd pulls from it over plain HTTP.
 
 CSTATE="$STATE/cluster"
@@ -46,6 +46,10 @@ C_NODE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/agent-node:$(node --version 2>/de
 # scripts/demo's base image (images/demo-base): Debian's busybox-static, FROM scratch.
 C_DEMO_BASE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/demo-base:busybox-static"
 KANIKO_BIN="$TOOLS_CACHE/go/kaniko-$KANIKO_VERSION"
+# crane, the kaniko build pods' push step (images/crane pins its version).
+C_CRANE_VERSION="$(awk '$1 == "require" && $2 == "github.com/google/go-containerregistry" { print $3 }' "$TESTENV_ROOT/images/crane/go.mod")"
+C_CRANE_IMAGE="127.0.0.1:$PORT_REGISTRY/testenv/crane:$C_CRANE_VERSION"
+CRANE_BIN="$TOOLS_CACHE/go/crane-$C_CRANE_VERSION"
 
 C_COMPONENTS=(etcd kube-apiserver apiserver-forward registry-forward containerd kube-controller-manager kube-scheduler kubelet)
 
@@ -335,6 +339,7 @@ export TESTENV_CLUSTER_STATE=$(q "$CSTATE")
 export TESTENV_CLUSTER_KUBECONFIG=$(q "$CSTATE/kubeconfig")
 export TESTENV_CLUSTER_NODE=$(q "$C_NODE")
 export TESTENV_CLUSTER_KANIKO_IMAGE=$(q "$C_KANIKO_IMAGE")
+export TESTENV_CLUSTER_CRANE_IMAGE=$(q "$C_CRANE_IMAGE")
 export TESTENV_CLUSTER_PAUSE_IMAGE=$(q "$C_PAUSE_IMAGE")
 export TESTENV_CLUSTER_NODE_IMAGE=$(q "$C_NODE_IMAGE")
 export TESTENV_CLUSTER_APISERVER_FROM_PODS=$(q "$C_GATEWAY:$PORT_C_APISERVER")

@@ -79,13 +79,14 @@ describe("migrate-values output renders with this chart's helm template", () => 
     const manifests = await convertAndRender('eks-irsa.yaml');
     const accounts = manifests.filter((m) => m.kind === 'ServiceAccount');
     expect(accounts.length).toBe(2);
-    for (const account of accounts) {
-      expect(account.metadata.namespace).toBe('launch');
-      expect(account.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(
-        'arn:aws:iam::123456789012:role/launch-agent',
-      );
-    }
+    for (const account of accounts) expect(account.metadata.namespace).toBe('launch');
     const agentAccount = accounts.find((a) => !a.metadata.name.endsWith('-build'))!;
+    expect(agentAccount.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(
+      'arn:aws:iam::123456789012:role/launch-agent',
+    );
+    // Build pods never get the agent's role: they push with tokens the agent mints.
+    const buildAccount = accounts.find((a) => a.metadata.name.endsWith('-build'))!;
+    expect(buildAccount.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBeUndefined();
     expect(agentAccount.metadata.annotations?.['example.com/owner']).toBe('ml-platform');
     const pod = (one(manifests, 'Deployment') as Any).spec.template;
     expect(pod.metadata.labels.team).toBe('ml-platform');

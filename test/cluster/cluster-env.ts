@@ -15,6 +15,10 @@ export interface ClusterEnv extends TestEnv {
   node: string;
   /** The kaniko executor image built here and pushed to the open test registry. */
   kanikoImage: string;
+  /** crane (images/crane), the build pods' push step, built here likewise. */
+  craneImage: string;
+  /** Debian's busybox (sh, grep, ...) FROM scratch, in the open registry (images/demo-base). */
+  demoBaseImage: string;
   /** Host directory under which hostPath PersistentVolumes are made. */
   pvDir: string;
   kubectl: string;
@@ -46,6 +50,8 @@ export function loadClusterEnv(): ClusterEnv {
     clusterKubeconfig: env.TESTENV_CLUSTER_KUBECONFIG!,
     node: env.TESTENV_CLUSTER_NODE!,
     kanikoImage: env.TESTENV_CLUSTER_KANIKO_IMAGE!,
+    craneImage: env.TESTENV_CLUSTER_CRANE_IMAGE!,
+    demoBaseImage: env.TESTENV_CLUSTER_DEMO_BASE_IMAGE!,
     pvDir: env.TESTENV_CLUSTER_PV_DIR!,
     kubectl: env.TESTENV_KUBECTL!,
   };
@@ -91,4 +97,68 @@ export async function registryDigest(
     },
   });
   return res.ok ? (res.headers.get('docker-content-digest') ?? undefined) : undefined;
+}
+
+/** The digest in the push container's termination message (crane's `<ref>@sha256:...`). */
+export function pushedDigest(message: string | undefined): string | undefined {
+  return /@(sha256:[a-f0-9]{64})\s*$/.exec(message ?? '')?.[1];
+}
+
+/**
+ * builder.kaniko-config for this environment, as a user would write it: hostNetwork (the
+ * registries and moto listen on 127.0.0.1 of this machine, which the pod bridge cannot reach),
+ * the given kaniko args (plain HTTP to the test registries) and moto's S3 for the context.
+ */
+export function clusterKanikoConfig(
+  args: string[],
+  containerEnv: k8s.V1EnvVar[] = motoS3Env(),
+): Record<string, unknown> {
+  return {
+    spec: {
+      template: {
+        spec: {
+          hostNetwork: true,
+          containers: [{ name: 'kaniko', args, env: containerEnv }],
+        },
+      },
+    },
+  };
+}
+
+/** What kaniko needs to read an s3:// context from moto (or from another endpoint). */
+export function motoS3Env(endpoint = loadClusterEnv().awsEndpoint): k8s.V1EnvVar[] {
+  const env = loadClusterEnv();
+  return [
+    { name: 'S3_ENDPOINT', value: endpoint },
+    { name: 'S3_FORCE_PATH_STYLE', value: 'true' },
+    { name: 'AWS_ACCESS_KEY_ID', value: 'testing' },
+    { name: 'AWS_SECRET_ACCESS_KEY', value: 'testing' },
+    { name: 'AWS_REGION', value: env.awsRegion },
+  ];
+}
+
+/** A kaniko builder config for this environment (as the agent would load it), as YAML text. */
+export function clusterBuilderConfig(options: {
+  destination: string;
+  bucket: string;
+  namespace: string;
+  kanikoArgs: string[];
+  timeoutSeconds: number;
+  /** More `builder` keys, `key: value` each. */
+  builderLines?: string[];
+}): string {
+  const env = loadClusterEnv();
+  return [
+    'builder:',
+    '  type: kaniko',
+    `  destination: ${options.destination}`,
+    `  build-context-store: s3://${options.bucket}/contexts`,
+    `  kaniko-image: ${env.kanikoImage}`,
+    `  kaniko-push-image: ${env.craneImage}`,
+    `  build-timeout-seconds: ${options.timeoutSeconds}`,
+    ...(options.builderLines ?? []).map((line) => `  ${line}`),
+    `  kaniko-config: ${JSON.stringify(clusterKanikoConfig(options.kanikoArgs))}`,
+    `kubernetes: {namespace: ${options.namespace}, build-service-account: default}`,
+    '',
+  ].join('\n');
 }

@@ -22,6 +22,7 @@ import { createKanikoBuilder } from '../../packages/runtime/src/builders/kaniko/
 import type { Registry } from '../../packages/runtime/src/registries/registry.js';
 import { uniqueName } from '../integration/testenv.js';
 import {
+  clusterBuilderConfig,
   clusterKubeConfig,
   createNamespace,
   loadClusterEnv,
@@ -58,44 +59,20 @@ function recorder(): ProgressReporter & { phases: string[]; lines: string[] } {
   } as unknown as ProgressReporter & { phases: string[]; lines: string[] };
 }
 
-/** The digest comes from the pod's termination message: the registry is never asked. */
+/** An open registry: no push credentials; the digest comes from the push container's termination message, so it is never asked. */
 const neverAsked = {
   exists: () => Promise.reject(new Error('the registry must not be asked')),
+  credentials: async () => undefined,
 } as unknown as Registry;
 
 function configText(repository: string): string {
-  const kanikoConfig = {
-    spec: {
-      template: {
-        spec: {
-          hostNetwork: true,
-          containers: [
-            {
-              name: 'kaniko',
-              args: ['--insecure=true', `--insecure-registry=${env.registry}`],
-              env: [
-                { name: 'S3_ENDPOINT', value: env.awsEndpoint },
-                { name: 'S3_FORCE_PATH_STYLE', value: 'true' },
-                { name: 'AWS_ACCESS_KEY_ID', value: 'testing' },
-                { name: 'AWS_SECRET_ACCESS_KEY', value: 'testing' },
-              ],
-            },
-          ],
-        },
-      },
-    },
-  };
-  return [
-    'builder:',
-    '  type: kaniko',
-    `  destination: ${env.registry}/${repository}`,
-    `  build-context-store: s3://${bucket}/contexts`,
-    `  kaniko-image: ${env.kanikoImage}`,
-    '  build-timeout-seconds: 240',
-    `  kaniko-config: ${JSON.stringify(kanikoConfig)}`,
-    `kubernetes: {namespace: ${namespace}, build-service-account: default}`,
-    '',
-  ].join('\n');
+  return clusterBuilderConfig({
+    destination: `${env.registry}/${repository}`,
+    bucket,
+    namespace,
+    kanikoArgs: ['--insecure=true', `--insecure-registry=${env.registry}`],
+    timeoutSeconds: 240,
+  });
 }
 
 async function build(repository: string, files: Record<string, string>) {

@@ -20,6 +20,7 @@ import {
   AcrRegistry,
   ACR_TOKEN_USERNAME,
 } from '../../packages/runtime/src/registries/acr-registry.js';
+import { pushDockerConfigJson } from '../../packages/runtime/src/builders/kaniko/kaniko-credentials.js';
 import { ArtifactRegistry } from '../../packages/runtime/src/registries/artifact-registry.js';
 import { createRequire } from 'node:module';
 import { loopbackCertificate } from '../../packages/runtime/test/loopback-tls.js';
@@ -147,6 +148,14 @@ describe('Artifact Registry (local server with the REST shape of artifactregistr
       username: 'oauth2accesstoken',
       password: 'ya29.test-token',
       serveraddress: 'us-central1-docker.pkg.dev',
+    });
+    // What the kaniko push container gets in its per-build Secret.
+    expect(JSON.parse(pushDockerConfigJson(credentials))).toEqual({
+      auths: {
+        'us-central1-docker.pkg.dev': {
+          auth: Buffer.from('oauth2accesstoken:ya29.test-token').toString('base64'),
+        },
+      },
     });
   });
 
@@ -300,6 +309,14 @@ describe('ACR (local HTTPS server with the REST shape of <name>.azurecr.io)', ()
       username: ACR_TOKEN_USERNAME,
       password: refreshToken,
       serveraddress: 'myregistry.azurecr.io',
+    });
+    // What the kaniko push container gets in its per-build Secret: docker login's own form.
+    expect(JSON.parse(pushDockerConfigJson(credentials))).toEqual({
+      auths: {
+        'myregistry.azurecr.io': {
+          auth: Buffer.from(`${ACR_TOKEN_USERNAME}:${refreshToken}`).toString('base64'),
+        },
+      },
     });
   });
 });

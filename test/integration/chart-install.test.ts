@@ -164,7 +164,7 @@ const RELEASE_NAMESPACE_RULES: Rule[] = [
   ['batch', 'jobs', ['create', 'get', 'list', 'watch', 'delete']],
   ['', 'pods', ['get', 'list', 'watch']],
   ['', 'pods/log', ['get']],
-  ['', 'configmaps', ['create', 'delete']],
+  ['', 'secrets', ['create', 'delete']],
   ['launch-agent.dev', 'launchjobs', ['get', 'list', 'watch']],
   ['launch-agent.dev', 'launchjobs/status', ['update', 'patch']],
 ];

@@ -56,9 +56,9 @@ const LAUNCHJOBS: k8s.V1PolicyRule[] = [
   },
   { apiGroups: ['launch-agent.dev'], resources: ['launchjobs/status'], verbs: ['update', 'patch'] },
 ];
-const CONFIGMAPS: k8s.V1PolicyRule = {
+const SECRETS: k8s.V1PolicyRule = {
   apiGroups: [''],
-  resources: ['configmaps'],
+  resources: ['secrets'],
   verbs: ['create', 'delete'],
 };
 
@@ -71,7 +71,7 @@ test('names the missing verbs per namespace, then passes once the Role is comple
   expect(before).toHaveLength(2);
   expect(before[0]).toMatchObject({
     ok: false,
-    summary: `Kubernetes: system:serviceaccount:${ns}:${sa} may not get pods/log, get launchjobs.launch-agent.dev, list launchjobs.launch-agent.dev, watch launchjobs.launch-agent.dev, update launchjobs/status.launch-agent.dev, patch launchjobs/status.launch-agent.dev, create configmaps, delete configmaps in namespace ${ns}`,
+    summary: `Kubernetes: system:serviceaccount:${ns}:${sa} may not get pods/log, get launchjobs.launch-agent.dev, list launchjobs.launch-agent.dev, watch launchjobs.launch-agent.dev, update launchjobs/status.launch-agent.dev, patch launchjobs/status.launch-agent.dev, create secrets, delete secrets in namespace ${ns}`,
     fix: expect.stringContaining('rbac.create: true'),
   });
   // The tenant namespace: the LaunchJob queue and the run Jobs.
@@ -83,7 +83,7 @@ test('names the missing verbs per namespace, then passes once the Role is comple
     fix: expect.stringContaining(`${target} in additionalTargetNamespaces`),
   });
 
-  await grant(ns, 'rest', [LOGS, CONFIGMAPS, ...LAUNCHJOBS]);
+  await grant(ns, 'rest', [LOGS, SECRETS, ...LAUNCHJOBS]);
   await grant(target, 'jobs', [JOBS, PODS, LOGS, ...LAUNCHJOBS]);
   // The authorizer learns of new bindings through a watch: give it a few seconds.
   let after = await checkKubernetesAccess(options);

@@ -7,11 +7,17 @@
 // to suffice. Because nothing runs pods here, THE TEST PLAYS THE KUBELET AND JOB CONTROLLER: when
 // the builder's Job appears it reads the uploaded context from the store (gunzip + untar, file
 // list and bytes compared), creates the pod object the Job controller would, patches the pod's
-// status with a terminated kaniko container (termination message = the digest, or an OOMKilled /
-// Error end, or an ImagePullBackOff wait), and patches the Job's status with Complete or Failed
-// conditions. The builder sees all of it through its watches and reports success with the digest
-// or failure with the reason. Afterwards Jobs, ConfigMaps and the context object are listed to
-// show that everything was removed.
+// status with a terminated kaniko init container and a push container whose termination message
+// is `<ref>@<digest>` (or an OOMKilled / Error end, or an ImagePullBackOff wait), and patches the
+// Job's status with Complete or Failed conditions. The builder sees all of it through its watches
+// and reports success with the digest or failure with the reason. Afterwards Jobs, Secrets and
+// the context object are listed to show that everything was removed.
+//
+// Push credentials: for ECR the builder mints them through the real EcrRegistry against moto
+// (GetAuthorizationToken); the Secret the API server stored is checked. For Artifact Registry
+// and ACR the registries' token exchanges are tested against local servers with the services'
+// recorded shapes in build-registry-http.test.ts; here a registry hands the builder credentials
+// of the shape those exchanges return.
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import * as k8s from '@kubernetes/client-node';
@@ -27,9 +33,8 @@ import {
 } from '../../packages/runtime/src/builders/builder.js';
 import { createKanikoBuilder } from '../../packages/runtime/src/builders/kaniko/create-kaniko-builder.js';
 import { MANAGED_BY_LABEL } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
-import type { Registry } from '../../packages/runtime/src/registries/registry.js';
 import { gcsClient } from '../../packages/runtime/src/storage/gcs-context-store.js';
-import { playKubelet, type Ending } from './kaniko-kubelet.js';
+import { playKubelet, pushAuths, registryFor, type Ending } from './kaniko-kubelet.js';
 import {
   repoRoot,
   requireServices,
@@ -156,12 +161,6 @@ function recorder(): ProgressReporter & { phases: string[]; lines: string[] } {
   } as unknown as ProgressReporter & { phases: string[]; lines: string[] };
 }
 
-const neverAsked = {
-  exists: async () => {
-    throw new Error('the registry must not be asked: the digest comes from the pod status');
-  },
-} as unknown as Registry;
-
 interface Case {
   name: string;
   config: string;
@@ -169,23 +168,21 @@ interface Case {
   ending: Ending;
   read: (key: string) => Promise<Buffer>;
   exists: (key: string) => Promise<boolean>;
-  expectJob: (job: k8s.V1Job, configMaps: k8s.V1ConfigMap[]) => void;
+  expectJob: (job: k8s.V1Job, secrets: k8s.V1Secret[]) => void;
   expectResult: { digest: string } | { reason: RegExp; output?: RegExp };
 }
 
 function container(job: k8s.V1Job): k8s.V1Container {
-  return job.spec!.template.spec!.containers[0]!;
+  return job.spec!.template.spec!.initContainers!.find((c) => c.name === 'kaniko')!;
+}
+function pushContainer(job: k8s.V1Job): k8s.V1Container {
+  return job.spec!.template.spec!.containers.find((c) => c.name === 'push')!;
 }
 function envOf(job: k8s.V1Job) {
   return Object.fromEntries(
     (container(job).env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]),
   );
 }
-function helpers(configMaps: k8s.V1ConfigMap[]) {
-  expect(configMaps).toHaveLength(1);
-  return JSON.parse(configMaps[0]!.data!['config.json']!).credHelpers as Record<string, string>;
-}
-
 async function s3Read(key: string): Promise<Buffer> {
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `contexts/${key}` }));
   return Buffer.from(await got.Body!.transformToByteArray());
@@ -209,7 +206,7 @@ const cases: Case[] = [
     ending: { kind: 'complete' },
     read: s3Read,
     exists: s3Exists,
-    expectJob: (job, configMaps) => {
+    expectJob: (job, secrets) => {
       expect(job.spec!.activeDeadlineSeconds).toBe(900);
       // The agent's S3 endpoint (moto, from AWS_ENDPOINT_URL) goes to kaniko too, path style.
       expect(envOf(job)).toEqual({
@@ -217,18 +214,15 @@ const cases: Case[] = [
         S3_ENDPOINT: process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL,
         S3_FORCE_PATH_STYLE: 'true',
       });
-      expect(helpers(configMaps)).toEqual({
-        '123456789012.dkr.ecr.us-west-2.amazonaws.com': 'ecr-login',
-      });
+      // Minted by the agent from moto's GetAuthorizationToken: `AWS:<token>`.
+      const auths = pushAuths(job, secrets);
+      expect(Object.keys(auths)).toEqual(['123456789012.dkr.ecr.us-west-2.amazonaws.com']);
+      expect(auths['123456789012.dkr.ecr.us-west-2.amazonaws.com']).toMatch(/^AWS:.{8,}$/);
       expect(container(job).args![0]).toMatch(
         new RegExp(
           `^--context=s3://${bucket}/contexts/${plan.sourceHash}-[0-9a-f]{10}\\.tar\\.gz$`,
         ),
       );
-      expect(configMaps[0]!.metadata!.ownerReferences![0]).toMatchObject({
-        kind: 'Job',
-        name: job.metadata!.name,
-      });
     },
     expectResult: { digest: DIGEST },
   },
@@ -241,12 +235,12 @@ const cases: Case[] = [
       (await gcsClient('testenv').bucket(gcsBucket).file(`ctx/${key}`).download())[0],
     exists: async (key) =>
       (await gcsClient('testenv').bucket(gcsBucket).file(`ctx/${key}`).exists())[0],
-    expectJob: (job, configMaps) => {
+    expectJob: (job, secrets) => {
       expect(envOf(job)).toEqual({ GOOGLE_APPLICATION_CREDENTIALS: '/kaniko/secrets/key.json' });
-      expect(helpers(configMaps)).toEqual({ 'us-central1-docker.pkg.dev': 'gcr' });
-      expect(container(job).args).toContain(
-        '--cache-repo=us-central1-docker.pkg.dev/proj/repo/img/cache',
-      );
+      expect(pushAuths(job, secrets)).toEqual({
+        'us-central1-docker.pkg.dev': 'oauth2accesstoken:ya29.access',
+      });
+      expect(container(job).args).toContain('--cache=false');
     },
     expectResult: { digest: DIGEST },
   },
@@ -257,15 +251,18 @@ const cases: Case[] = [
     ending: { kind: 'oom' },
     read: (key) => azureBlob(key).downloadToBuffer(),
     exists: (key) => azureBlob(key).exists(),
-    expectJob: (job, configMaps) => {
+    expectJob: (job, secrets) => {
       expect(envOf(job)).toEqual({
         AZURE_STORAGE_ACCESS_KEY: {
           secretKeyRef: { name: 'azure-storage', key: 'AZURE_STORAGE_ACCESS_KEY' },
         },
       });
-      expect(helpers(configMaps)).toEqual({ 'myregistry.azurecr.io': 'acr-env' });
-      expect(configMaps[0]!.metadata!.namespace).toBe(ns);
-      expect(job.spec!.template.metadata!.labels!['azure.workload.identity/use']).toBe('true');
+      expect(pushAuths(job, secrets)).toEqual({
+        'myregistry.azurecr.io': '00000000-0000-0000-0000-000000000000:acr-refresh',
+      });
+      expect(secrets[0]!.metadata!.namespace).toBe(ns);
+      // The build's identity is not used for the push any more: no workload identity label.
+      expect(job.spec!.template.metadata!.labels!['azure.workload.identity/use']).toBeUndefined();
     },
     expectResult: { reason: /failed: OOMKilled: .*exit code 137/ },
   },
@@ -283,17 +280,19 @@ const cases: Case[] = [
         return false;
       }
     },
-    expectJob: (job, configMaps) => {
-      expect(configMaps).toEqual([]);
+    expectJob: (job, secrets) => {
+      expect(secrets).toEqual([]);
       expect(container(job).args![0]).toMatch(
         /^--context=tar:\/\/\/context\/builds\/[0-9a-f]{64}-[0-9a-f]{10}\.tar\.gz$/,
       );
       expect(container(job).args).toContain('--cache=false');
       expect(container(job).args).not.toContain('--cache=true');
+      expect(pushContainer(job).volumeMounts!.map((m) => m.name)).toContain('push-docker-config');
+      expect(container(job).volumeMounts!.map((m) => m.name)).not.toContain('push-docker-config');
       expect(job.spec!.template.spec!.volumes).toEqual(
         expect.arrayContaining([
           expect.objectContaining({
-            name: 'docker-config',
+            name: 'push-docker-config',
             secret: expect.objectContaining({
               secretName: 'regcred',
               items: [{ key: '.dockerconfigjson', path: 'config.json' }],
@@ -318,7 +317,7 @@ const cases: Case[] = [
     ending: { kind: 'deadline' },
     read: s3Read,
     exists: s3Exists,
-    expectJob: (_job, configMaps) => expect(configMaps).toEqual([]),
+    expectJob: (_job, secrets) => expect(secrets).toEqual([]),
     expectResult: {
       reason: /failed: DeadlineExceeded: Job was active longer than specified deadline/,
     },
@@ -358,7 +357,7 @@ describe.each(cases)('kaniko builder: $name', (c) => {
         destination,
         tag: plan.tag,
         imageReference: `${destination.reference}:${plan.tag}`,
-        registry: neverAsked,
+        registry: registryFor(c.destination),
         progress,
       })
       .then(
@@ -399,7 +398,7 @@ describe.each(cases)('kaniko builder: $name', (c) => {
         '--build-arg=MODE=test',
       ]),
     );
-    c.expectJob(seen.job, seen.configMaps);
+    c.expectJob(seen.job, seen.secrets);
     expectContext(seen.context);
 
     if ('digest' in c.expectResult) {
@@ -412,17 +411,17 @@ describe.each(cases)('kaniko builder: $name', (c) => {
     }
     expect(progress.phases).toEqual(['upload', 'build']);
 
-    // Everything the build made is gone: Job, ConfigMaps, the uploaded context.
+    // Everything the build made is gone: Job, its push credential Secret, the uploaded context.
     const jobs = await batch.listNamespacedJob({
       namespace: ns,
       labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
     });
     expect(jobs.items).toEqual([]);
-    const configMaps = await core.listNamespacedConfigMap({
+    const secrets = await core.listNamespacedSecret({
       namespace: ns,
       labelSelector: `${MANAGED_BY_LABEL}=launch-agent`,
     });
-    expect(configMaps.items).toEqual([]);
+    expect(secrets.items).toEqual([]);
     expect(await c.exists(seen.job.metadata!.annotations!['launch-agent.dev/context-key']!)).toBe(
       false,
     );
@@ -450,7 +449,7 @@ test('without the Role, creating the Job fails with HTTP 403 and the permission 
       destination: settings.builder.destination!,
       tag: plan.tag,
       imageReference: `${settings.builder.destination!.reference}:${plan.tag}`,
-      registry: neverAsked,
+      registry: registryFor('registry.example.com/team/app'),
       progress: {
         ...progress,
         phase: (name: string, detail?: string) => {

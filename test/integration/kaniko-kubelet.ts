@@ -1,14 +1,21 @@
 // Plays the Job controller and the kubelet for kaniko build Jobs in a test environment that has
-// neither: the build pod is created from the Job's template, its kaniko container is given an
-// end (a digest in the termination message, OOMKilled, Error, a deadline or an image pull that
-// never succeeds), and the Job's conditions are written as the controller would write them.
+// neither: the build pod is created from the Job's template, its kaniko init container is given
+// an end (OOMKilled, Error, a deadline or an image pull that never succeeds, or success, after
+// which the push container reports `<ref>@<digest>` in its termination message), and the Job's
+// conditions are written as the controller would write them.
 import * as k8s from '@kubernetes/client-node';
+import { parseDestination } from '@launch-agent/config';
 import { gunzipSync } from 'node:zlib';
 import {
   BUILD_ID_LABEL,
   BUILD_JOB_LABEL,
   MANAGED_BY_LABEL,
 } from '../../packages/runtime/src/builders/kaniko/kaniko-job-spec.js';
+import { EcrRegistry } from '../../packages/runtime/src/registries/ecr-registry.js';
+import {
+  RegistryCredentials,
+  type Registry,
+} from '../../packages/runtime/src/registries/registry.js';
 
 /**
  * What the uploaded tar.gz holds: regular files and their bytes. A plain ustar reader, so the
@@ -47,7 +54,8 @@ export type Ending =
 
 export interface Seen {
   job: k8s.V1Job;
-  configMaps: k8s.V1ConfigMap[];
+  /** The per-build push credential Secrets the builder created for the Job. */
+  secrets: k8s.V1Secret[];
   context: Map<string, { mode: number; bytes: Buffer }>;
 }
 
@@ -83,9 +91,11 @@ export async function playKubelet(options: {
     return jobs.items[0];
   });
   const name = job.metadata!.name!;
-  const wanted = (job.spec!.template.spec!.volumes ?? []).filter((v) => v.configMap).length;
-  const configMaps = await until('its ConfigMaps', async () => {
-    const list = await core.listNamespacedConfigMap({
+  const wanted = (job.spec!.template.spec!.volumes ?? []).filter(
+    (v) => v.secret?.secretName === `${name}-push`,
+  ).length;
+  const secrets = await until('its push credential Secret', async () => {
+    const list = await core.listNamespacedSecret({
       namespace: ns,
       labelSelector: `${BUILD_JOB_LABEL}=${name}`,
     });
@@ -113,14 +123,16 @@ export async function playKubelet(options: {
       },
     },
   });
-  const containerStatus = (state: k8s.V1ContainerState): k8s.V1ContainerStatus => ({
-    name: 'kaniko',
-    image: template.spec!.containers[0]!.image!,
+  const status = (container: k8s.V1Container, state: k8s.V1ContainerState) => ({
+    name: container.name,
+    image: container.image!,
     imageID: '',
     ready: false,
     restartCount: 0,
     state,
   });
+  const kaniko = template.spec!.initContainers!.find((c) => c.name === 'kaniko')!;
+  const push = template.spec!.containers.find((c) => c.name === 'push')!;
   // The kubelet's part: the container's end (or a wait that never ends).
   const now = new Date();
   const states: Record<Ending['kind'], k8s.V1ContainerState> = {
@@ -128,7 +140,9 @@ export async function playKubelet(options: {
       terminated: {
         exitCode: 0,
         reason: 'Completed',
-        message: `${digest}\n`,
+        // kaniko's --digest-file, deliberately not the pushed digest: the builder must read the
+        // push step's line, the digest the registry got.
+        message: `sha256:${'f'.repeat(64)}\n`,
         startedAt: now,
         finishedAt: now,
       },
@@ -159,7 +173,23 @@ export async function playKubelet(options: {
         : ending.kind === 'deadline' || ending.kind === 'image-pull'
           ? 'Pending'
           : 'Failed',
-    containerStatuses: [containerStatus(states[ending.kind])],
+    initContainerStatuses: [status(kaniko, states[ending.kind])],
+    containerStatuses: [
+      status(
+        push,
+        ending.kind === 'complete'
+          ? {
+              terminated: {
+                exitCode: 0,
+                reason: 'Completed',
+                message: `${push.args![2]}@${digest}`,
+                startedAt: now,
+                finishedAt: now,
+              },
+            }
+          : { waiting: { reason: 'PodInitializing' } },
+      ),
+    ],
   };
   await core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: ns, body: pod });
 
@@ -201,5 +231,54 @@ export async function playKubelet(options: {
           };
     await batch.replaceNamespacedJobStatus({ name, namespace: ns, body: fresh });
   }
-  return { job, configMaps, context };
+  return { job, secrets, context };
+}
+
+/** The build step (init container) or the push step of a build Job. */
+function containerNamed(job: k8s.V1Job, name: 'kaniko' | 'push'): k8s.V1Container {
+  const spec = job.spec!.template.spec!;
+  return [...(spec.initContainers ?? []), ...spec.containers].find((c) => c.name === name)!;
+}
+
+/** Never asked whether the image exists: the digest comes from the pod status. */
+export function registryFor(destination: string): Registry {
+  const host = destination.split('/')[0]!;
+  const neverAsked = async () => {
+    throw new Error('the registry must not be asked: the digest comes from the pod status');
+  };
+  if (host.includes('.dkr.ecr.')) {
+    const ecr = new EcrRegistry(parseDestination(destination).value!);
+    return { exists: neverAsked, credentials: () => ecr.credentials() } as unknown as Registry;
+  }
+  const credentials = host.endsWith('.azurecr.io')
+    ? RegistryCredentials.password(host, '00000000-0000-0000-0000-000000000000', 'acr-refresh')
+    : host.endsWith('-docker.pkg.dev')
+      ? RegistryCredentials.password(host, 'oauth2accesstoken', 'ya29.access')
+      : undefined;
+  return { exists: neverAsked, credentials: async () => credentials } as unknown as Registry;
+}
+
+/** The `auths` of the one per-build Secret, decoded, and checks that only the push step mounts it. */
+export function pushAuths(job: k8s.V1Job, secrets: k8s.V1Secret[]) {
+  expect(secrets).toHaveLength(1);
+  const secret = secrets[0]!;
+  expect(secret.type).toBe('kubernetes.io/dockerconfigjson');
+  expect(secret.metadata!.ownerReferences![0]).toMatchObject({
+    kind: 'Job',
+    name: job.metadata!.name,
+  });
+  const volume = job.spec!.template.spec!.volumes!.find(
+    (v) => v.secret?.secretName === secret.metadata!.name,
+  )!;
+  expect(containerNamed(job, 'push').volumeMounts!.map((m) => m.name)).toContain(volume.name);
+  expect(containerNamed(job, 'kaniko').volumeMounts!.map((m) => m.name)).not.toContain(volume.name);
+  const config = JSON.parse(
+    Buffer.from(secret.data!['.dockerconfigjson']!, 'base64').toString('utf8'),
+  ) as { auths: Record<string, { auth: string }> };
+  return Object.fromEntries(
+    Object.entries(config.auths).map(([host, { auth }]) => [
+      host,
+      Buffer.from(auth, 'base64').toString('utf8'),
+    ]),
+  );
 }

@@ -1,5 +1,5 @@
-// Leftovers of kaniko builds interrupted by an agent crash: Jobs labelled as ours, their Docker
-// config ConfigMaps and uploaded contexts are removed at start once older than the threshold,
+// Leftovers of kaniko builds interrupted by an agent crash: Jobs labelled as ours, their
+// per-build push credential Secrets and uploaded contexts are removed at start once older than the threshold,
 // with a token for a ServiceAccount bound to the chart's Role; younger Jobs and Jobs that are
 // not ours are left alone. The real API server sets creationTimestamp, so "older" is shown by
 // moving the cleaner's clock forward.
@@ -92,14 +92,14 @@ const OURS = {
   'app.kubernetes.io/component': 'kaniko-build',
 };
 
-test('removes our old Jobs, their ConfigMaps and contexts; leaves young and foreign ones', async () => {
+test('removes our old Jobs, their push Secrets and contexts; leaves young and foreign ones', async () => {
   const store = new S3ContextStore({ bucket, prefix: 'contexts' });
   await store.put('old.tar.gz', Buffer.from('context'));
   await store.put('other.tar.gz', Buffer.from('context'));
   await batch.createNamespacedJob({ namespace: ns, body: job('build-old', OURS, 'old.tar.gz') });
-  await core.createNamespacedConfigMap({
+  await core.createNamespacedSecret({
     namespace: ns,
-    body: { metadata: { name: 'build-old-docker-config', labels: OURS }, data: { a: 'b' } },
+    body: { metadata: { name: 'build-old-push', labels: OURS }, stringData: { a: 'b' } },
   });
   await batch.createNamespacedJob({
     namespace: ns,
@@ -108,7 +108,7 @@ test('removes our old Jobs, their ConfigMaps and contexts; leaves young and fore
 
   // Just created: younger than the threshold, so kept.
   const young = await cleanUpKanikoLeftovers({ kubeConfig: agent, namespace: ns, store });
-  expect(young).toEqual({ jobs: [], configMaps: [], contexts: [], failures: [] });
+  expect(young).toEqual({ jobs: [], secrets: [], contexts: [], failures: [] });
 
   const later = Date.now() + 3 * 3600 * 1000;
   const removed = await cleanUpKanikoLeftovers({
@@ -120,17 +120,17 @@ test('removes our old Jobs, their ConfigMaps and contexts; leaves young and fore
   });
   expect(removed).toEqual({
     jobs: ['build-old'],
-    configMaps: ['build-old-docker-config'],
+    secrets: ['build-old-push'],
     contexts: [`s3://${bucket}/contexts/old.tar.gz`],
     failures: [],
   });
   const jobs = await batch.listNamespacedJob({ namespace: ns });
   expect(jobs.items.map((j) => j.metadata!.name)).toEqual(['someone-elses']);
-  const configMaps = await core.listNamespacedConfigMap({
+  const secrets = await core.listNamespacedSecret({
     namespace: ns,
     labelSelector: 'app.kubernetes.io/managed-by=launch-agent',
   });
-  expect(configMaps.items).toEqual([]);
+  expect(secrets.items).toEqual([]);
   expect(await store.exists('old.tar.gz')).toBe(false);
   expect(await store.exists('other.tar.gz')).toBe(true);
 });

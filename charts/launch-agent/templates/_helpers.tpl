@@ -241,13 +241,17 @@ azure.workload.identity/tenant-id: {{ .azure.tenantId | quote }}
 {{- end }}
 {{- end }}
 
-{{/* The build ServiceAccount's identity: its own values, falling back to the agent's. */}}
+{{/*
+The build ServiceAccount's identity: its own values only. Build pods run a Dockerfile's RUN steps
+as root; with the agent's role they could act as the agent in the cloud. The agent mints
+short-lived push credentials for each build, so the build needs a role only to read a cloud
+build-context store, and then one of its own, limited to that.
+*/}}
 {{- define "launch-agent.buildWorkloadIdentity" -}}
 {{- $own := .Values.buildServiceAccount.workloadIdentity }}
-{{- $agent := .Values.workloadIdentity }}
-{{- $aws := dict "roleArn" (default $agent.aws.roleArn $own.aws.roleArn) }}
-{{- $gcp := dict "serviceAccount" (default $agent.gcp.serviceAccount $own.gcp.serviceAccount) }}
-{{- $azure := dict "clientId" (default $agent.azure.clientId $own.azure.clientId) "tenantId" $agent.azure.tenantId }}
+{{- $aws := dict "roleArn" $own.aws.roleArn }}
+{{- $gcp := dict "serviceAccount" $own.gcp.serviceAccount }}
+{{- $azure := dict "clientId" $own.azure.clientId "tenantId" (ternary .Values.workloadIdentity.azure.tenantId "" (ne $own.azure.clientId "")) }}
 {{- toYaml (dict "aws" $aws "gcp" $gcp "azure" $azure) }}
 {{- end }}
 

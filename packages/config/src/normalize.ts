@@ -24,7 +24,13 @@ export interface BuilderSettings {
   /** Cloud credentials Secret for kaniko (`secret-name` / `secret-key`). */
   credentialsSecret?: { name: string; key: string };
   kanikoImage?: string;
+  /** The push container's image (`kaniko-push-image`): crane, pinned by the runtime by default. */
+  kanikoPushImage?: string;
   kanikoConfig?: Record<string, unknown>;
+  /** kaniko's registry layer cache: mounts the push credentials into the build container. */
+  kanikoCache?: boolean;
+  /** Pull-only dockerconfigjson Secret for base images, mounted into the build container. */
+  pullDockerConfigSecret?: string;
   buildTimeoutSeconds: number;
   createRepository: boolean;
   dockerConfigSecret?: string;
@@ -140,6 +146,7 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     buildJobName: raw?.['build-job-name'] ?? DEFAULT_BUILD_JOB_NAME,
     buildTimeoutSeconds: raw?.['build-timeout-seconds'] ?? DEFAULT_BUILD_TIMEOUT_SECONDS,
     createRepository: raw?.['create-repository'] ?? false,
+    kanikoCache: raw?.['kaniko-cache'] ?? false,
     contextPvcMountPath: raw?.['context-pvc-mount-path'] ?? DEFAULT_CONTEXT_PVC_MOUNT_PATH,
   };
   if (destination) builder.destination = destination;
@@ -149,6 +156,9 @@ export function normalizeConfig(config: LaunchAgentConfig): AgentSettings {
     builder.credentialsSecret = { name: raw['secret-name'], key: raw['secret-key'] };
   }
   if (raw?.['kaniko-image']) builder.kanikoImage = raw['kaniko-image'];
+  if (raw?.['kaniko-push-image']) builder.kanikoPushImage = raw['kaniko-push-image'];
+  if (raw?.['pull-docker-config-secret'])
+    builder.pullDockerConfigSecret = raw['pull-docker-config-secret'];
   if (raw?.['kaniko-config'])
     builder.kanikoConfig = raw['kaniko-config'] as Record<string, unknown>;
   if (raw?.['docker-config-secret']) builder.dockerConfigSecret = raw['docker-config-secret'];

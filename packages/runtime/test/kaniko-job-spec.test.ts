@@ -1,10 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { parseContextStore, parseDestination } from '@launch-agent/config';
-import {
-  applyKanikoConfig,
-  KanikoConfigError,
-  mergeArgs,
-} from '../src/builders/kaniko/kaniko-config-overlay.js';
+import { KanikoConfigError, mergeArgs } from '../src/builders/kaniko/kaniko-config-overlay.js';
 import {
   buildKanikoJob,
   buildSuffix,
@@ -12,6 +8,7 @@ import {
   kanikoJobName,
   type KanikoJobInput,
 } from '../src/builders/kaniko/kaniko-job-spec.js';
+import { RegistryCredentials } from '../src/registries/registry.js';
 
 const TAG = 'abcdef0123456789abcdef0123456789';
 
@@ -40,8 +37,12 @@ function input(
   };
 }
 
+/** The kaniko build step: the init container named kaniko. */
 function container(job: k8s.V1Job): k8s.V1Container {
-  return job.spec!.template.spec!.containers[0]!;
+  return job.spec!.template.spec!.initContainers!.find((c) => c.name === 'kaniko')!;
+}
+function pushContainer(job: k8s.V1Job): k8s.V1Container {
+  return job.spec!.template.spec!.containers.find((c) => c.name === 'push')!;
 }
 function env(job: k8s.V1Job): Record<string, unknown> {
   return Object.fromEntries(
@@ -69,10 +70,15 @@ describe('kaniko job name', () => {
 });
 
 describe('kaniko Job spec defaults', () => {
-  const { job, configMaps } = buildKanikoJob(
+  const { job, secrets } = buildKanikoJob(
     input('123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app', 's3://ctx-bucket/builds', {
       contextUri: `s3://ctx-bucket/builds/${TAG}.tar.gz`,
       serviceAccountName: 'launch-agent-build',
+      pushCredentials: RegistryCredentials.password(
+        '123456789012.dkr.ecr.us-west-2.amazonaws.com',
+        'AWS',
+        'minted-token',
+      ),
       buildArgs: { PIP_INDEX: 'https://pypi.example/simple' },
       target: 'runtime',
       platform: 'linux/arm64',
@@ -86,8 +92,10 @@ describe('kaniko Job spec defaults', () => {
       `--context=s3://ctx-bucket/builds/${TAG}.tar.gz`,
       '--dockerfile=Dockerfile',
       `--destination=123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app:${TAG}`,
-      '--cache=true',
-      '--cache-repo=123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app',
+      '--no-push',
+      '--tar-path=/image/image.tar',
+      '--cache=false',
+      '--no-push-cache',
       '--snapshot-mode=redo',
       '--compressed-caching=false',
       '--digest-file=/dev/termination-log',
@@ -111,7 +119,7 @@ describe('kaniko Job spec defaults', () => {
     expect(container(job).terminationMessagePolicy).toBe('FallbackToLogsOnError');
   });
 
-  test('labels the Job, the pod and the ConfigMap as ours, with the build id', () => {
+  test('labels the Job, the pod and the push Secret as ours, with the build id', () => {
     const ours = {
       'app.kubernetes.io/managed-by': 'launch-agent',
       'launch-agent.dev/build-id': TAG,
@@ -119,23 +127,22 @@ describe('kaniko Job spec defaults', () => {
     };
     expect(job.metadata!.labels).toMatchObject(ours);
     expect(job.spec!.template.metadata!.labels).toMatchObject(ours);
-    expect(configMaps[0]!.metadata!.labels).toMatchObject(ours);
+    expect(secrets[0]!.metadata!.labels).toMatchObject(ours);
     expect(job.metadata!.namespace).toBe('agents');
-    expect(configMaps[0]!.metadata!.namespace).toBe('agents');
+    expect(secrets[0]!.metadata!.namespace).toBe('agents');
     expect(job.metadata!.annotations!['launch-agent.dev/context-key']).toBe(`${TAG}.tar.gz`);
   });
 });
 
-// Per cloud: what the build pod gets. The ConfigMap's config.json holds helper names only.
+// Per cloud: what the build container gets. Only what reading the context needs: push
+// credentials go to the push container (kaniko-build-isolation.test.ts).
 const clouds: Array<{
   name: string;
   destination: string;
   store: string;
   settings?: Partial<KanikoJobInput['settings']>;
-  region?: string;
   env: Record<string, unknown>;
   mounts: Record<string, string>;
-  credHelpers?: Record<string, string>;
   podLabels?: Record<string, string>;
   volumes: Record<string, unknown>;
   cacheRepo: string;
@@ -145,9 +152,8 @@ const clouds: Array<{
     destination: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/app',
     store: 's3://bucket/p',
     env: { AWS_REGION: 'eu-west-1' },
-    mounts: { 'docker-config': '/kaniko/.docker' },
-    credHelpers: { '123456789012.dkr.ecr.eu-west-1.amazonaws.com': 'ecr-login' },
-    volumes: { 'docker-config': { configMap: { name: 'j-docker-config' } } },
+    mounts: { image: '/image' },
+    volumes: { image: { emptyDir: {} } },
     cacheRepo: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/app',
   },
   {
@@ -155,9 +161,8 @@ const clouds: Array<{
     destination: 'us-central1-docker.pkg.dev/proj/repo/img',
     store: 'gs://bucket/ctx',
     env: {},
-    mounts: { 'docker-config': '/kaniko/.docker' },
-    credHelpers: { 'us-central1-docker.pkg.dev': 'gcr' },
-    volumes: { 'docker-config': { configMap: { name: 'j-docker-config' } } },
+    mounts: { image: '/image' },
+    volumes: { image: { emptyDir: {} } },
     cacheRepo: 'us-central1-docker.pkg.dev/proj/repo/img/cache',
   },
   {
@@ -166,8 +171,7 @@ const clouds: Array<{
     store: 'gs://bucket/ctx',
     settings: { credentialsSecret: { name: 'gcp-key', key: 'key.json' } },
     env: { GOOGLE_APPLICATION_CREDENTIALS: '/kaniko/secrets/key.json' },
-    mounts: { 'docker-config': '/kaniko/.docker', 'cloud-credentials': '/kaniko/secrets' },
-    credHelpers: { 'us-central1-docker.pkg.dev': 'gcr' },
+    mounts: { 'cloud-credentials': '/kaniko/secrets', image: '/image' },
     volumes: { 'cloud-credentials': { secret: { secretName: 'gcp-key' } } },
     cacheRepo: 'us-central1-docker.pkg.dev/proj/repo/img/cache',
   },
@@ -181,23 +185,35 @@ const clouds: Array<{
         secretKeyRef: { name: 'azure-storage', key: 'AZURE_STORAGE_ACCESS_KEY' },
       },
     },
-    mounts: { 'docker-config': '/kaniko/.docker' },
-    credHelpers: { 'myregistry.azurecr.io': 'acr-env' },
-    podLabels: { 'azure.workload.identity/use': 'true' },
-    volumes: { 'docker-config': { configMap: { name: 'j-docker-config' } } },
+    mounts: { image: '/image' },
+    volumes: { image: { emptyDir: {} } },
     cacheRepo: 'myregistry.azurecr.io/team/app/cache',
   },
   {
-    name: 'any registry + PVC context with a dockerconfigjson Secret (CoreWeave)',
+    name: 'ACR + Azure Blob with Workload Identity',
+    destination: 'myregistry.azurecr.io/team/app',
+    store: 'https://acct.blob.core.windows.net/contexts/builds',
+    env: {},
+    mounts: { image: '/image' },
+    podLabels: { 'azure.workload.identity/use': 'true' },
+    volumes: { image: { emptyDir: {} } },
+    cacheRepo: 'myregistry.azurecr.io/team/app/cache',
+  },
+  {
+    name: 'any registry + PVC context with a pull-only dockerconfigjson Secret (CoreWeave)',
     destination: 'registry.example.com:5000/team/app',
     store: 'pvc://contexts/builds',
-    settings: { dockerConfigSecret: 'regcred' },
+    settings: { dockerConfigSecret: 'regcred', pullDockerConfigSecret: 'pullcred' },
     env: {},
-    mounts: { 'docker-config': '/kaniko/.docker', 'build-context': '/context' },
+    mounts: {
+      'build-docker-config': '/kaniko/.docker',
+      'build-context': '/context',
+      image: '/image',
+    },
     volumes: {
-      'docker-config': {
+      'build-docker-config': {
         secret: {
-          secretName: 'regcred',
+          secretName: 'pullcred',
           items: [{ key: '.dockerconfigjson', path: 'config.json' }],
         },
       },
@@ -208,11 +224,11 @@ const clouds: Array<{
 ];
 
 describe.each(clouds)('kaniko Job for $name', (cloud) => {
-  const { job, configMaps } = buildKanikoJob(
+  const { job } = buildKanikoJob(
     input(cloud.destination, cloud.store, { jobName: 'j' }, cloud.settings ?? {}),
   );
 
-  test('env, mounts, volumes', () => {
+  test('env, mounts, volumes of the build container', () => {
     expect(env(job)).toEqual(cloud.env);
     expect(mounts(job)).toEqual(cloud.mounts);
     const volumes = Object.fromEntries(
@@ -221,46 +237,52 @@ describe.each(clouds)('kaniko Job for $name', (cloud) => {
     expect(volumes).toMatchObject(cloud.volumes);
   });
 
-  test('Docker config ConfigMap with the credential helper for the registry host', () => {
-    if (cloud.credHelpers) {
-      expect(configMaps).toHaveLength(1);
-      expect(configMaps[0]!.metadata!.name).toBe('j-docker-config');
-      expect(JSON.parse(configMaps[0]!.data!['config.json']!)).toEqual({
-        credHelpers: cloud.credHelpers,
-      });
-    } else {
-      expect(configMaps).toEqual([]);
-    }
-  });
-
-  test('pod labels and cache repository', () => {
+  test('pod labels; the registry cache only when kaniko-cache is on', () => {
     const labels = job.spec!.template.metadata!.labels!;
     for (const [k, v] of Object.entries(cloud.podLabels ?? {})) expect(labels[k]).toBe(v);
     if (!cloud.podLabels) expect(labels['azure.workload.identity/use']).toBeUndefined();
-    expect(container(job).args).toContain(`--cache-repo=${cloud.cacheRepo}`);
+    expect(container(job).args).toContain('--cache=false');
+    const cached = buildKanikoJob(
+      input(
+        cloud.destination,
+        cloud.store,
+        { jobName: 'j' },
+        { ...cloud.settings, kanikoCache: true },
+      ),
+    ).job;
+    expect(container(cached).args).toContain(`--cache-repo=${cloud.cacheRepo}`);
+    expect(container(cached).args).toContain('--cache=true');
   });
 });
 
-describe('kaniko-config overlay', () => {
-  const base = buildKanikoJob(
-    input('registry.example.com/team/app', 's3://ctx-bucket', {
-      contextUri: 's3://ctx-bucket/x.tar.gz',
-    }),
-  ).job;
+describe('kaniko-config overlay (laid over the kaniko build container)', () => {
+  const withConfig = (kanikoConfig: unknown): k8s.V1Job =>
+    buildKanikoJob(
+      input(
+        'registry.example.com/team/app',
+        's3://ctx-bucket',
+        { contextUri: 's3://ctx-bucket/x.tar.gz' },
+        { kanikoConfig: kanikoConfig as Record<string, unknown> },
+      ),
+    ).job;
+  const base = withConfig(undefined);
 
-  test('container args merge by flag name: --cache=false replaces the default in place', () => {
-    const job = applyKanikoConfig(base, {
+  test('container args merge by flag name: a flag replaces the default in place', () => {
+    const job = withConfig({
       spec: {
         template: {
-          spec: { containers: [{ args: ['--cache=false', '--verbosity=debug'] }] },
+          spec: { containers: [{ args: ['--snapshot-mode=full', '--verbosity=debug'] }] },
         },
       },
     });
     const args = container(job).args!;
-    expect(args[3]).toBe('--cache=false');
-    expect(args.filter((a) => a.startsWith('--cache='))).toEqual(['--cache=false']);
+    const at = container(base).args!.indexOf('--snapshot-mode=redo');
+    expect(args[at]).toBe('--snapshot-mode=full');
+    expect(args.filter((a) => a.startsWith('--snapshot-mode='))).toEqual(['--snapshot-mode=full']);
     expect(args.at(-1)).toBe('--verbosity=debug');
     expect(args.length).toBe(container(base).args!.length + 1);
+    // The push step is not the overlay's container.
+    expect(pushContainer(job).args).toEqual(pushContainer(base).args);
   });
 
   test('repeatable flags are added, not replaced', () => {
@@ -271,7 +293,7 @@ describe('kaniko-config overlay', () => {
   });
 
   test('lists are appended, user scalars win, our names and labels stay', () => {
-    const job = applyKanikoConfig(base, {
+    const job = withConfig({
       metadata: { name: 'hijack', labels: { team: 'ml', 'app.kubernetes.io/managed-by': 'x' } },
       spec: {
         activeDeadlineSeconds: 600,
@@ -280,6 +302,7 @@ describe('kaniko-config overlay', () => {
           spec: {
             nodeSelector: { pool: 'builds' },
             volumes: [{ name: 'cache', emptyDir: {} }],
+            initContainers: [{ name: 'prepare', image: 'busybox' }],
             containers: [
               {
                 name: 'renamed',
@@ -301,8 +324,13 @@ describe('kaniko-config overlay', () => {
     expect(job.spec!.template.metadata!.labels!.extra).toBe('yes');
     expect(job.spec!.activeDeadlineSeconds).toBe(600);
     expect(job.spec!.backoffLimit).toBe(0);
+    // The user's init containers run before the build; the push step stays the one container.
+    expect(job.spec!.template.spec!.initContainers!.map((c) => c.name)).toEqual([
+      'prepare',
+      'kaniko',
+    ]);
+    expect(job.spec!.template.spec!.containers.map((c) => c.name)).toEqual(['push']);
     const c = container(job);
-    expect(c.name).toBe('kaniko');
     expect(c.image).toContain('@sha256:');
     expect(c.env!.map((e) => e.name)).toEqual([
       ...(container(base).env ?? []).map((e) => e.name),
@@ -312,11 +340,9 @@ describe('kaniko-config overlay', () => {
     expect(c.resources!.requests).toEqual({ cpu: '500m', memory: '8Gi' });
     expect(job.spec!.template.spec!.volumes!.at(-1)).toEqual({ name: 'cache', emptyDir: {} });
     expect(job.spec!.template.spec!.nodeSelector).toEqual({ pool: 'builds' });
-    // The input Job is not changed.
-    expect(container(base).env ?? []).not.toContainEqual({ name: 'MY_ENV_VAR', value: 'v' });
   });
 
-  test('is laid over by buildKanikoJob from builder.kaniko-config', () => {
+  test('kaniko-image sets the build container image', () => {
     const { job } = buildKanikoJob(
       input(
         'registry.example.com/team/app',
@@ -324,36 +350,29 @@ describe('kaniko-config overlay', () => {
         {},
         {
           kanikoImage: 'example.com/kaniko:v9',
-          kanikoConfig: {
-            spec: { template: { spec: { containers: [{ args: ['--cache=false'] }] } } },
-          },
         },
       ),
     );
     expect(container(job).image).toBe('example.com/kaniko:v9');
-    expect(container(job).args).toContain('--cache=false');
-    expect(container(job).args).not.toContain('--cache=true');
   });
 
   test.each([
     [[], 'exactly one container'],
     [[{}, {}], 'exactly one container'],
   ])('rejects containers %j', (containers, message) => {
-    expect(() => applyKanikoConfig(base, { spec: { template: { spec: { containers } } } })).toThrow(
-      message,
-    );
+    expect(() => withConfig({ spec: { template: { spec: { containers } } } })).toThrow(message);
   });
 
   test('rejects args that are not flags, and shape mismatches, with the key path', () => {
     expect(() =>
-      applyKanikoConfig(base, {
+      withConfig({
         spec: { template: { spec: { containers: [{ args: ['cache=false'] }] } } },
       }),
     ).toThrow('builder.kaniko-config.spec.template.spec.containers[0].args[0]');
-    expect(() =>
-      applyKanikoConfig(base, { spec: { template: { spec: { volumes: 'x' } } } }),
-    ).toThrow(KanikoConfigError);
-    expect(() => applyKanikoConfig(base, 'nope')).toThrow('partial batch/v1 Job');
+    expect(() => withConfig({ spec: { template: { spec: { volumes: 'x' } } } })).toThrow(
+      KanikoConfigError,
+    );
+    expect(() => withConfig('nope')).toThrow('partial batch/v1 Job');
   });
 });
 

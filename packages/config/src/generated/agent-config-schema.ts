@@ -246,6 +246,32 @@ export const agentConfigSchema: Record<string, unknown> = {
           examples: ['ghcr.io/osscontainertools/kaniko:latest'],
           'x-expected': 'an image reference',
         },
+        'kaniko-push-image': {
+          description:
+            'Added by this agent. Image of the push container of kaniko build pods: it pushes the image tarball the build container wrote, and alone holds the push credentials. Runs `crane push`; defaults to a crane image pinned by the runtime.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^[^\\s]+$',
+          examples: ['gcr.io/go-containerregistry/crane:v0.20.4'],
+          'x-expected': 'an image reference',
+        },
+        'pull-docker-config-secret': {
+          description:
+            "Added by this agent. kubernetes.io/dockerconfigjson Secret with pull-only credentials for the base images a Dockerfile names; mounted into the kaniko build container. Never give it the push credentials: a Dockerfile's RUN steps can read it. Without it, base images are pulled anonymously.",
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['registry-pull-credentials'],
+          'x-expected': 'a Kubernetes Secret name',
+        },
+        'kaniko-cache': {
+          description:
+            "Added by this agent. Use kaniko's registry layer cache (--cache-repo). Off by default: the cache is pushed from the build container, so turning it on mounts the push credentials there, where RUN steps can read them.",
+          type: 'boolean',
+          default: false,
+          examples: [true],
+          'x-expected': 'true or false',
+        },
         'kaniko-config': {
           description:
             'Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.',
@@ -420,7 +446,7 @@ export const agentConfigSchema: Record<string, unknown> = {
       properties: {
         namespace: {
           description:
-            "Namespace of the agent, where its Lease, build Jobs and their ConfigMaps are created. Never runs user code. Defaults to the pod's own namespace.",
+            "Namespace of the agent, where its Lease, build Jobs and their push credential Secrets are created. Never runs user code. Defaults to the pod's own namespace.",
           type: 'string',
           pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
           maxLength: 63,

@@ -263,6 +263,32 @@ const schema11 = {
           examples: ['ghcr.io/osscontainertools/kaniko:latest'],
           'x-expected': 'an image reference',
         },
+        'kaniko-push-image': {
+          description:
+            'Added by this agent. Image of the push container of kaniko build pods: it pushes the image tarball the build container wrote, and alone holds the push credentials. Runs `crane push`; defaults to a crane image pinned by the runtime.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^[^\\s]+$',
+          examples: ['gcr.io/go-containerregistry/crane:v0.20.4'],
+          'x-expected': 'an image reference',
+        },
+        'pull-docker-config-secret': {
+          description:
+            "Added by this agent. kubernetes.io/dockerconfigjson Secret with pull-only credentials for the base images a Dockerfile names; mounted into the kaniko build container. Never give it the push credentials: a Dockerfile's RUN steps can read it. Without it, base images are pulled anonymously.",
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+          maxLength: 253,
+          examples: ['registry-pull-credentials'],
+          'x-expected': 'a Kubernetes Secret name',
+        },
+        'kaniko-cache': {
+          description:
+            "Added by this agent. Use kaniko's registry layer cache (--cache-repo). Off by default: the cache is pushed from the build container, so turning it on mounts the push credentials there, where RUN steps can read them.",
+          type: 'boolean',
+          default: false,
+          examples: [true],
+          'x-expected': 'true or false',
+        },
         'kaniko-config': {
           description:
             'Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.',
@@ -437,7 +463,7 @@ const schema11 = {
       properties: {
         namespace: {
           description:
-            "Namespace of the agent, where its Lease, build Jobs and their ConfigMaps are created. Never runs user code. Defaults to the pod's own namespace.",
+            "Namespace of the agent, where its Lease, build Jobs and their push credential Secrets are created. Never runs user code. Defaults to the pod's own namespace.",
           type: 'string',
           pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
           maxLength: 63,
@@ -940,16 +966,16 @@ const pattern7 = new RegExp(
 );
 const pattern8 = new RegExp('^[-._a-zA-Z0-9]+$', 'u');
 const pattern9 = new RegExp('^[^\\s]+$', 'u');
-const pattern10 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
-const pattern14 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
-const pattern15 = new RegExp('^https?://[^/\\s]+/?$', 'u');
-const pattern20 = new RegExp(
+const pattern12 = new RegExp('^--[A-Za-z0-9][A-Za-z0-9._-]*=.*$', 'u');
+const pattern16 = new RegExp('^/[A-Za-z0-9._/-]*$', 'u');
+const pattern17 = new RegExp('^https?://[^/\\s]+/?$', 'u');
+const pattern22 = new RegExp(
   '^(\\*|(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])$',
   'u',
 );
-const pattern22 = new RegExp('^/', 'u');
-const pattern24 = new RegExp('^[a-zA-Z][a-zA-Z0-9]*$', 'u');
-const pattern25 = new RegExp(
+const pattern24 = new RegExp('^/', 'u');
+const pattern26 = new RegExp('^[a-zA-Z][a-zA-Z0-9]*$', 'u');
+const pattern27 = new RegExp(
   '^[0-9]+(\\.[0-9]+)?([eE][0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$',
   'u',
 );
@@ -2583,23 +2609,165 @@ function validate10(
             errors++;
           }
         }
+        if (data18['kaniko-push-image'] !== undefined) {
+          let data29 = data18['kaniko-push-image'];
+          if (typeof data29 === 'string') {
+            if (func3(data29) < 1) {
+              const err80 = {
+                instancePath: instancePath + '/builder/kaniko-push-image',
+                schemaPath: '#/properties/builder/properties/kaniko-push-image/minLength',
+                keyword: 'minLength',
+                params: { limit: 1 },
+                message: 'must NOT have fewer than 1 characters',
+                schema: 1,
+                parentSchema: schema11.properties.builder.properties['kaniko-push-image'],
+                data: data29,
+              };
+              if (vErrors === null) {
+                vErrors = [err80];
+              } else {
+                vErrors.push(err80);
+              }
+              errors++;
+            }
+            if (!pattern9.test(data29)) {
+              const err81 = {
+                instancePath: instancePath + '/builder/kaniko-push-image',
+                schemaPath: '#/properties/builder/properties/kaniko-push-image/pattern',
+                keyword: 'pattern',
+                params: { pattern: '^[^\\s]+$' },
+                message: 'must match pattern "' + '^[^\\s]+$' + '"',
+                schema: '^[^\\s]+$',
+                parentSchema: schema11.properties.builder.properties['kaniko-push-image'],
+                data: data29,
+              };
+              if (vErrors === null) {
+                vErrors = [err81];
+              } else {
+                vErrors.push(err81);
+              }
+              errors++;
+            }
+          } else {
+            const err82 = {
+              instancePath: instancePath + '/builder/kaniko-push-image',
+              schemaPath: '#/properties/builder/properties/kaniko-push-image/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.builder.properties['kaniko-push-image'].type,
+              parentSchema: schema11.properties.builder.properties['kaniko-push-image'],
+              data: data29,
+            };
+            if (vErrors === null) {
+              vErrors = [err82];
+            } else {
+              vErrors.push(err82);
+            }
+            errors++;
+          }
+        }
+        if (data18['pull-docker-config-secret'] !== undefined) {
+          let data30 = data18['pull-docker-config-secret'];
+          if (typeof data30 === 'string') {
+            if (func3(data30) > 253) {
+              const err83 = {
+                instancePath: instancePath + '/builder/pull-docker-config-secret',
+                schemaPath: '#/properties/builder/properties/pull-docker-config-secret/maxLength',
+                keyword: 'maxLength',
+                params: { limit: 253 },
+                message: 'must NOT have more than 253 characters',
+                schema: 253,
+                parentSchema: schema11.properties.builder.properties['pull-docker-config-secret'],
+                data: data30,
+              };
+              if (vErrors === null) {
+                vErrors = [err83];
+              } else {
+                vErrors.push(err83);
+              }
+              errors++;
+            }
+            if (!pattern7.test(data30)) {
+              const err84 = {
+                instancePath: instancePath + '/builder/pull-docker-config-secret',
+                schemaPath: '#/properties/builder/properties/pull-docker-config-secret/pattern',
+                keyword: 'pattern',
+                params: {
+                  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+                },
+                message:
+                  'must match pattern "' +
+                  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' +
+                  '"',
+                schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+                parentSchema: schema11.properties.builder.properties['pull-docker-config-secret'],
+                data: data30,
+              };
+              if (vErrors === null) {
+                vErrors = [err84];
+              } else {
+                vErrors.push(err84);
+              }
+              errors++;
+            }
+          } else {
+            const err85 = {
+              instancePath: instancePath + '/builder/pull-docker-config-secret',
+              schemaPath: '#/properties/builder/properties/pull-docker-config-secret/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.builder.properties['pull-docker-config-secret'].type,
+              parentSchema: schema11.properties.builder.properties['pull-docker-config-secret'],
+              data: data30,
+            };
+            if (vErrors === null) {
+              vErrors = [err85];
+            } else {
+              vErrors.push(err85);
+            }
+            errors++;
+          }
+        }
+        if (data18['kaniko-cache'] !== undefined) {
+          let data31 = data18['kaniko-cache'];
+          if (typeof data31 !== 'boolean') {
+            const err86 = {
+              instancePath: instancePath + '/builder/kaniko-cache',
+              schemaPath: '#/properties/builder/properties/kaniko-cache/type',
+              keyword: 'type',
+              params: { type: 'boolean' },
+              message: 'must be boolean',
+              schema: schema11.properties.builder.properties['kaniko-cache'].type,
+              parentSchema: schema11.properties.builder.properties['kaniko-cache'],
+              data: data31,
+            };
+            if (vErrors === null) {
+              vErrors = [err86];
+            } else {
+              vErrors.push(err86);
+            }
+            errors++;
+          }
+        }
         if (data18['kaniko-config'] !== undefined) {
-          let data29 = data18['kaniko-config'];
-          if (data29 && typeof data29 == 'object' && !Array.isArray(data29)) {
-            if (data29.spec !== undefined) {
-              let data30 = data29.spec;
-              if (data30 && typeof data30 == 'object' && !Array.isArray(data30)) {
-                if (data30.template !== undefined) {
-                  let data31 = data30.template;
-                  if (data31 && typeof data31 == 'object' && !Array.isArray(data31)) {
-                    if (data31.spec !== undefined) {
-                      let data32 = data31.spec;
-                      if (data32 && typeof data32 == 'object' && !Array.isArray(data32)) {
-                        if (data32.containers !== undefined) {
-                          let data33 = data32.containers;
-                          if (Array.isArray(data33)) {
-                            if (data33.length > 1) {
-                              const err80 = {
+          let data32 = data18['kaniko-config'];
+          if (data32 && typeof data32 == 'object' && !Array.isArray(data32)) {
+            if (data32.spec !== undefined) {
+              let data33 = data32.spec;
+              if (data33 && typeof data33 == 'object' && !Array.isArray(data33)) {
+                if (data33.template !== undefined) {
+                  let data34 = data33.template;
+                  if (data34 && typeof data34 == 'object' && !Array.isArray(data34)) {
+                    if (data34.spec !== undefined) {
+                      let data35 = data34.spec;
+                      if (data35 && typeof data35 == 'object' && !Array.isArray(data35)) {
+                        if (data35.containers !== undefined) {
+                          let data36 = data35.containers;
+                          if (Array.isArray(data36)) {
+                            if (data36.length > 1) {
+                              const err87 = {
                                 instancePath:
                                   instancePath +
                                   '/builder/kaniko-config/spec/template/spec/containers',
@@ -2612,17 +2780,17 @@ function validate10(
                                 parentSchema:
                                   schema11.properties.builder.properties['kaniko-config'].properties
                                     .spec.properties.template.properties.spec.properties.containers,
-                                data: data33,
+                                data: data36,
                               };
                               if (vErrors === null) {
-                                vErrors = [err80];
+                                vErrors = [err87];
                               } else {
-                                vErrors.push(err80);
+                                vErrors.push(err87);
                               }
                               errors++;
                             }
-                            if (data33.length < 1) {
-                              const err81 = {
+                            if (data36.length < 1) {
+                              const err88 = {
                                 instancePath:
                                   instancePath +
                                   '/builder/kaniko-config/spec/template/spec/containers',
@@ -2635,28 +2803,28 @@ function validate10(
                                 parentSchema:
                                   schema11.properties.builder.properties['kaniko-config'].properties
                                     .spec.properties.template.properties.spec.properties.containers,
-                                data: data33,
+                                data: data36,
                               };
                               if (vErrors === null) {
-                                vErrors = [err81];
+                                vErrors = [err88];
                               } else {
-                                vErrors.push(err81);
+                                vErrors.push(err88);
                               }
                               errors++;
                             }
-                            const len1 = data33.length;
+                            const len1 = data36.length;
                             for (let i2 = 0; i2 < len1; i2++) {
-                              let data34 = data33[i2];
-                              if (data34 && typeof data34 == 'object' && !Array.isArray(data34)) {
-                                if (data34.args !== undefined) {
-                                  let data35 = data34.args;
-                                  if (Array.isArray(data35)) {
-                                    const len2 = data35.length;
+                              let data37 = data36[i2];
+                              if (data37 && typeof data37 == 'object' && !Array.isArray(data37)) {
+                                if (data37.args !== undefined) {
+                                  let data38 = data37.args;
+                                  if (Array.isArray(data38)) {
+                                    const len2 = data38.length;
                                     for (let i3 = 0; i3 < len2; i3++) {
-                                      let data36 = data35[i3];
-                                      if (typeof data36 === 'string') {
-                                        if (!pattern10.test(data36)) {
-                                          const err82 = {
+                                      let data39 = data38[i3];
+                                      if (typeof data39 === 'string') {
+                                        if (!pattern12.test(data39)) {
+                                          const err89 = {
                                             instancePath:
                                               instancePath +
                                               '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2679,17 +2847,17 @@ function validate10(
                                                 'kaniko-config'
                                               ].properties.spec.properties.template.properties.spec
                                                 .properties.containers.items.properties.args.items,
-                                            data: data36,
+                                            data: data39,
                                           };
                                           if (vErrors === null) {
-                                            vErrors = [err82];
+                                            vErrors = [err89];
                                           } else {
-                                            vErrors.push(err82);
+                                            vErrors.push(err89);
                                           }
                                           errors++;
                                         }
                                       } else {
-                                        const err83 = {
+                                        const err90 = {
                                           instancePath:
                                             instancePath +
                                             '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2710,18 +2878,18 @@ function validate10(
                                             schema11.properties.builder.properties['kaniko-config']
                                               .properties.spec.properties.template.properties.spec
                                               .properties.containers.items.properties.args.items,
-                                          data: data36,
+                                          data: data39,
                                         };
                                         if (vErrors === null) {
-                                          vErrors = [err83];
+                                          vErrors = [err90];
                                         } else {
-                                          vErrors.push(err83);
+                                          vErrors.push(err90);
                                         }
                                         errors++;
                                       }
                                     }
                                   } else {
-                                    const err84 = {
+                                    const err91 = {
                                       instancePath:
                                         instancePath +
                                         '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2740,18 +2908,18 @@ function validate10(
                                         schema11.properties.builder.properties['kaniko-config']
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.args,
-                                      data: data35,
+                                      data: data38,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err84];
+                                      vErrors = [err91];
                                     } else {
-                                      vErrors.push(err84);
+                                      vErrors.push(err91);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err85 = {
+                                const err92 = {
                                   instancePath:
                                     instancePath +
                                     '/builder/kaniko-config/spec/template/spec/containers/' +
@@ -2769,18 +2937,18 @@ function validate10(
                                     schema11.properties.builder.properties['kaniko-config']
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data34,
+                                  data: data37,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err85];
+                                  vErrors = [err92];
                                 } else {
-                                  vErrors.push(err85);
+                                  vErrors.push(err92);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err86 = {
+                            const err93 = {
                               instancePath:
                                 instancePath +
                                 '/builder/kaniko-config/spec/template/spec/containers',
@@ -2796,18 +2964,18 @@ function validate10(
                               parentSchema:
                                 schema11.properties.builder.properties['kaniko-config'].properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data33,
+                              data: data36,
                             };
                             if (vErrors === null) {
-                              vErrors = [err86];
+                              vErrors = [err93];
                             } else {
-                              vErrors.push(err86);
+                              vErrors.push(err93);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err87 = {
+                        const err94 = {
                           instancePath: instancePath + '/builder/kaniko-config/spec/template/spec',
                           schemaPath:
                             '#/properties/builder/properties/kaniko-config/properties/spec/properties/template/properties/spec/type',
@@ -2820,18 +2988,18 @@ function validate10(
                           parentSchema:
                             schema11.properties.builder.properties['kaniko-config'].properties.spec
                               .properties.template.properties.spec,
-                          data: data32,
+                          data: data35,
                         };
                         if (vErrors === null) {
-                          vErrors = [err87];
+                          vErrors = [err94];
                         } else {
-                          vErrors.push(err87);
+                          vErrors.push(err94);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err88 = {
+                    const err95 = {
                       instancePath: instancePath + '/builder/kaniko-config/spec/template',
                       schemaPath:
                         '#/properties/builder/properties/kaniko-config/properties/spec/properties/template/type',
@@ -2844,18 +3012,18 @@ function validate10(
                       parentSchema:
                         schema11.properties.builder.properties['kaniko-config'].properties.spec
                           .properties.template,
-                      data: data31,
+                      data: data34,
                     };
                     if (vErrors === null) {
-                      vErrors = [err88];
+                      vErrors = [err95];
                     } else {
-                      vErrors.push(err88);
+                      vErrors.push(err95);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err89 = {
+                const err96 = {
                   instancePath: instancePath + '/builder/kaniko-config/spec',
                   schemaPath: '#/properties/builder/properties/kaniko-config/properties/spec/type',
                   keyword: 'type',
@@ -2865,18 +3033,18 @@ function validate10(
                     schema11.properties.builder.properties['kaniko-config'].properties.spec.type,
                   parentSchema:
                     schema11.properties.builder.properties['kaniko-config'].properties.spec,
-                  data: data30,
+                  data: data33,
                 };
                 if (vErrors === null) {
-                  vErrors = [err89];
+                  vErrors = [err96];
                 } else {
-                  vErrors.push(err89);
+                  vErrors.push(err96);
                 }
                 errors++;
               }
             }
           } else {
-            const err90 = {
+            const err97 = {
               instancePath: instancePath + '/builder/kaniko-config',
               schemaPath: '#/properties/builder/properties/kaniko-config/type',
               keyword: 'type',
@@ -2884,20 +3052,20 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties.builder.properties['kaniko-config'].type,
               parentSchema: schema11.properties.builder.properties['kaniko-config'],
-              data: data29,
+              data: data32,
             };
             if (vErrors === null) {
-              vErrors = [err90];
+              vErrors = [err97];
             } else {
-              vErrors.push(err90);
+              vErrors.push(err97);
             }
             errors++;
           }
         }
         if (data18['build-timeout-seconds'] !== undefined) {
-          let data37 = data18['build-timeout-seconds'];
-          if (!(typeof data37 == 'number' && !(data37 % 1) && !isNaN(data37) && isFinite(data37))) {
-            const err91 = {
+          let data40 = data18['build-timeout-seconds'];
+          if (!(typeof data40 == 'number' && !(data40 % 1) && !isNaN(data40) && isFinite(data40))) {
+            const err98 = {
               instancePath: instancePath + '/builder/build-timeout-seconds',
               schemaPath: '#/properties/builder/properties/build-timeout-seconds/type',
               keyword: 'type',
@@ -2905,18 +3073,18 @@ function validate10(
               message: 'must be integer',
               schema: schema11.properties.builder.properties['build-timeout-seconds'].type,
               parentSchema: schema11.properties.builder.properties['build-timeout-seconds'],
-              data: data37,
+              data: data40,
             };
             if (vErrors === null) {
-              vErrors = [err91];
+              vErrors = [err98];
             } else {
-              vErrors.push(err91);
+              vErrors.push(err98);
             }
             errors++;
           }
-          if (typeof data37 == 'number' && isFinite(data37)) {
-            if (data37 < 1 || isNaN(data37)) {
-              const err92 = {
+          if (typeof data40 == 'number' && isFinite(data40)) {
+            if (data40 < 1 || isNaN(data40)) {
+              const err99 = {
                 instancePath: instancePath + '/builder/build-timeout-seconds',
                 schemaPath: '#/properties/builder/properties/build-timeout-seconds/minimum',
                 keyword: 'minimum',
@@ -2924,21 +3092,21 @@ function validate10(
                 message: 'must be >= 1',
                 schema: 1,
                 parentSchema: schema11.properties.builder.properties['build-timeout-seconds'],
-                data: data37,
+                data: data40,
               };
               if (vErrors === null) {
-                vErrors = [err92];
+                vErrors = [err99];
               } else {
-                vErrors.push(err92);
+                vErrors.push(err99);
               }
               errors++;
             }
           }
         }
         if (data18['create-repository'] !== undefined) {
-          let data38 = data18['create-repository'];
-          if (typeof data38 !== 'boolean') {
-            const err93 = {
+          let data41 = data18['create-repository'];
+          if (typeof data41 !== 'boolean') {
+            const err100 = {
               instancePath: instancePath + '/builder/create-repository',
               schemaPath: '#/properties/builder/properties/create-repository/type',
               keyword: 'type',
@@ -2946,21 +3114,21 @@ function validate10(
               message: 'must be boolean',
               schema: schema11.properties.builder.properties['create-repository'].type,
               parentSchema: schema11.properties.builder.properties['create-repository'],
-              data: data38,
+              data: data41,
             };
             if (vErrors === null) {
-              vErrors = [err93];
+              vErrors = [err100];
             } else {
-              vErrors.push(err93);
+              vErrors.push(err100);
             }
             errors++;
           }
         }
         if (data18['docker-config-secret'] !== undefined) {
-          let data39 = data18['docker-config-secret'];
-          if (typeof data39 === 'string') {
-            if (func3(data39) > 253) {
-              const err94 = {
+          let data42 = data18['docker-config-secret'];
+          if (typeof data42 === 'string') {
+            if (func3(data42) > 253) {
+              const err101 = {
                 instancePath: instancePath + '/builder/docker-config-secret',
                 schemaPath: '#/properties/builder/properties/docker-config-secret/maxLength',
                 keyword: 'maxLength',
@@ -2968,17 +3136,17 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties.builder.properties['docker-config-secret'],
-                data: data39,
+                data: data42,
               };
               if (vErrors === null) {
-                vErrors = [err94];
+                vErrors = [err101];
               } else {
-                vErrors.push(err94);
+                vErrors.push(err101);
               }
               errors++;
             }
-            if (!pattern7.test(data39)) {
-              const err95 = {
+            if (!pattern7.test(data42)) {
+              const err102 = {
                 instancePath: instancePath + '/builder/docker-config-secret',
                 schemaPath: '#/properties/builder/properties/docker-config-secret/pattern',
                 keyword: 'pattern',
@@ -2991,17 +3159,17 @@ function validate10(
                   '"',
                 schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
                 parentSchema: schema11.properties.builder.properties['docker-config-secret'],
-                data: data39,
+                data: data42,
               };
               if (vErrors === null) {
-                vErrors = [err95];
+                vErrors = [err102];
               } else {
-                vErrors.push(err95);
+                vErrors.push(err102);
               }
               errors++;
             }
           } else {
-            const err96 = {
+            const err103 = {
               instancePath: instancePath + '/builder/docker-config-secret',
               schemaPath: '#/properties/builder/properties/docker-config-secret/type',
               keyword: 'type',
@@ -3009,21 +3177,21 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.builder.properties['docker-config-secret'].type,
               parentSchema: schema11.properties.builder.properties['docker-config-secret'],
-              data: data39,
+              data: data42,
             };
             if (vErrors === null) {
-              vErrors = [err96];
+              vErrors = [err103];
             } else {
-              vErrors.push(err96);
+              vErrors.push(err103);
             }
             errors++;
           }
         }
         if (data18['azure-storage-secret'] !== undefined) {
-          let data40 = data18['azure-storage-secret'];
-          if (data40 && typeof data40 == 'object' && !Array.isArray(data40)) {
-            if (data40.name === undefined) {
-              const err97 = {
+          let data43 = data18['azure-storage-secret'];
+          if (data43 && typeof data43 == 'object' && !Array.isArray(data43)) {
+            if (data43.name === undefined) {
+              const err104 = {
                 instancePath: instancePath + '/builder/azure-storage-secret',
                 schemaPath: '#/properties/builder/properties/azure-storage-secret/required',
                 keyword: 'required',
@@ -3031,18 +3199,18 @@ function validate10(
                 message: "must have required property '" + 'name' + "'",
                 schema: schema11.properties.builder.properties['azure-storage-secret'].required,
                 parentSchema: schema11.properties.builder.properties['azure-storage-secret'],
-                data: data40,
+                data: data43,
               };
               if (vErrors === null) {
-                vErrors = [err97];
+                vErrors = [err104];
               } else {
-                vErrors.push(err97);
+                vErrors.push(err104);
               }
               errors++;
             }
-            for (const key4 in data40) {
+            for (const key4 in data43) {
               if (!(key4 === 'name' || key4 === 'key')) {
-                const err98 = {
+                const err105 = {
                   instancePath: instancePath + '/builder/azure-storage-secret',
                   schemaPath:
                     '#/properties/builder/properties/azure-storage-secret/additionalProperties',
@@ -3051,21 +3219,21 @@ function validate10(
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties.builder.properties['azure-storage-secret'],
-                  data: data40,
+                  data: data43,
                 };
                 if (vErrors === null) {
-                  vErrors = [err98];
+                  vErrors = [err105];
                 } else {
-                  vErrors.push(err98);
+                  vErrors.push(err105);
                 }
                 errors++;
               }
             }
-            if (data40.name !== undefined) {
-              let data41 = data40.name;
-              if (typeof data41 === 'string') {
-                if (!pattern7.test(data41)) {
-                  const err99 = {
+            if (data43.name !== undefined) {
+              let data44 = data43.name;
+              if (typeof data44 === 'string') {
+                if (!pattern7.test(data44)) {
+                  const err106 = {
                     instancePath: instancePath + '/builder/azure-storage-secret/name',
                     schemaPath:
                       '#/properties/builder/properties/azure-storage-secret/properties/name/pattern',
@@ -3081,17 +3249,17 @@ function validate10(
                     parentSchema:
                       schema11.properties.builder.properties['azure-storage-secret'].properties
                         .name,
-                    data: data41,
+                    data: data44,
                   };
                   if (vErrors === null) {
-                    vErrors = [err99];
+                    vErrors = [err106];
                   } else {
-                    vErrors.push(err99);
+                    vErrors.push(err106);
                   }
                   errors++;
                 }
               } else {
-                const err100 = {
+                const err107 = {
                   instancePath: instancePath + '/builder/azure-storage-secret/name',
                   schemaPath:
                     '#/properties/builder/properties/azure-storage-secret/properties/name/type',
@@ -3103,21 +3271,21 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties.builder.properties['azure-storage-secret'].properties.name,
-                  data: data41,
+                  data: data44,
                 };
                 if (vErrors === null) {
-                  vErrors = [err100];
+                  vErrors = [err107];
                 } else {
-                  vErrors.push(err100);
+                  vErrors.push(err107);
                 }
                 errors++;
               }
             }
-            if (data40.key !== undefined) {
-              let data42 = data40.key;
-              if (typeof data42 === 'string') {
-                if (!pattern8.test(data42)) {
-                  const err101 = {
+            if (data43.key !== undefined) {
+              let data45 = data43.key;
+              if (typeof data45 === 'string') {
+                if (!pattern8.test(data45)) {
+                  const err108 = {
                     instancePath: instancePath + '/builder/azure-storage-secret/key',
                     schemaPath:
                       '#/properties/builder/properties/azure-storage-secret/properties/key/pattern',
@@ -3127,17 +3295,17 @@ function validate10(
                     schema: '^[-._a-zA-Z0-9]+$',
                     parentSchema:
                       schema11.properties.builder.properties['azure-storage-secret'].properties.key,
-                    data: data42,
+                    data: data45,
                   };
                   if (vErrors === null) {
-                    vErrors = [err101];
+                    vErrors = [err108];
                   } else {
-                    vErrors.push(err101);
+                    vErrors.push(err108);
                   }
                   errors++;
                 }
               } else {
-                const err102 = {
+                const err109 = {
                   instancePath: instancePath + '/builder/azure-storage-secret/key',
                   schemaPath:
                     '#/properties/builder/properties/azure-storage-secret/properties/key/type',
@@ -3149,18 +3317,18 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties.builder.properties['azure-storage-secret'].properties.key,
-                  data: data42,
+                  data: data45,
                 };
                 if (vErrors === null) {
-                  vErrors = [err102];
+                  vErrors = [err109];
                 } else {
-                  vErrors.push(err102);
+                  vErrors.push(err109);
                 }
                 errors++;
               }
             }
           } else {
-            const err103 = {
+            const err110 = {
               instancePath: instancePath + '/builder/azure-storage-secret',
               schemaPath: '#/properties/builder/properties/azure-storage-secret/type',
               keyword: 'type',
@@ -3168,21 +3336,21 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties.builder.properties['azure-storage-secret'].type,
               parentSchema: schema11.properties.builder.properties['azure-storage-secret'],
-              data: data40,
+              data: data43,
             };
             if (vErrors === null) {
-              vErrors = [err103];
+              vErrors = [err110];
             } else {
-              vErrors.push(err103);
+              vErrors.push(err110);
             }
             errors++;
           }
         }
         if (data18['context-pvc-mount-path'] !== undefined) {
-          let data43 = data18['context-pvc-mount-path'];
-          if (typeof data43 === 'string') {
-            if (!pattern14.test(data43)) {
-              const err104 = {
+          let data46 = data18['context-pvc-mount-path'];
+          if (typeof data46 === 'string') {
+            if (!pattern16.test(data46)) {
+              const err111 = {
                 instancePath: instancePath + '/builder/context-pvc-mount-path',
                 schemaPath: '#/properties/builder/properties/context-pvc-mount-path/pattern',
                 keyword: 'pattern',
@@ -3190,17 +3358,17 @@ function validate10(
                 message: 'must match pattern "' + '^/[A-Za-z0-9._/-]*$' + '"',
                 schema: '^/[A-Za-z0-9._/-]*$',
                 parentSchema: schema11.properties.builder.properties['context-pvc-mount-path'],
-                data: data43,
+                data: data46,
               };
               if (vErrors === null) {
-                vErrors = [err104];
+                vErrors = [err111];
               } else {
-                vErrors.push(err104);
+                vErrors.push(err111);
               }
               errors++;
             }
           } else {
-            const err105 = {
+            const err112 = {
               instancePath: instancePath + '/builder/context-pvc-mount-path',
               schemaPath: '#/properties/builder/properties/context-pvc-mount-path/type',
               keyword: 'type',
@@ -3208,21 +3376,21 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.builder.properties['context-pvc-mount-path'].type,
               parentSchema: schema11.properties.builder.properties['context-pvc-mount-path'],
-              data: data43,
+              data: data46,
             };
             if (vErrors === null) {
-              vErrors = [err105];
+              vErrors = [err112];
             } else {
-              vErrors.push(err105);
+              vErrors.push(err112);
             }
             errors++;
           }
         }
         if (data18['s3-endpoint'] !== undefined) {
-          let data44 = data18['s3-endpoint'];
-          if (typeof data44 === 'string') {
-            if (!pattern15.test(data44)) {
-              const err106 = {
+          let data47 = data18['s3-endpoint'];
+          if (typeof data47 === 'string') {
+            if (!pattern17.test(data47)) {
+              const err113 = {
                 instancePath: instancePath + '/builder/s3-endpoint',
                 schemaPath: '#/properties/builder/properties/s3-endpoint/pattern',
                 keyword: 'pattern',
@@ -3230,152 +3398,6 @@ function validate10(
                 message: 'must match pattern "' + '^https?://[^/\\s]+/?$' + '"',
                 schema: '^https?://[^/\\s]+/?$',
                 parentSchema: schema11.properties.builder.properties['s3-endpoint'],
-                data: data44,
-              };
-              if (vErrors === null) {
-                vErrors = [err106];
-              } else {
-                vErrors.push(err106);
-              }
-              errors++;
-            }
-          } else {
-            const err107 = {
-              instancePath: instancePath + '/builder/s3-endpoint',
-              schemaPath: '#/properties/builder/properties/s3-endpoint/type',
-              keyword: 'type',
-              params: { type: 'string' },
-              message: 'must be string',
-              schema: schema11.properties.builder.properties['s3-endpoint'].type,
-              parentSchema: schema11.properties.builder.properties['s3-endpoint'],
-              data: data44,
-            };
-            if (vErrors === null) {
-              vErrors = [err107];
-            } else {
-              vErrors.push(err107);
-            }
-            errors++;
-          }
-        }
-        if (data18['s3-addressing-style'] !== undefined) {
-          let data45 = data18['s3-addressing-style'];
-          if (typeof data45 !== 'string') {
-            const err108 = {
-              instancePath: instancePath + '/builder/s3-addressing-style',
-              schemaPath: '#/properties/builder/properties/s3-addressing-style/type',
-              keyword: 'type',
-              params: { type: 'string' },
-              message: 'must be string',
-              schema: schema11.properties.builder.properties['s3-addressing-style'].type,
-              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
-              data: data45,
-            };
-            if (vErrors === null) {
-              vErrors = [err108];
-            } else {
-              vErrors.push(err108);
-            }
-            errors++;
-          }
-          if (!(data45 === 'path' || data45 === 'virtual')) {
-            const err109 = {
-              instancePath: instancePath + '/builder/s3-addressing-style',
-              schemaPath: '#/properties/builder/properties/s3-addressing-style/enum',
-              keyword: 'enum',
-              params: {
-                allowedValues: schema11.properties.builder.properties['s3-addressing-style'].enum,
-              },
-              message: 'must be equal to one of the allowed values',
-              schema: schema11.properties.builder.properties['s3-addressing-style'].enum,
-              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
-              data: data45,
-            };
-            if (vErrors === null) {
-              vErrors = [err109];
-            } else {
-              vErrors.push(err109);
-            }
-            errors++;
-          }
-        }
-      } else {
-        const err110 = {
-          instancePath: instancePath + '/builder',
-          schemaPath: '#/properties/builder/type',
-          keyword: 'type',
-          params: { type: 'object' },
-          message: 'must be object',
-          schema: schema11.properties.builder.type,
-          parentSchema: schema11.properties.builder,
-          data: data18,
-        };
-        if (vErrors === null) {
-          vErrors = [err110];
-        } else {
-          vErrors.push(err110);
-        }
-        errors++;
-      }
-    }
-    if (data.kubernetes !== undefined) {
-      let data46 = data.kubernetes;
-      if (data46 && typeof data46 == 'object' && !Array.isArray(data46)) {
-        for (const key5 in data46) {
-          if (!(
-            key5 === 'namespace' ||
-            key5 === 'service-account' ||
-            key5 === 'build-service-account' ||
-            key5 === 'target-namespaces'
-          )) {
-            const err111 = {
-              instancePath: instancePath + '/kubernetes',
-              schemaPath: '#/properties/kubernetes/additionalProperties',
-              keyword: 'additionalProperties',
-              params: { additionalProperty: key5 },
-              message: 'must NOT have additional properties',
-              schema: false,
-              parentSchema: schema11.properties.kubernetes,
-              data: data46,
-            };
-            if (vErrors === null) {
-              vErrors = [err111];
-            } else {
-              vErrors.push(err111);
-            }
-            errors++;
-          }
-        }
-        if (data46.namespace !== undefined) {
-          let data47 = data46.namespace;
-          if (typeof data47 === 'string') {
-            if (func3(data47) > 63) {
-              const err112 = {
-                instancePath: instancePath + '/kubernetes/namespace',
-                schemaPath: '#/properties/kubernetes/properties/namespace/maxLength',
-                keyword: 'maxLength',
-                params: { limit: 63 },
-                message: 'must NOT have more than 63 characters',
-                schema: 63,
-                parentSchema: schema11.properties.kubernetes.properties.namespace,
-                data: data47,
-              };
-              if (vErrors === null) {
-                vErrors = [err112];
-              } else {
-                vErrors.push(err112);
-              }
-              errors++;
-            }
-            if (!pattern6.test(data47)) {
-              const err113 = {
-                instancePath: instancePath + '/kubernetes/namespace',
-                schemaPath: '#/properties/kubernetes/properties/namespace/pattern',
-                keyword: 'pattern',
-                params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
-                message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
-                schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
-                parentSchema: schema11.properties.kubernetes.properties.namespace,
                 data: data47,
               };
               if (vErrors === null) {
@@ -3387,13 +3409,13 @@ function validate10(
             }
           } else {
             const err114 = {
-              instancePath: instancePath + '/kubernetes/namespace',
-              schemaPath: '#/properties/kubernetes/properties/namespace/type',
+              instancePath: instancePath + '/builder/s3-endpoint',
+              schemaPath: '#/properties/builder/properties/s3-endpoint/type',
               keyword: 'type',
               params: { type: 'string' },
               message: 'must be string',
-              schema: schema11.properties.kubernetes.properties.namespace.type,
-              parentSchema: schema11.properties.kubernetes.properties.namespace,
+              schema: schema11.properties.builder.properties['s3-endpoint'].type,
+              parentSchema: schema11.properties.builder.properties['s3-endpoint'],
               data: data47,
             };
             if (vErrors === null) {
@@ -3404,11 +3426,157 @@ function validate10(
             errors++;
           }
         }
-        if (data46['service-account'] !== undefined) {
-          let data48 = data46['service-account'];
-          if (typeof data48 === 'string') {
-            if (func3(data48) > 253) {
-              const err115 = {
+        if (data18['s3-addressing-style'] !== undefined) {
+          let data48 = data18['s3-addressing-style'];
+          if (typeof data48 !== 'string') {
+            const err115 = {
+              instancePath: instancePath + '/builder/s3-addressing-style',
+              schemaPath: '#/properties/builder/properties/s3-addressing-style/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.builder.properties['s3-addressing-style'].type,
+              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
+              data: data48,
+            };
+            if (vErrors === null) {
+              vErrors = [err115];
+            } else {
+              vErrors.push(err115);
+            }
+            errors++;
+          }
+          if (!(data48 === 'path' || data48 === 'virtual')) {
+            const err116 = {
+              instancePath: instancePath + '/builder/s3-addressing-style',
+              schemaPath: '#/properties/builder/properties/s3-addressing-style/enum',
+              keyword: 'enum',
+              params: {
+                allowedValues: schema11.properties.builder.properties['s3-addressing-style'].enum,
+              },
+              message: 'must be equal to one of the allowed values',
+              schema: schema11.properties.builder.properties['s3-addressing-style'].enum,
+              parentSchema: schema11.properties.builder.properties['s3-addressing-style'],
+              data: data48,
+            };
+            if (vErrors === null) {
+              vErrors = [err116];
+            } else {
+              vErrors.push(err116);
+            }
+            errors++;
+          }
+        }
+      } else {
+        const err117 = {
+          instancePath: instancePath + '/builder',
+          schemaPath: '#/properties/builder/type',
+          keyword: 'type',
+          params: { type: 'object' },
+          message: 'must be object',
+          schema: schema11.properties.builder.type,
+          parentSchema: schema11.properties.builder,
+          data: data18,
+        };
+        if (vErrors === null) {
+          vErrors = [err117];
+        } else {
+          vErrors.push(err117);
+        }
+        errors++;
+      }
+    }
+    if (data.kubernetes !== undefined) {
+      let data49 = data.kubernetes;
+      if (data49 && typeof data49 == 'object' && !Array.isArray(data49)) {
+        for (const key5 in data49) {
+          if (!(
+            key5 === 'namespace' ||
+            key5 === 'service-account' ||
+            key5 === 'build-service-account' ||
+            key5 === 'target-namespaces'
+          )) {
+            const err118 = {
+              instancePath: instancePath + '/kubernetes',
+              schemaPath: '#/properties/kubernetes/additionalProperties',
+              keyword: 'additionalProperties',
+              params: { additionalProperty: key5 },
+              message: 'must NOT have additional properties',
+              schema: false,
+              parentSchema: schema11.properties.kubernetes,
+              data: data49,
+            };
+            if (vErrors === null) {
+              vErrors = [err118];
+            } else {
+              vErrors.push(err118);
+            }
+            errors++;
+          }
+        }
+        if (data49.namespace !== undefined) {
+          let data50 = data49.namespace;
+          if (typeof data50 === 'string') {
+            if (func3(data50) > 63) {
+              const err119 = {
+                instancePath: instancePath + '/kubernetes/namespace',
+                schemaPath: '#/properties/kubernetes/properties/namespace/maxLength',
+                keyword: 'maxLength',
+                params: { limit: 63 },
+                message: 'must NOT have more than 63 characters',
+                schema: 63,
+                parentSchema: schema11.properties.kubernetes.properties.namespace,
+                data: data50,
+              };
+              if (vErrors === null) {
+                vErrors = [err119];
+              } else {
+                vErrors.push(err119);
+              }
+              errors++;
+            }
+            if (!pattern6.test(data50)) {
+              const err120 = {
+                instancePath: instancePath + '/kubernetes/namespace',
+                schemaPath: '#/properties/kubernetes/properties/namespace/pattern',
+                keyword: 'pattern',
+                params: { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+                message: 'must match pattern "' + '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' + '"',
+                schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                parentSchema: schema11.properties.kubernetes.properties.namespace,
+                data: data50,
+              };
+              if (vErrors === null) {
+                vErrors = [err120];
+              } else {
+                vErrors.push(err120);
+              }
+              errors++;
+            }
+          } else {
+            const err121 = {
+              instancePath: instancePath + '/kubernetes/namespace',
+              schemaPath: '#/properties/kubernetes/properties/namespace/type',
+              keyword: 'type',
+              params: { type: 'string' },
+              message: 'must be string',
+              schema: schema11.properties.kubernetes.properties.namespace.type,
+              parentSchema: schema11.properties.kubernetes.properties.namespace,
+              data: data50,
+            };
+            if (vErrors === null) {
+              vErrors = [err121];
+            } else {
+              vErrors.push(err121);
+            }
+            errors++;
+          }
+        }
+        if (data49['service-account'] !== undefined) {
+          let data51 = data49['service-account'];
+          if (typeof data51 === 'string') {
+            if (func3(data51) > 253) {
+              const err122 = {
                 instancePath: instancePath + '/kubernetes/service-account',
                 schemaPath: '#/properties/kubernetes/properties/service-account/maxLength',
                 keyword: 'maxLength',
@@ -3416,17 +3584,17 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties.kubernetes.properties['service-account'],
-                data: data48,
+                data: data51,
               };
               if (vErrors === null) {
-                vErrors = [err115];
+                vErrors = [err122];
               } else {
-                vErrors.push(err115);
+                vErrors.push(err122);
               }
               errors++;
             }
-            if (!pattern7.test(data48)) {
-              const err116 = {
+            if (!pattern7.test(data51)) {
+              const err123 = {
                 instancePath: instancePath + '/kubernetes/service-account',
                 schemaPath: '#/properties/kubernetes/properties/service-account/pattern',
                 keyword: 'pattern',
@@ -3439,17 +3607,17 @@ function validate10(
                   '"',
                 schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
                 parentSchema: schema11.properties.kubernetes.properties['service-account'],
-                data: data48,
+                data: data51,
               };
               if (vErrors === null) {
-                vErrors = [err116];
+                vErrors = [err123];
               } else {
-                vErrors.push(err116);
+                vErrors.push(err123);
               }
               errors++;
             }
           } else {
-            const err117 = {
+            const err124 = {
               instancePath: instancePath + '/kubernetes/service-account',
               schemaPath: '#/properties/kubernetes/properties/service-account/type',
               keyword: 'type',
@@ -3457,21 +3625,21 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.kubernetes.properties['service-account'].type,
               parentSchema: schema11.properties.kubernetes.properties['service-account'],
-              data: data48,
+              data: data51,
             };
             if (vErrors === null) {
-              vErrors = [err117];
+              vErrors = [err124];
             } else {
-              vErrors.push(err117);
+              vErrors.push(err124);
             }
             errors++;
           }
         }
-        if (data46['build-service-account'] !== undefined) {
-          let data49 = data46['build-service-account'];
-          if (typeof data49 === 'string') {
-            if (func3(data49) > 253) {
-              const err118 = {
+        if (data49['build-service-account'] !== undefined) {
+          let data52 = data49['build-service-account'];
+          if (typeof data52 === 'string') {
+            if (func3(data52) > 253) {
+              const err125 = {
                 instancePath: instancePath + '/kubernetes/build-service-account',
                 schemaPath: '#/properties/kubernetes/properties/build-service-account/maxLength',
                 keyword: 'maxLength',
@@ -3479,17 +3647,17 @@ function validate10(
                 message: 'must NOT have more than 253 characters',
                 schema: 253,
                 parentSchema: schema11.properties.kubernetes.properties['build-service-account'],
-                data: data49,
+                data: data52,
               };
               if (vErrors === null) {
-                vErrors = [err118];
+                vErrors = [err125];
               } else {
-                vErrors.push(err118);
+                vErrors.push(err125);
               }
               errors++;
             }
-            if (!pattern7.test(data49)) {
-              const err119 = {
+            if (!pattern7.test(data52)) {
+              const err126 = {
                 instancePath: instancePath + '/kubernetes/build-service-account',
                 schemaPath: '#/properties/kubernetes/properties/build-service-account/pattern',
                 keyword: 'pattern',
@@ -3502,17 +3670,17 @@ function validate10(
                   '"',
                 schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
                 parentSchema: schema11.properties.kubernetes.properties['build-service-account'],
-                data: data49,
+                data: data52,
               };
               if (vErrors === null) {
-                vErrors = [err119];
+                vErrors = [err126];
               } else {
-                vErrors.push(err119);
+                vErrors.push(err126);
               }
               errors++;
             }
           } else {
-            const err120 = {
+            const err127 = {
               instancePath: instancePath + '/kubernetes/build-service-account',
               schemaPath: '#/properties/kubernetes/properties/build-service-account/type',
               keyword: 'type',
@@ -3520,25 +3688,25 @@ function validate10(
               message: 'must be string',
               schema: schema11.properties.kubernetes.properties['build-service-account'].type,
               parentSchema: schema11.properties.kubernetes.properties['build-service-account'],
-              data: data49,
+              data: data52,
             };
             if (vErrors === null) {
-              vErrors = [err120];
+              vErrors = [err127];
             } else {
-              vErrors.push(err120);
+              vErrors.push(err127);
             }
             errors++;
           }
         }
-        if (data46['target-namespaces'] !== undefined) {
-          let data50 = data46['target-namespaces'];
-          if (Array.isArray(data50)) {
-            const len3 = data50.length;
+        if (data49['target-namespaces'] !== undefined) {
+          let data53 = data49['target-namespaces'];
+          if (Array.isArray(data53)) {
+            const len3 = data53.length;
             for (let i4 = 0; i4 < len3; i4++) {
-              let data51 = data50[i4];
-              if (typeof data51 === 'string') {
-                if (func3(data51) > 63) {
-                  const err121 = {
+              let data54 = data53[i4];
+              if (typeof data54 === 'string') {
+                if (func3(data54) > 63) {
+                  const err128 = {
                     instancePath: instancePath + '/kubernetes/target-namespaces/' + i4,
                     schemaPath:
                       '#/properties/kubernetes/properties/target-namespaces/items/maxLength',
@@ -3548,17 +3716,17 @@ function validate10(
                     schema: 63,
                     parentSchema:
                       schema11.properties.kubernetes.properties['target-namespaces'].items,
-                    data: data51,
+                    data: data54,
                   };
                   if (vErrors === null) {
-                    vErrors = [err121];
+                    vErrors = [err128];
                   } else {
-                    vErrors.push(err121);
+                    vErrors.push(err128);
                   }
                   errors++;
                 }
-                if (!pattern6.test(data51)) {
-                  const err122 = {
+                if (!pattern6.test(data54)) {
+                  const err129 = {
                     instancePath: instancePath + '/kubernetes/target-namespaces/' + i4,
                     schemaPath:
                       '#/properties/kubernetes/properties/target-namespaces/items/pattern',
@@ -3568,17 +3736,17 @@ function validate10(
                     schema: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
                     parentSchema:
                       schema11.properties.kubernetes.properties['target-namespaces'].items,
-                    data: data51,
+                    data: data54,
                   };
                   if (vErrors === null) {
-                    vErrors = [err122];
+                    vErrors = [err129];
                   } else {
-                    vErrors.push(err122);
+                    vErrors.push(err129);
                   }
                   errors++;
                 }
               } else {
-                const err123 = {
+                const err130 = {
                   instancePath: instancePath + '/kubernetes/target-namespaces/' + i4,
                   schemaPath: '#/properties/kubernetes/properties/target-namespaces/items/type',
                   keyword: 'type',
@@ -3587,28 +3755,28 @@ function validate10(
                   schema: schema11.properties.kubernetes.properties['target-namespaces'].items.type,
                   parentSchema:
                     schema11.properties.kubernetes.properties['target-namespaces'].items,
-                  data: data51,
+                  data: data54,
                 };
                 if (vErrors === null) {
-                  vErrors = [err123];
+                  vErrors = [err130];
                 } else {
-                  vErrors.push(err123);
+                  vErrors.push(err130);
                 }
                 errors++;
               }
             }
-            let i5 = data50.length;
+            let i5 = data53.length;
             let j1;
             if (i5 > 1) {
               const indices1 = {};
               for (; i5--;) {
-                let item1 = data50[i5];
+                let item1 = data53[i5];
                 if (typeof item1 !== 'string') {
                   continue;
                 }
                 if (typeof indices1[item1] == 'number') {
                   j1 = indices1[item1];
-                  const err124 = {
+                  const err131 = {
                     instancePath: instancePath + '/kubernetes/target-namespaces',
                     schemaPath: '#/properties/kubernetes/properties/target-namespaces/uniqueItems',
                     keyword: 'uniqueItems',
@@ -3621,12 +3789,12 @@ function validate10(
                       ' are identical)',
                     schema: true,
                     parentSchema: schema11.properties.kubernetes.properties['target-namespaces'],
-                    data: data50,
+                    data: data53,
                   };
                   if (vErrors === null) {
-                    vErrors = [err124];
+                    vErrors = [err131];
                   } else {
-                    vErrors.push(err124);
+                    vErrors.push(err131);
                   }
                   errors++;
                   break;
@@ -3635,7 +3803,7 @@ function validate10(
               }
             }
           } else {
-            const err125 = {
+            const err132 = {
               instancePath: instancePath + '/kubernetes/target-namespaces',
               schemaPath: '#/properties/kubernetes/properties/target-namespaces/type',
               keyword: 'type',
@@ -3643,18 +3811,18 @@ function validate10(
               message: 'must be array',
               schema: schema11.properties.kubernetes.properties['target-namespaces'].type,
               parentSchema: schema11.properties.kubernetes.properties['target-namespaces'],
-              data: data50,
+              data: data53,
             };
             if (vErrors === null) {
-              vErrors = [err125];
+              vErrors = [err132];
             } else {
-              vErrors.push(err125);
+              vErrors.push(err132);
             }
             errors++;
           }
         }
       } else {
-        const err126 = {
+        const err133 = {
           instancePath: instancePath + '/kubernetes',
           schemaPath: '#/properties/kubernetes/type',
           keyword: 'type',
@@ -3662,20 +3830,20 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties.kubernetes.type,
           parentSchema: schema11.properties.kubernetes,
-          data: data46,
+          data: data49,
         };
         if (vErrors === null) {
-          vErrors = [err126];
+          vErrors = [err133];
         } else {
-          vErrors.push(err126);
+          vErrors.push(err133);
         }
         errors++;
       }
     }
     if (data.launchjobs !== undefined) {
-      let data52 = data.launchjobs;
-      if (data52 && typeof data52 == 'object' && !Array.isArray(data52)) {
-        for (const key6 in data52) {
+      let data55 = data.launchjobs;
+      if (data55 && typeof data55 == 'object' && !Array.isArray(data55)) {
+        for (const key6 in data55) {
           if (!(
             key6 === 'heartbeat-seconds' ||
             key6 === 'stale-after-seconds' ||
@@ -3685,7 +3853,7 @@ function validate10(
             key6 === 'source-budget-bytes' ||
             key6 === 'git-sources'
           )) {
-            const err127 = {
+            const err134 = {
               instancePath: instancePath + '/launchjobs',
               schemaPath: '#/properties/launchjobs/additionalProperties',
               keyword: 'additionalProperties',
@@ -3693,145 +3861,6 @@ function validate10(
               message: 'must NOT have additional properties',
               schema: false,
               parentSchema: schema11.properties.launchjobs,
-              data: data52,
-            };
-            if (vErrors === null) {
-              vErrors = [err127];
-            } else {
-              vErrors.push(err127);
-            }
-            errors++;
-          }
-        }
-        if (data52['heartbeat-seconds'] !== undefined) {
-          let data53 = data52['heartbeat-seconds'];
-          if (!(typeof data53 == 'number' && !(data53 % 1) && !isNaN(data53) && isFinite(data53))) {
-            const err128 = {
-              instancePath: instancePath + '/launchjobs/heartbeat-seconds',
-              schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/type',
-              keyword: 'type',
-              params: { type: 'integer' },
-              message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['heartbeat-seconds'].type,
-              parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
-              data: data53,
-            };
-            if (vErrors === null) {
-              vErrors = [err128];
-            } else {
-              vErrors.push(err128);
-            }
-            errors++;
-          }
-          if (typeof data53 == 'number' && isFinite(data53)) {
-            if (data53 > 3600 || isNaN(data53)) {
-              const err129 = {
-                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
-                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/maximum',
-                keyword: 'maximum',
-                params: { comparison: '<=', limit: 3600 },
-                message: 'must be <= 3600',
-                schema: 3600,
-                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
-                data: data53,
-              };
-              if (vErrors === null) {
-                vErrors = [err129];
-              } else {
-                vErrors.push(err129);
-              }
-              errors++;
-            }
-            if (data53 < 1 || isNaN(data53)) {
-              const err130 = {
-                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
-                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 1 },
-                message: 'must be >= 1',
-                schema: 1,
-                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
-                data: data53,
-              };
-              if (vErrors === null) {
-                vErrors = [err130];
-              } else {
-                vErrors.push(err130);
-              }
-              errors++;
-            }
-          }
-        }
-        if (data52['stale-after-seconds'] !== undefined) {
-          let data54 = data52['stale-after-seconds'];
-          if (!(typeof data54 == 'number' && !(data54 % 1) && !isNaN(data54) && isFinite(data54))) {
-            const err131 = {
-              instancePath: instancePath + '/launchjobs/stale-after-seconds',
-              schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/type',
-              keyword: 'type',
-              params: { type: 'integer' },
-              message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['stale-after-seconds'].type,
-              parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
-              data: data54,
-            };
-            if (vErrors === null) {
-              vErrors = [err131];
-            } else {
-              vErrors.push(err131);
-            }
-            errors++;
-          }
-          if (typeof data54 == 'number' && isFinite(data54)) {
-            if (data54 > 86400 || isNaN(data54)) {
-              const err132 = {
-                instancePath: instancePath + '/launchjobs/stale-after-seconds',
-                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/maximum',
-                keyword: 'maximum',
-                params: { comparison: '<=', limit: 86400 },
-                message: 'must be <= 86400',
-                schema: 86400,
-                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
-                data: data54,
-              };
-              if (vErrors === null) {
-                vErrors = [err132];
-              } else {
-                vErrors.push(err132);
-              }
-              errors++;
-            }
-            if (data54 < 3 || isNaN(data54)) {
-              const err133 = {
-                instancePath: instancePath + '/launchjobs/stale-after-seconds',
-                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 3 },
-                message: 'must be >= 3',
-                schema: 3,
-                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
-                data: data54,
-              };
-              if (vErrors === null) {
-                vErrors = [err133];
-              } else {
-                vErrors.push(err133);
-              }
-              errors++;
-            }
-          }
-        }
-        if (data52['ttl-seconds-after-finished'] !== undefined) {
-          let data55 = data52['ttl-seconds-after-finished'];
-          if (!(typeof data55 == 'number' && !(data55 % 1) && !isNaN(data55) && isFinite(data55))) {
-            const err134 = {
-              instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
-              schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/type',
-              keyword: 'type',
-              params: { type: 'integer' },
-              message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'].type,
-              parentSchema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
               data: data55,
             };
             if (vErrors === null) {
@@ -3841,58 +3870,55 @@ function validate10(
             }
             errors++;
           }
-          if (typeof data55 == 'number' && isFinite(data55)) {
-            if (data55 < 0 || isNaN(data55)) {
-              const err135 = {
-                instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
-                schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 0 },
-                message: 'must be >= 0',
-                schema: 0,
-                parentSchema:
-                  schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
-                data: data55,
-              };
-              if (vErrors === null) {
-                vErrors = [err135];
-              } else {
-                vErrors.push(err135);
-              }
-              errors++;
-            }
-          }
         }
-        if (data52['max-source-bytes'] !== undefined) {
-          let data56 = data52['max-source-bytes'];
+        if (data55['heartbeat-seconds'] !== undefined) {
+          let data56 = data55['heartbeat-seconds'];
           if (!(typeof data56 == 'number' && !(data56 % 1) && !isNaN(data56) && isFinite(data56))) {
-            const err136 = {
-              instancePath: instancePath + '/launchjobs/max-source-bytes',
-              schemaPath: '#/properties/launchjobs/properties/max-source-bytes/type',
+            const err135 = {
+              instancePath: instancePath + '/launchjobs/heartbeat-seconds',
+              schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/type',
               keyword: 'type',
               params: { type: 'integer' },
               message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['max-source-bytes'].type,
-              parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+              schema: schema11.properties.launchjobs.properties['heartbeat-seconds'].type,
+              parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
               data: data56,
             };
             if (vErrors === null) {
-              vErrors = [err136];
+              vErrors = [err135];
             } else {
-              vErrors.push(err136);
+              vErrors.push(err135);
             }
             errors++;
           }
           if (typeof data56 == 'number' && isFinite(data56)) {
-            if (data56 < 1048576 || isNaN(data56)) {
+            if (data56 > 3600 || isNaN(data56)) {
+              const err136 = {
+                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
+                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/maximum',
+                keyword: 'maximum',
+                params: { comparison: '<=', limit: 3600 },
+                message: 'must be <= 3600',
+                schema: 3600,
+                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
+                data: data56,
+              };
+              if (vErrors === null) {
+                vErrors = [err136];
+              } else {
+                vErrors.push(err136);
+              }
+              errors++;
+            }
+            if (data56 < 1 || isNaN(data56)) {
               const err137 = {
-                instancePath: instancePath + '/launchjobs/max-source-bytes',
-                schemaPath: '#/properties/launchjobs/properties/max-source-bytes/minimum',
+                instancePath: instancePath + '/launchjobs/heartbeat-seconds',
+                schemaPath: '#/properties/launchjobs/properties/heartbeat-seconds/minimum',
                 keyword: 'minimum',
-                params: { comparison: '>=', limit: 1048576 },
-                message: 'must be >= 1048576',
-                schema: 1048576,
-                parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+                params: { comparison: '>=', limit: 1 },
+                message: 'must be >= 1',
+                schema: 1,
+                parentSchema: schema11.properties.launchjobs.properties['heartbeat-seconds'],
                 data: data56,
               };
               if (vErrors === null) {
@@ -3904,17 +3930,17 @@ function validate10(
             }
           }
         }
-        if (data52['max-source-entries'] !== undefined) {
-          let data57 = data52['max-source-entries'];
+        if (data55['stale-after-seconds'] !== undefined) {
+          let data57 = data55['stale-after-seconds'];
           if (!(typeof data57 == 'number' && !(data57 % 1) && !isNaN(data57) && isFinite(data57))) {
             const err138 = {
-              instancePath: instancePath + '/launchjobs/max-source-entries',
-              schemaPath: '#/properties/launchjobs/properties/max-source-entries/type',
+              instancePath: instancePath + '/launchjobs/stale-after-seconds',
+              schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/type',
               keyword: 'type',
               params: { type: 'integer' },
               message: 'must be integer',
-              schema: schema11.properties.launchjobs.properties['max-source-entries'].type,
-              parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+              schema: schema11.properties.launchjobs.properties['stale-after-seconds'].type,
+              parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
               data: data57,
             };
             if (vErrors === null) {
@@ -3925,15 +3951,15 @@ function validate10(
             errors++;
           }
           if (typeof data57 == 'number' && isFinite(data57)) {
-            if (data57 < 1 || isNaN(data57)) {
+            if (data57 > 86400 || isNaN(data57)) {
               const err139 = {
-                instancePath: instancePath + '/launchjobs/max-source-entries',
-                schemaPath: '#/properties/launchjobs/properties/max-source-entries/minimum',
-                keyword: 'minimum',
-                params: { comparison: '>=', limit: 1 },
-                message: 'must be >= 1',
-                schema: 1,
-                parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+                instancePath: instancePath + '/launchjobs/stale-after-seconds',
+                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/maximum',
+                keyword: 'maximum',
+                params: { comparison: '<=', limit: 86400 },
+                message: 'must be <= 86400',
+                schema: 86400,
+                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
                 data: data57,
               };
               if (vErrors === null) {
@@ -3943,12 +3969,154 @@ function validate10(
               }
               errors++;
             }
+            if (data57 < 3 || isNaN(data57)) {
+              const err140 = {
+                instancePath: instancePath + '/launchjobs/stale-after-seconds',
+                schemaPath: '#/properties/launchjobs/properties/stale-after-seconds/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 3 },
+                message: 'must be >= 3',
+                schema: 3,
+                parentSchema: schema11.properties.launchjobs.properties['stale-after-seconds'],
+                data: data57,
+              };
+              if (vErrors === null) {
+                vErrors = [err140];
+              } else {
+                vErrors.push(err140);
+              }
+              errors++;
+            }
           }
         }
-        if (data52['source-budget-bytes'] !== undefined) {
-          let data58 = data52['source-budget-bytes'];
+        if (data55['ttl-seconds-after-finished'] !== undefined) {
+          let data58 = data55['ttl-seconds-after-finished'];
           if (!(typeof data58 == 'number' && !(data58 % 1) && !isNaN(data58) && isFinite(data58))) {
-            const err140 = {
+            const err141 = {
+              instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
+              schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'].type,
+              parentSchema: schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
+              data: data58,
+            };
+            if (vErrors === null) {
+              vErrors = [err141];
+            } else {
+              vErrors.push(err141);
+            }
+            errors++;
+          }
+          if (typeof data58 == 'number' && isFinite(data58)) {
+            if (data58 < 0 || isNaN(data58)) {
+              const err142 = {
+                instancePath: instancePath + '/launchjobs/ttl-seconds-after-finished',
+                schemaPath: '#/properties/launchjobs/properties/ttl-seconds-after-finished/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 0 },
+                message: 'must be >= 0',
+                schema: 0,
+                parentSchema:
+                  schema11.properties.launchjobs.properties['ttl-seconds-after-finished'],
+                data: data58,
+              };
+              if (vErrors === null) {
+                vErrors = [err142];
+              } else {
+                vErrors.push(err142);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data55['max-source-bytes'] !== undefined) {
+          let data59 = data55['max-source-bytes'];
+          if (!(typeof data59 == 'number' && !(data59 % 1) && !isNaN(data59) && isFinite(data59))) {
+            const err143 = {
+              instancePath: instancePath + '/launchjobs/max-source-bytes',
+              schemaPath: '#/properties/launchjobs/properties/max-source-bytes/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['max-source-bytes'].type,
+              parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+              data: data59,
+            };
+            if (vErrors === null) {
+              vErrors = [err143];
+            } else {
+              vErrors.push(err143);
+            }
+            errors++;
+          }
+          if (typeof data59 == 'number' && isFinite(data59)) {
+            if (data59 < 1048576 || isNaN(data59)) {
+              const err144 = {
+                instancePath: instancePath + '/launchjobs/max-source-bytes',
+                schemaPath: '#/properties/launchjobs/properties/max-source-bytes/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 1048576 },
+                message: 'must be >= 1048576',
+                schema: 1048576,
+                parentSchema: schema11.properties.launchjobs.properties['max-source-bytes'],
+                data: data59,
+              };
+              if (vErrors === null) {
+                vErrors = [err144];
+              } else {
+                vErrors.push(err144);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data55['max-source-entries'] !== undefined) {
+          let data60 = data55['max-source-entries'];
+          if (!(typeof data60 == 'number' && !(data60 % 1) && !isNaN(data60) && isFinite(data60))) {
+            const err145 = {
+              instancePath: instancePath + '/launchjobs/max-source-entries',
+              schemaPath: '#/properties/launchjobs/properties/max-source-entries/type',
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: 'must be integer',
+              schema: schema11.properties.launchjobs.properties['max-source-entries'].type,
+              parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+              data: data60,
+            };
+            if (vErrors === null) {
+              vErrors = [err145];
+            } else {
+              vErrors.push(err145);
+            }
+            errors++;
+          }
+          if (typeof data60 == 'number' && isFinite(data60)) {
+            if (data60 < 1 || isNaN(data60)) {
+              const err146 = {
+                instancePath: instancePath + '/launchjobs/max-source-entries',
+                schemaPath: '#/properties/launchjobs/properties/max-source-entries/minimum',
+                keyword: 'minimum',
+                params: { comparison: '>=', limit: 1 },
+                message: 'must be >= 1',
+                schema: 1,
+                parentSchema: schema11.properties.launchjobs.properties['max-source-entries'],
+                data: data60,
+              };
+              if (vErrors === null) {
+                vErrors = [err146];
+              } else {
+                vErrors.push(err146);
+              }
+              errors++;
+            }
+          }
+        }
+        if (data55['source-budget-bytes'] !== undefined) {
+          let data61 = data55['source-budget-bytes'];
+          if (!(typeof data61 == 'number' && !(data61 % 1) && !isNaN(data61) && isFinite(data61))) {
+            const err147 = {
               instancePath: instancePath + '/launchjobs/source-budget-bytes',
               schemaPath: '#/properties/launchjobs/properties/source-budget-bytes/type',
               keyword: 'type',
@@ -3956,18 +4124,18 @@ function validate10(
               message: 'must be integer',
               schema: schema11.properties.launchjobs.properties['source-budget-bytes'].type,
               parentSchema: schema11.properties.launchjobs.properties['source-budget-bytes'],
-              data: data58,
+              data: data61,
             };
             if (vErrors === null) {
-              vErrors = [err140];
+              vErrors = [err147];
             } else {
-              vErrors.push(err140);
+              vErrors.push(err147);
             }
             errors++;
           }
-          if (typeof data58 == 'number' && isFinite(data58)) {
-            if (data58 < 1048576 || isNaN(data58)) {
-              const err141 = {
+          if (typeof data61 == 'number' && isFinite(data61)) {
+            if (data61 < 1048576 || isNaN(data61)) {
+              const err148 = {
                 instancePath: instancePath + '/launchjobs/source-budget-bytes',
                 schemaPath: '#/properties/launchjobs/properties/source-budget-bytes/minimum',
                 keyword: 'minimum',
@@ -3975,28 +4143,28 @@ function validate10(
                 message: 'must be >= 1048576',
                 schema: 1048576,
                 parentSchema: schema11.properties.launchjobs.properties['source-budget-bytes'],
-                data: data58,
+                data: data61,
               };
               if (vErrors === null) {
-                vErrors = [err141];
+                vErrors = [err148];
               } else {
-                vErrors.push(err141);
+                vErrors.push(err148);
               }
               errors++;
             }
           }
         }
-        if (data52['git-sources'] !== undefined) {
-          let data59 = data52['git-sources'];
-          if (data59 && typeof data59 == 'object' && !Array.isArray(data59)) {
-            for (const key7 in data59) {
+        if (data55['git-sources'] !== undefined) {
+          let data62 = data55['git-sources'];
+          if (data62 && typeof data62 == 'object' && !Array.isArray(data62)) {
+            for (const key7 in data62) {
               if (!(
                 key7 === 'hosts' ||
                 key7 === 'schemes' ||
                 key7 === 'credential-hosts' ||
                 key7 === 'credentials-file'
               )) {
-                const err142 = {
+                const err149 = {
                   instancePath: instancePath + '/launchjobs/git-sources',
                   schemaPath: '#/properties/launchjobs/properties/git-sources/additionalProperties',
                   keyword: 'additionalProperties',
@@ -4004,25 +4172,25 @@ function validate10(
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties.launchjobs.properties['git-sources'],
-                  data: data59,
+                  data: data62,
                 };
                 if (vErrors === null) {
-                  vErrors = [err142];
+                  vErrors = [err149];
                 } else {
-                  vErrors.push(err142);
+                  vErrors.push(err149);
                 }
                 errors++;
               }
             }
-            if (data59.hosts !== undefined) {
-              let data60 = data59.hosts;
-              if (Array.isArray(data60)) {
-                const len4 = data60.length;
+            if (data62.hosts !== undefined) {
+              let data63 = data62.hosts;
+              if (Array.isArray(data63)) {
+                const len4 = data63.length;
                 for (let i6 = 0; i6 < len4; i6++) {
-                  let data61 = data60[i6];
-                  if (typeof data61 === 'string') {
-                    if (func3(data61) > 255) {
-                      const err143 = {
+                  let data64 = data63[i6];
+                  if (typeof data64 === 'string') {
+                    if (func3(data64) > 255) {
+                      const err150 = {
                         instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
                         schemaPath:
                           '#/properties/launchjobs/properties/git-sources/properties/hosts/items/maxLength',
@@ -4033,17 +4201,17 @@ function validate10(
                         parentSchema:
                           schema11.properties.launchjobs.properties['git-sources'].properties.hosts
                             .items,
-                        data: data61,
+                        data: data64,
                       };
                       if (vErrors === null) {
-                        vErrors = [err143];
+                        vErrors = [err150];
                       } else {
-                        vErrors.push(err143);
+                        vErrors.push(err150);
                       }
                       errors++;
                     }
-                    if (func3(data61) < 1) {
-                      const err144 = {
+                    if (func3(data64) < 1) {
+                      const err151 = {
                         instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
                         schemaPath:
                           '#/properties/launchjobs/properties/git-sources/properties/hosts/items/minLength',
@@ -4054,17 +4222,17 @@ function validate10(
                         parentSchema:
                           schema11.properties.launchjobs.properties['git-sources'].properties.hosts
                             .items,
-                        data: data61,
+                        data: data64,
                       };
                       if (vErrors === null) {
-                        vErrors = [err144];
+                        vErrors = [err151];
                       } else {
-                        vErrors.push(err144);
+                        vErrors.push(err151);
                       }
                       errors++;
                     }
-                    if (!pattern20.test(data61)) {
-                      const err145 = {
+                    if (!pattern22.test(data64)) {
+                      const err152 = {
                         instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
                         schemaPath:
                           '#/properties/launchjobs/properties/git-sources/properties/hosts/items/pattern',
@@ -4082,17 +4250,17 @@ function validate10(
                         parentSchema:
                           schema11.properties.launchjobs.properties['git-sources'].properties.hosts
                             .items,
-                        data: data61,
+                        data: data64,
                       };
                       if (vErrors === null) {
-                        vErrors = [err145];
+                        vErrors = [err152];
                       } else {
-                        vErrors.push(err145);
+                        vErrors.push(err152);
                       }
                       errors++;
                     }
                   } else {
-                    const err146 = {
+                    const err153 = {
                       instancePath: instancePath + '/launchjobs/git-sources/hosts/' + i6,
                       schemaPath:
                         '#/properties/launchjobs/properties/git-sources/properties/hosts/items/type',
@@ -4105,28 +4273,28 @@ function validate10(
                       parentSchema:
                         schema11.properties.launchjobs.properties['git-sources'].properties.hosts
                           .items,
-                      data: data61,
+                      data: data64,
                     };
                     if (vErrors === null) {
-                      vErrors = [err146];
+                      vErrors = [err153];
                     } else {
-                      vErrors.push(err146);
+                      vErrors.push(err153);
                     }
                     errors++;
                   }
                 }
-                let i7 = data60.length;
+                let i7 = data63.length;
                 let j2;
                 if (i7 > 1) {
                   const indices2 = {};
                   for (; i7--;) {
-                    let item2 = data60[i7];
+                    let item2 = data63[i7];
                     if (typeof item2 !== 'string') {
                       continue;
                     }
                     if (typeof indices2[item2] == 'number') {
                       j2 = indices2[item2];
-                      const err147 = {
+                      const err154 = {
                         instancePath: instancePath + '/launchjobs/git-sources/hosts',
                         schemaPath:
                           '#/properties/launchjobs/properties/git-sources/properties/hosts/uniqueItems',
@@ -4141,12 +4309,12 @@ function validate10(
                         schema: true,
                         parentSchema:
                           schema11.properties.launchjobs.properties['git-sources'].properties.hosts,
-                        data: data60,
+                        data: data63,
                       };
                       if (vErrors === null) {
-                        vErrors = [err147];
+                        vErrors = [err154];
                       } else {
-                        vErrors.push(err147);
+                        vErrors.push(err154);
                       }
                       errors++;
                       break;
@@ -4155,7 +4323,7 @@ function validate10(
                   }
                 }
               } else {
-                const err148 = {
+                const err155 = {
                   instancePath: instancePath + '/launchjobs/git-sources/hosts',
                   schemaPath:
                     '#/properties/launchjobs/properties/git-sources/properties/hosts/type',
@@ -4166,21 +4334,21 @@ function validate10(
                     schema11.properties.launchjobs.properties['git-sources'].properties.hosts.type,
                   parentSchema:
                     schema11.properties.launchjobs.properties['git-sources'].properties.hosts,
-                  data: data60,
+                  data: data63,
                 };
                 if (vErrors === null) {
-                  vErrors = [err148];
+                  vErrors = [err155];
                 } else {
-                  vErrors.push(err148);
+                  vErrors.push(err155);
                 }
                 errors++;
               }
             }
-            if (data59.schemes !== undefined) {
-              let data62 = data59.schemes;
-              if (Array.isArray(data62)) {
-                if (data62.length < 1) {
-                  const err149 = {
+            if (data62.schemes !== undefined) {
+              let data65 = data62.schemes;
+              if (Array.isArray(data65)) {
+                if (data65.length < 1) {
+                  const err156 = {
                     instancePath: instancePath + '/launchjobs/git-sources/schemes',
                     schemaPath:
                       '#/properties/launchjobs/properties/git-sources/properties/schemes/minItems',
@@ -4190,20 +4358,20 @@ function validate10(
                     schema: 1,
                     parentSchema:
                       schema11.properties.launchjobs.properties['git-sources'].properties.schemes,
-                    data: data62,
+                    data: data65,
                   };
                   if (vErrors === null) {
-                    vErrors = [err149];
+                    vErrors = [err156];
                   } else {
-                    vErrors.push(err149);
+                    vErrors.push(err156);
                   }
                   errors++;
                 }
-                const len5 = data62.length;
+                const len5 = data65.length;
                 for (let i8 = 0; i8 < len5; i8++) {
-                  let data63 = data62[i8];
-                  if (typeof data63 !== 'string') {
-                    const err150 = {
+                  let data66 = data65[i8];
+                  if (typeof data66 !== 'string') {
+                    const err157 = {
                       instancePath: instancePath + '/launchjobs/git-sources/schemes/' + i8,
                       schemaPath:
                         '#/properties/launchjobs/properties/git-sources/properties/schemes/items/type',
@@ -4216,22 +4384,22 @@ function validate10(
                       parentSchema:
                         schema11.properties.launchjobs.properties['git-sources'].properties.schemes
                           .items,
-                      data: data63,
+                      data: data66,
                     };
                     if (vErrors === null) {
-                      vErrors = [err150];
+                      vErrors = [err157];
                     } else {
-                      vErrors.push(err150);
+                      vErrors.push(err157);
                     }
                     errors++;
                   }
                   if (!(
-                    data63 === 'https' ||
-                    data63 === 'ssh' ||
-                    data63 === 'http' ||
-                    data63 === 'git'
+                    data66 === 'https' ||
+                    data66 === 'ssh' ||
+                    data66 === 'http' ||
+                    data66 === 'git'
                   )) {
-                    const err151 = {
+                    const err158 = {
                       instancePath: instancePath + '/launchjobs/git-sources/schemes/' + i8,
                       schemaPath:
                         '#/properties/launchjobs/properties/git-sources/properties/schemes/items/enum',
@@ -4248,28 +4416,28 @@ function validate10(
                       parentSchema:
                         schema11.properties.launchjobs.properties['git-sources'].properties.schemes
                           .items,
-                      data: data63,
+                      data: data66,
                     };
                     if (vErrors === null) {
-                      vErrors = [err151];
+                      vErrors = [err158];
                     } else {
-                      vErrors.push(err151);
+                      vErrors.push(err158);
                     }
                     errors++;
                   }
                 }
-                let i9 = data62.length;
+                let i9 = data65.length;
                 let j3;
                 if (i9 > 1) {
                   const indices3 = {};
                   for (; i9--;) {
-                    let item3 = data62[i9];
+                    let item3 = data65[i9];
                     if (typeof item3 !== 'string') {
                       continue;
                     }
                     if (typeof indices3[item3] == 'number') {
                       j3 = indices3[item3];
-                      const err152 = {
+                      const err159 = {
                         instancePath: instancePath + '/launchjobs/git-sources/schemes',
                         schemaPath:
                           '#/properties/launchjobs/properties/git-sources/properties/schemes/uniqueItems',
@@ -4285,12 +4453,12 @@ function validate10(
                         parentSchema:
                           schema11.properties.launchjobs.properties['git-sources'].properties
                             .schemes,
-                        data: data62,
+                        data: data65,
                       };
                       if (vErrors === null) {
-                        vErrors = [err152];
+                        vErrors = [err159];
                       } else {
-                        vErrors.push(err152);
+                        vErrors.push(err159);
                       }
                       errors++;
                       break;
@@ -4299,7 +4467,7 @@ function validate10(
                   }
                 }
               } else {
-                const err153 = {
+                const err160 = {
                   instancePath: instancePath + '/launchjobs/git-sources/schemes',
                   schemaPath:
                     '#/properties/launchjobs/properties/git-sources/properties/schemes/type',
@@ -4311,25 +4479,25 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties.launchjobs.properties['git-sources'].properties.schemes,
-                  data: data62,
+                  data: data65,
                 };
                 if (vErrors === null) {
-                  vErrors = [err153];
+                  vErrors = [err160];
                 } else {
-                  vErrors.push(err153);
+                  vErrors.push(err160);
                 }
                 errors++;
               }
             }
-            if (data59['credential-hosts'] !== undefined) {
-              let data64 = data59['credential-hosts'];
-              if (Array.isArray(data64)) {
-                const len6 = data64.length;
+            if (data62['credential-hosts'] !== undefined) {
+              let data67 = data62['credential-hosts'];
+              if (Array.isArray(data67)) {
+                const len6 = data67.length;
                 for (let i10 = 0; i10 < len6; i10++) {
-                  let data65 = data64[i10];
-                  if (typeof data65 === 'string') {
-                    if (func3(data65) > 255) {
-                      const err154 = {
+                  let data68 = data67[i10];
+                  if (typeof data68 === 'string') {
+                    if (func3(data68) > 255) {
+                      const err161 = {
                         instancePath:
                           instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
                         schemaPath:
@@ -4342,17 +4510,17 @@ function validate10(
                           schema11.properties.launchjobs.properties['git-sources'].properties[
                             'credential-hosts'
                           ].items,
-                        data: data65,
+                        data: data68,
                       };
                       if (vErrors === null) {
-                        vErrors = [err154];
+                        vErrors = [err161];
                       } else {
-                        vErrors.push(err154);
+                        vErrors.push(err161);
                       }
                       errors++;
                     }
-                    if (func3(data65) < 1) {
-                      const err155 = {
+                    if (func3(data68) < 1) {
+                      const err162 = {
                         instancePath:
                           instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
                         schemaPath:
@@ -4365,17 +4533,17 @@ function validate10(
                           schema11.properties.launchjobs.properties['git-sources'].properties[
                             'credential-hosts'
                           ].items,
-                        data: data65,
+                        data: data68,
                       };
                       if (vErrors === null) {
-                        vErrors = [err155];
+                        vErrors = [err162];
                       } else {
-                        vErrors.push(err155);
+                        vErrors.push(err162);
                       }
                       errors++;
                     }
-                    if (!pattern20.test(data65)) {
-                      const err156 = {
+                    if (!pattern22.test(data68)) {
+                      const err163 = {
                         instancePath:
                           instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
                         schemaPath:
@@ -4395,17 +4563,17 @@ function validate10(
                           schema11.properties.launchjobs.properties['git-sources'].properties[
                             'credential-hosts'
                           ].items,
-                        data: data65,
+                        data: data68,
                       };
                       if (vErrors === null) {
-                        vErrors = [err156];
+                        vErrors = [err163];
                       } else {
-                        vErrors.push(err156);
+                        vErrors.push(err163);
                       }
                       errors++;
                     }
                   } else {
-                    const err157 = {
+                    const err164 = {
                       instancePath:
                         instancePath + '/launchjobs/git-sources/credential-hosts/' + i10,
                       schemaPath:
@@ -4421,28 +4589,28 @@ function validate10(
                         schema11.properties.launchjobs.properties['git-sources'].properties[
                           'credential-hosts'
                         ].items,
-                      data: data65,
+                      data: data68,
                     };
                     if (vErrors === null) {
-                      vErrors = [err157];
+                      vErrors = [err164];
                     } else {
-                      vErrors.push(err157);
+                      vErrors.push(err164);
                     }
                     errors++;
                   }
                 }
-                let i11 = data64.length;
+                let i11 = data67.length;
                 let j4;
                 if (i11 > 1) {
                   const indices4 = {};
                   for (; i11--;) {
-                    let item4 = data64[i11];
+                    let item4 = data67[i11];
                     if (typeof item4 !== 'string') {
                       continue;
                     }
                     if (typeof indices4[item4] == 'number') {
                       j4 = indices4[item4];
-                      const err158 = {
+                      const err165 = {
                         instancePath: instancePath + '/launchjobs/git-sources/credential-hosts',
                         schemaPath:
                           '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/uniqueItems',
@@ -4459,12 +4627,12 @@ function validate10(
                           schema11.properties.launchjobs.properties['git-sources'].properties[
                             'credential-hosts'
                           ],
-                        data: data64,
+                        data: data67,
                       };
                       if (vErrors === null) {
-                        vErrors = [err158];
+                        vErrors = [err165];
                       } else {
-                        vErrors.push(err158);
+                        vErrors.push(err165);
                       }
                       errors++;
                       break;
@@ -4473,7 +4641,7 @@ function validate10(
                   }
                 }
               } else {
-                const err159 = {
+                const err166 = {
                   instancePath: instancePath + '/launchjobs/git-sources/credential-hosts',
                   schemaPath:
                     '#/properties/launchjobs/properties/git-sources/properties/credential-hosts/type',
@@ -4488,21 +4656,21 @@ function validate10(
                     schema11.properties.launchjobs.properties['git-sources'].properties[
                       'credential-hosts'
                     ],
-                  data: data64,
+                  data: data67,
                 };
                 if (vErrors === null) {
-                  vErrors = [err159];
+                  vErrors = [err166];
                 } else {
-                  vErrors.push(err159);
+                  vErrors.push(err166);
                 }
                 errors++;
               }
             }
-            if (data59['credentials-file'] !== undefined) {
-              let data66 = data59['credentials-file'];
-              if (typeof data66 === 'string') {
-                if (func3(data66) > 4096) {
-                  const err160 = {
+            if (data62['credentials-file'] !== undefined) {
+              let data69 = data62['credentials-file'];
+              if (typeof data69 === 'string') {
+                if (func3(data69) > 4096) {
+                  const err167 = {
                     instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
                     schemaPath:
                       '#/properties/launchjobs/properties/git-sources/properties/credentials-file/maxLength',
@@ -4514,17 +4682,17 @@ function validate10(
                       schema11.properties.launchjobs.properties['git-sources'].properties[
                         'credentials-file'
                       ],
-                    data: data66,
+                    data: data69,
                   };
                   if (vErrors === null) {
-                    vErrors = [err160];
+                    vErrors = [err167];
                   } else {
-                    vErrors.push(err160);
+                    vErrors.push(err167);
                   }
                   errors++;
                 }
-                if (func3(data66) < 1) {
-                  const err161 = {
+                if (func3(data69) < 1) {
+                  const err168 = {
                     instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
                     schemaPath:
                       '#/properties/launchjobs/properties/git-sources/properties/credentials-file/minLength',
@@ -4536,17 +4704,17 @@ function validate10(
                       schema11.properties.launchjobs.properties['git-sources'].properties[
                         'credentials-file'
                       ],
-                    data: data66,
+                    data: data69,
                   };
                   if (vErrors === null) {
-                    vErrors = [err161];
+                    vErrors = [err168];
                   } else {
-                    vErrors.push(err161);
+                    vErrors.push(err168);
                   }
                   errors++;
                 }
-                if (!pattern22.test(data66)) {
-                  const err162 = {
+                if (!pattern24.test(data69)) {
+                  const err169 = {
                     instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
                     schemaPath:
                       '#/properties/launchjobs/properties/git-sources/properties/credentials-file/pattern',
@@ -4558,17 +4726,17 @@ function validate10(
                       schema11.properties.launchjobs.properties['git-sources'].properties[
                         'credentials-file'
                       ],
-                    data: data66,
+                    data: data69,
                   };
                   if (vErrors === null) {
-                    vErrors = [err162];
+                    vErrors = [err169];
                   } else {
-                    vErrors.push(err162);
+                    vErrors.push(err169);
                   }
                   errors++;
                 }
               } else {
-                const err163 = {
+                const err170 = {
                   instancePath: instancePath + '/launchjobs/git-sources/credentials-file',
                   schemaPath:
                     '#/properties/launchjobs/properties/git-sources/properties/credentials-file/type',
@@ -4583,18 +4751,18 @@ function validate10(
                     schema11.properties.launchjobs.properties['git-sources'].properties[
                       'credentials-file'
                     ],
-                  data: data66,
+                  data: data69,
                 };
                 if (vErrors === null) {
-                  vErrors = [err163];
+                  vErrors = [err170];
                 } else {
-                  vErrors.push(err163);
+                  vErrors.push(err170);
                 }
                 errors++;
               }
             }
           } else {
-            const err164 = {
+            const err171 = {
               instancePath: instancePath + '/launchjobs/git-sources',
               schemaPath: '#/properties/launchjobs/properties/git-sources/type',
               keyword: 'type',
@@ -4602,18 +4770,18 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties.launchjobs.properties['git-sources'].type,
               parentSchema: schema11.properties.launchjobs.properties['git-sources'],
-              data: data59,
+              data: data62,
             };
             if (vErrors === null) {
-              vErrors = [err164];
+              vErrors = [err171];
             } else {
-              vErrors.push(err164);
+              vErrors.push(err171);
             }
             errors++;
           }
         }
       } else {
-        const err165 = {
+        const err172 = {
           instancePath: instancePath + '/launchjobs',
           schemaPath: '#/properties/launchjobs/type',
           keyword: 'type',
@@ -4621,24 +4789,24 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties.launchjobs.type,
           parentSchema: schema11.properties.launchjobs,
-          data: data52,
+          data: data55,
         };
         if (vErrors === null) {
-          vErrors = [err165];
+          vErrors = [err172];
         } else {
-          vErrors.push(err165);
+          vErrors.push(err172);
         }
         errors++;
       }
     }
     if (data['queue-policies'] !== undefined) {
-      let data67 = data['queue-policies'];
-      if (data67 && typeof data67 == 'object' && !Array.isArray(data67)) {
-        for (const key8 in data67) {
-          const _errs223 = errors;
+      let data70 = data['queue-policies'];
+      if (data70 && typeof data70 == 'object' && !Array.isArray(data70)) {
+        for (const key8 in data70) {
+          const _errs232 = errors;
           if (typeof key8 === 'string') {
             if (func3(key8) > 253) {
-              const err166 = {
+              const err173 = {
                 instancePath: instancePath + '/queue-policies',
                 schemaPath: '#/properties/queue-policies/propertyNames/maxLength',
                 keyword: 'maxLength',
@@ -4650,14 +4818,14 @@ function validate10(
                 propertyName: key8,
               };
               if (vErrors === null) {
-                vErrors = [err166];
+                vErrors = [err173];
               } else {
-                vErrors.push(err166);
+                vErrors.push(err173);
               }
               errors++;
             }
             if (func3(key8) < 1) {
-              const err167 = {
+              const err174 = {
                 instancePath: instancePath + '/queue-policies',
                 schemaPath: '#/properties/queue-policies/propertyNames/minLength',
                 keyword: 'minLength',
@@ -4669,16 +4837,16 @@ function validate10(
                 propertyName: key8,
               };
               if (vErrors === null) {
-                vErrors = [err167];
+                vErrors = [err174];
               } else {
-                vErrors.push(err167);
+                vErrors.push(err174);
               }
               errors++;
             }
           }
-          var valid43 = _errs223 === errors;
+          var valid43 = _errs232 === errors;
           if (!valid43) {
-            const err168 = {
+            const err175 = {
               instancePath: instancePath + '/queue-policies',
               schemaPath: '#/properties/queue-policies/propertyNames',
               keyword: 'propertyNames',
@@ -4686,20 +4854,20 @@ function validate10(
               message: 'property name must be valid',
               schema: schema11.properties['queue-policies'].propertyNames,
               parentSchema: schema11.properties['queue-policies'],
-              data: data67,
+              data: data70,
             };
             if (vErrors === null) {
-              vErrors = [err168];
+              vErrors = [err175];
             } else {
-              vErrors.push(err168);
+              vErrors.push(err175);
             }
             errors++;
           }
         }
-        for (const key9 in data67) {
-          let data68 = data67[key9];
-          if (data68 && typeof data68 == 'object' && !Array.isArray(data68)) {
-            for (const key10 in data68) {
+        for (const key9 in data70) {
+          let data71 = data70[key9];
+          if (data71 && typeof data71 == 'object' && !Array.isArray(data71)) {
+            for (const key10 in data71) {
               if (!(
                 key10 === 'namespaces' ||
                 key10 === 'namespace-selector' ||
@@ -4709,7 +4877,7 @@ function validate10(
                 key10 === 'allowed-tolerations' ||
                 key10 === 'max-resources'
               )) {
-                const err169 = {
+                const err176 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -4721,25 +4889,25 @@ function validate10(
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties['queue-policies'].additionalProperties,
-                  data: data68,
+                  data: data71,
                 };
                 if (vErrors === null) {
-                  vErrors = [err169];
+                  vErrors = [err176];
                 } else {
-                  vErrors.push(err169);
+                  vErrors.push(err176);
                 }
                 errors++;
               }
             }
-            if (data68.namespaces !== undefined) {
-              let data69 = data68.namespaces;
-              if (Array.isArray(data69)) {
-                const len7 = data69.length;
+            if (data71.namespaces !== undefined) {
+              let data72 = data71.namespaces;
+              if (Array.isArray(data72)) {
+                const len7 = data72.length;
                 for (let i12 = 0; i12 < len7; i12++) {
-                  let data70 = data69[i12];
-                  if (typeof data70 === 'string') {
-                    if (func3(data70) > 63) {
-                      const err170 = {
+                  let data73 = data72[i12];
+                  if (typeof data73 === 'string') {
+                    if (func3(data73) > 63) {
+                      const err177 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -4755,17 +4923,17 @@ function validate10(
                         parentSchema:
                           schema11.properties['queue-policies'].additionalProperties.properties
                             .namespaces.items,
-                        data: data70,
+                        data: data73,
                       };
                       if (vErrors === null) {
-                        vErrors = [err170];
+                        vErrors = [err177];
                       } else {
-                        vErrors.push(err170);
+                        vErrors.push(err177);
                       }
                       errors++;
                     }
-                    if (!pattern6.test(data70)) {
-                      const err171 = {
+                    if (!pattern6.test(data73)) {
+                      const err178 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -4781,17 +4949,17 @@ function validate10(
                         parentSchema:
                           schema11.properties['queue-policies'].additionalProperties.properties
                             .namespaces.items,
-                        data: data70,
+                        data: data73,
                       };
                       if (vErrors === null) {
-                        vErrors = [err171];
+                        vErrors = [err178];
                       } else {
-                        vErrors.push(err171);
+                        vErrors.push(err178);
                       }
                       errors++;
                     }
                   } else {
-                    const err172 = {
+                    const err179 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -4809,28 +4977,28 @@ function validate10(
                       parentSchema:
                         schema11.properties['queue-policies'].additionalProperties.properties
                           .namespaces.items,
-                      data: data70,
+                      data: data73,
                     };
                     if (vErrors === null) {
-                      vErrors = [err172];
+                      vErrors = [err179];
                     } else {
-                      vErrors.push(err172);
+                      vErrors.push(err179);
                     }
                     errors++;
                   }
                 }
-                let i13 = data69.length;
+                let i13 = data72.length;
                 let j5;
                 if (i13 > 1) {
                   const indices5 = {};
                   for (; i13--;) {
-                    let item5 = data69[i13];
+                    let item5 = data72[i13];
                     if (typeof item5 !== 'string') {
                       continue;
                     }
                     if (typeof indices5[item5] == 'number') {
                       j5 = indices5[item5];
-                      const err173 = {
+                      const err180 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -4850,12 +5018,12 @@ function validate10(
                         parentSchema:
                           schema11.properties['queue-policies'].additionalProperties.properties
                             .namespaces,
-                        data: data69,
+                        data: data72,
                       };
                       if (vErrors === null) {
-                        vErrors = [err173];
+                        vErrors = [err180];
                       } else {
-                        vErrors.push(err173);
+                        vErrors.push(err180);
                       }
                       errors++;
                       break;
@@ -4864,7 +5032,7 @@ function validate10(
                   }
                 }
               } else {
-                const err174 = {
+                const err181 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -4881,22 +5049,22 @@ function validate10(
                   parentSchema:
                     schema11.properties['queue-policies'].additionalProperties.properties
                       .namespaces,
-                  data: data69,
+                  data: data72,
                 };
                 if (vErrors === null) {
-                  vErrors = [err174];
+                  vErrors = [err181];
                 } else {
-                  vErrors.push(err174);
+                  vErrors.push(err181);
                 }
                 errors++;
               }
             }
-            if (data68['namespace-selector'] !== undefined) {
-              let data71 = data68['namespace-selector'];
-              if (data71 && typeof data71 == 'object' && !Array.isArray(data71)) {
-                for (const key11 in data71) {
+            if (data71['namespace-selector'] !== undefined) {
+              let data74 = data71['namespace-selector'];
+              if (data74 && typeof data74 == 'object' && !Array.isArray(data74)) {
+                for (const key11 in data74) {
                   if (!(key11 === 'matchLabels' || key11 === 'matchExpressions')) {
-                    const err175 = {
+                    const err182 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -4912,23 +5080,23 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'namespace-selector'
                         ],
-                      data: data71,
+                      data: data74,
                     };
                     if (vErrors === null) {
-                      vErrors = [err175];
+                      vErrors = [err182];
                     } else {
-                      vErrors.push(err175);
+                      vErrors.push(err182);
                     }
                     errors++;
                   }
                 }
-                if (data71.matchLabels !== undefined) {
-                  let data72 = data71.matchLabels;
-                  if (data72 && typeof data72 == 'object' && !Array.isArray(data72)) {
-                    for (const key12 in data72) {
-                      let data73 = data72[key12];
-                      if (typeof data73 !== 'string') {
-                        const err176 = {
+                if (data74.matchLabels !== undefined) {
+                  let data75 = data74.matchLabels;
+                  if (data75 && typeof data75 == 'object' && !Array.isArray(data75)) {
+                    for (const key12 in data75) {
+                      let data76 = data75[key12];
+                      if (typeof data76 !== 'string') {
+                        const err183 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -4948,18 +5116,18 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'namespace-selector'
                             ].properties.matchLabels.additionalProperties,
-                          data: data73,
+                          data: data76,
                         };
                         if (vErrors === null) {
-                          vErrors = [err176];
+                          vErrors = [err183];
                         } else {
-                          vErrors.push(err176);
+                          vErrors.push(err183);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err177 = {
+                    const err184 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -4978,25 +5146,25 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'namespace-selector'
                         ].properties.matchLabels,
-                      data: data72,
+                      data: data75,
                     };
                     if (vErrors === null) {
-                      vErrors = [err177];
+                      vErrors = [err184];
                     } else {
-                      vErrors.push(err177);
+                      vErrors.push(err184);
                     }
                     errors++;
                   }
                 }
-                if (data71.matchExpressions !== undefined) {
-                  let data74 = data71.matchExpressions;
-                  if (Array.isArray(data74)) {
-                    const len8 = data74.length;
+                if (data74.matchExpressions !== undefined) {
+                  let data77 = data74.matchExpressions;
+                  if (Array.isArray(data77)) {
+                    const len8 = data77.length;
                     for (let i14 = 0; i14 < len8; i14++) {
-                      let data75 = data74[i14];
-                      if (data75 && typeof data75 == 'object' && !Array.isArray(data75)) {
-                        if (data75.key === undefined) {
-                          const err178 = {
+                      let data78 = data77[i14];
+                      if (data78 && typeof data78 == 'object' && !Array.isArray(data78)) {
+                        if (data78.key === undefined) {
+                          const err185 = {
                             instancePath:
                               instancePath +
                               '/queue-policies/' +
@@ -5016,17 +5184,17 @@ function validate10(
                               schema11.properties['queue-policies'].additionalProperties.properties[
                                 'namespace-selector'
                               ].properties.matchExpressions.items,
-                            data: data75,
+                            data: data78,
                           };
                           if (vErrors === null) {
-                            vErrors = [err178];
+                            vErrors = [err185];
                           } else {
-                            vErrors.push(err178);
+                            vErrors.push(err185);
                           }
                           errors++;
                         }
-                        if (data75.operator === undefined) {
-                          const err179 = {
+                        if (data78.operator === undefined) {
+                          const err186 = {
                             instancePath:
                               instancePath +
                               '/queue-policies/' +
@@ -5046,18 +5214,18 @@ function validate10(
                               schema11.properties['queue-policies'].additionalProperties.properties[
                                 'namespace-selector'
                               ].properties.matchExpressions.items,
-                            data: data75,
+                            data: data78,
                           };
                           if (vErrors === null) {
-                            vErrors = [err179];
+                            vErrors = [err186];
                           } else {
-                            vErrors.push(err179);
+                            vErrors.push(err186);
                           }
                           errors++;
                         }
-                        for (const key13 in data75) {
+                        for (const key13 in data78) {
                           if (!(key13 === 'key' || key13 === 'operator' || key13 === 'values')) {
-                            const err180 = {
+                            const err187 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
@@ -5074,21 +5242,21 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items,
-                              data: data75,
+                              data: data78,
                             };
                             if (vErrors === null) {
-                              vErrors = [err180];
+                              vErrors = [err187];
                             } else {
-                              vErrors.push(err180);
+                              vErrors.push(err187);
                             }
                             errors++;
                           }
                         }
-                        if (data75.key !== undefined) {
-                          let data76 = data75.key;
-                          if (typeof data76 === 'string') {
-                            if (func3(data76) < 1) {
-                              const err181 = {
+                        if (data78.key !== undefined) {
+                          let data79 = data78.key;
+                          if (typeof data79 === 'string') {
+                            if (func3(data79) < 1) {
+                              const err188 = {
                                 instancePath:
                                   instancePath +
                                   '/queue-policies/' +
@@ -5106,17 +5274,17 @@ function validate10(
                                   schema11.properties['queue-policies'].additionalProperties
                                     .properties['namespace-selector'].properties.matchExpressions
                                     .items.properties.key,
-                                data: data76,
+                                data: data79,
                               };
                               if (vErrors === null) {
-                                vErrors = [err181];
+                                vErrors = [err188];
                               } else {
-                                vErrors.push(err181);
+                                vErrors.push(err188);
                               }
                               errors++;
                             }
                           } else {
-                            const err182 = {
+                            const err189 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
@@ -5137,20 +5305,20 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.key,
-                              data: data76,
+                              data: data79,
                             };
                             if (vErrors === null) {
-                              vErrors = [err182];
+                              vErrors = [err189];
                             } else {
-                              vErrors.push(err182);
+                              vErrors.push(err189);
                             }
                             errors++;
                           }
                         }
-                        if (data75.operator !== undefined) {
-                          let data77 = data75.operator;
-                          if (typeof data77 !== 'string') {
-                            const err183 = {
+                        if (data78.operator !== undefined) {
+                          let data80 = data78.operator;
+                          if (typeof data80 !== 'string') {
+                            const err190 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
@@ -5171,22 +5339,22 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.operator,
-                              data: data77,
+                              data: data80,
                             };
                             if (vErrors === null) {
-                              vErrors = [err183];
+                              vErrors = [err190];
                             } else {
-                              vErrors.push(err183);
+                              vErrors.push(err190);
                             }
                             errors++;
                           }
                           if (!(
-                            data77 === 'In' ||
-                            data77 === 'NotIn' ||
-                            data77 === 'Exists' ||
-                            data77 === 'DoesNotExist'
+                            data80 === 'In' ||
+                            data80 === 'NotIn' ||
+                            data80 === 'Exists' ||
+                            data80 === 'DoesNotExist'
                           )) {
-                            const err184 = {
+                            const err191 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
@@ -5212,24 +5380,24 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.operator,
-                              data: data77,
+                              data: data80,
                             };
                             if (vErrors === null) {
-                              vErrors = [err184];
+                              vErrors = [err191];
                             } else {
-                              vErrors.push(err184);
+                              vErrors.push(err191);
                             }
                             errors++;
                           }
                         }
-                        if (data75.values !== undefined) {
-                          let data78 = data75.values;
-                          if (Array.isArray(data78)) {
-                            const len9 = data78.length;
+                        if (data78.values !== undefined) {
+                          let data81 = data78.values;
+                          if (Array.isArray(data81)) {
+                            const len9 = data81.length;
                             for (let i15 = 0; i15 < len9; i15++) {
-                              let data79 = data78[i15];
-                              if (typeof data79 !== 'string') {
-                                const err185 = {
+                              let data82 = data81[i15];
+                              if (typeof data82 !== 'string') {
+                                const err192 = {
                                   instancePath:
                                     instancePath +
                                     '/queue-policies/' +
@@ -5251,18 +5419,18 @@ function validate10(
                                     schema11.properties['queue-policies'].additionalProperties
                                       .properties['namespace-selector'].properties.matchExpressions
                                       .items.properties.values.items,
-                                  data: data79,
+                                  data: data82,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err185];
+                                  vErrors = [err192];
                                 } else {
-                                  vErrors.push(err185);
+                                  vErrors.push(err192);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err186 = {
+                            const err193 = {
                               instancePath:
                                 instancePath +
                                 '/queue-policies/' +
@@ -5283,18 +5451,18 @@ function validate10(
                                 schema11.properties['queue-policies'].additionalProperties
                                   .properties['namespace-selector'].properties.matchExpressions
                                   .items.properties.values,
-                              data: data78,
+                              data: data81,
                             };
                             if (vErrors === null) {
-                              vErrors = [err186];
+                              vErrors = [err193];
                             } else {
-                              vErrors.push(err186);
+                              vErrors.push(err193);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err187 = {
+                        const err194 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5314,18 +5482,18 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'namespace-selector'
                             ].properties.matchExpressions.items,
-                          data: data75,
+                          data: data78,
                         };
                         if (vErrors === null) {
-                          vErrors = [err187];
+                          vErrors = [err194];
                         } else {
-                          vErrors.push(err187);
+                          vErrors.push(err194);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err188 = {
+                    const err195 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -5344,18 +5512,18 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'namespace-selector'
                         ].properties.matchExpressions,
-                      data: data74,
+                      data: data77,
                     };
                     if (vErrors === null) {
-                      vErrors = [err188];
+                      vErrors = [err195];
                     } else {
-                      vErrors.push(err188);
+                      vErrors.push(err195);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err189 = {
+                const err196 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -5374,20 +5542,20 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'namespace-selector'
                     ],
-                  data: data71,
+                  data: data74,
                 };
                 if (vErrors === null) {
-                  vErrors = [err189];
+                  vErrors = [err196];
                 } else {
-                  vErrors.push(err189);
+                  vErrors.push(err196);
                 }
                 errors++;
               }
             }
-            if (data68['pod-security'] !== undefined) {
-              let data80 = data68['pod-security'];
-              if (typeof data80 !== 'string') {
-                const err190 = {
+            if (data71['pod-security'] !== undefined) {
+              let data83 = data71['pod-security'];
+              if (typeof data83 !== 'string') {
+                const err197 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -5406,17 +5574,17 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'pod-security'
                     ],
-                  data: data80,
+                  data: data83,
                 };
                 if (vErrors === null) {
-                  vErrors = [err190];
+                  vErrors = [err197];
                 } else {
-                  vErrors.push(err190);
+                  vErrors.push(err197);
                 }
                 errors++;
               }
-              if (!(data80 === 'baseline' || data80 === 'privileged')) {
-                const err191 = {
+              if (!(data83 === 'baseline' || data83 === 'privileged')) {
+                const err198 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -5440,25 +5608,25 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'pod-security'
                     ],
-                  data: data80,
+                  data: data83,
                 };
                 if (vErrors === null) {
-                  vErrors = [err191];
+                  vErrors = [err198];
                 } else {
-                  vErrors.push(err191);
+                  vErrors.push(err198);
                 }
                 errors++;
               }
             }
-            if (data68['allowed-volume-types'] !== undefined) {
-              let data81 = data68['allowed-volume-types'];
-              if (Array.isArray(data81)) {
-                const len10 = data81.length;
+            if (data71['allowed-volume-types'] !== undefined) {
+              let data84 = data71['allowed-volume-types'];
+              if (Array.isArray(data84)) {
+                const len10 = data84.length;
                 for (let i16 = 0; i16 < len10; i16++) {
-                  let data82 = data81[i16];
-                  if (typeof data82 === 'string') {
-                    if (!pattern24.test(data82)) {
-                      const err192 = {
+                  let data85 = data84[i16];
+                  if (typeof data85 === 'string') {
+                    if (!pattern26.test(data85)) {
+                      const err199 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -5475,17 +5643,17 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-volume-types'
                           ].items,
-                        data: data82,
+                        data: data85,
                       };
                       if (vErrors === null) {
-                        vErrors = [err192];
+                        vErrors = [err199];
                       } else {
-                        vErrors.push(err192);
+                        vErrors.push(err199);
                       }
                       errors++;
                     }
                   } else {
-                    const err193 = {
+                    const err200 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -5505,28 +5673,28 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'allowed-volume-types'
                         ].items,
-                      data: data82,
+                      data: data85,
                     };
                     if (vErrors === null) {
-                      vErrors = [err193];
+                      vErrors = [err200];
                     } else {
-                      vErrors.push(err193);
+                      vErrors.push(err200);
                     }
                     errors++;
                   }
                 }
-                let i17 = data81.length;
+                let i17 = data84.length;
                 let j6;
                 if (i17 > 1) {
                   const indices6 = {};
                   for (; i17--;) {
-                    let item6 = data81[i17];
+                    let item6 = data84[i17];
                     if (typeof item6 !== 'string') {
                       continue;
                     }
                     if (typeof indices6[item6] == 'number') {
                       j6 = indices6[item6];
-                      const err194 = {
+                      const err201 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -5547,12 +5715,12 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-volume-types'
                           ],
-                        data: data81,
+                        data: data84,
                       };
                       if (vErrors === null) {
-                        vErrors = [err194];
+                        vErrors = [err201];
                       } else {
-                        vErrors.push(err194);
+                        vErrors.push(err201);
                       }
                       errors++;
                       break;
@@ -5561,7 +5729,7 @@ function validate10(
                   }
                 }
               } else {
-                const err195 = {
+                const err202 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -5580,25 +5748,25 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'allowed-volume-types'
                     ],
-                  data: data81,
+                  data: data84,
                 };
                 if (vErrors === null) {
-                  vErrors = [err195];
+                  vErrors = [err202];
                 } else {
-                  vErrors.push(err195);
+                  vErrors.push(err202);
                 }
                 errors++;
               }
             }
-            if (data68['allowed-priority-classes'] !== undefined) {
-              let data83 = data68['allowed-priority-classes'];
-              if (Array.isArray(data83)) {
-                const len11 = data83.length;
+            if (data71['allowed-priority-classes'] !== undefined) {
+              let data86 = data71['allowed-priority-classes'];
+              if (Array.isArray(data86)) {
+                const len11 = data86.length;
                 for (let i18 = 0; i18 < len11; i18++) {
-                  let data84 = data83[i18];
-                  if (typeof data84 === 'string') {
-                    if (func3(data84) < 1) {
-                      const err196 = {
+                  let data87 = data86[i18];
+                  if (typeof data87 === 'string') {
+                    if (func3(data87) < 1) {
+                      const err203 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -5615,17 +5783,17 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-priority-classes'
                           ].items,
-                        data: data84,
+                        data: data87,
                       };
                       if (vErrors === null) {
-                        vErrors = [err196];
+                        vErrors = [err203];
                       } else {
-                        vErrors.push(err196);
+                        vErrors.push(err203);
                       }
                       errors++;
                     }
                   } else {
-                    const err197 = {
+                    const err204 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -5645,28 +5813,28 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'allowed-priority-classes'
                         ].items,
-                      data: data84,
+                      data: data87,
                     };
                     if (vErrors === null) {
-                      vErrors = [err197];
+                      vErrors = [err204];
                     } else {
-                      vErrors.push(err197);
+                      vErrors.push(err204);
                     }
                     errors++;
                   }
                 }
-                let i19 = data83.length;
+                let i19 = data86.length;
                 let j7;
                 if (i19 > 1) {
                   const indices7 = {};
                   for (; i19--;) {
-                    let item7 = data83[i19];
+                    let item7 = data86[i19];
                     if (typeof item7 !== 'string') {
                       continue;
                     }
                     if (typeof indices7[item7] == 'number') {
                       j7 = indices7[item7];
-                      const err198 = {
+                      const err205 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -5687,12 +5855,12 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'allowed-priority-classes'
                           ],
-                        data: data83,
+                        data: data86,
                       };
                       if (vErrors === null) {
-                        vErrors = [err198];
+                        vErrors = [err205];
                       } else {
-                        vErrors.push(err198);
+                        vErrors.push(err205);
                       }
                       errors++;
                       break;
@@ -5701,7 +5869,7 @@ function validate10(
                   }
                 }
               } else {
-                const err199 = {
+                const err206 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -5720,31 +5888,31 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'allowed-priority-classes'
                     ],
-                  data: data83,
+                  data: data86,
                 };
                 if (vErrors === null) {
-                  vErrors = [err199];
+                  vErrors = [err206];
                 } else {
-                  vErrors.push(err199);
+                  vErrors.push(err206);
                 }
                 errors++;
               }
             }
-            if (data68['allowed-tolerations'] !== undefined) {
-              let data85 = data68['allowed-tolerations'];
-              if (Array.isArray(data85)) {
-                const len12 = data85.length;
+            if (data71['allowed-tolerations'] !== undefined) {
+              let data88 = data71['allowed-tolerations'];
+              if (Array.isArray(data88)) {
+                const len12 = data88.length;
                 for (let i20 = 0; i20 < len12; i20++) {
-                  let data86 = data85[i20];
-                  if (data86 && typeof data86 == 'object' && !Array.isArray(data86)) {
-                    for (const key14 in data86) {
+                  let data89 = data88[i20];
+                  if (data89 && typeof data89 == 'object' && !Array.isArray(data89)) {
+                    for (const key14 in data89) {
                       if (!(
                         key14 === 'key' ||
                         key14 === 'operator' ||
                         key14 === 'value' ||
                         key14 === 'effect'
                       )) {
-                        const err200 = {
+                        const err207 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5761,20 +5929,20 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items,
-                          data: data86,
+                          data: data89,
                         };
                         if (vErrors === null) {
-                          vErrors = [err200];
+                          vErrors = [err207];
                         } else {
-                          vErrors.push(err200);
+                          vErrors.push(err207);
                         }
                         errors++;
                       }
                     }
-                    if (data86.key !== undefined) {
-                      let data87 = data86.key;
-                      if (typeof data87 !== 'string') {
-                        const err201 = {
+                    if (data89.key !== undefined) {
+                      let data90 = data89.key;
+                      if (typeof data90 !== 'string') {
+                        const err208 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5795,20 +5963,20 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.key,
-                          data: data87,
+                          data: data90,
                         };
                         if (vErrors === null) {
-                          vErrors = [err201];
+                          vErrors = [err208];
                         } else {
-                          vErrors.push(err201);
+                          vErrors.push(err208);
                         }
                         errors++;
                       }
                     }
-                    if (data86.operator !== undefined) {
-                      let data88 = data86.operator;
-                      if (typeof data88 !== 'string') {
-                        const err202 = {
+                    if (data89.operator !== undefined) {
+                      let data91 = data89.operator;
+                      if (typeof data91 !== 'string') {
+                        const err209 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5829,17 +5997,17 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.operator,
-                          data: data88,
+                          data: data91,
                         };
                         if (vErrors === null) {
-                          vErrors = [err202];
+                          vErrors = [err209];
                         } else {
-                          vErrors.push(err202);
+                          vErrors.push(err209);
                         }
                         errors++;
                       }
-                      if (!(data88 === 'Exists' || data88 === 'Equal')) {
-                        const err203 = {
+                      if (!(data91 === 'Exists' || data91 === 'Equal')) {
+                        const err210 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5865,20 +6033,20 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.operator,
-                          data: data88,
+                          data: data91,
                         };
                         if (vErrors === null) {
-                          vErrors = [err203];
+                          vErrors = [err210];
                         } else {
-                          vErrors.push(err203);
+                          vErrors.push(err210);
                         }
                         errors++;
                       }
                     }
-                    if (data86.value !== undefined) {
-                      let data89 = data86.value;
-                      if (typeof data89 !== 'string') {
-                        const err204 = {
+                    if (data89.value !== undefined) {
+                      let data92 = data89.value;
+                      if (typeof data92 !== 'string') {
+                        const err211 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5899,20 +6067,20 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.value,
-                          data: data89,
+                          data: data92,
                         };
                         if (vErrors === null) {
-                          vErrors = [err204];
+                          vErrors = [err211];
                         } else {
-                          vErrors.push(err204);
+                          vErrors.push(err211);
                         }
                         errors++;
                       }
                     }
-                    if (data86.effect !== undefined) {
-                      let data90 = data86.effect;
-                      if (typeof data90 !== 'string') {
-                        const err205 = {
+                    if (data89.effect !== undefined) {
+                      let data93 = data89.effect;
+                      if (typeof data93 !== 'string') {
+                        const err212 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5933,21 +6101,21 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.effect,
-                          data: data90,
+                          data: data93,
                         };
                         if (vErrors === null) {
-                          vErrors = [err205];
+                          vErrors = [err212];
                         } else {
-                          vErrors.push(err205);
+                          vErrors.push(err212);
                         }
                         errors++;
                       }
                       if (!(
-                        data90 === 'NoSchedule' ||
-                        data90 === 'PreferNoSchedule' ||
-                        data90 === 'NoExecute'
+                        data93 === 'NoSchedule' ||
+                        data93 === 'PreferNoSchedule' ||
+                        data93 === 'NoExecute'
                       )) {
-                        const err206 = {
+                        const err213 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -5973,18 +6141,18 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'allowed-tolerations'
                             ].items.properties.effect,
-                          data: data90,
+                          data: data93,
                         };
                         if (vErrors === null) {
-                          vErrors = [err206];
+                          vErrors = [err213];
                         } else {
-                          vErrors.push(err206);
+                          vErrors.push(err213);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err207 = {
+                    const err214 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -6004,18 +6172,18 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'allowed-tolerations'
                         ].items,
-                      data: data86,
+                      data: data89,
                     };
                     if (vErrors === null) {
-                      vErrors = [err207];
+                      vErrors = [err214];
                     } else {
-                      vErrors.push(err207);
+                      vErrors.push(err214);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err208 = {
+                const err215 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -6034,27 +6202,27 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'allowed-tolerations'
                     ],
-                  data: data85,
+                  data: data88,
                 };
                 if (vErrors === null) {
-                  vErrors = [err208];
+                  vErrors = [err215];
                 } else {
-                  vErrors.push(err208);
+                  vErrors.push(err215);
                 }
                 errors++;
               }
             }
-            if (data68['max-resources'] !== undefined) {
-              let data91 = data68['max-resources'];
-              if (data91 && typeof data91 == 'object' && !Array.isArray(data91)) {
-                for (const key15 in data91) {
-                  let data92 = data91[key15];
-                  const _errs304 = errors;
+            if (data71['max-resources'] !== undefined) {
+              let data94 = data71['max-resources'];
+              if (data94 && typeof data94 == 'object' && !Array.isArray(data94)) {
+                for (const key15 in data94) {
+                  let data95 = data94[key15];
+                  const _errs313 = errors;
                   let valid66 = false;
-                  const _errs305 = errors;
-                  if (typeof data92 === 'string') {
-                    if (!pattern25.test(data92)) {
-                      const err209 = {
+                  const _errs314 = errors;
+                  if (typeof data95 === 'string') {
+                    if (!pattern27.test(data95)) {
+                      const err216 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -6077,17 +6245,17 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'max-resources'
                           ].additionalProperties.anyOf[0],
-                        data: data92,
+                        data: data95,
                       };
                       if (vErrors === null) {
-                        vErrors = [err209];
+                        vErrors = [err216];
                       } else {
-                        vErrors.push(err209);
+                        vErrors.push(err216);
                       }
                       errors++;
                     }
                   } else {
-                    const err210 = {
+                    const err217 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -6107,22 +6275,22 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'max-resources'
                         ].additionalProperties.anyOf[0],
-                      data: data92,
+                      data: data95,
                     };
                     if (vErrors === null) {
-                      vErrors = [err210];
+                      vErrors = [err217];
                     } else {
-                      vErrors.push(err210);
+                      vErrors.push(err217);
                     }
                     errors++;
                   }
-                  var _valid3 = _errs305 === errors;
+                  var _valid3 = _errs314 === errors;
                   valid66 = valid66 || _valid3;
                   if (!valid66) {
-                    const _errs307 = errors;
-                    if (typeof data92 == 'number' && isFinite(data92)) {
-                      if (data92 < 0 || isNaN(data92)) {
-                        const err211 = {
+                    const _errs316 = errors;
+                    if (typeof data95 == 'number' && isFinite(data95)) {
+                      if (data95 < 0 || isNaN(data95)) {
+                        const err218 = {
                           instancePath:
                             instancePath +
                             '/queue-policies/' +
@@ -6139,17 +6307,17 @@ function validate10(
                             schema11.properties['queue-policies'].additionalProperties.properties[
                               'max-resources'
                             ].additionalProperties.anyOf[1],
-                          data: data92,
+                          data: data95,
                         };
                         if (vErrors === null) {
-                          vErrors = [err211];
+                          vErrors = [err218];
                         } else {
-                          vErrors.push(err211);
+                          vErrors.push(err218);
                         }
                         errors++;
                       }
                     } else {
-                      const err212 = {
+                      const err219 = {
                         instancePath:
                           instancePath +
                           '/queue-policies/' +
@@ -6169,20 +6337,20 @@ function validate10(
                           schema11.properties['queue-policies'].additionalProperties.properties[
                             'max-resources'
                           ].additionalProperties.anyOf[1],
-                        data: data92,
+                        data: data95,
                       };
                       if (vErrors === null) {
-                        vErrors = [err212];
+                        vErrors = [err219];
                       } else {
-                        vErrors.push(err212);
+                        vErrors.push(err219);
                       }
                       errors++;
                     }
-                    var _valid3 = _errs307 === errors;
+                    var _valid3 = _errs316 === errors;
                     valid66 = valid66 || _valid3;
                   }
                   if (!valid66) {
-                    const err213 = {
+                    const err220 = {
                       instancePath:
                         instancePath +
                         '/queue-policies/' +
@@ -6202,19 +6370,19 @@ function validate10(
                         schema11.properties['queue-policies'].additionalProperties.properties[
                           'max-resources'
                         ].additionalProperties,
-                      data: data92,
+                      data: data95,
                     };
                     if (vErrors === null) {
-                      vErrors = [err213];
+                      vErrors = [err220];
                     } else {
-                      vErrors.push(err213);
+                      vErrors.push(err220);
                     }
                     errors++;
                   } else {
-                    errors = _errs304;
+                    errors = _errs313;
                     if (vErrors !== null) {
-                      if (_errs304) {
-                        vErrors.length = _errs304;
+                      if (_errs313) {
+                        vErrors.length = _errs313;
                       } else {
                         vErrors = null;
                       }
@@ -6222,7 +6390,7 @@ function validate10(
                   }
                 }
               } else {
-                const err214 = {
+                const err221 = {
                   instancePath:
                     instancePath +
                     '/queue-policies/' +
@@ -6241,18 +6409,18 @@ function validate10(
                     schema11.properties['queue-policies'].additionalProperties.properties[
                       'max-resources'
                     ],
-                  data: data91,
+                  data: data94,
                 };
                 if (vErrors === null) {
-                  vErrors = [err214];
+                  vErrors = [err221];
                 } else {
-                  vErrors.push(err214);
+                  vErrors.push(err221);
                 }
                 errors++;
               }
             }
           } else {
-            const err215 = {
+            const err222 = {
               instancePath:
                 instancePath + '/queue-policies/' + key9.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/queue-policies/additionalProperties/type',
@@ -6261,18 +6429,18 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties['queue-policies'].additionalProperties.type,
               parentSchema: schema11.properties['queue-policies'].additionalProperties,
-              data: data68,
+              data: data71,
             };
             if (vErrors === null) {
-              vErrors = [err215];
+              vErrors = [err222];
             } else {
-              vErrors.push(err215);
+              vErrors.push(err222);
             }
             errors++;
           }
         }
       } else {
-        const err216 = {
+        const err223 = {
           instancePath: instancePath + '/queue-policies',
           schemaPath: '#/properties/queue-policies/type',
           keyword: 'type',
@@ -6280,24 +6448,24 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['queue-policies'].type,
           parentSchema: schema11.properties['queue-policies'],
-          data: data67,
+          data: data70,
         };
         if (vErrors === null) {
-          vErrors = [err216];
+          vErrors = [err223];
         } else {
-          vErrors.push(err216);
+          vErrors.push(err223);
         }
         errors++;
       }
     }
     if (data['run-templates'] !== undefined) {
-      let data93 = data['run-templates'];
-      if (data93 && typeof data93 == 'object' && !Array.isArray(data93)) {
-        for (const key16 in data93) {
-          const _errs313 = errors;
+      let data96 = data['run-templates'];
+      if (data96 && typeof data96 == 'object' && !Array.isArray(data96)) {
+        for (const key16 in data96) {
+          const _errs322 = errors;
           if (typeof key16 === 'string') {
             if (func3(key16) > 253) {
-              const err217 = {
+              const err224 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/maxLength',
                 keyword: 'maxLength',
@@ -6309,14 +6477,14 @@ function validate10(
                 propertyName: key16,
               };
               if (vErrors === null) {
-                vErrors = [err217];
+                vErrors = [err224];
               } else {
-                vErrors.push(err217);
+                vErrors.push(err224);
               }
               errors++;
             }
             if (func3(key16) < 1) {
-              const err218 = {
+              const err225 = {
                 instancePath: instancePath + '/run-templates',
                 schemaPath: '#/properties/run-templates/propertyNames/minLength',
                 keyword: 'minLength',
@@ -6328,16 +6496,16 @@ function validate10(
                 propertyName: key16,
               };
               if (vErrors === null) {
-                vErrors = [err218];
+                vErrors = [err225];
               } else {
-                vErrors.push(err218);
+                vErrors.push(err225);
               }
               errors++;
             }
           }
-          var valid67 = _errs313 === errors;
+          var valid67 = _errs322 === errors;
           if (!valid67) {
-            const err219 = {
+            const err226 = {
               instancePath: instancePath + '/run-templates',
               schemaPath: '#/properties/run-templates/propertyNames',
               keyword: 'propertyNames',
@@ -6345,27 +6513,27 @@ function validate10(
               message: 'property name must be valid',
               schema: schema11.properties['run-templates'].propertyNames,
               parentSchema: schema11.properties['run-templates'],
-              data: data93,
+              data: data96,
             };
             if (vErrors === null) {
-              vErrors = [err219];
+              vErrors = [err226];
             } else {
-              vErrors.push(err219);
+              vErrors.push(err226);
             }
             errors++;
           }
         }
-        for (const key17 in data93) {
-          let data94 = data93[key17];
-          if (data94 && typeof data94 == 'object' && !Array.isArray(data94)) {
-            for (const key18 in data94) {
+        for (const key17 in data96) {
+          let data97 = data96[key17];
+          if (data97 && typeof data97 == 'object' && !Array.isArray(data97)) {
+            for (const key18 in data97) {
               if (!(
                 key18 === 'apiVersion' ||
                 key18 === 'kind' ||
                 key18 === 'metadata' ||
                 key18 === 'spec'
               )) {
-                const err220 = {
+                const err227 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6377,20 +6545,20 @@ function validate10(
                   message: 'must NOT have additional properties',
                   schema: false,
                   parentSchema: schema11.properties['run-templates'].additionalProperties,
-                  data: data94,
+                  data: data97,
                 };
                 if (vErrors === null) {
-                  vErrors = [err220];
+                  vErrors = [err227];
                 } else {
-                  vErrors.push(err220);
+                  vErrors.push(err227);
                 }
                 errors++;
               }
             }
-            if (data94.apiVersion !== undefined) {
-              let data95 = data94.apiVersion;
-              if (typeof data95 !== 'string') {
-                const err221 = {
+            if (data97.apiVersion !== undefined) {
+              let data98 = data97.apiVersion;
+              if (typeof data98 !== 'string') {
+                const err228 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6406,17 +6574,17 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data95,
+                  data: data98,
                 };
                 if (vErrors === null) {
-                  vErrors = [err221];
+                  vErrors = [err228];
                 } else {
-                  vErrors.push(err221);
+                  vErrors.push(err228);
                 }
                 errors++;
               }
-              if (!(data95 === 'batch/v1')) {
-                const err222 = {
+              if (!(data98 === 'batch/v1')) {
+                const err229 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6436,20 +6604,20 @@ function validate10(
                       .enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.apiVersion,
-                  data: data95,
+                  data: data98,
                 };
                 if (vErrors === null) {
-                  vErrors = [err222];
+                  vErrors = [err229];
                 } else {
-                  vErrors.push(err222);
+                  vErrors.push(err229);
                 }
                 errors++;
               }
             }
-            if (data94.kind !== undefined) {
-              let data96 = data94.kind;
-              if (typeof data96 !== 'string') {
-                const err223 = {
+            if (data97.kind !== undefined) {
+              let data99 = data97.kind;
+              if (typeof data99 !== 'string') {
+                const err230 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6464,17 +6632,17 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data96,
+                  data: data99,
                 };
                 if (vErrors === null) {
-                  vErrors = [err223];
+                  vErrors = [err230];
                 } else {
-                  vErrors.push(err223);
+                  vErrors.push(err230);
                 }
                 errors++;
               }
-              if (!(data96 === 'Job')) {
-                const err224 = {
+              if (!(data99 === 'Job')) {
+                const err231 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6493,22 +6661,22 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.kind.enum,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.kind,
-                  data: data96,
+                  data: data99,
                 };
                 if (vErrors === null) {
-                  vErrors = [err224];
+                  vErrors = [err231];
                 } else {
-                  vErrors.push(err224);
+                  vErrors.push(err231);
                 }
                 errors++;
               }
             }
-            if (data94.metadata !== undefined) {
-              let data97 = data94.metadata;
-              if (data97 && typeof data97 == 'object' && !Array.isArray(data97)) {
-                for (const key19 in data97) {
+            if (data97.metadata !== undefined) {
+              let data100 = data97.metadata;
+              if (data100 && typeof data100 == 'object' && !Array.isArray(data100)) {
+                for (const key19 in data100) {
                   if (!(key19 === 'labels' || key19 === 'annotations')) {
-                    const err225 = {
+                    const err232 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -6523,23 +6691,23 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata,
-                      data: data97,
+                      data: data100,
                     };
                     if (vErrors === null) {
-                      vErrors = [err225];
+                      vErrors = [err232];
                     } else {
-                      vErrors.push(err225);
+                      vErrors.push(err232);
                     }
                     errors++;
                   }
                 }
-                if (data97.labels !== undefined) {
-                  let data98 = data97.labels;
-                  if (data98 && typeof data98 == 'object' && !Array.isArray(data98)) {
-                    for (const key20 in data98) {
-                      let data99 = data98[key20];
-                      if (typeof data99 !== 'string') {
-                        const err226 = {
+                if (data100.labels !== undefined) {
+                  let data101 = data100.labels;
+                  if (data101 && typeof data101 == 'object' && !Array.isArray(data101)) {
+                    for (const key20 in data101) {
+                      let data102 = data101[key20];
+                      if (typeof data102 !== 'string') {
+                        const err233 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -6557,18 +6725,18 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.labels.additionalProperties,
-                          data: data99,
+                          data: data102,
                         };
                         if (vErrors === null) {
-                          vErrors = [err226];
+                          vErrors = [err233];
                         } else {
-                          vErrors.push(err226);
+                          vErrors.push(err233);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err227 = {
+                    const err234 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -6585,23 +6753,23 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.labels,
-                      data: data98,
+                      data: data101,
                     };
                     if (vErrors === null) {
-                      vErrors = [err227];
+                      vErrors = [err234];
                     } else {
-                      vErrors.push(err227);
+                      vErrors.push(err234);
                     }
                     errors++;
                   }
                 }
-                if (data97.annotations !== undefined) {
-                  let data100 = data97.annotations;
-                  if (data100 && typeof data100 == 'object' && !Array.isArray(data100)) {
-                    for (const key21 in data100) {
-                      let data101 = data100[key21];
-                      if (typeof data101 !== 'string') {
-                        const err228 = {
+                if (data100.annotations !== undefined) {
+                  let data103 = data100.annotations;
+                  if (data103 && typeof data103 == 'object' && !Array.isArray(data103)) {
+                    for (const key21 in data103) {
+                      let data104 = data103[key21];
+                      if (typeof data104 !== 'string') {
+                        const err235 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -6619,18 +6787,18 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .metadata.properties.annotations.additionalProperties,
-                          data: data101,
+                          data: data104,
                         };
                         if (vErrors === null) {
-                          vErrors = [err228];
+                          vErrors = [err235];
                         } else {
-                          vErrors.push(err228);
+                          vErrors.push(err235);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err229 = {
+                    const err236 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -6647,18 +6815,18 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties
                           .metadata.properties.annotations,
-                      data: data100,
+                      data: data103,
                     };
                     if (vErrors === null) {
-                      vErrors = [err229];
+                      vErrors = [err236];
                     } else {
-                      vErrors.push(err229);
+                      vErrors.push(err236);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err230 = {
+                const err237 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6674,75 +6842,75 @@ function validate10(
                       .type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.metadata,
-                  data: data97,
+                  data: data100,
                 };
                 if (vErrors === null) {
-                  vErrors = [err230];
+                  vErrors = [err237];
                 } else {
-                  vErrors.push(err230);
+                  vErrors.push(err237);
                 }
                 errors++;
               }
             }
-            if (data94.spec !== undefined) {
-              let data102 = data94.spec;
-              const _errs345 = errors;
-              const _errs346 = errors;
-              const _errs347 = errors;
+            if (data97.spec !== undefined) {
+              let data105 = data97.spec;
+              const _errs354 = errors;
+              const _errs355 = errors;
+              const _errs356 = errors;
               let valid74 = false;
-              const _errs348 = errors;
-              if (data102 && typeof data102 == 'object' && !Array.isArray(data102)) {
+              const _errs357 = errors;
+              if (data105 && typeof data105 == 'object' && !Array.isArray(data105)) {
                 let missing4;
-                if (data102.selector === undefined && (missing4 = 'selector')) {
-                  const err231 = {};
+                if (data105.selector === undefined && (missing4 = 'selector')) {
+                  const err238 = {};
                   if (vErrors === null) {
-                    vErrors = [err231];
+                    vErrors = [err238];
                   } else {
-                    vErrors.push(err231);
+                    vErrors.push(err238);
                   }
                   errors++;
                 }
               }
-              var _valid4 = _errs348 === errors;
+              var _valid4 = _errs357 === errors;
               valid74 = valid74 || _valid4;
               if (!valid74) {
-                const _errs349 = errors;
-                if (data102 && typeof data102 == 'object' && !Array.isArray(data102)) {
+                const _errs358 = errors;
+                if (data105 && typeof data105 == 'object' && !Array.isArray(data105)) {
                   let missing5;
-                  if (data102.suspend === undefined && (missing5 = 'suspend')) {
-                    const err232 = {};
+                  if (data105.suspend === undefined && (missing5 = 'suspend')) {
+                    const err239 = {};
                     if (vErrors === null) {
-                      vErrors = [err232];
+                      vErrors = [err239];
                     } else {
-                      vErrors.push(err232);
+                      vErrors.push(err239);
                     }
                     errors++;
                   }
                 }
-                var _valid4 = _errs349 === errors;
+                var _valid4 = _errs358 === errors;
                 valid74 = valid74 || _valid4;
               }
               if (!valid74) {
-                const err233 = {};
+                const err240 = {};
                 if (vErrors === null) {
-                  vErrors = [err233];
+                  vErrors = [err240];
                 } else {
-                  vErrors.push(err233);
+                  vErrors.push(err240);
                 }
                 errors++;
               } else {
-                errors = _errs347;
+                errors = _errs356;
                 if (vErrors !== null) {
-                  if (_errs347) {
-                    vErrors.length = _errs347;
+                  if (_errs356) {
+                    vErrors.length = _errs356;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              var valid73 = _errs346 === errors;
+              var valid73 = _errs355 === errors;
               if (valid73) {
-                const err234 = {
+                const err241 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -6756,31 +6924,31 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.not,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data102,
+                  data: data105,
                 };
                 if (vErrors === null) {
-                  vErrors = [err234];
+                  vErrors = [err241];
                 } else {
-                  vErrors.push(err234);
+                  vErrors.push(err241);
                 }
                 errors++;
               } else {
-                errors = _errs345;
+                errors = _errs354;
                 if (vErrors !== null) {
-                  if (_errs345) {
-                    vErrors.length = _errs345;
+                  if (_errs354) {
+                    vErrors.length = _errs354;
                   } else {
                     vErrors = null;
                   }
                 }
               }
-              if (data102 && typeof data102 == 'object' && !Array.isArray(data102)) {
-                if (data102.template !== undefined) {
-                  let data103 = data102.template;
-                  if (data103 && typeof data103 == 'object' && !Array.isArray(data103)) {
-                    for (const key22 in data103) {
+              if (data105 && typeof data105 == 'object' && !Array.isArray(data105)) {
+                if (data105.template !== undefined) {
+                  let data106 = data105.template;
+                  if (data106 && typeof data106 == 'object' && !Array.isArray(data106)) {
+                    for (const key22 in data106) {
                       if (!(key22 === 'metadata' || key22 === 'spec')) {
-                        const err235 = {
+                        const err242 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -6795,22 +6963,22 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template,
-                          data: data103,
+                          data: data106,
                         };
                         if (vErrors === null) {
-                          vErrors = [err235];
+                          vErrors = [err242];
                         } else {
-                          vErrors.push(err235);
+                          vErrors.push(err242);
                         }
                         errors++;
                       }
                     }
-                    if (data103.metadata !== undefined) {
-                      let data104 = data103.metadata;
-                      if (data104 && typeof data104 == 'object' && !Array.isArray(data104)) {
-                        for (const key23 in data104) {
+                    if (data106.metadata !== undefined) {
+                      let data107 = data106.metadata;
+                      if (data107 && typeof data107 == 'object' && !Array.isArray(data107)) {
+                        for (const key23 in data107) {
                           if (!(key23 === 'labels' || key23 === 'annotations')) {
-                            const err236 = {
+                            const err243 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -6825,23 +6993,23 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata,
-                              data: data104,
+                              data: data107,
                             };
                             if (vErrors === null) {
-                              vErrors = [err236];
+                              vErrors = [err243];
                             } else {
-                              vErrors.push(err236);
+                              vErrors.push(err243);
                             }
                             errors++;
                           }
                         }
-                        if (data104.labels !== undefined) {
-                          let data105 = data104.labels;
-                          if (data105 && typeof data105 == 'object' && !Array.isArray(data105)) {
-                            for (const key24 in data105) {
-                              let data106 = data105[key24];
-                              if (typeof data106 !== 'string') {
-                                const err237 = {
+                        if (data107.labels !== undefined) {
+                          let data108 = data107.labels;
+                          if (data108 && typeof data108 == 'object' && !Array.isArray(data108)) {
+                            for (const key24 in data108) {
+                              let data109 = data108[key24];
+                              if (typeof data109 !== 'string') {
+                                const err244 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -6861,18 +7029,18 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.labels.additionalProperties,
-                                  data: data106,
+                                  data: data109,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err237];
+                                  vErrors = [err244];
                                 } else {
-                                  vErrors.push(err237);
+                                  vErrors.push(err244);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err238 = {
+                            const err245 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -6890,23 +7058,23 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties.labels,
-                              data: data105,
+                              data: data108,
                             };
                             if (vErrors === null) {
-                              vErrors = [err238];
+                              vErrors = [err245];
                             } else {
-                              vErrors.push(err238);
+                              vErrors.push(err245);
                             }
                             errors++;
                           }
                         }
-                        if (data104.annotations !== undefined) {
-                          let data107 = data104.annotations;
-                          if (data107 && typeof data107 == 'object' && !Array.isArray(data107)) {
-                            for (const key25 in data107) {
-                              let data108 = data107[key25];
-                              if (typeof data108 !== 'string') {
-                                const err239 = {
+                        if (data107.annotations !== undefined) {
+                          let data110 = data107.annotations;
+                          if (data110 && typeof data110 == 'object' && !Array.isArray(data110)) {
+                            for (const key25 in data110) {
+                              let data111 = data110[key25];
+                              if (typeof data111 !== 'string') {
+                                const err246 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -6926,18 +7094,18 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.metadata
                                       .properties.annotations.additionalProperties,
-                                  data: data108,
+                                  data: data111,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err239];
+                                  vErrors = [err246];
                                 } else {
-                                  vErrors.push(err239);
+                                  vErrors.push(err246);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err240 = {
+                            const err247 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -6956,18 +7124,18 @@ function validate10(
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.metadata.properties
                                   .annotations,
-                              data: data107,
+                              data: data110,
                             };
                             if (vErrors === null) {
-                              vErrors = [err240];
+                              vErrors = [err247];
                             } else {
-                              vErrors.push(err240);
+                              vErrors.push(err247);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err241 = {
+                        const err248 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -6984,24 +7152,24 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.metadata,
-                          data: data104,
+                          data: data107,
                         };
                         if (vErrors === null) {
-                          vErrors = [err241];
+                          vErrors = [err248];
                         } else {
-                          vErrors.push(err241);
+                          vErrors.push(err248);
                         }
                         errors++;
                       }
                     }
-                    if (data103.spec !== undefined) {
-                      let data109 = data103.spec;
-                      if (data109 && typeof data109 == 'object' && !Array.isArray(data109)) {
-                        if (data109.containers !== undefined) {
-                          let data110 = data109.containers;
-                          if (Array.isArray(data110)) {
-                            if (data110.length > 1) {
-                              const err242 = {
+                    if (data106.spec !== undefined) {
+                      let data112 = data106.spec;
+                      if (data112 && typeof data112 == 'object' && !Array.isArray(data112)) {
+                        if (data112.containers !== undefined) {
+                          let data113 = data112.containers;
+                          if (Array.isArray(data113)) {
+                            if (data113.length > 1) {
+                              const err249 = {
                                 instancePath:
                                   instancePath +
                                   '/run-templates/' +
@@ -7017,83 +7185,83 @@ function validate10(
                                   schema11.properties['run-templates'].additionalProperties
                                     .properties.spec.properties.template.properties.spec.properties
                                     .containers,
-                                data: data110,
+                                data: data113,
                               };
                               if (vErrors === null) {
-                                vErrors = [err242];
+                                vErrors = [err249];
                               } else {
-                                vErrors.push(err242);
+                                vErrors.push(err249);
                               }
                               errors++;
                             }
-                            const len13 = data110.length;
+                            const len13 = data113.length;
                             for (let i21 = 0; i21 < len13; i21++) {
-                              let data111 = data110[i21];
-                              const _errs381 = errors;
-                              const _errs382 = errors;
-                              const _errs383 = errors;
+                              let data114 = data113[i21];
+                              const _errs390 = errors;
+                              const _errs391 = errors;
+                              const _errs392 = errors;
                               let valid84 = false;
-                              const _errs384 = errors;
+                              const _errs393 = errors;
                               if (
-                                data111 &&
-                                typeof data111 == 'object' &&
-                                !Array.isArray(data111)
+                                data114 &&
+                                typeof data114 == 'object' &&
+                                !Array.isArray(data114)
                               ) {
                                 let missing6;
-                                if (data111.command === undefined && (missing6 = 'command')) {
-                                  const err243 = {};
+                                if (data114.command === undefined && (missing6 = 'command')) {
+                                  const err250 = {};
                                   if (vErrors === null) {
-                                    vErrors = [err243];
+                                    vErrors = [err250];
                                   } else {
-                                    vErrors.push(err243);
+                                    vErrors.push(err250);
                                   }
                                   errors++;
                                 }
                               }
-                              var _valid5 = _errs384 === errors;
+                              var _valid5 = _errs393 === errors;
                               valid84 = valid84 || _valid5;
                               if (!valid84) {
-                                const _errs385 = errors;
+                                const _errs394 = errors;
                                 if (
-                                  data111 &&
-                                  typeof data111 == 'object' &&
-                                  !Array.isArray(data111)
+                                  data114 &&
+                                  typeof data114 == 'object' &&
+                                  !Array.isArray(data114)
                                 ) {
                                   let missing7;
-                                  if (data111.args === undefined && (missing7 = 'args')) {
-                                    const err244 = {};
+                                  if (data114.args === undefined && (missing7 = 'args')) {
+                                    const err251 = {};
                                     if (vErrors === null) {
-                                      vErrors = [err244];
+                                      vErrors = [err251];
                                     } else {
-                                      vErrors.push(err244);
+                                      vErrors.push(err251);
                                     }
                                     errors++;
                                   }
                                 }
-                                var _valid5 = _errs385 === errors;
+                                var _valid5 = _errs394 === errors;
                                 valid84 = valid84 || _valid5;
                               }
                               if (!valid84) {
-                                const err245 = {};
+                                const err252 = {};
                                 if (vErrors === null) {
-                                  vErrors = [err245];
+                                  vErrors = [err252];
                                 } else {
-                                  vErrors.push(err245);
+                                  vErrors.push(err252);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs383;
+                                errors = _errs392;
                                 if (vErrors !== null) {
-                                  if (_errs383) {
-                                    vErrors.length = _errs383;
+                                  if (_errs392) {
+                                    vErrors.length = _errs392;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
-                              var valid83 = _errs382 === errors;
+                              var valid83 = _errs391 === errors;
                               if (valid83) {
-                                const err246 = {
+                                const err253 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -7113,33 +7281,33 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data111,
+                                  data: data114,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err246];
+                                  vErrors = [err253];
                                 } else {
-                                  vErrors.push(err246);
+                                  vErrors.push(err253);
                                 }
                                 errors++;
                               } else {
-                                errors = _errs381;
+                                errors = _errs390;
                                 if (vErrors !== null) {
-                                  if (_errs381) {
-                                    vErrors.length = _errs381;
+                                  if (_errs390) {
+                                    vErrors.length = _errs390;
                                   } else {
                                     vErrors = null;
                                   }
                                 }
                               }
                               if (
-                                data111 &&
-                                typeof data111 == 'object' &&
-                                !Array.isArray(data111)
+                                data114 &&
+                                typeof data114 == 'object' &&
+                                !Array.isArray(data114)
                               ) {
-                                if (data111.image !== undefined) {
-                                  let data112 = data111.image;
-                                  if (typeof data112 !== 'string') {
-                                    const err247 = {
+                                if (data114.image !== undefined) {
+                                  let data115 = data114.image;
+                                  if (typeof data115 !== 'string') {
+                                    const err254 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
@@ -7160,17 +7328,17 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data112,
+                                      data: data115,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err247];
+                                      vErrors = [err254];
                                     } else {
-                                      vErrors.push(err247);
+                                      vErrors.push(err254);
                                     }
                                     errors++;
                                   }
-                                  if (!(data112 === '${image_uri}')) {
-                                    const err248 = {
+                                  if (!(data115 === '${image_uri}')) {
+                                    const err255 = {
                                       instancePath:
                                         instancePath +
                                         '/run-templates/' +
@@ -7196,18 +7364,18 @@ function validate10(
                                         schema11.properties['run-templates'].additionalProperties
                                           .properties.spec.properties.template.properties.spec
                                           .properties.containers.items.properties.image,
-                                      data: data112,
+                                      data: data115,
                                     };
                                     if (vErrors === null) {
-                                      vErrors = [err248];
+                                      vErrors = [err255];
                                     } else {
-                                      vErrors.push(err248);
+                                      vErrors.push(err255);
                                     }
                                     errors++;
                                   }
                                 }
                               } else {
-                                const err249 = {
+                                const err256 = {
                                   instancePath:
                                     instancePath +
                                     '/run-templates/' +
@@ -7227,18 +7395,18 @@ function validate10(
                                     schema11.properties['run-templates'].additionalProperties
                                       .properties.spec.properties.template.properties.spec
                                       .properties.containers.items,
-                                  data: data111,
+                                  data: data114,
                                 };
                                 if (vErrors === null) {
-                                  vErrors = [err249];
+                                  vErrors = [err256];
                                 } else {
-                                  vErrors.push(err249);
+                                  vErrors.push(err256);
                                 }
                                 errors++;
                               }
                             }
                           } else {
-                            const err250 = {
+                            const err257 = {
                               instancePath:
                                 instancePath +
                                 '/run-templates/' +
@@ -7256,18 +7424,18 @@ function validate10(
                               parentSchema:
                                 schema11.properties['run-templates'].additionalProperties.properties
                                   .spec.properties.template.properties.spec.properties.containers,
-                              data: data110,
+                              data: data113,
                             };
                             if (vErrors === null) {
-                              vErrors = [err250];
+                              vErrors = [err257];
                             } else {
-                              vErrors.push(err250);
+                              vErrors.push(err257);
                             }
                             errors++;
                           }
                         }
                       } else {
-                        const err251 = {
+                        const err258 = {
                           instancePath:
                             instancePath +
                             '/run-templates/' +
@@ -7284,18 +7452,18 @@ function validate10(
                           parentSchema:
                             schema11.properties['run-templates'].additionalProperties.properties
                               .spec.properties.template.properties.spec,
-                          data: data109,
+                          data: data112,
                         };
                         if (vErrors === null) {
-                          vErrors = [err251];
+                          vErrors = [err258];
                         } else {
-                          vErrors.push(err251);
+                          vErrors.push(err258);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err252 = {
+                    const err259 = {
                       instancePath:
                         instancePath +
                         '/run-templates/' +
@@ -7312,18 +7480,18 @@ function validate10(
                       parentSchema:
                         schema11.properties['run-templates'].additionalProperties.properties.spec
                           .properties.template,
-                      data: data103,
+                      data: data106,
                     };
                     if (vErrors === null) {
-                      vErrors = [err252];
+                      vErrors = [err259];
                     } else {
-                      vErrors.push(err252);
+                      vErrors.push(err259);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err253 = {
+                const err260 = {
                   instancePath:
                     instancePath +
                     '/run-templates/' +
@@ -7338,18 +7506,18 @@ function validate10(
                     schema11.properties['run-templates'].additionalProperties.properties.spec.type,
                   parentSchema:
                     schema11.properties['run-templates'].additionalProperties.properties.spec,
-                  data: data102,
+                  data: data105,
                 };
                 if (vErrors === null) {
-                  vErrors = [err253];
+                  vErrors = [err260];
                 } else {
-                  vErrors.push(err253);
+                  vErrors.push(err260);
                 }
                 errors++;
               }
             }
           } else {
-            const err254 = {
+            const err261 = {
               instancePath:
                 instancePath + '/run-templates/' + key17.replace(/~/g, '~0').replace(/\//g, '~1'),
               schemaPath: '#/properties/run-templates/additionalProperties/type',
@@ -7358,18 +7526,18 @@ function validate10(
               message: 'must be object',
               schema: schema11.properties['run-templates'].additionalProperties.type,
               parentSchema: schema11.properties['run-templates'].additionalProperties,
-              data: data94,
+              data: data97,
             };
             if (vErrors === null) {
-              vErrors = [err254];
+              vErrors = [err261];
             } else {
-              vErrors.push(err254);
+              vErrors.push(err261);
             }
             errors++;
           }
         }
       } else {
-        const err255 = {
+        const err262 = {
           instancePath: instancePath + '/run-templates',
           schemaPath: '#/properties/run-templates/type',
           keyword: 'type',
@@ -7377,18 +7545,18 @@ function validate10(
           message: 'must be object',
           schema: schema11.properties['run-templates'].type,
           parentSchema: schema11.properties['run-templates'],
-          data: data93,
+          data: data96,
         };
         if (vErrors === null) {
-          vErrors = [err255];
+          vErrors = [err262];
         } else {
-          vErrors.push(err255);
+          vErrors.push(err262);
         }
         errors++;
       }
     }
   } else {
-    const err256 = {
+    const err263 = {
       instancePath,
       schemaPath: '#/type',
       keyword: 'type',
@@ -7399,9 +7567,9 @@ function validate10(
       data,
     };
     if (vErrors === null) {
-      vErrors = [err256];
+      vErrors = [err263];
     } else {
-      vErrors.push(err256);
+      vErrors.push(err263);
     }
     errors++;
   }

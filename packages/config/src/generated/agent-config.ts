@@ -107,6 +107,18 @@ export interface LaunchAgentConfig {
      */
     'kaniko-image'?: string;
     /**
+     * Added by this agent. Image of the push container of kaniko build pods: it pushes the image tarball the build container wrote, and alone holds the push credentials. Runs `crane push`; defaults to a crane image pinned by the runtime.
+     */
+    'kaniko-push-image'?: string;
+    /**
+     * Added by this agent. kubernetes.io/dockerconfigjson Secret with pull-only credentials for the base images a Dockerfile names; mounted into the kaniko build container. Never give it the push credentials: a Dockerfile's RUN steps can read it. Without it, base images are pulled anonymously.
+     */
+    'pull-docker-config-secret'?: string;
+    /**
+     * Added by this agent. Use kaniko's registry layer cache (--cache-repo). Off by default: the cache is pushed from the build container, so turning it on mounts the push credentials there, where RUN steps can read them.
+     */
+    'kaniko-cache'?: boolean;
+    /**
      * Partial batch/v1 Job laid over the kaniko build Job: lists are appended, scalars you set win, container args are merged by flag name.
      */
     'kaniko-config'?: {
@@ -183,7 +195,7 @@ export interface LaunchAgentConfig {
    */
   kubernetes?: {
     /**
-     * Namespace of the agent, where its Lease, build Jobs and their ConfigMaps are created. Never runs user code. Defaults to the pod's own namespace.
+     * Namespace of the agent, where its Lease, build Jobs and their push credential Secrets are created. Never runs user code. Defaults to the pod's own namespace.
      */
     namespace?: string;
     /**

@@ -101,7 +101,7 @@ export function migrateServiceAccount(m: Migration, serviceAccount: Values): voi
       m.note(
         key,
         'mapped',
-        'this chart writes the annotation on the agent’s ServiceAccount and, unless buildServiceAccount.workloadIdentity says otherwise, on the build ServiceAccount kaniko pods run as (W&B ran them as the agent’s)',
+        'this chart writes the annotation on the agent’s ServiceAccount only. kaniko build pods (W&B ran them as the agent’s) get no cloud identity: they push with a token the agent mints per build; to read a cloud build-context store, set buildServiceAccount.workloadIdentity to an identity that may only read it',
         [to],
       );
     } else rest[name] = value;

@@ -8,8 +8,9 @@ import type { IdentityRole, KubernetesIdentity, PermissionsOptions } from './per
 
 /**
  * What each identity does with the registry and the context store. The agent checks whether an
- * image exists and, with kaniko, uploads and deletes build contexts; build pods push the image,
- * read kaniko's layer cache from the same repository and download the context.
+ * image exists and, with kaniko, uploads and deletes build contexts and mints the token each
+ * build pushes with; build pods download the context, and with kaniko-cache read and push
+ * kaniko's layer cache in the same repository.
  */
 export interface Needs {
   builder: BuilderType;

@@ -72,21 +72,28 @@ export function derivePermissions(
       );
     }
   } else if (builder === 'kaniko') {
-    needs.registry = { agent: 'read', build: 'push' };
+    // The agent mints each build's push token with its own identity, so the token carries the
+    // agent's registry rights; build pods push nothing themselves, except kaniko's layer cache
+    // (kaniko-cache), which is pushed and read from inside the build container.
+    needs.registry = settings.builder.kanikoCache
+      ? { agent: 'push', build: 'push' }
+      : { agent: 'push' };
     if (store && store.kind !== 'pvc') needs.storage = { agent: 'write', build: 'read' };
     if (buildSa && buildSa !== agentSa) {
       identities.push({
         roles: ['agent'],
         namespace,
         serviceAccount: agentSa,
-        purpose: 'checks whether the image exists; uploads and deletes build contexts',
+        purpose:
+          'checks whether the image exists; uploads and deletes build contexts; mints the push token each build pushes with',
       });
       identities.push({
         roles: ['build'],
         namespace,
         serviceAccount: buildSa,
-        purpose:
-          'kaniko build pods: download the build context, read the layer cache, push the image',
+        purpose: settings.builder.kanikoCache
+          ? 'kaniko build pods: download the build context, read and push the layer cache'
+          : 'kaniko build pods: download the build context (they push with the token the agent mints)',
       });
     } else {
       identities.push({
@@ -94,7 +101,7 @@ export function derivePermissions(
         namespace,
         serviceAccount: agentSa,
         purpose:
-          'checks whether the image exists, uploads build contexts, and (as the kaniko build pods, which run under the same ServiceAccount) pushes the image',
+          'checks whether the image exists, uploads build contexts, mints the push token each build pushes with, and (as the kaniko build pods, which run under the same ServiceAccount) downloads the context',
       });
       notes.push(
         "Build pods run under the agent's ServiceAccount, so one identity holds both sets of grants. Set kubernetes.build-service-account to give kaniko pods their own, narrower identity.",

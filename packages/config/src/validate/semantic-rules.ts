@@ -197,7 +197,14 @@ export function checkSemantics(
   }
 
   if (builder && builder.type !== 'kaniko' && !failed('builder.type')) {
-    for (const key of ['kaniko-config', 'kaniko-image', 'build-job-name'] as const) {
+    for (const key of [
+      'kaniko-config',
+      'kaniko-image',
+      'kaniko-push-image',
+      'kaniko-cache',
+      'pull-docker-config-secret',
+      'build-job-name',
+    ] as const) {
       if (builder[key] !== undefined && !failed(`builder.${key}`)) {
         warnings.push({
           path: `builder.${key}`,

@@ -470,7 +470,7 @@ export class LaunchAgent {
         olderThanSeconds: this.options.settings.builder.buildTimeoutSeconds + 600,
         ...(this.options.contextStore ? { store: this.options.contextStore } : {}),
       });
-      if (removed.jobs.length + removed.configMaps.length + removed.contexts.length > 0) {
+      if (removed.jobs.length + removed.secrets.length + removed.contexts.length > 0) {
         this.log.info('removed leftovers of earlier kaniko builds', { ...removed });
       }
       for (const failure of removed.failures) {

@@ -39,9 +39,10 @@ const launchJobAccess = (verbs: string[]): AccessRequirement[] => [
 ];
 
 /**
- * What the agent does in its own namespace (kaniko build Jobs and the ConfigMaps they need; it
- * only reads the LaunchJobs created there, to fail them) and in each tenant namespace it serves
- * (work the LaunchJob queue, run the jobs): the chart's Roles, as access requirements.
+ * What the agent does in its own namespace (kaniko build Jobs and the per-build push credential
+ * Secrets they need; it only reads the LaunchJobs created there, to fail them) and in each tenant
+ * namespace it serves (work the LaunchJob queue, run the jobs): the chart's Roles, as access
+ * requirements.
  */
 export function requiredAccess(needs: AccessNeeds): {
   own: AccessRequirement[];
@@ -50,8 +51,8 @@ export function requiredAccess(needs: AccessNeeds): {
   const own = [...JOB_RUNNING, ...launchJobAccess(['get', 'list', 'watch'])];
   if (needs.kaniko) {
     own.push(
-      { verb: 'create', group: '', resource: 'configmaps' },
-      { verb: 'delete', group: '', resource: 'configmaps' },
+      { verb: 'create', group: '', resource: 'secrets' },
+      { verb: 'delete', group: '', resource: 'secrets' },
     );
   }
   const target = [

@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { apiStatus } from '../../kubernetes/kube-client.js';
 import { Informer } from '../../kubernetes/informer.js';
 import { kubeJsonRequest, withQuery } from '../../kubernetes/raw-request.js';
-import { BUILD_JOB_LABEL, KANIKO_CONTAINER_NAME } from './kaniko-job-spec.js';
+import { BUILD_JOB_LABEL, KANIKO_CONTAINER_NAME, PUSH_CONTAINER_NAME } from './kaniko-job-spec.js';
 
 /** How a build Job ended, as seen through the Job and its pod. */
 export type JobOutcome =
@@ -36,10 +36,28 @@ export interface FollowJobOptions {
   onPod?: (pod: k8s.V1Pod) => void;
 }
 
+/** Every container's status: init containers (the kaniko build) first, then the push step. */
+function allStatuses(pod: k8s.V1Pod | undefined): k8s.V1ContainerStatus[] {
+  return [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])];
+}
+
+/** The kaniko build step (an init container). */
 export function kanikoContainerStatus(
   pod: k8s.V1Pod | undefined,
 ): k8s.V1ContainerStatus | undefined {
-  return pod?.status?.containerStatuses?.find((c) => c.name === KANIKO_CONTAINER_NAME);
+  return allStatuses(pod).find((c) => c.name === KANIKO_CONTAINER_NAME);
+}
+
+/** The push step, which reports `<ref>@sha256:...` in its termination message. */
+export function pushContainerStatus(pod: k8s.V1Pod | undefined): k8s.V1ContainerStatus | undefined {
+  return allStatuses(pod).find((c) => c.name === PUSH_CONTAINER_NAME);
+}
+
+/** The step that ended the build badly: the first container that exited non-zero. */
+export function failedContainerStatus(
+  pod: k8s.V1Pod | undefined,
+): k8s.V1ContainerStatus | undefined {
+  return allStatuses(pod).find((c) => (c.state?.terminated?.exitCode ?? 0) !== 0);
 }
 
 function condition(job: k8s.V1Job, type: string): k8s.V1JobCondition | undefined {
@@ -91,7 +109,8 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
         finish({ status: 'succeeded', ...(pod ? { pod } : {}) });
         return;
       }
-      const terminated = kanikoContainerStatus(pod)?.state?.terminated;
+      const terminated = (failedContainerStatus(pod) ?? kanikoContainerStatus(pod))?.state
+        ?.terminated;
       // DeadlineExceeded says more than the container's own end; otherwise the container's
       // reason (OOMKilled, Error) names the cause better than BackoffLimitExceeded.
       const reason =
@@ -160,8 +179,10 @@ export function followBuildJob(options: FollowJobOptions): Promise<JobOutcome> {
     const onPod = (pod: k8s.V1Pod) => {
       latestPod = pod;
       options.onPod?.(pod);
-      const waiting = kanikoContainerStatus(pod)?.state?.waiting;
-      if (waiting?.reason && HOPELESS_WAITING.has(waiting.reason)) {
+      const waiting = allStatuses(pod).find(
+        (c) => c.state?.waiting?.reason && HOPELESS_WAITING.has(c.state.waiting.reason),
+      )?.state?.waiting;
+      if (waiting?.reason) {
         finish({
           status: 'failed',
           reason: waiting.reason,

@@ -21,31 +21,34 @@ import {
   type ProgressReporter,
 } from '../builder.js';
 import { BoundedTail, LineSplitter, splitChunk } from '../log-lines.js';
-import { followBuildJob, kanikoContainerStatus } from './job-watch.js';
 import {
-  buildKanikoJob,
-  buildSuffix,
-  dockerConfigMapName,
-  KANIKO_CONTAINER_NAME,
-  kanikoJobName,
-} from './kaniko-job-spec.js';
+  failedContainerStatus,
+  followBuildJob,
+  kanikoContainerStatus,
+  pushContainerStatus,
+} from './job-watch.js';
+import { buildKanikoJob, buildSuffix, kanikoJobName, pushSecretName } from './kaniko-job-spec.js';
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** crane's `--image-refs` line: `<ref>@sha256:<hex>`. */
+const PUSHED_DIGEST = /@(sha256:[a-f0-9]{64})\s*$/;
 /** Prefix of every build log line in the agent's log. */
 export const KANIKO_LOG_PREFIX = '[kaniko] ';
 
 export interface KanikoBuilderOptions {
   kubeConfig: k8s.KubeConfig;
-  /** The agent's namespace: the Job and its ConfigMaps go here. */
+  /** The agent's namespace: the Job and its push credential Secret go here. */
   namespace: string;
   settings: Pick<
     BuilderSettings,
     | 'buildJobName'
     | 'buildTimeoutSeconds'
     | 'kanikoImage'
+    | 'kanikoPushImage'
     | 'kanikoConfig'
+    | 'kanikoCache'
     | 'credentialsSecret'
     | 'dockerConfigSecret'
+    | 'pullDockerConfigSecret'
     | 'azureStorageSecret'
   >;
   /** builder.build-context-store, parsed. */
@@ -80,20 +83,22 @@ class LogTail {
 
 /**
  * Builds with kaniko in a Kubernetes Job: streams the context as tar.gz into the build-context
- * store, creates the Job (and the Docker config ConfigMap it mounts), follows Job and pod
- * through watches, streams the log when a kubelet serves it, reads the pushed digest from the
- * container's termination message, and always removes the Job, its ConfigMaps and the context.
+ * store, mints push credentials for this build, creates the Job (kaniko builds to a tarball,
+ * a separate push container pushes it) and the per-build Secret only the push container mounts,
+ * follows Job and pod through watches, streams the logs when a kubelet serves them, reads the
+ * pushed digest from the push container's termination message, and always removes the Job,
+ * the Secret and the context.
  */
 export class KanikoBuilder implements Builder {
   readonly name = 'kaniko';
   constructor(private readonly options: KanikoBuilderOptions) {}
 
   /** `/apis/batch/v1/namespaces/<ns>/jobs[/name]` and the like, in the builder's namespace. */
-  private path(collection: 'jobs' | 'configmaps', name?: string): string {
+  private path(collection: 'jobs' | 'secrets', name?: string): string {
     const base =
       collection === 'jobs'
         ? `/apis/batch/v1/namespaces/${this.options.namespace}/jobs`
-        : `/api/v1/namespaces/${this.options.namespace}/configmaps`;
+        : `/api/v1/namespaces/${this.options.namespace}/secrets`;
     return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
   }
 
@@ -107,8 +112,8 @@ export class KanikoBuilder implements Builder {
     const started = performance.now();
     let uploaded = false;
     let jobCreated = false;
-    const configMapNames: string[] = [];
-    let stopLogs: (() => void) | undefined;
+    const secretNames: string[] = [];
+    const stopLogs: Array<() => void> = [];
     let deadlineSeconds = settings.buildTimeoutSeconds;
     try {
       // A build with this id may be under way already (started by this agent before an outage
@@ -121,8 +126,13 @@ export class KanikoBuilder implements Builder {
         );
         uploaded = true;
         jobCreated = true;
-        configMapNames.push(dockerConfigMapName(jobName));
+        secretNames.push(pushSecretName(jobName));
       } else {
+        // Minted before the upload, so a missing identity fails the build before any work. The
+        // user's docker-config-secret, when set, is mounted instead and nothing is minted.
+        const pushCredentials = settings.dockerConfigSecret
+          ? undefined
+          : await request.registry.credentials();
         progress.phase('upload', store.uri(contextKey));
         uploaded = true; // a failed upload may leave a partial object: delete it too
         const dockerfileName = await this.upload(request, contextKey);
@@ -146,15 +156,16 @@ export class KanikoBuilder implements Builder {
             ? { serviceAccountName: this.options.serviceAccountName }
             : {}),
           ...(this.options.region ? { region: this.options.region } : {}),
+          ...(pushCredentials ? { pushCredentials } : {}),
         });
         progress.phase('build', `kaniko Job ${namespace}/${jobName}`);
         jobCreated = await this.createJob(spec, jobName);
-        configMapNames.push(...spec.configMaps.map((configMap) => configMap.metadata!.name!));
+        secretNames.push(...spec.secrets.map((secret) => secret.metadata!.name!));
         deadlineSeconds = spec.job.spec!.activeDeadlineSeconds ?? deadlineSeconds;
       }
 
       const tail = new LogTail(progress);
-      let logsFor: string | undefined;
+      const streamed = new Set<string>();
       const outcome = await followBuildJob({
         kubeConfig: this.options.kubeConfig,
         namespace,
@@ -165,36 +176,39 @@ export class KanikoBuilder implements Builder {
           : {}),
         ...(request.signal ? { signal: request.signal } : {}),
         onPod: (pod) => {
-          const state = kanikoContainerStatus(pod)?.state;
           const name = pod.metadata?.name;
-          if (!name || logsFor === name || !(state?.running || state?.terminated)) return;
-          if (!pod.spec?.nodeName) return; // no kubelet serves logs for an unscheduled pod
-          logsFor = name;
-          stopLogs?.();
-          stopLogs = this.streamLogs(name, tail);
+          if (!name || !pod.spec?.nodeName) return; // no kubelet serves logs for an unscheduled pod
+          // The build's log, then the push step's, each once it has started.
+          for (const status of [kanikoContainerStatus(pod), pushContainerStatus(pod)]) {
+            const key = `${name}/${status?.name}`;
+            if (!status || streamed.has(key)) continue;
+            if (!(status.state?.running || status.state?.terminated)) continue;
+            streamed.add(key);
+            stopLogs.push(this.streamLogs(name, status.name, tail));
+          }
         },
       });
-      stopLogs?.();
+      for (const stop of stopLogs) stop();
       tail.end();
       const buildMs = performance.now() - started;
-      const terminated = kanikoContainerStatus(outcome.pod)?.state?.terminated;
-      const message = terminated?.message?.trim() ?? '';
 
       if (outcome.status === 'failed') {
-        const lines = tail.tail.lines.length > 0 ? tail.tail.text() : message;
+        const message = failedContainerStatus(outcome.pod)?.state?.terminated?.message?.trim();
+        const lines = tail.tail.lines.length > 0 ? tail.tail.text() : (message ?? '');
         throw new BuildFailedError(
           `the kaniko build Job ${namespace}/${jobName} failed: ${outcome.reason}: ${outcome.message}`,
           lines,
         );
       }
-      let digest = DIGEST.test(message) ? message : undefined;
+      const pushed = pushContainerStatus(outcome.pod)?.state?.terminated;
+      let digest = PUSHED_DIGEST.exec(pushed?.message ?? '')?.[1];
       if (!digest) {
         // No termination message (pod already gone, or a kaniko-config that moved it): ask the registry.
         const found = await request.registry.exists(tag);
         if (!found.exists) {
           throw new PushFailedError(
             `the kaniko Job ${namespace}/${jobName} completed but ${imageReference} is not in the registry`,
-            'Check the build log and that the build ServiceAccount may push to the destination',
+            'Check the build log and that the push credentials may push to the destination',
           );
         }
         digest = found.digest;
@@ -202,15 +216,22 @@ export class KanikoBuilder implements Builder {
       if (!digest) {
         throw new PushFailedError(
           `no digest was reported for ${imageReference}`,
-          'Check the kaniko log (--digest-file) and the registry',
+          'Check the push container log (crane --image-refs) and the registry',
         );
       }
-      return { digest, buildMs, pushMs: 0 };
+      const pushMs =
+        pushed?.startedAt && pushed.finishedAt
+          ? Math.max(
+              0,
+              Date.parse(String(pushed.finishedAt)) - Date.parse(String(pushed.startedAt)),
+            )
+          : 0;
+      return { digest, buildMs, pushMs };
     } finally {
-      stopLogs?.();
+      for (const stop of stopLogs) stop();
       await this.cleanUp(progress, {
         jobName: jobCreated ? jobName : undefined,
-        configMapNames,
+        secretNames,
         contextKey: uploaded ? contextKey : undefined,
       });
     }
@@ -232,7 +253,7 @@ export class KanikoBuilder implements Builder {
   }
 
   /**
-   * Creates the Job and the ConfigMaps it mounts. A 409 means a Job of this name appeared since
+   * Creates the Job and the push credential Secret it mounts. A 409 means a Job of this name appeared since
    * it was looked for (the same build started elsewhere): it is followed like one found before.
    */
   private async createJob(spec: ReturnType<typeof buildKanikoJob>, jobName: string): Promise<true> {
@@ -253,24 +274,23 @@ export class KanikoBuilder implements Builder {
         'create batch/jobs',
       );
     }
-    // Owned by the Job, so the garbage collector removes them with it should the agent die.
-    for (const configMap of spec.configMaps) {
-      configMap.metadata!.ownerReferences = [
+    // Owned by the Job, so the garbage collector removes it with it should the agent die. The
+    // pod waits for it: the kubelet retries a Secret volume until the Secret exists.
+    for (const secret of spec.secrets) {
+      secret.metadata!.ownerReferences = [
         { apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: created.metadata!.uid! },
       ];
-      await kubeJsonRequest(
-        this.options.kubeConfig,
-        'POST',
-        this.path('configmaps'),
-        configMap,
-      ).catch((error: unknown) => {
-        if (isConflict(error)) return;
-        throw kubernetesError(
-          error,
-          `create the ConfigMap ${namespace}/${configMap.metadata!.name}`,
-          'create configmaps',
-        );
-      });
+      await kubeJsonRequest(this.options.kubeConfig, 'POST', this.path('secrets'), secret).catch(
+        (error: unknown) => {
+          if (isConflict(error)) return;
+          // The message names the Secret, never its contents.
+          throw kubernetesError(
+            error,
+            `create the push credential Secret ${namespace}/${secret.metadata!.name}`,
+            'create secrets',
+          );
+        },
+      );
     }
     return true;
   }
@@ -290,8 +310,8 @@ export class KanikoBuilder implements Builder {
     return context.dockerfileName;
   }
 
-  /** Follows the kaniko container's log; tolerates a missing kubelet or log endpoint. */
-  private streamLogs(podName: string, tail: LogTail): () => void {
+  /** Follows one container's log; tolerates a missing kubelet or log endpoint. */
+  private streamLogs(podName: string, container: string, tail: LogTail): () => void {
     const decoder = new TextDecoder();
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
@@ -302,7 +322,7 @@ export class KanikoBuilder implements Builder {
     let controller: AbortController | undefined;
     let stopped = false;
     new k8s.Log(this.options.kubeConfig)
-      .log(this.options.namespace, podName, KANIKO_CONTAINER_NAME, sink, { follow: true })
+      .log(this.options.namespace, podName, container, sink, { follow: true })
       .then((c) => {
         controller = c;
         if (stopped) c.abort();
@@ -319,7 +339,7 @@ export class KanikoBuilder implements Builder {
   /** Removes what the build created; failures are reported, never hide the build's own result. */
   private async cleanUp(
     progress: ProgressReporter,
-    what: { jobName: string | undefined; configMapNames: string[]; contextKey: string | undefined },
+    what: { jobName: string | undefined; secretNames: string[]; contextKey: string | undefined },
   ): Promise<void> {
     const { namespace, store } = this.options;
     const steps: Array<[string, () => Promise<unknown>]> = [];
@@ -337,12 +357,12 @@ export class KanikoBuilder implements Builder {
           ),
       ]);
     }
-    for (const name of what.configMapNames) {
+    for (const name of what.secretNames) {
       steps.push([
-        `ConfigMap ${namespace}/${name}`,
+        `Secret ${namespace}/${name}`,
         () =>
           deleteIgnoringMissing(() =>
-            kubeJsonRequest(this.options.kubeConfig, 'DELETE', this.path('configmaps', name)),
+            kubeJsonRequest(this.options.kubeConfig, 'DELETE', this.path('secrets', name)),
           ),
       ]);
     }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore, Destination } from '@launch-agent/config';
-import { applyKanikoConfig } from './kaniko-config-overlay.js';
-import { kanikoCredentials } from './kaniko-credentials.js';
+import type { RegistryCredentials } from '../../registries/registry.js';
+import { applyKanikoConfig, flagName } from './kaniko-config-overlay.js';
+import { kanikoCredentials, pushCredentials, pushDockerConfigJson } from './kaniko-credentials.js';
 
 /**
  * The default executor: the osscontainertools fork (Google archived kaniko in June 2025),
@@ -11,6 +12,18 @@ import { kanikoCredentials } from './kaniko-credentials.js';
  */
 export const DEFAULT_KANIKO_IMAGE = 'ghcr.io/osscontainertools/kaniko:v1.27.6';
 export const KANIKO_CONTAINER_NAME = 'kaniko';
+/**
+ * The push step: go-containerregistry's crane, the release kaniko v1.24 itself is built with,
+ * pinned by its exact release tag (not by digest, for the reason given for kaniko in
+ * docs/kaniko.md). Its entrypoint is `/ko-app/crane`.
+ */
+export const DEFAULT_PUSH_IMAGE = 'gcr.io/go-containerregistry/crane:v0.20.4';
+export const PUSH_CONTAINER_NAME = 'push';
+/** The emptyDir between the two: kaniko writes the image tarball, the push container reads it. */
+export const IMAGE_DIR = '/image';
+export const IMAGE_TARBALL = `${IMAGE_DIR}/image.tar`;
+/** Non-root uid of the push container (the distroless `nonroot` user). */
+const PUSH_UID = 65532;
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'launch-agent';
@@ -62,10 +75,13 @@ export interface KanikoJobInput {
   settings: Pick<
     BuilderSettings,
     | 'kanikoImage'
+    | 'kanikoPushImage'
     | 'kanikoConfig'
+    | 'kanikoCache'
     | 'buildTimeoutSeconds'
     | 'credentialsSecret'
     | 'dockerConfigSecret'
+    | 'pullDockerConfigSecret'
     | 'azureStorageSecret'
     | 's3'
   >;
@@ -84,6 +100,12 @@ export interface KanikoJobInput {
   labels?: Record<string, string>;
   target?: string;
   platform?: string;
+  /**
+   * Push credentials the agent minted for this build (ECR token, Artifact Registry access
+   * token, ACR refresh token, a Docker config login): they go into a per-build Secret that
+   * only the push container mounts. Ignored when `docker-config-secret` is set.
+   */
+  pushCredentials?: RegistryCredentials;
   /** kubernetes.build-service-account (or the agent's own, as the reference does). */
   serviceAccountName?: string;
   /** environment.region, for AWS_REGION. */
@@ -94,44 +116,59 @@ export interface KanikoJobInput {
 
 export interface KanikoJobSpec {
   job: k8s.V1Job;
-  /** Created right after the Job, owned by it; none when no helper config is needed. */
-  configMaps: k8s.V1ConfigMap[];
+  /** Created right after the Job, owned by it: the per-build push credentials, when minted. */
+  secrets: k8s.V1Secret[];
 }
 
-export function dockerConfigMapName(jobName: string): string {
-  return `${jobName}-docker-config`;
+/** The per-build Secret with the push credentials the agent minted. */
+export function pushSecretName(jobName: string): string {
+  return `${jobName}-push`;
 }
 
 /**
- * The build Job: the reference's defaults (restartPolicy Never, backoffLimit 0, the deadline,
- * the reference's kaniko args) plus `--digest-file=/dev/termination-log` so the pushed digest
- * comes back in the pod status, our labels, no API token, resource requests, then the user's
- * `kaniko-config` laid over it.
+ * The build Job, one pod in two steps:
+ *
+ * 1. the init container `kaniko` builds with `--no-push` and writes the image as a tarball into
+ *    an emptyDir. It runs the Dockerfile's RUN steps as root in its own file system, so it gets
+ *    nothing a Dockerfile must not read: no push credentials (unless the registry cache is on),
+ *    no API token, only what reading the context and pulling base images needs;
+ * 2. the container `push` (crane) pushes that tarball; it alone mounts the push credentials,
+ *    and writes `<ref>@sha256:...` to its termination message, where the agent reads the digest.
+ *
+ * Plus the reference's defaults (restartPolicy Never, backoffLimit 0, the deadline), our labels,
+ * resource requests, then the user's `kaniko-config` laid over it (its container is the kaniko
+ * one).
  */
 export function buildKanikoJob(input: KanikoJobInput): KanikoJobSpec {
-  const { jobName, namespace, destination } = input;
+  const { jobName, namespace, destination, settings } = input;
   const ownLabels = {
     [MANAGED_BY_LABEL]: MANAGED_BY,
     [COMPONENT_LABEL]: KANIKO_COMPONENT,
     [BUILD_ID_LABEL]: input.tag.slice(0, DNS_LABEL_MAX),
     [BUILD_JOB_LABEL]: jobName,
   };
-  const configMapName = dockerConfigMapName(jobName);
+  const minted = settings.dockerConfigSecret ? undefined : input.pushCredentials;
+  const pushSecret = settings.dockerConfigSecret ?? (minted ? pushSecretName(jobName) : undefined);
   const credentials = kanikoCredentials({
     destination,
     store: input.store,
-    settings: input.settings,
+    settings,
     ...(input.region ? { region: input.region } : {}),
     ...(input.env ? { env: input.env } : {}),
-    dockerConfigMapName: configMapName,
+    ...(settings.kanikoCache && pushSecret ? { cachePushSecret: pushSecret } : {}),
   });
+  const push = pushCredentials(pushSecret);
 
   const args = [
     `--context=${input.contextUri}`,
     `--dockerfile=${input.dockerfile}`,
+    // Names the image in the tarball; nothing is pushed from this container.
     `--destination=${input.imageReference}`,
-    '--cache=true',
-    `--cache-repo=${cacheRepository(destination)}`,
+    '--no-push',
+    `--tar-path=${IMAGE_TARBALL}`,
+    ...(settings.kanikoCache
+      ? ['--cache=true', `--cache-repo=${cacheRepository(destination)}`]
+      : ['--cache=false', '--no-push-cache']),
     '--snapshot-mode=redo',
     '--compressed-caching=false',
     '--digest-file=/dev/termination-log',
@@ -145,12 +182,13 @@ export function buildKanikoJob(input: KanikoJobInput): KanikoJobSpec {
   if (input.target) args.push(`--target=${input.target}`);
   if (input.platform) args.push(`--custom-platform=${input.platform}`);
 
-  const container: k8s.V1Container = {
+  const imageVolume: k8s.V1VolumeMount = { name: 'image', mountPath: IMAGE_DIR };
+  const kaniko: k8s.V1Container = {
     name: KANIKO_CONTAINER_NAME,
-    image: input.settings.kanikoImage ?? DEFAULT_KANIKO_IMAGE,
+    image: settings.kanikoImage ?? DEFAULT_KANIKO_IMAGE,
     args,
     env: credentials.env,
-    volumeMounts: credentials.volumeMounts,
+    volumeMounts: [...credentials.volumeMounts, imageVolume],
     resources: { requests: { ...DEFAULT_RESOURCE_REQUESTS } },
     // The digest on success; on failure the log's tail, which survives without log access.
     terminationMessagePath: '/dev/termination-log',
@@ -180,30 +218,100 @@ export function buildKanikoJob(input: KanikoJobInput): KanikoJobSpec {
     },
     spec: {
       backoffLimit: 0,
-      activeDeadlineSeconds: input.settings.buildTimeoutSeconds,
+      activeDeadlineSeconds: settings.buildTimeoutSeconds,
       ttlSecondsAfterFinished: JOB_TTL_SECONDS_AFTER_FINISHED,
       template: {
         metadata: { labels: { ...ownLabels, ...credentials.podLabels } },
         spec: {
           restartPolicy: 'Never',
+          // Neither step talks to the API server: no token in either container.
           automountServiceAccountToken: false,
           ...(input.serviceAccountName ? { serviceAccountName: input.serviceAccountName } : {}),
-          containers: [container],
-          volumes: credentials.volumes,
+          // kaniko stands here only while the overlay is laid: it moves to initContainers below.
+          containers: [kaniko],
+          volumes: [...credentials.volumes, ...push.volumes, { name: 'image', emptyDir: {} }],
         },
       },
     },
   };
 
-  const configMaps: k8s.V1ConfigMap[] = credentials.dockerConfig
+  const laid = applyKanikoConfig(job, settings.kanikoConfig);
+  const podSpec = laid.spec!.template.spec!;
+  const builtBy = podSpec.containers[0]!;
+  podSpec.initContainers = [...(podSpec.initContainers ?? []), builtBy];
+  podSpec.containers = [
+    pushContainer({
+      image: settings.kanikoPushImage ?? DEFAULT_PUSH_IMAGE,
+      imageReference: input.imageReference,
+      insecure: insecureFor(destination.host, builtBy.args ?? []),
+      credentials: push,
+      imageVolume,
+    }),
+  ];
+
+  const secrets: k8s.V1Secret[] = minted
     ? [
         {
           apiVersion: 'v1',
-          kind: 'ConfigMap',
-          metadata: { name: configMapName, namespace, labels: ownLabels },
-          data: { 'config.json': JSON.stringify(credentials.dockerConfig, null, 2) },
+          kind: 'Secret',
+          type: 'kubernetes.io/dockerconfigjson',
+          metadata: { name: pushSecretName(jobName), namespace, labels: ownLabels },
+          stringData: { '.dockerconfigjson': pushDockerConfigJson(minted) },
         },
       ]
     : [];
-  return { job: applyKanikoConfig(job, input.settings.kanikoConfig), configMaps };
+  return { job: laid, secrets };
+}
+
+/**
+ * Whether the kaniko args (ours plus the user's kaniko-config) let kaniko talk plain HTTP or
+ * skip TLS verification for the destination: the push container is given the same leniency.
+ */
+function insecureFor(host: string, kanikoArgs: string[]): boolean {
+  return kanikoArgs.some((arg) => {
+    const name = flagName(arg);
+    const value = arg.slice(name.length + 1);
+    if (name === '--insecure' || name === '--skip-tls-verify') return value !== 'false';
+    return (
+      (name === '--insecure-registry' || name === '--skip-tls-verify-registry') && value === host
+    );
+  });
+}
+
+function pushContainer(options: {
+  image: string;
+  imageReference: string;
+  insecure: boolean;
+  credentials: ReturnType<typeof pushCredentials>;
+  imageVolume: k8s.V1VolumeMount;
+}): k8s.V1Container {
+  return {
+    name: PUSH_CONTAINER_NAME,
+    image: options.image,
+    args: [
+      'push',
+      IMAGE_TARBALL,
+      options.imageReference,
+      // `<ref>@sha256:...`: the agent reads the pushed digest from the termination message.
+      '--image-refs=/dev/termination-log',
+      ...(options.insecure ? ['--insecure'] : []),
+    ],
+    env: options.credentials.env,
+    volumeMounts: [
+      ...options.credentials.volumeMounts,
+      // The build wrote it: read-only here, and nothing of the push step ever lands in it.
+      { ...options.imageVolume, readOnly: true },
+    ],
+    resources: { requests: { cpu: '100m', memory: '128Mi' } },
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: {
+      runAsUser: PUSH_UID,
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
 }

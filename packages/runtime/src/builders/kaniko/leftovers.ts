@@ -6,10 +6,10 @@ import type { BuildContextStore } from '../../storage/context-store.js';
 import {
   COMPONENT_LABEL,
   CONTEXT_KEY_ANNOTATION,
-  dockerConfigMapName,
   KANIKO_COMPONENT,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  pushSecretName,
 } from './kaniko-job-spec.js';
 
 export interface KanikoLeftoversOptions {
@@ -28,7 +28,8 @@ export interface KanikoLeftoversOptions {
 
 export interface KanikoLeftovers {
   jobs: string[];
-  configMaps: string[];
+  /** Per-build push credential Secrets. */
+  secrets: string[];
   contexts: string[];
   /** What could not be removed, with why. */
   failures: string[];
@@ -37,8 +38,9 @@ export interface KanikoLeftovers {
 /**
  * Removes what earlier kaniko builds left behind when the agent stopped mid-build: Jobs labelled
  * as ours (`app.kubernetes.io/managed-by: launch-agent`, component kaniko-build) older than the
- * threshold, their Docker config ConfigMaps and the build contexts their annotation names. The
- * agent calls it at start. It needs only the chart's Role: list and delete Jobs, delete ConfigMaps.
+ * threshold, their per-build push credential Secrets and the build contexts their annotation
+ * names. The agent calls it at start. It needs only the chart's Role: list and delete Jobs,
+ * delete Secrets.
  */
 export async function cleanUpKanikoLeftovers(
   options: KanikoLeftoversOptions,
@@ -52,7 +54,7 @@ export async function cleanUpKanikoLeftovers(
     );
   const threshold = (options.olderThanSeconds ?? DEFAULT_BUILD_TIMEOUT_SECONDS + 600) * 1000;
   const now = (options.now ?? Date.now)();
-  const result: KanikoLeftovers = { jobs: [], configMaps: [], contexts: [], failures: [] };
+  const result: KanikoLeftovers = { jobs: [], secrets: [], contexts: [], failures: [] };
 
   const jobs = (await kubeJsonRequest(
     kubeConfig,
@@ -80,11 +82,12 @@ export async function cleanUpKanikoLeftovers(
       () => remove(`/apis/batch/v1/namespaces/${namespace}/jobs/${encodeURIComponent(name)}`),
       result.jobs,
     );
-    const configMap = dockerConfigMapName(name);
+    // Owned by the Job, so a garbage collector removes it too; deleted here for clusters without one.
+    const secret = pushSecretName(name);
     await attempt(
-      configMap,
-      () => remove(`/api/v1/namespaces/${namespace}/configmaps/${encodeURIComponent(configMap)}`),
-      result.configMaps,
+      secret,
+      () => remove(`/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(secret)}`),
+      result.secrets,
     );
     const key = job.metadata?.annotations?.[CONTEXT_KEY_ANNOTATION];
     if (store && key) await attempt(store.uri(key), () => store.delete(key), result.contexts);
