@@ -22,6 +22,7 @@ import {
   bucket,
   env,
   isGone,
+  kubernetesConfig,
   namespace,
   phaseIs,
   s3,
@@ -46,7 +47,7 @@ function settingsFor(queue: string) {
     '  type: docker',
     `  destination: ${env.registry}/agent-trust/${queue}`,
     `  build-context-store: ${storeUri('s3')}`,
-    `kubernetes: {target-namespaces: [${target}]}`,
+    kubernetesConfig(),
   ]);
 }
 
@@ -166,16 +167,15 @@ describe('contexts are deleted by ownership', () => {
         {
           queue,
           source: { context: { key, digest: digest!, ...(token ? { uploadToken: token } : {}) } },
-          run: { namespace: target },
         },
       ),
     );
     for (const created of await Promise.all(foreign)) {
       const running = await phaseIs(created.metadata.name!, 'Running', 120_000);
       await adminJobs.deleteIfUnchanged(running);
-      // The agent has handled the deletion once the run Job in the target namespace is gone.
+      // The agent has handled the deletion once the run Job in the job's namespace is gone.
       await isGone('its run Job', () =>
-        batch.readNamespacedJob({ name: running.status!.runJobName!, namespace: target }),
+        batch.readNamespacedJob({ name: running.status!.runJobName!, namespace }),
       );
     }
     await sleep(1000);
@@ -185,13 +185,11 @@ describe('contexts are deleted by ownership', () => {
   it("the uploader's job removes the context it uploaded when it is deleted", async () => {
     const queue = 'trust-owner';
     const { path, settings } = settingsFor(queue);
-    const owner = await submit(path, sourceDir(uniqueName(queue)), queue, [
-      '--run-namespace',
-      target,
-    ]);
+    // Submitted to the second tenant namespace, which the agent serves too.
+    const owner = await submit(path, sourceDir(uniqueName(queue)), queue, [], target);
     const { key } = owner.spec.source.context!;
     await startAgent(settings);
-    const running = await phaseIs(owner.metadata.name!, 'Running', 120_000);
+    const running = await phaseIs(owner.metadata.name!, 'Running', 120_000, target);
     await adminJobs.deleteIfUnchanged(running);
     await isGone('the context', async () => {
       if (!(await stores.s3.exists(key))) throw Object.assign(new Error('gone'), { code: 404 });

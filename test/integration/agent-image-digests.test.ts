@@ -15,6 +15,7 @@ import {
   adminJobs,
   batch,
   env,
+  kubernetesConfig,
   namespace,
   phaseIs,
   startAgent,
@@ -69,6 +70,7 @@ describe('run Jobs pull images by digest', () => {
       '  type: docker',
       `  destination: ${env.registry}/${repositoryPath}`,
       `  build-context-store: ${storeUri('s3')}`,
+      kubernetesConfig(),
     ]);
     const source = sourceDir(uniqueName(queue));
     const first = await submit(path, source, queue);
@@ -115,6 +117,7 @@ describe('run Jobs pull images by digest', () => {
       '  type: noop', // moto has no registry API: the image is put there with PutImage
       `  destination: ${host}/${repository}`,
       `  build-context-store: ${storeUri('s3')}`,
+      kubernetesConfig(),
     ]);
     const source = sourceDir(uniqueName(queue));
     const first = await submit(path, source, queue);
@@ -152,6 +155,7 @@ describe('run Jobs pull images by digest', () => {
       `queues: [${queue}]`,
       'max_jobs: -1',
       'builder: {type: noop}',
+      kubernetesConfig(),
     ]);
     const repositoryPath = `agent-digests/${uniqueName('pre')}`;
     const image = `${env.registry}/${repositoryPath}`;
@@ -196,7 +200,11 @@ describe('run Jobs pull images by digest', () => {
       login,
     });
 
-    const anonymous = configFile(['queues: [auth-none]', 'builder: {type: noop}']).settings;
+    const anonymous = configFile([
+      'queues: [auth-none]',
+      'builder: {type: noop}',
+      kubernetesConfig(),
+    ]).settings;
     await startAgent(anonymous, {
       registryOptions: { oci: { credentials: async () => undefined } },
     });
@@ -212,7 +220,11 @@ describe('run Jobs pull images by digest', () => {
       message: expect.stringContaining('requires credentials'),
     });
 
-    const withLogin = configFile(['queues: [auth-login]', 'builder: {type: noop}']).settings;
+    const withLogin = configFile([
+      'queues: [auth-login]',
+      'builder: {type: noop}',
+      kubernetesConfig(),
+    ]).settings;
     await startAgent(withLogin, {
       registryOptions: {
         oci: {
