@@ -98,6 +98,13 @@ export {
   type LaunchJobPhase,
 } from './kubernetes/launchjob-types.js';
 export {
+  KubeRequestError,
+  kubeJsonRequest,
+  kubeTextStream,
+  kubeWatch,
+  withQuery,
+} from './kubernetes/raw-request.js';
+export {
   loadKubeConfig,
   agentNamespace,
   KubernetesUnavailableError,
