@@ -193,15 +193,24 @@ export class DashboardKube {
       this.runtime.withQuery(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {
         labelSelector: `batch.kubernetes.io/job-name=${runJob}`,
       }),
-    )) as { items: Array<{ metadata?: { name?: string; creationTimestamp?: string } }> };
+    )) as {
+      items: Array<{
+        metadata?: { name?: string; creationTimestamp?: string };
+        spec?: { nodeName?: string };
+        status?: { phase?: string };
+      }>;
+    };
     const newest = pods.items.sort((a, b) =>
       String(b.metadata?.creationTimestamp ?? '').localeCompare(
         String(a.metadata?.creationTimestamp ?? ''),
       ),
     )[0];
-    return newest?.metadata?.name
-      ? { namespace, pod: newest.metadata.name }
-      : `The run Job ${namespace}/${runJob} has no pod yet.`;
+    if (!newest?.metadata?.name) return `The run Job ${namespace}/${runJob} has no pod yet.`;
+    if (!newest.spec?.nodeName) {
+      // The API server answers such a pod's log with nothing at all (204): say why instead.
+      return `The pod ${namespace}/${newest.metadata.name} is not on a node yet (phase ${newest.status?.phase ?? 'Pending'}): it has no log until it is scheduled and started.`;
+    }
+    return { namespace, pod: newest.metadata.name };
   }
 
   /** Follows the pod's log until it ends or the signal aborts. */

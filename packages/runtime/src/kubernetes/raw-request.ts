@@ -309,7 +309,8 @@ export async function kubeTextStream(
     const request = transport.request(url, options, (response) => {
       const status = response.statusCode ?? 0;
       response.setEncoding('utf8');
-      if (status !== 200) {
+      // 204: the API server has no log to give (a pod no node runs yet).
+      if (status < 200 || status > 299) {
         let body = '';
         response.on('data', (chunk: string) => (body += chunk));
         response.on('end', () => reject(new KubeRequestError(status, body, `GET ${url.pathname}`)));
