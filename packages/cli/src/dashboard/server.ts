@@ -255,6 +255,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   }
 
   async function route(request: http.IncomingMessage, response: http.ServerResponse) {
+    // The kubelet's probes: the process serves; nothing is read from the API server.
+    if (request.url === '/healthz') {
+      response.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
+      return;
+    }
     if (options.checkHost && !allowedHosts.includes(request.headers.host ?? '')) {
       send(response, 421, 'Unknown host');
       return;
