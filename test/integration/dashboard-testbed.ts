@@ -7,14 +7,19 @@ import { join } from 'node:path';
 import {
   CoreV1Api,
   KubeConfig,
-  RbacAuthorizationV1Api,
   dumpYaml,
   loadYaml,
   type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { LaunchJobClient, type LaunchJob, type LaunchJobStatus } from '@launch-agent/runtime';
 import { chartDir } from './agent-harness.js';
-import { kubeRequest, serviceAccountKubeConfig, uniqueName, waitUntilAllowed } from './testenv.js';
+import {
+  grantRole,
+  kubeRequest,
+  serviceAccountKubeConfig,
+  uniqueName,
+  waitUntilAllowed,
+} from './testenv.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -102,25 +107,6 @@ export interface DashboardBed {
   eventNote: string;
 }
 
-async function grant(
-  admin: KubeConfig,
-  namespace: string,
-  name: string,
-  rules: V1PolicyRule[],
-  subjects: Array<{ namespace: string; name: string }>,
-): Promise<void> {
-  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: {
-      metadata: { name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-      subjects: subjects.map((s) => ({ kind: 'ServiceAccount', ...s })),
-    },
-  });
-}
-
 const condition = (reason: string, message: string, at: string) => ({
   type: 'Ready',
   status: 'False' as const,
@@ -143,14 +129,11 @@ export async function setUpDashboardBed(admin: KubeConfig): Promise<DashboardBed
     { namespace: teamA, name: 'viewer' },
     { namespace: teamA, name: 'operator' },
   ];
-  await grant(admin, teamA, 'dashboard-read', READ_RULES, both);
-  await grant(
-    admin,
-    teamA,
-    'dashboard-cancel',
-    [{ apiGroups: ['launch-agent.dev'], resources: ['launchjobs'], verbs: ['patch'] }],
-    [{ namespace: teamA, name: 'operator' }],
-  );
+  await grantRole(admin, { namespace: teamA, name: 'dashboard-read', rules: READ_RULES }, both);
+  const patch = { apiGroups: ['launch-agent.dev'], resources: ['launchjobs'], verbs: ['patch'] };
+  await grantRole(admin, { namespace: teamA, name: 'dashboard-cancel', rules: [patch] }, [
+    { namespace: teamA, name: 'operator' },
+  ]);
   const viewer = await serviceAccountKubeConfig(admin, teamA, 'viewer', 3600);
   const operator = await serviceAccountKubeConfig(admin, teamA, 'operator', 3600);
   const read = {

@@ -97,6 +97,7 @@ export {
   type LaunchJobCondition,
   type LaunchJobPhase,
 } from './kubernetes/launchjob-types.js';
+export { selfAccessAllowed, type AccessAttributes } from './kubernetes/access-review.js';
 export {
   KubeRequestError,
   kubeJsonRequest,

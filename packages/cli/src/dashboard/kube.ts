@@ -125,25 +125,13 @@ export class DashboardKube {
   }
 
   /** What a SelfSubjectAccessReview says: may these credentials patch LaunchJobs in `namespace`? */
-  async mayPatch(namespace: string): Promise<boolean> {
-    const review = (await this.runtime.kubeJsonRequest(
-      this.kubeConfig,
-      'POST',
-      '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-      {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SelfSubjectAccessReview',
-        spec: {
-          resourceAttributes: {
-            namespace,
-            verb: 'patch',
-            group: 'launch-agent.dev',
-            resource: 'launchjobs',
-          },
-        },
-      },
-    )) as { status?: { allowed?: boolean } };
-    return review.status?.allowed === true;
+  mayPatch(namespace: string): Promise<boolean> {
+    return this.runtime.selfAccessAllowed(this.kubeConfig, {
+      namespace,
+      verb: 'patch',
+      group: 'launch-agent.dev',
+      resource: 'launchjobs',
+    });
   }
 
   /** The declarative cancel: the agent sees spec.cancel and stops the job. */
