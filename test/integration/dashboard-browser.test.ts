@@ -12,10 +12,11 @@ import * as runtime from '@launch-agent/runtime';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { startDashboard, type RunningDashboard } from '../../packages/cli/src/dashboard/server.js';
 import type { Scope } from '../../packages/cli/src/dashboard/kube.js';
-import { waitFor } from './agent-harness.js';
+import { removeTempDirs, waitFor } from './agent-harness.js';
 import {
   CHROMIUM,
   applyCrdWithCancel,
+  chartDashboardKubeConfig,
   restoreCrd,
   setUpDashboardBed,
   type DashboardBed,
@@ -23,6 +24,7 @@ import {
 import { repoRoot, requireServices } from './testenv.js';
 
 let admin: KubeConfig;
+let adminKubeconfigFile: string;
 let bed: DashboardBed;
 let browser: Browser;
 const dashboards: RunningDashboard[] = [];
@@ -74,6 +76,7 @@ beforeAll(async () => {
   const env = await requireServices('kubernetes');
   admin = new KubeConfig();
   admin.loadFromFile(env.kubeconfig);
+  adminKubeconfigFile = env.kubeconfig;
   await applyCrdWithCancel(admin);
   bed = await setUpDashboardBed(admin);
   browser = await puppeteer.launch({
@@ -88,6 +91,7 @@ afterAll(async () => {
   await browser?.close();
   for (const running of dashboards) await running.close();
   if (admin) await restoreCrd(admin);
+  removeTempDirs();
 });
 
 describe('the dashboard, read with a user limited to one namespace', () => {
@@ -275,5 +279,45 @@ describe('the dashboard, read with a user limited to one namespace', () => {
     const direct = await fetch(`${own}jobs/${bed.teamB}/team-b-secret-job`);
     expect(direct.status).toBe(404);
     expect(await direct.text()).not.toContain(bed.teamBJob.metadata.uid!);
+  });
+
+  test("the chart's dashboard RBAC is enough to read everything, and offers no Cancel", async () => {
+    const chartAccount = await chartDashboardKubeConfig(admin, adminKubeconfigFile, bed.teamA);
+    // As `launch-agent dashboard --in-cluster` without --allow-cancel runs it.
+    const running = await startDashboard({
+      runtime,
+      kubeConfig: chartAccount,
+      scope: { allNamespaces: false, namespaces: [bed.teamA] },
+      host: '127.0.0.1',
+      port: 0,
+      allowCancel: false,
+      checkHost: false,
+    });
+    dashboards.push(running);
+    const jobs = await openPage(`${running.url}jobs`);
+    expect(Object.keys(await tableRows(jobs)).sort()).toEqual([
+      'train-building',
+      'train-failed',
+      'train-running',
+      'train-waiting-1',
+      'train-waiting-2',
+    ]);
+    await jobs.waitForFunction(
+      () => document.getElementById('live-status')!.textContent!.startsWith('Live'),
+      { timeout: 5000 },
+    );
+    await jobs.close();
+    const page = await openPage(`${running.url}jobs/${bed.teamA}/train-running`);
+    expect(await page.$eval('#timeline', (table) => table.textContent!)).toContain(bed.eventNote);
+    await page.waitForFunction(
+      () => document.getElementById('log-status')!.getAttribute('role') === 'alert',
+      { timeout: 10_000 },
+    );
+    expect(await page.$eval('#log-status', (p) => p.textContent!)).toContain(
+      'is not on a node yet',
+    );
+    expect(await page.$('#cancel-button')).toBeNull();
+    expect(await page.$$('[role="alert"]')).toHaveLength(1);
+    await page.close();
   });
 });
