@@ -56,6 +56,7 @@ describe('launch-agent', () => {
     [['--port', '99999'], /--port: "99999" is not a port/],
     [['-n', 'team-a', '-A'], /--namespace and --all-namespaces/],
     [['--allow-cancel'], /--allow-cancel: only with --in-cluster/],
+    [['-n', 'team-a,Team_B'], /--namespace: "Team_B" is not a namespace name/],
   ])('dashboard %j is a usage error naming the flag', async (flags, message) => {
     const result = await runCli(['dashboard', ...flags]);
     expect(result.code).toBe(2);

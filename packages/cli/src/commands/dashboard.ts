@@ -64,11 +64,16 @@ export function registerDashboardCommand(program: Command, out: Output): void {
         );
       }
       const port = parsePort(flags.port);
+      const named = flags.namespace?.flatMap((ns) => ns.split(',')).filter(Boolean);
+      const bad = named?.find((ns) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns));
+      if (bad !== undefined) {
+        throw new UsageError(
+          `--namespace: ${JSON.stringify(bad)} is not a namespace name (lowercase letters, digits and '-', at most 63)`,
+        );
+      }
       const runtime = await loadRuntime();
       const kubeConfig = await kubeConfigFor('dashboard');
-      const namespaces = flags.namespace?.flatMap((ns) => ns.split(',')).filter(Boolean) ?? [
-        runtime.agentNamespace(kubeConfig, undefined),
-      ];
+      const namespaces = named ?? [runtime.agentNamespace(kubeConfig, undefined)];
       // The server and its pages load here only: no other command pays for them.
       const { startDashboard } = await import('../dashboard/server.js');
       const dashboard = await startDashboard({
