@@ -152,6 +152,25 @@ describe('the dashboard, read with a user limited to one namespace', () => {
     expect(
       await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded),
     ).toBe(true);
+    // A job created and then deleted comes and goes the same way.
+    const added = await bed.jobs.create(
+      bed.teamA,
+      { name: 'train-short-lived' },
+      { queue: 'cpu', source: { image: 'registry.example/ml/train:1' } },
+    );
+    await page.waitForSelector('tr[data-key$="/train-short-lived"]', { timeout: 5000 });
+    await runtime.kubeJsonRequest(
+      admin,
+      'DELETE',
+      `/apis/launch-agent.dev/v1alpha1/namespaces/${bed.teamA}/launchjobs/${added.metadata.name}`,
+    );
+    await page.waitForSelector('tr[data-key$="/train-short-lived"]', {
+      hidden: true,
+      timeout: 5000,
+    });
+    expect(
+      await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded),
+    ).toBe(true);
     await screenshot(page, 'jobs');
     await page.close();
   });

@@ -10,6 +10,15 @@ export const CLIENT_SCRIPT = `
     source.addEventListener('open', function () { status.textContent = 'Live: changes appear as they happen.'; });
     source.addEventListener('error', function () { status.textContent = 'Live updates interrupted; reconnecting…'; });
     source.addEventListener('problem', function (e) { status.textContent = JSON.parse(e.data).message; status.className = 'error'; });
+    source.addEventListener('sync', function (e) {
+      var sync = JSON.parse(e.data);
+      var rows = body.querySelectorAll('tr');
+      for (var i = 0; i < rows.length; i++) {
+        var key = rows[i].getAttribute('data-key');
+        if (key.indexOf(sync.prefix) === 0 && sync.keys.indexOf(key) < 0) rows[i].remove();
+      }
+      status.textContent = 'Live: changes appear as they happen.'; status.className = 'live';
+    });
     source.addEventListener('job', function (e) {
       var change = JSON.parse(e.data);
       var rows = body.querySelectorAll('tr');

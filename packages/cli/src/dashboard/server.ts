@@ -82,6 +82,12 @@ function readForm(request: http.IncomingMessage): Promise<URLSearchParams> {
   });
 }
 
+/** The row keys a collection covers: `<namespace>/` for one namespace, '' for all of them. */
+function collectionPrefix(path: string): string {
+  const namespace = /\/namespaces\/([^/]+)\//.exec(path)?.[1];
+  return namespace ? `${decodeURIComponent(namespace)}/` : '';
+}
+
 function filterFrom(url: URL): RowFilter {
   const filter: RowFilter = {};
   for (const key of ['queue', 'namespace', 'phase', 'reason'] as const) {
@@ -139,7 +145,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
       while (!stop.signal.aborted) {
         try {
           const { jobs: items, resourceVersion } = await kube.listCollection(path);
-          for (const job of items) push('MODIFIED', jobRow(job));
+          const rows = items.map(jobRow);
+          for (const row of rows) push('MODIFIED', row);
+          // Rows of this collection that the list no longer has were deleted meanwhile.
+          emit('sync', { prefix: collectionPrefix(path), keys: rows.map((row) => row.key) });
           await kube.watchCollection(path, resourceVersion, stop.signal, (type, job) =>
             push(type, jobRow(job)),
           );
