@@ -2,9 +2,7 @@
 // every phase (their status written with the admin's replaceStatus, as an agent would), an Event
 // about one, a pod object for its run Job, and ServiceAccount identities that may read only
 // team-a: a viewer, and an operator who may also patch LaunchJobs there.
-import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreV1Api,
@@ -14,7 +12,7 @@ import {
   type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { LaunchJobClient, type LaunchJob, type LaunchJobStatus } from '@launch-agent/runtime';
-import { chartDir, helmEnv, tempDir } from './agent-harness.js';
+import { applyChartTemplates, chartDir } from './agent-harness.js';
 import {
   grantRole,
   kubeRequest,
@@ -232,39 +230,22 @@ export async function setUpDashboardBed(admin: KubeConfig): Promise<DashboardBed
   return { teamA, teamB, viewer, operator, jobs, byRole, teamBJob, runJobName, eventNote };
 }
 
-const run = promisify(execFile);
-
 /**
  * The chart's dashboard objects for `namespace` (dashboard.enabled, read-only), as `helm template`
- * renders them, applied with the admin's rights: the API server validates the Deployment, Service
- * and RBAC. Returns a kubeconfig acting as the dashboard's ServiceAccount.
+ * renders them, applied with the admin's rights (kubectl's strict field validation): the API server
+ * validates the Deployment, Service and RBAC. Returns a kubeconfig acting as the dashboard's ServiceAccount.
  */
 export async function chartDashboardKubeConfig(
   admin: KubeConfig,
   adminKubeconfigFile: string,
   namespace: string,
 ): Promise<KubeConfig> {
-  const env = await helmEnv(adminKubeconfigFile);
-  const { stdout } = await run(
-    'helm',
-    [
-      'template',
-      'agent',
-      chartDir,
-      '--namespace',
-      namespace,
-      '--set',
-      'dashboard.enabled=true',
-      '--set',
-      `dashboard.namespaces={${namespace}}`,
-      '--show-only',
-      'templates/dashboard.yaml',
-    ],
-    { env },
-  );
-  const file = join(tempDir('dashboard-chart-'), 'objects.yaml');
-  writeFileSync(file, stdout);
-  await run('kubectl', ['apply', '--validate=strict', '-f', file], { env });
+  await applyChartTemplates({
+    kubeconfigFile: adminKubeconfigFile,
+    namespace,
+    sets: ['dashboard.enabled=true', `dashboard.namespaces={${namespace}}`],
+    templates: ['dashboard.yaml'],
+  });
   const kubeConfig = await serviceAccountKubeConfig(
     admin,
     namespace,
