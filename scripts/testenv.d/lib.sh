@@ -45,4 +45,5 @@ AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZ
 TESTENV_DEBIAN_PACKAGES=(
   podman runc conmon catatonit netavark aardvark-dns iptables
   docker-registry apache2-utils openssl curl ca-certificates python3 python3-venv
+  chromium # the dashboard's browser tests drive it headless (puppeteer-core; no browser download)
 )

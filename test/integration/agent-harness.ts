@@ -102,6 +102,38 @@ export async function helmEnv(kubeconfig: string): Promise<NodeJS.ProcessEnv> {
   return out;
 }
 
+interface ChartTemplates {
+  kubeconfigFile: string;
+  namespace: string;
+  sets: string[];
+  templates: string[];
+}
+
+/** `helm template` of some of the chart's templates with these --set values: the YAML. */
+export async function helmTemplate(options: ChartTemplates): Promise<string> {
+  const { stdout } = await run(
+    'helm',
+    [
+      'template',
+      'agent',
+      chartDir,
+      '--namespace',
+      options.namespace,
+      ...options.sets.flatMap((set) => ['--set', set]),
+      ...options.templates.flatMap((t) => ['--show-only', `templates/${t}`]),
+    ],
+    { env: await helmEnv(options.kubeconfigFile) },
+  );
+  return stdout;
+}
+
+/** Applies chart templates, as `helm template` renders them with these values, with kubectl. */
+export async function applyChartTemplates(options: ChartTemplates): Promise<void> {
+  const file = join(tempDir('chart-objects-'), 'objects.yaml');
+  writeFileSync(file, await helmTemplate(options));
+  await run('kubectl', ['apply', '-f', file], { env: await helmEnv(options.kubeconfigFile) });
+}
+
 /**
  * Server-side applies the chart's CRD file as it ships (raw YAML: the typed client would drop the
  * x-kubernetes-* keys) and waits until the API server serves it.
@@ -140,22 +172,12 @@ export async function chartAgentKubeConfig(
   /** The tenant namespaces the agent serves (the chart's additionalTargetNamespaces). */
   targetNamespaces: string[] = [],
 ): Promise<{ kubeConfig: KubeConfig; buildServiceAccount: string }> {
-  const { stdout } = await run(
-    'helm',
-    [
-      'template',
-      'agent',
-      chartDir,
-      '--namespace',
-      namespace,
-      ...targetNamespaces.flatMap((ns, i) => ['--set', `additionalTargetNamespaces[${i}]=${ns}`]),
-      '--show-only',
-      'templates/serviceaccount.yaml',
-      '--show-only',
-      'templates/rbac.yaml',
-    ],
-    { env: await helmEnv(kubeconfigFile) },
-  );
+  const stdout = await helmTemplate({
+    kubeconfigFile,
+    namespace,
+    sets: targetNamespaces.map((ns, i) => `additionalTargetNamespaces[${i}]=${ns}`),
+    templates: ['serviceaccount.yaml', 'rbac.yaml'],
+  });
   type Doc = { kind: string; metadata: { name: string; namespace?: string } };
   const docs = parseAllDocuments(stdout)
     .map((doc) => doc.toJSON() as Doc | null)

@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { checkConfigText, normalizeConfig } from '../../packages/config/src/index.js';
 import { checkKubernetesAccess } from '../../packages/runtime/src/doctor/kubernetes-check.js';
 import { runDoctor } from '../../packages/runtime/src/doctor/run-doctor.js';
-import { requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
+import { grantRole, requireServices, serviceAccountKubeConfig, uniqueName } from './testenv.js';
 
 let admin: k8s.KubeConfig;
 const ns = uniqueName('doctor-k8s');
@@ -20,17 +20,8 @@ beforeAll(async () => {
   await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
 });
 
-async function grant(namespace: string, name: string, rules: k8s.V1PolicyRule[]): Promise<void> {
-  const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: {
-      metadata: { name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
-    },
-  });
+function grant(namespace: string, name: string, rules: k8s.V1PolicyRule[]): Promise<void> {
+  return grantRole(admin, { namespace, name, rules }, [{ namespace: ns, name: sa }]);
 }
 
 function kubeConfigForServiceAccount(): Promise<k8s.KubeConfig> {

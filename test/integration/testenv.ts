@@ -17,6 +17,8 @@ import {
   CoreV1Api,
   KubeConfig,
   type V1ResourceAttributes,
+  RbacAuthorizationV1Api,
+  type V1PolicyRule,
 } from '@kubernetes/client-node';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -305,4 +307,23 @@ export async function waitUntilAllowed(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`RBAC still denies ${JSON.stringify(resourceAttributes)} after 10 s`);
+}
+
+/** A Role with these rules in `namespace`, bound to the ServiceAccounts named. */
+export async function grantRole(
+  admin: KubeConfig,
+  role: { namespace: string; name: string; rules: V1PolicyRule[] },
+  serviceAccounts: Array<{ namespace: string; name: string }>,
+): Promise<void> {
+  const { namespace, name, rules } = role;
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: serviceAccounts.map((account) => ({ kind: 'ServiceAccount', ...account })),
+    },
+  });
 }

@@ -259,3 +259,10 @@ build-context store, and then one of its own, limited to that.
 {{- define "launch-agent.submitterRoleName" -}}
 {{- printf "%s-%s-submitter" (include "launch-agent.namespace" .) (include "launch-agent.fullname" .) | trunc 253 -}}
 {{- end }}
+
+{{/* The dashboard's pods: a name of their own, so no selector of the agent's (its Deployment, PDB, NetworkPolicy) matches them. */}}
+{{- define "launch-agent.dashboardSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-dashboard" (include "launch-agent.name" .) | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/component: dashboard
+{{- end }}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigFileError, ConfigInvalidError } from '@launch-agent/config';
 import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerMigrateValuesCommand } from './commands/migrate-values.js';
@@ -46,6 +47,7 @@ export function buildProgram(out: Output = new Output()): Command {
   registerSubmitCommand(program, out);
   registerStatusCommand(program, out);
   registerLogsCommand(program, out);
+  registerDashboardCommand(program, out);
   registerMigrateValuesCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();

@@ -74,6 +74,26 @@ describe('packages/cli/dist/bin.js', () => {
     expect(eager).toMatch(/import\(["']\.\/chunks\/src-[A-Z0-9]+\.js["']\)/);
   });
 
+  test('loads the dashboard only for the dashboard command, from a chunk of its own', () => {
+    const bin = readFileSync(BUNDLE, 'utf8');
+    expect(bin).not.toContain('Content-Security-Policy');
+    const chunk = /import\(["']\.\/chunks\/(server-[A-Z0-9]+\.js)["']\)/.exec(bin)?.[1];
+    expect(chunk).toBeDefined();
+    const text = readFileSync(join(dirname(BUNDLE), 'chunks', chunk!), 'utf8');
+    expect(text).toContain('Content-Security-Policy');
+    // Nothing else imports it statically.
+    for (const file of readdirSync(join(dirname(BUNDLE), 'chunks')).filter((f) =>
+      f.endsWith('.js'),
+    )) {
+      expect({
+        file,
+        static: new RegExp(`from\\s*["']\\./${chunk}["']`).test(
+          readFileSync(join(dirname(BUNDLE), 'chunks', file), 'utf8'),
+        ),
+      }).toEqual({ file, static: false });
+    }
+  });
+
   test('requires node:http rather than importing it, so Node.js 24 leaves its undici unloaded', () => {
     const chunks = join(dirname(BUNDLE), 'chunks');
     const files = [

@@ -35,6 +35,7 @@ describe('launch-agent', () => {
     'submit',
     'status',
     'logs',
+    'dashboard',
   ])('%s --help works', async (command) => {
     const result = await runCli([command, '--help']);
     expect(result.code).toBe(0);
@@ -49,6 +50,17 @@ describe('launch-agent', () => {
 
   test('an unknown command is a usage error (exit 2)', async () => {
     expect((await runCli(['frobnicate'])).code).toBe(2);
+  });
+
+  test.each([
+    [['--port', '99999'], /--port: "99999" is not a port/],
+    [['-n', 'team-a', '-A'], /--namespace and --all-namespaces/],
+    [['--allow-cancel'], /--allow-cancel: only with --in-cluster/],
+    [['-n', 'team-a,Team_B'], /--namespace: "Team_B" is not a namespace name/],
+  ])('dashboard %j is a usage error naming the flag', async (flags, message) => {
+    const result = await runCli(['dashboard', ...flags]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
   });
 });
 

@@ -105,6 +105,14 @@ export {
   type LaunchJobCondition,
   type LaunchJobPhase,
 } from './kubernetes/launchjob-types.js';
+export { selfAccessAllowed, type AccessAttributes } from './kubernetes/access-review.js';
+export {
+  KubeRequestError,
+  kubeJsonRequest,
+  kubeTextStream,
+  kubeWatch,
+  withQuery,
+} from './kubernetes/raw-request.js';
 export {
   loadKubeConfig,
   agentNamespace,

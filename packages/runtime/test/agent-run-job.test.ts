@@ -170,7 +170,12 @@ describe('AgentMetrics', () => {
     metrics.count('images', { result: 'reused' });
     metrics.count('images', { result: 'reused' });
     metrics.observeBuildSeconds(12);
+    metrics.observeReconcile(0.02, false);
+    metrics.observeReconcile(0.3, true);
     const text = await metrics.render();
+    expect(text).toContain('launch_agent_reconcile_duration_seconds_bucket{le="0.025"} 1\n');
+    expect(text).toContain('launch_agent_reconcile_duration_seconds_count 2\n');
+    expect(text).toContain('launch_agent_reconcile_errors_total 1\n');
     expect(text).toContain('launch_agent_jobs{phase="Pending"} 2\n');
     expect(text).toContain('launch_agent_jobs{phase="Succeeded"} 0\n');
     expect(text).toContain('launch_agent_queue_depth{queue="default"} 2\n');

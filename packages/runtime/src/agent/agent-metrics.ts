@@ -72,6 +72,18 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  private readonly reconcileSeconds = new Histogram({
+    name: 'launch_agent_reconcile_duration_seconds',
+    help: 'Time one reconcile of a LaunchJob took, failed ones included.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly reconcileErrors = new Counter({
+    name: 'launch_agent_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried with backoff.',
+    registers: [this.registry],
+  });
+
   constructor() {
     this.counters = Object.fromEntries(
       Object.entries(COUNTERS).map(([name, { help, label }]) => [
@@ -121,6 +133,12 @@ export class AgentMetrics {
 
   observeBuildSeconds(seconds: number): void {
     this.buildSeconds.observe(seconds);
+  }
+
+  /** One reconcile's duration, and whether it failed (it is then retried with backoff). */
+  observeReconcile(seconds: number, failed: boolean): void {
+    this.reconcileSeconds.observe(seconds);
+    if (failed) this.reconcileErrors.inc();
   }
 
   /** The exposition text served at /metrics (text format 0.0.4). */

@@ -393,7 +393,9 @@ export class LaunchAgent {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      this.inProgress.set(key, Date.now());
+      const started = Date.now();
+      let failed = false;
+      this.inProgress.set(key, started);
       try {
         const result = await this.reconciler.reconcile(key);
         this.queue.forget(key);
@@ -401,6 +403,7 @@ export class LaunchAgent {
           this.queue.addAfter(key, result.requeueAfterMs);
         }
       } catch (error) {
+        failed = true;
         if (!this.stopping) {
           const delay = this.queue.addRateLimited(key);
           this.log.warn('reconcile failed; retrying', {
@@ -411,6 +414,7 @@ export class LaunchAgent {
           });
         }
       } finally {
+        this.metrics.observeReconcile((Date.now() - started) / 1000, failed);
         this.inProgress.delete(key);
         this.queue.done(key);
         this.scheduleGauges();

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import { selfAccessAllowed } from '../kubernetes/access-review.js';
 import { KubeRequestError, kubeJsonRequest } from '../kubernetes/raw-request.js';
 import { failed, failureFrom, passed, type DoctorCheck } from './doctor-check.js';
 
@@ -133,25 +134,14 @@ export async function checkKubernetesAccess(
     const missing: string[] = [];
     try {
       for (const requirement of requirements) {
-        const review = (await kubeJsonRequest(
-          kubeConfig,
-          'POST',
-          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-          {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SelfSubjectAccessReview',
-            spec: {
-              resourceAttributes: {
-                namespace: ns,
-                verb: requirement.verb,
-                group: requirement.group,
-                resource: requirement.resource,
-                ...(requirement.subresource ? { subresource: requirement.subresource } : {}),
-              },
-            },
-          },
-        )) as k8s.V1SelfSubjectAccessReview;
-        if (!review.status?.allowed) missing.push(describe(requirement));
+        const allowed = await selfAccessAllowed(kubeConfig, {
+          namespace: ns,
+          verb: requirement.verb,
+          group: requirement.group,
+          resource: requirement.resource,
+          ...(requirement.subresource ? { subresource: requirement.subresource } : {}),
+        });
+        if (!allowed) missing.push(describe(requirement));
       }
     } catch (error) {
       checks.push(

@@ -38,7 +38,7 @@ export class KubeRequestError extends Error {
   }
 }
 
-export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
 export type QueryParams = Record<string, string | number | boolean | undefined>;
 
@@ -154,7 +154,9 @@ export async function kubeJsonRequest(
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers = options.headers as Record<string, string | number>;
   if (payload !== undefined) {
-    headers['Content-Type'] = 'application/json';
+    // A PATCH here is always a JSON merge patch (RFC 7386): fields set, null removes.
+    headers['Content-Type'] =
+      method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
     headers['Content-Length'] = Buffer.byteLength(payload);
   }
   return new Promise((resolve, reject) => {
@@ -296,6 +298,40 @@ export async function kubeWatch(
     );
     request.on('socket', (socket) => socket.setKeepAlive(true, 30_000));
     request.on('error', finish);
+    request.end();
+  });
+}
+
+/**
+ * A GET whose answer is text read as it arrives (pods/log with follow=true): `onText` gets each
+ * chunk. Resolves when the server ends it or the signal aborts it; rejects with KubeRequestError
+ * (the server's message, such as why a pod has no log) on a non-200 answer.
+ */
+export async function kubeTextStream(
+  kubeConfig: k8s.KubeConfig,
+  path: string,
+  stream: { signal: AbortSignal; onText: (text: string) => void },
+): Promise<void> {
+  const { url, options, transport } = await prepare(kubeConfig, 'GET', path, true);
+  (options.headers as Record<string, string>).Accept = '*/*';
+  if (stream.signal.aborted) return;
+  return new Promise<void>((resolve, reject) => {
+    const request = transport.request(url, options, (response) => {
+      const status = response.statusCode ?? 0;
+      response.setEncoding('utf8');
+      // 204: the API server has no log to give (a pod no node runs yet).
+      if (status < 200 || status > 299) {
+        let body = '';
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => reject(new KubeRequestError(status, body, `GET ${url.pathname}`)));
+        return;
+      }
+      response.on('data', (chunk: string) => stream.onText(chunk));
+      response.on('end', () => resolve());
+      response.on('error', (error) => (stream.signal.aborted ? resolve() : reject(error)));
+    });
+    stream.signal.addEventListener('abort', () => request.destroy(), { once: true });
+    request.on('error', (error) => (stream.signal.aborted ? resolve() : reject(error)));
     request.end();
   });
 }
