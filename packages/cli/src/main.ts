@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { ConfigFileError, ConfigInvalidError } from '@launch-agent/config';
 import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
+import { registerCancelCommand } from './commands/cancel.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerListCommand } from './commands/list.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerMigrateValuesCommand } from './commands/migrate-values.js';
 import { registerPermissionsCommand } from './commands/permissions.js';
@@ -46,6 +48,8 @@ export function buildProgram(out: Output = new Output()): Command {
   registerSubmitCommand(program, out);
   registerStatusCommand(program, out);
   registerLogsCommand(program, out);
+  registerListCommand(program, out);
+  registerCancelCommand(program, out);
   registerMigrateValuesCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();

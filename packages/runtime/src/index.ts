@@ -77,6 +77,9 @@ export {
 } from './agent/agent-log.js';
 export { checkGitSource } from './agent/git-source.js';
 export { writeRunJobLog } from './agent/run-job-logs.js';
+export { awaitsClaim, queuePositions } from './agent/queue-positions.js';
+export { Informer } from './kubernetes/informer.js';
+export { KubeRequestError, kubeJsonRequest } from './kubernetes/raw-request.js';
 
 // LaunchJobs and the API server.
 export { LaunchJobClient } from './kubernetes/launchjob-client.js';
@@ -88,7 +91,9 @@ export {
   LAUNCHJOB_API_VERSION,
   TERMINAL_PHASES,
   isTerminal,
+  cancelRequest,
   type LaunchJob,
+  type LaunchJobCancel,
   type LaunchJobList,
   type LaunchJobSpec,
   type LaunchJobSource,

@@ -28,7 +28,7 @@ export class KubeRequestError extends Error {
   }
 }
 
-export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export type QueryParams = Record<string, string | number | boolean | undefined>;
 
@@ -144,7 +144,9 @@ export async function kubeJsonRequest(
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers = options.headers as Record<string, string | number>;
   if (payload !== undefined) {
-    headers['Content-Type'] = 'application/json';
+    // A PATCH is a JSON merge patch (RFC 7386): the fields it names, nothing else.
+    headers['Content-Type'] =
+      method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
     headers['Content-Length'] = Buffer.byteLength(payload);
   }
   return new Promise((resolve, reject) => {
