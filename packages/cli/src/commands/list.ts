@@ -74,6 +74,8 @@ async function watchList(
       what: `LaunchJobs in ${scope.what}`,
       isFatal: forbidden,
       onFatal: (error) => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
         clearInterval(synced);
         reject(refusal(scope, error));
       },
@@ -89,12 +91,14 @@ async function watchList(
     };
     informer.on({ add: changed, update: changed, delete: changed });
     const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
       clearInterval(synced);
       informer.stop();
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
     informer.start();
     // The first print: once the first list is in.
     const synced = setInterval(() => {
