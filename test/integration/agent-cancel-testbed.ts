@@ -17,8 +17,8 @@ import {
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
 import {
+  applyChartTemplates,
   applyLaunchJobCrd,
-  chartDir,
   configFile,
   helmEnv,
   removeTempDirs,
@@ -128,33 +128,17 @@ export function useCancelTestbed(): void {
     for (const name of ['researcher', 'reader']) {
       await core.createNamespacedServiceAccount({ namespace: team, body: { metadata: { name } } });
     }
-    const helm = await helmEnv(env.kubeconfig);
-    const { stdout } = await run(
-      'helm',
-      [
-        'template',
-        'agent',
-        chartDir,
-        '--namespace',
-        agentNs,
-        '--set',
+    await applyChartTemplates({
+      kubeconfigFile: env.kubeconfig,
+      namespace: agentNs,
+      sets: [
         `additionalTargetNamespaces={${team}}`,
-        '--set',
         `submitterRole.bindings.${team}[0].kind=ServiceAccount`,
-        '--set',
         `submitterRole.bindings.${team}[0].name=researcher`,
-        '--set',
         `submitterRole.bindings.${team}[0].namespace=${team}`,
-        ...['serviceaccount.yaml', 'rbac.yaml', 'submitter-role.yaml'].flatMap((t) => [
-          '--show-only',
-          `templates/${t}`,
-        ]),
       ],
-      { env: helm },
-    );
-    const objects = join(tempDir('cancel-chart-'), 'objects.yaml');
-    writeFileSync(objects, stdout);
-    await run('kubectl', ['apply', '-f', objects], { env: helm });
+      templates: ['serviceaccount.yaml', 'rbac.yaml', 'submitter-role.yaml'],
+    });
     const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
     await rbac.createNamespacedRole({
       namespace: team,

@@ -119,37 +119,16 @@ describe('launch-agent cancel', () => {
           out: `${error.stderr}`,
         }),
       );
-    const queue = await kubectl([
-      'patch',
-      'launchjob',
-      name,
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"queue":"other"}}',
-    ]);
+    // What `kubectl patch --type merge` sends, as the researcher.
+    const mergePatch = (body: string) =>
+      kubectl(['patch', 'launchjob', name, '--type', 'merge', '-p', body]);
+    const queue = await mergePatch('{"spec":{"queue":"other"}}');
     expect(queue.code).not.toBe(0);
     expect(queue.out).toContain('spec is immutable but for spec.cancel');
-    const patched = await kubectl([
-      'patch',
-      'launchjob',
-      name,
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"cancel":{"requested":true}}}',
-    ]);
+    const patched = await mergePatch('{"spec":{"cancel":{"requested":true}}}');
     expect(patched).toMatchObject({ code: 0 });
     expectCancelled(await phaseIs(name, 'Cancelled'), /^cancelled while running$/);
-    const withdraw = await kubectl([
-      'patch',
-      'launchjob',
-      name,
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"cancel":{"requested":false}}}',
-    ]);
+    const withdraw = await mergePatch('{"spec":{"cancel":{"requested":false}}}');
     expect(withdraw.code).not.toBe(0);
     expect(withdraw.out).toContain('a requested cancel cannot be withdrawn');
     const columns = await kubectl(['get', 'launchjob', name]);

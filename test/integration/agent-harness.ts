@@ -126,6 +126,35 @@ export async function applyLaunchJobCrd(admin: KubeConfig): Promise<void> {
 }
 
 /**
+ * Applies chart templates as `helm template` renders them (release `agent` in `namespace`, with
+ * `--set` values), with the admin's rights.
+ */
+export async function applyChartTemplates(options: {
+  kubeconfigFile: string;
+  namespace: string;
+  sets: string[];
+  templates: string[];
+}): Promise<void> {
+  const helm = await helmEnv(options.kubeconfigFile);
+  const { stdout } = await run(
+    'helm',
+    [
+      'template',
+      'agent',
+      chartDir,
+      '--namespace',
+      options.namespace,
+      ...options.sets.flatMap((set) => ['--set', set]),
+      ...options.templates.flatMap((t) => ['--show-only', `templates/${t}`]),
+    ],
+    { env: helm },
+  );
+  const file = join(tempDir('chart-objects-'), 'objects.yaml');
+  writeFileSync(file, stdout);
+  await run('kubectl', ['apply', '-f', file], { env: helm });
+}
+
+/**
  * Creates the chart's ServiceAccounts, Roles and RoleBindings (in `namespace` and in each
  * target namespace) as `helm template` renders them. Returns a kubeconfig that authenticates
  * with a token of the agent's account, and the name of the account build pods run as.

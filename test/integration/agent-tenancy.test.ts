@@ -3,8 +3,6 @@
 // ClusterRole in team-a only. What a submitter can and cannot make the agent do (docs/tenancy.md)
 // is held here: each hostile LaunchJob is refused by the API server or ends Failed with a reason,
 // leaves no object outside its namespace, and does not delay the next job (max_jobs: 1).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import {
   LaunchAgent,
@@ -14,16 +12,13 @@ import {
   type LaunchJobSpec,
 } from '@launch-agent/runtime';
 import {
+  applyChartTemplates,
   applyLaunchJobCrd,
-  chartDir,
   configFile,
   endRunJob,
-  helmEnv,
   removeTempDirs,
-  tempDir,
   waitFor,
 } from './agent-harness.js';
-import { run } from './agent-queue-testbed.js';
 import {
   kubeRequest,
   requireServices,
@@ -46,23 +41,12 @@ const AGENT = 'tenancy-agent-0';
 
 /** Applies the chart's RBAC objects, as `helm template` renders them, with the admin's rights. */
 async function applyChart(sets: string[], templates: string[]): Promise<void> {
-  const helm = await helmEnv(env.kubeconfig);
-  const { stdout } = await run(
-    'helm',
-    [
-      'template',
-      'agent',
-      chartDir,
-      '--namespace',
-      agentNs,
-      ...sets.flatMap((set) => ['--set', set]),
-      ...templates.flatMap((t) => ['--show-only', `templates/${t}`]),
-    ],
-    { env: helm },
-  );
-  const file = join(tempDir('tenancy-chart-'), 'objects.yaml');
-  writeFileSync(file, stdout);
-  await run('kubectl', ['apply', '-f', file], { env: helm });
+  await applyChartTemplates({
+    kubeconfigFile: env.kubeconfig,
+    namespace: agentNs,
+    sets,
+    templates,
+  });
 }
 
 function spec(queue: string, runSpec: LaunchJobSpec['run'] = {}): LaunchJobSpec {
