@@ -35,7 +35,7 @@ async function pushBlob(
   const put = await fetch(location, {
     method: 'PUT',
     headers: { ...headers(login), 'Content-Type': 'application/octet-stream' },
-    body: bytes,
+    body: new Uint8Array(bytes),
   });
   if (put.status !== 201) throw new Error(`blob upload: HTTP ${put.status}`);
   return digest;

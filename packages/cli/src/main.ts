@@ -3,7 +3,9 @@ import { ConfigFileError, ConfigInvalidError } from '@launch-agent/config';
 import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
+import { registerCancelCommand } from './commands/cancel.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerListCommand } from './commands/list.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerMigrateValuesCommand } from './commands/migrate-values.js';
 import { registerPermissionsCommand } from './commands/permissions.js';
@@ -48,6 +50,8 @@ export function buildProgram(out: Output = new Output()): Command {
   registerStatusCommand(program, out);
   registerLogsCommand(program, out);
   registerDashboardCommand(program, out);
+  registerListCommand(program, out);
+  registerCancelCommand(program, out);
   registerMigrateValuesCommand(program, out);
   for (const command of program.commands) {
     command.exitOverride();

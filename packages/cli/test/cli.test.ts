@@ -36,6 +36,8 @@ describe('launch-agent', () => {
     'status',
     'logs',
     'dashboard',
+    'list',
+    'cancel',
   ])('%s --help works', async (command) => {
     const result = await runCli([command, '--help']);
     expect(result.code).toBe(0);
@@ -46,6 +48,16 @@ describe('launch-agent', () => {
     const result = await runCli(['validate', '--nope']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/unknown option '--nope'/);
+  });
+
+  test('list refuses -A with -n (exit 2)', async () => {
+    const result = await runCli(['list', '-A', '-n', 'team-a']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--all-namespaces and --namespace are exclusive/);
+  });
+
+  test('cancel needs a job name (exit 2)', async () => {
+    expect((await runCli(['cancel'])).code).toBe(2);
   });
 
   test('an unknown command is a usage error (exit 2)', async () => {

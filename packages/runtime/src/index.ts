@@ -85,6 +85,8 @@ export {
 } from './agent/agent-log.js';
 export { checkGitSource } from './agent/git-source.js';
 export { writeRunJobLog } from './agent/run-job-logs.js';
+export { awaitsClaim, queuePositions } from './agent/queue-positions.js';
+export { Informer } from './kubernetes/informer.js';
 
 // LaunchJobs and the API server.
 export { LaunchJobClient } from './kubernetes/launchjob-client.js';
@@ -96,7 +98,9 @@ export {
   LAUNCHJOB_API_VERSION,
   TERMINAL_PHASES,
   isTerminal,
+  cancelRequest,
   type LaunchJob,
+  type LaunchJobCancel,
   type LaunchJobList,
   type LaunchJobSpec,
   type LaunchJobSource,

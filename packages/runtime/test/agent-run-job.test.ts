@@ -92,6 +92,21 @@ describe('runJobSpec', () => {
     expect(named.spec!.template.spec!.automountServiceAccountToken).toBeUndefined();
   });
 
+  it('gives the run pods stopped_run_timeout as terminationGracePeriodSeconds, over a template', () => {
+    const bare = runJobSpec(launchJob(), { image: 'busybox:1', agentName: 'agent-0' });
+    expect(bare.spec!.template.spec!.terminationGracePeriodSeconds).toBeUndefined();
+    const graced = runJobSpec(launchJob(), {
+      image: 'busybox:1',
+      agentName: 'agent-0',
+      stopGraceSeconds: 45,
+      template: {
+        queue: 'default',
+        job: { spec: { template: { spec: { terminationGracePeriodSeconds: 5 } } } },
+      },
+    });
+    expect(graced.spec!.template.spec!.terminationGracePeriodSeconds).toBe(45);
+  });
+
   it('puts a long LaunchJob name into its labels shortened with a hash', () => {
     const long = `${'x'.repeat(60)}-tail-${'y'.repeat(4)}`;
     const spec = runJobSpec(launchJob({}, long), { image: 'busybox:1', agentName: 'agent-0' });
@@ -114,6 +129,17 @@ describe('setCondition', () => {
     expect(same[0]).toMatchObject({ reason: 'B', lastTransitionTime: t1.toISOString() });
     expect(changed[0]).toMatchObject({ status: 'False', lastTransitionTime: t2.toISOString() });
     expect(changed).toHaveLength(1);
+  });
+
+  it('moves a condition that changes status to the end: the last is the latest transition', () => {
+    const t1 = new Date('2026-01-01T00:00:00Z');
+    const t2 = new Date('2026-01-01T00:01:00Z');
+    let list = setCondition(undefined, { type: 'Claimed', status: 'True', reason: 'Claimed' }, t1);
+    list = setCondition(list, { type: 'Running', status: 'True', reason: 'RunJobCreated' }, t1);
+    list = setCondition(list, { type: 'Claimed', status: 'True', reason: 'Again' }, t2);
+    expect(list.map((c) => c.type)).toEqual(['Claimed', 'Running']);
+    list = setCondition(list, { type: 'Claimed', status: 'False', reason: 'AgentShutdown' }, t2);
+    expect(list.map((c) => c.type)).toEqual(['Running', 'Claimed']);
   });
 });
 

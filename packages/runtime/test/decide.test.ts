@@ -115,6 +115,115 @@ const cases: Array<[string, Partial<Observed>, Step | ((step: Step) => void)]> =
     { job: job({ phase: 'Succeeded' }), ttlExpiresInMs: 0 },
     { kind: 'expire' },
   ],
+  // cancel requested (spec.cancel)
+  [
+    'cancelled, unclaimed: Cancelled at once, nothing to stop',
+    { job: job(undefined, { cancel: { requested: true, reason: 'wrong lr' } }) },
+    {
+      kind: 'cancel',
+      ending: {
+        phase: 'Cancelled',
+        reason: 'CancelRequested',
+        message: 'cancelled while unclaimed: wrong lr',
+        event: 'Cancelled',
+      },
+      abortBuild: false,
+      deleteRunJob: false,
+    },
+  ],
+  [
+    'cancelled, not requested (false): claimed as usual',
+    { job: job(undefined, { cancel: { requested: false } }) },
+    { kind: 'claim' },
+  ],
+  [
+    'cancelled, building: the build aborted, then Cancelled; who and when in the message',
+    {
+      job: job(
+        { ...held, phase: 'Building' },
+        {
+          cancel: {
+            requested: true,
+            requestedBy: 'alice',
+            requestedAt: '2026-01-01T00:00:00Z',
+          },
+        },
+      ),
+      build: { settled: false },
+    },
+    (step) =>
+      expect(step).toEqual({
+        kind: 'cancel',
+        ending: {
+          phase: 'Cancelled',
+          reason: 'CancelRequested',
+          message: 'cancelled while building by alice at 2026-01-01T00:00:00Z',
+          event: 'Cancelled',
+        },
+        abortBuild: true,
+        deleteRunJob: true,
+      }),
+  ],
+  [
+    'cancelled, running: the run Job deleted, then Cancelled (no need to read it first)',
+    { job: job(running, { cancel: { requested: true } }) },
+    (step) =>
+      expect(step).toMatchObject({
+        kind: 'cancel',
+        ending: { phase: 'Cancelled', message: 'cancelled while running' },
+        abortBuild: false,
+        deleteRunJob: true,
+      }),
+  ],
+  [
+    'cancelled, run suspended by Kueue: the waiting run Job deleted, then Cancelled',
+    {
+      job: job({ ...running, phase: 'Pending' }, { cancel: { requested: true } }),
+      runJob: runJob([], { spec: { suspend: true, template: {} } }),
+    },
+    (step) =>
+      expect(step).toMatchObject({
+        kind: 'cancel',
+        ending: { phase: 'Cancelled', message: 'cancelled while waiting for admission' },
+        deleteRunJob: true,
+      }),
+  ],
+  [
+    'cancelled, held by a live agent: that agent cancels it',
+    {
+      job: job({ ...running, agent: 'agent-b' }, { cancel: { requested: true } }),
+      holderLeaseExpiresInMs: 1000,
+    },
+    { kind: 'waitForHolder', holder: 'agent-b', requeueAfterMs: 1250 },
+  ],
+  [
+    'cancelled, its holder gone: cancelled here, its run Job deleted, without claiming it',
+    {
+      job: job({ ...running, agent: 'agent-b' }, { cancel: { requested: true } }),
+      holderLeaseExpiresInMs: 0,
+    },
+    (step) => expect(step).toMatchObject({ kind: 'cancel', deleteRunJob: true }),
+  ],
+  [
+    'cancelled while this agent stops: wait (the next agent cancels it)',
+    { job: job(running, { cancel: { requested: true } }), stopping: true },
+    { kind: 'wait' },
+  ],
+  [
+    'cancelled, already finished: a no-op, kept until its TTL',
+    { job: job({ phase: 'Succeeded' }, { cancel: { requested: true } }), ttlExpiresInMs: 5000 },
+    { kind: 'keepFinished', requeueAfterMs: 5000 },
+  ],
+  [
+    'cancelled and finished Cancelled: kept until its TTL like other finished jobs',
+    { job: job({ phase: 'Cancelled' }, { cancel: { requested: true } }), ttlExpiresInMs: 0 },
+    { kind: 'expire' },
+  ],
+  [
+    'cancelled in a namespace not served: Cancelled (nothing of it was started)',
+    { job: job(undefined, { cancel: { requested: true } }, 'team-z') },
+    (step) => expect(step).toMatchObject({ kind: 'cancel', deleteRunJob: false }),
+  ],
   // refused for where it lives
   [
     "in the agent's own namespace: refused",

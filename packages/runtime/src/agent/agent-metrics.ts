@@ -12,7 +12,7 @@ export const BUILD_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 18
 type CounterName = 'images' | 'claims' | 'run_jobs_created' | 'deleted';
 
 /** Every phase is always exposed, at 0 when no LaunchJob is in it, so alerts need no absent(). */
-const PHASES = ['Pending', 'Building', 'Running', 'Succeeded', 'Failed'];
+const PHASES = ['Pending', 'Building', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
 
 const COUNTERS: Record<CounterName, { help: string; label: string }> = {
   images: {

@@ -7,6 +7,8 @@
 //   gone                      → forget it; remove its run Job (proved its by uid)
 //   not one of my queues      → ignore
 //   finished                  → delete it when its TTL has run out, else look again then
+//   cancel requested          → stop its build or run Job, then Cancelled (cancel.ts); a live
+//                               other holder does that itself
 //   namespace or queue refused→ Failed with the reason, no slot taken (run-policy.ts)
 //   held by a live agent      → look again when that agent's Lease would expire
 //   unclaimed / agent gone    → claim it (a free slot under max_jobs, a write one agent wins)
@@ -20,7 +22,13 @@
 // the job's deterministic name in its own namespace that carries the job's uid.
 import type { V1Job } from '@kubernetes/client-node';
 import type { AgentSettings } from '@launch-agent/config';
-import { isTerminal, type CachedLaunchJob, type LaunchJob } from '../kubernetes/launchjob-types.js';
+import {
+  cancelRequest,
+  isTerminal,
+  type CachedLaunchJob,
+  type LaunchJob,
+  type LaunchJobCancel,
+} from '../kubernetes/launchjob-types.js';
 import type { BuildOutcome } from './builds.js';
 import type { EventReason } from './events.js';
 import { failureReason } from './job-errors.js';
@@ -69,7 +77,7 @@ export interface Observed {
 
 /** How a job ends. */
 export interface Ending {
-  phase: 'Succeeded' | 'Failed';
+  phase: 'Succeeded' | 'Failed' | 'Cancelled';
   reason: string;
   message: string;
   event: EventReason;
@@ -94,7 +102,8 @@ export type Step =
   | { kind: 'startBuild'; job: LaunchJob; announce: boolean }
   | { kind: 'run'; job: LaunchJob; image: RunImage }
   | { kind: 'mirror'; wait: RunJobWait | undefined }
-  | { kind: 'finish'; ending: Ending };
+  | { kind: 'finish'; ending: Ending }
+  | { kind: 'cancel'; ending: Ending; abortBuild: boolean; deleteRunJob: boolean };
 
 const inQueues = (o: Observed, job: CachedLaunchJob) => o.settings.queues.includes(job.spec?.queue);
 
@@ -107,6 +116,8 @@ export function decide(o: Observed): Step {
     if (o.ttlExpiresInMs > 0) return { kind: 'keepFinished', requeueAfterMs: o.ttlExpiresInMs };
     return { kind: 'expire' };
   }
+  const cancel = cancelRequest(job);
+  if (cancel) return cancelled(o, job, cancel);
   const outside = namespaceViolation(job.metadata.namespace!, o.servedNamespaces, o.agentNamespace);
   if (outside) return { kind: 'refuse', violations: [outside] };
   const policy = o.settings.queuePolicies[job.spec.queue];
@@ -130,6 +141,44 @@ export function decide(o: Observed): Step {
   }
   if (o.stopping) return { kind: 'wait' };
   return held(o, job);
+}
+
+/**
+ * Cancel requested: whoever holds the job ends it. A run Job may exist once the job was ever
+ * claimed (a crash can come between creating it and saying so in status), so it is looked for
+ * by its deterministic name and uid whenever the job has had an agent.
+ */
+function cancelled(o: Observed, job: CachedLaunchJob, cancel: LaunchJobCancel): Step {
+  const holder = job.status?.agent;
+  if (holder && holder !== o.identity && (o.holderLeaseExpiresInMs ?? 0) > 0) {
+    return { kind: 'waitForHolder', holder, requeueAfterMs: o.holderLeaseExpiresInMs! + 250 };
+  }
+  if (o.stopping) return { kind: 'wait' };
+  const status = job.status ?? {};
+  const step = status.runJobName
+    ? status.phase === 'Pending'
+      ? 'waiting for admission'
+      : 'running'
+    : o.build || status.phase === 'Building'
+      ? 'building'
+      : holder
+        ? 'claimed'
+        : 'unclaimed';
+  const who = [
+    cancel.requestedBy ? ` by ${cancel.requestedBy}` : '',
+    cancel.requestedAt ? ` at ${cancel.requestedAt}` : '',
+  ].join('');
+  return {
+    kind: 'cancel',
+    ending: {
+      phase: 'Cancelled',
+      reason: 'CancelRequested',
+      message: `cancelled while ${step}${who}${cancel.reason ? `: ${cancel.reason}` : ''}`,
+      event: 'Cancelled',
+    },
+    abortBuild: o.build !== undefined,
+    deleteRunJob: holder !== undefined || status.runJobName !== undefined,
+  };
 }
 
 function gone(o: Observed): Step {

@@ -26,7 +26,8 @@ export type EventReason =
   | 'Succeeded'
   | 'Failed'
   | 'Rejected'
-  | 'Released';
+  | 'Released'
+  | 'Cancelled';
 
 const WARNINGS = new Set<EventReason>(['BuildFailed', 'Failed', 'Rejected']);
 const NOTE_LIMIT = 1024;

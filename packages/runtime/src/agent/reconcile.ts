@@ -12,6 +12,7 @@ import { pinImage } from '../registries/image-reference.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import { BuildContextUnavailableError } from './build-context-source.js';
+import { stopCancelled } from './cancel.js';
 import type { Builds } from './builds.js';
 import { describeSource } from './builds.js';
 import { claimedAt, creationTime, type Slots } from './slots.js';
@@ -197,6 +198,15 @@ export class Reconciler {
         await this.mirror(key, job, step.wait);
         return DONE;
       case 'finish':
+        await this.finish(key, job, step.ending);
+        return DONE;
+      case 'cancel':
+        await stopCancelled(
+          { ...parts, stopGraceSeconds: parts.settings.stoppedRunTimeoutSeconds },
+          key,
+          job,
+          step,
+        );
         await this.finish(key, job, step.ending);
         return DONE;
     }
@@ -392,6 +402,7 @@ export class Reconciler {
       image: run.digest ? pinImage(run.image, run.digest) : run.image,
       agentName: parts.identity,
       template: runTemplateForQueue(parts.settings, job.spec.queue),
+      stopGraceSeconds: parts.settings.stoppedRunTimeoutSeconds,
     });
     const result = await this.createRun(job, body);
     parts.metrics.count('run_jobs_created', { result });

@@ -102,6 +102,11 @@ export interface RunJobOptions {
   agentName: string;
   /** The queue's run template (runTemplateForQueue), laid over the Job. */
   template?: RunJobTemplate | undefined;
+  /**
+   * stopped_run_timeout: the run pods' terminationGracePeriodSeconds, how long they have between
+   * SIGTERM and SIGKILL when the run is stopped (a cancel). It wins over a run template's.
+   */
+  stopGraceSeconds?: number;
 }
 
 /**
@@ -127,6 +132,9 @@ export function runJobSpec(job: LaunchJob, options: RunJobOptions): V1Job {
   const podSpec = out.spec!.template.spec!;
   if (!podSpec.priorityClassName && job.spec.run?.priorityClassName) {
     podSpec.priorityClassName = job.spec.run.priorityClassName;
+  }
+  if (options.stopGraceSeconds !== undefined) {
+    podSpec.terminationGracePeriodSeconds = options.stopGraceSeconds;
   }
   if (out.metadata?.labels?.[KUEUE_QUEUE_LABEL]) out.spec!.suspend = true;
   return out;

@@ -173,9 +173,16 @@ export class RunJobs {
    * Deletes the run Job `namespace/name` and, through Background propagation, its pods, only when
    * it carries `launchJobUid`: the delete names the uid of the Job that was read, so a Job of the
    * same name made since (or never the job's) is left alone. False when there was nothing of the
-   * job's to delete.
+   * job's to delete. `gracePeriodSeconds` (a cancel: stopped_run_timeout) is how long its pods
+   * have between SIGTERM and SIGKILL; the pods' own terminationGracePeriodSeconds says the same,
+   * as the garbage collector deletes them with their own.
    */
-  async deleteOwned(namespace: string, name: string, launchJobUid: string): Promise<boolean> {
+  async deleteOwned(
+    namespace: string,
+    name: string,
+    launchJobUid: string,
+    options: { gracePeriodSeconds?: number } = {},
+  ): Promise<boolean> {
     const existing = await this.read(namespace, name);
     if (!existing || existing.metadata?.labels?.[LABEL_LAUNCHJOB_UID] !== launchJobUid)
       return false;
@@ -185,6 +192,9 @@ export class RunJobs {
         apiVersion: 'v1',
         propagationPolicy: 'Background',
         preconditions: { uid: existing.metadata!.uid },
+        ...(options.gracePeriodSeconds !== undefined
+          ? { gracePeriodSeconds: options.gracePeriodSeconds }
+          : {}),
       }),
     );
     return true;

@@ -75,7 +75,11 @@ export class Slots {
 
   /** The jobs that waited for a slot, oldest first; they are no longer waiting. */
   takeWaiting(): string[] {
-    const keys = [...this.waiting.entries()].sort((a, b) => a[1] - b[1]).map(([key]) => key);
+    const keys = [...this.waiting.entries()]
+      .sort(([keyA, createdA], [keyB, createdB]) =>
+        claimOrder({ key: keyA, created: createdA }, { key: keyB, created: createdB }),
+      )
+      .map(([key]) => key);
     this.waiting.clear();
     return keys;
   }
@@ -91,6 +95,18 @@ export function claimedAt(job: CachedLaunchJob): number | undefined {
     .map((time) => Date.parse(time ?? ''))
     .filter((time) => !Number.isNaN(time));
   return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+/**
+ * The order in which waiting jobs are claimed: oldest creationTimestamp first, and for jobs made
+ * in the same second (the timestamp's resolution) by `namespace/name`. `launch-agent list`
+ * computes its queue positions with it.
+ */
+export function claimOrder(
+  a: { key: string; created: number },
+  b: { key: string; created: number },
+): number {
+  return a.created - b.created || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
 export function creationTime(job: CachedLaunchJob): number {

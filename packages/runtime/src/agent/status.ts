@@ -162,7 +162,7 @@ export function waitingStatus(
 
 export function finishedStatus(
   job: CachedLaunchJob,
-  phase: Extract<LaunchJobPhase, 'Succeeded' | 'Failed'>,
+  phase: Extract<LaunchJobPhase, 'Succeeded' | 'Failed' | 'Cancelled'>,
   reason: string,
   message: string,
   now: Date,

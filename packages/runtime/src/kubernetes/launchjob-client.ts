@@ -8,6 +8,7 @@ import {
   LAUNCHJOB_PLURAL,
   LAUNCHJOB_VERSION,
   type LaunchJob,
+  type LaunchJobCancel,
   type LaunchJobList,
   type LaunchJobSpec,
   type LaunchJobStatus,
@@ -42,6 +43,39 @@ export class LaunchJobClient {
       undefined,
       60_000,
     )) as LaunchJobList;
+  }
+
+  /** LaunchJobs in every namespace (needs a cluster-wide list permission). */
+  async listAll(labelSelector?: string): Promise<LaunchJobList> {
+    return (await kubeJsonRequest(
+      this.kubeConfig,
+      'GET',
+      withQuery(LaunchJobClient.allPath(), { labelSelector }),
+      undefined,
+      60_000,
+    )) as LaunchJobList;
+  }
+
+  /** The cluster-wide collection path, for lists and watches across namespaces. */
+  static allPath(): string {
+    return `/apis/${LAUNCHJOB_GROUP}/${LAUNCHJOB_VERSION}/${LAUNCHJOB_PLURAL}`;
+  }
+
+  /**
+   * Asks the agent to cancel the job: a merge patch of spec.cancel, the one part of the spec
+   * that may change (needs `patch` on launchjobs). Resolves with the job as patched.
+   */
+  async requestCancel(
+    namespace: string,
+    name: string,
+    cancel: LaunchJobCancel,
+  ): Promise<LaunchJob> {
+    return (await kubeJsonRequest(
+      this.kubeConfig,
+      'PATCH',
+      LaunchJobClient.itemPath(namespace, name),
+      { spec: { cancel } },
+    )) as LaunchJob;
   }
 
   async create(

@@ -15,8 +15,21 @@ export const LABEL_LAUNCHJOB_UID = 'launch-agent.dev/launchjob-uid';
 export const LABEL_QUEUE = 'launch-agent.dev/queue';
 export const LABEL_ROLE = 'launch-agent.dev/role';
 
-export type LaunchJobPhase = 'Pending' | 'Building' | 'Running' | 'Succeeded' | 'Failed';
-export const TERMINAL_PHASES: readonly LaunchJobPhase[] = ['Succeeded', 'Failed'];
+export type LaunchJobPhase =
+  'Pending' | 'Building' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+export const TERMINAL_PHASES: readonly LaunchJobPhase[] = ['Succeeded', 'Failed', 'Cancelled'];
+
+/**
+ * A request to end the job at whatever step it is (`launch-agent cancel`, or a merge patch of
+ * spec.cancel): the one part of the spec that may change after creation, and only from not
+ * requested to requested. `requestedBy` and `requestedAt` are what the canceller says.
+ */
+export interface LaunchJobCancel {
+  requested: boolean;
+  reason?: string;
+  requestedBy?: string;
+  requestedAt?: string;
+}
 
 export interface LaunchJobSource {
   /** A prebuilt image: nothing is built. */
@@ -58,6 +71,7 @@ export interface LaunchJobSpec {
   dockerfile?: string;
   buildArgs?: Record<string, string>;
   run?: LaunchJobRunSpec;
+  cancel?: LaunchJobCancel;
 }
 
 export interface LaunchJobCondition {
@@ -108,6 +122,7 @@ export interface CachedLaunchJob {
     queue: string;
     source: LaunchJobSource;
     run?: Pick<LaunchJobRunSpec, 'namespace'>;
+    cancel?: LaunchJobCancel;
   };
   status?: LaunchJobStatus;
 }
@@ -155,6 +170,11 @@ export function cachedLaunchJob(job: LaunchJob | CachedLaunchJob): CachedLaunchJ
         ...(source.git ? { git: copyDefined(source.git, ['url', 'ref']) } : {}),
       },
       ...(spec?.run?.namespace !== undefined ? { run: { namespace: spec.run.namespace } } : {}),
+      ...(spec?.cancel
+        ? {
+            cancel: copyDefined(spec.cancel, ['requested', 'reason', 'requestedBy', 'requestedAt']),
+          }
+        : {}),
     },
     ...(job.status ? { status: job.status } : {}),
   };
@@ -171,6 +191,8 @@ export function isTerminal(job: Pick<LaunchJob, 'status'>): boolean {
 
 /**
  * Sets a condition the Kubernetes way: lastTransitionTime changes only when the status does.
+ * A condition that changes status (or is new) moves to the end, so the last one is the latest
+ * transition: `kubectl get launchjobs` shows its reason (the Reason column), as `list` does.
  * Returns a new list.
  */
 export function setCondition(
@@ -188,7 +210,18 @@ export function setCondition(
         ? previous.lastTransitionTime
         : now.toISOString(),
   };
-  if (index >= 0) list[index] = condition;
-  else list.push(condition);
+  if (index >= 0 && condition.lastTransitionTime === previous!.lastTransitionTime) {
+    list[index] = condition;
+  } else {
+    if (index >= 0) list.splice(index, 1);
+    list.push(condition);
+  }
   return list;
+}
+
+/** The job's cancel request, when one was made. */
+export function cancelRequest(job: {
+  spec?: { cancel?: LaunchJobCancel | undefined } | undefined;
+}): LaunchJobCancel | undefined {
+  return job.spec?.cancel?.requested === true ? job.spec.cancel : undefined;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { TextDecoder } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import type { BuilderSettings, ContextStore } from '@launch-agent/config';
 import { createContextTar } from '../../context/tar.js';
