@@ -11,7 +11,10 @@
 //     read from the API server's own apiserver_request_total (every write any client made in a
 //     20 s window with nothing else happening), and their ratio (near 1: writes do not grow with
 //     running jobs);
-//   - each agent's resident memory (VmRSS) holding its share of the N jobs.
+//   - each agent's resident memory (VmRSS) holding its share of the N jobs;
+//   - the baseline, first, in 20 namespaces of its own: one bare client making the same creates
+//     and the same four writes per job (claim, run Job, Running, Event) at concurrency 16
+//     (lib/bare-client.mjs), and the agents' time to run all N against it as a ratio.
 //
 // Results are recorded in docs/benchmarks.md ("Agent at scale").
 //
@@ -24,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { bareClientBurst } from './lib/bare-client.mjs';
 import {
   GROUP,
   PLURAL,
@@ -147,14 +151,26 @@ const scratch = mkdtempSync(join(tmpdir(), 'bench-scale-'));
 // The agents' own namespace (their Leases), and the tenant namespaces they serve.
 const namespace = `bench-scale-${process.pid}`;
 const tenants = Array.from({ length: TENANTS }, (_, i) => `${namespace}-t${i}`);
+const bareTenants = Array.from({ length: TENANTS }, (_, i) => `${namespace}-b${i}`);
 const results = { jobs: N, agents: AGENTS, windowSeconds: WINDOW_S };
 const agents = [];
 let observer;
 try {
   await ensureCrd(kc);
-  for (const name of [namespace, ...tenants]) {
+  for (const name of [namespace, ...tenants, ...bareTenants]) {
     await core.createNamespace({ body: { metadata: { name } } });
   }
+  // The baseline first, on a quiet API server and in namespaces the agents never watch.
+  const runtime = await import('../../packages/runtime/dist/index.js');
+  const runtimeKc = runtime.loadKubeConfig();
+  results.bareClientSeconds = await bareClientBurst({
+    runtime,
+    kc: runtimeKc,
+    namespaces: bareTenants,
+    prefix: 'bare-',
+    count: N,
+  });
+  log(`bare client: ${N} jobs created and run in ${results.bareClientSeconds.toFixed(1)} s`);
   const config = join(scratch, 'launch-config.yaml');
   const perAgent = Math.ceil((N * 1.2) / AGENTS);
   writeFileSync(
@@ -205,7 +221,7 @@ try {
 } finally {
   observer?.stop();
   await Promise.all(agents.map((agent) => agent.stop()));
-  for (const name of [namespace, ...tenants]) {
+  for (const name of [namespace, ...tenants, ...bareTenants]) {
     await core.deleteNamespace({ name }).catch(() => undefined);
   }
   rmSync(scratch, { recursive: true, force: true });
@@ -219,6 +235,7 @@ if (args.json) {
     [
       `agent at scale: ${AGENTS} agents, ${N} LaunchJobs (prebuilt), load average ${results.loadavg.join(', ')}`,
       `claim to run Job: p50 ${results.claimToRunJobMs.p50.toFixed(0)} ms, p99 ${results.claimToRunJobMs.p99.toFixed(0)} ms; all ${N} running ${results.secondsToRunAll.toFixed(1)} s after submit`,
+      `baseline, one bare client doing the same creates and writes at concurrency 16: ${results.bareClientSeconds.toFixed(1)} s; agents / baseline ${(results.secondsToRunAll / results.bareClientSeconds).toFixed(2)}x`,
       `API writes/s at steady state (all clients, ${WINDOW_S} s window): ${results.writesPerSecondAt10.toFixed(2)} with 10 running, ${results.writesPerSecondAtN.toFixed(2)} with ${N} running: ratio ${ratio.toFixed(2)}x`,
       ...results.agents.map((a) => `${a.identity}: ${a.jobs} jobs, RSS ${a.rssMb} MB`),
       '',
