@@ -158,7 +158,7 @@ describe("migrate-values output renders with this chart's helm template", () => 
     const manifests = await convertAndRender('ci-basic.yaml');
     const config = parse((one(manifests, 'ConfigMap') as Any).data['launch-config.yaml']);
     expect(config.queues).toEqual(['default']);
-    expect(config.kubernetes['target-namespaces']).toEqual(['wandb', 'default']);
+    expect(config.kubernetes['target-namespaces']).toEqual(['default']);
     for (const account of manifests.filter((m) => m.kind === 'ServiceAccount')) {
       expect(account.metadata.namespace).toBe('wandb');
       expect(account.metadata.annotations ?? {}).not.toHaveProperty(
