@@ -299,6 +299,44 @@ test(
   TIMEOUT,
 );
 
+test('the admission policy the chart installed refuses a bad LaunchJob, naming the field', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'launch-demo-bad-'));
+  workDirs.push(dir);
+  const create = async (where: string, runSpec: Record<string, unknown>) => {
+    const file = path.join(dir, `${where}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'launch-agent.dev/v1alpha1',
+        kind: 'LaunchJob',
+        metadata: { name: uniqueName('refused'), namespace: where },
+        spec: { queue: 'default', source: { image: 'busybox:1.36' }, run: runSpec },
+      }),
+    );
+    const out = await run(env.kubectl, [
+      '--kubeconfig',
+      env.clusterKubeconfig,
+      'create',
+      '-f',
+      file,
+    ]).then(
+      () => '',
+      (error: { stderr?: string }) => error.stderr ?? String(error),
+    );
+    return out;
+  };
+  const privileged = await create(tenant, { privileged: true });
+  expect(privileged).toContain('ValidatingAdmissionPolicy');
+  expect(privileged).toContain('spec.run.privileged');
+  const agentNamespace = await create(namespace, {});
+  expect(agentNamespace).toContain(
+    `metadata.namespace: the agent does not run LaunchJobs in namespace ${namespace}`,
+  );
+  // Nothing was created in either namespace.
+  const listed = await core.listNamespacedPod({ namespace: tenant });
+  expect(listed.items.filter((p) => p.metadata?.name?.startsWith('refused-'))).toEqual([]);
+});
+
 test(
   'a command that exits 3: exit 1, the exit code named, the LaunchJob Failed with its reason',
   async () => {
