@@ -4,7 +4,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { AgentSettings } from '@launch-agent/config';
 import type { Builder } from '../builders/builder.js';
-import { cleanUpKanikoLeftovers } from '../builders/kaniko/leftovers.js';
+import { logKanikoLeftovers } from '../builders/kaniko/leftovers.js';
 import { Informer, type RelistReason } from '../kubernetes/informer.js';
 import { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import {
@@ -330,7 +330,15 @@ export class LaunchAgent {
         namespace,
       });
     }
-    if (settings.builder.type === 'kaniko') void this.removeKanikoLeftovers();
+    if (settings.builder.type === 'kaniko') {
+      // In the background: readiness does not wait for it, and a failure is only logged.
+      void logKanikoLeftovers(this.log, {
+        kubeConfig: this.options.kubeConfig,
+        namespace: this.options.namespace,
+        olderThanSeconds: settings.builder.buildTimeoutSeconds + 600,
+        ...(this.options.contextStore ? { store: this.options.contextStore } : {}),
+      });
+    }
     for (const informer of this.launchJobs) informer.start();
     for (const informer of this.runJobs.informers) informer.start();
     this.lease.start();
@@ -459,29 +467,6 @@ export class LaunchAgent {
       this.log.warn('retention sweep failed', { error: statusMessage(error) });
     } finally {
       this.sweeping = false;
-    }
-  }
-
-  /**
-   * Removes kaniko build Jobs, ConfigMaps and contexts that an agent stopped mid-build left
-   * behind. In the background: readiness does not wait for it, and a failure is only logged.
-   */
-  private async removeKanikoLeftovers(): Promise<void> {
-    try {
-      const removed = await cleanUpKanikoLeftovers({
-        kubeConfig: this.options.kubeConfig,
-        namespace: this.options.namespace,
-        olderThanSeconds: this.options.settings.builder.buildTimeoutSeconds + 600,
-        ...(this.options.contextStore ? { store: this.options.contextStore } : {}),
-      });
-      if (removed.jobs.length + removed.secrets.length + removed.contexts.length > 0) {
-        this.log.info('removed leftovers of earlier kaniko builds', { ...removed });
-      }
-      for (const failure of removed.failures) {
-        this.log.warn('could not remove a kaniko leftover', { failure });
-      }
-    } catch (error) {
-      this.log.warn('could not look for kaniko leftovers', { error: (error as Error).message });
     }
   }
 

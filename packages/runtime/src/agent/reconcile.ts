@@ -7,7 +7,6 @@ import type { AgentSettings } from '@launch-agent/config';
 import type { LaunchJobClient } from '../kubernetes/launchjob-client.js';
 import type { CachedLaunchJob, LaunchJob } from '../kubernetes/launchjob-types.js';
 import { apiStatus, isConflict, isNotFound } from '../kubernetes/kube-client.js';
-import { KubeRequestError } from '../kubernetes/raw-request.js';
 import { pinImage } from '../registries/image-reference.js';
 import type { AgentLogger } from './agent-log.js';
 import type { AgentMetrics } from './agent-metrics.js';
@@ -20,7 +19,7 @@ import { decide, type Ending, type Observed, type RunImage, type Step } from './
 import type { EventRecorder } from './events.js';
 import type { Retention } from './retention.js';
 import { checkGitSource } from './git-source.js';
-import { JobRejectedError } from './job-errors.js';
+import { createRefusalReason, JobRejectedError } from './job-errors.js';
 import type { AgentLease } from './lease.js';
 import { runJobName, runJobSpec, runJobWaiting, runTemplateForQueue } from './run-job-spec.js';
 import type { PolicyViolation } from './run-policy.js';
@@ -489,15 +488,4 @@ export class Reconciler {
     parts.slots.release(key);
     parts.slotFreed();
   }
-}
-
-/** The status reason for a create the API server refused with `code`. */
-export function createRefusalReason(code: number, error: unknown): string {
-  const reason = error instanceof KubeRequestError ? error.reason : undefined;
-  const text = error instanceof Error ? error.message : '';
-  if (code === 403 && /exceeded quota|quota/i.test(text)) return 'QuotaExceeded';
-  if (code === 403) return 'Forbidden';
-  if (code === 404) return 'NamespaceNotFound';
-  if (code === 422 || reason === 'Invalid') return 'RunJobInvalid';
-  return reason ?? `RunJobRefused${code}`;
 }

@@ -94,3 +94,29 @@ export async function cleanUpKanikoLeftovers(
   }
   return result;
 }
+
+/** What logKanikoLeftovers logs through (the agent's logger fits). */
+interface LeftoversLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Removes the build Jobs, push Secrets and contexts an agent stopped mid-build left behind, and
+ * logs what it removed or could not; never throws (the agent runs it in the background).
+ */
+export async function logKanikoLeftovers(
+  log: LeftoversLog,
+  options: KanikoLeftoversOptions,
+): Promise<void> {
+  try {
+    const removed = await cleanUpKanikoLeftovers(options);
+    if (removed.jobs.length + removed.secrets.length + removed.contexts.length > 0) {
+      log.info('removed leftovers of earlier kaniko builds', { ...removed });
+    }
+    for (const failure of removed.failures)
+      log.warn('could not remove a kaniko leftover', { failure });
+  } catch (error) {
+    log.warn('could not look for kaniko leftovers', { error: (error as Error).message });
+  }
+}
