@@ -128,6 +128,17 @@ afterAll(async () => {
     '--wait=false',
   ]).catch(() => undefined);
   await core.deletePersistentVolume({ name: pvName }).catch(() => undefined);
+  // The chart's admission policy is cluster-wide: deleting the namespaces leaves it behind.
+  await run(env.kubectl, [
+    '--kubeconfig',
+    env.clusterKubeconfig,
+    'delete',
+    'validatingadmissionpolicybindings,validatingadmissionpolicies,clusterroles,clusterrolebindings',
+    '-l',
+    'app.kubernetes.io/part-of=launch-agent',
+    '--ignore-not-found',
+    '--wait=false',
+  ]).catch(() => undefined);
   rmSync(path.join(env.pvDir, pvName), { recursive: true, force: true });
 }, TIMEOUT);
 
