@@ -37,6 +37,8 @@ let admin: KubeConfig;
 let agentKubeConfig: KubeConfig;
 let buildServiceAccount: string;
 let namespace: string;
+/** The tenant namespace the agent serves: the LaunchJob lives there; the build runs in `namespace`. */
+let tenant: string;
 let nodeName: string;
 let kubelet: Server;
 let daemon: GitDaemon;
@@ -77,12 +79,16 @@ beforeAll(async () => {
   admin.loadFromFile(env.kubeconfig);
   await applyLaunchJobCrd(admin);
   namespace = uniqueName('buildlog-ns');
+  tenant = uniqueName('buildlog-team');
   const core = admin.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  for (const name of [namespace, tenant]) {
+    await core.createNamespace({ body: { metadata: { name } } });
+  }
   ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
     admin,
     env.kubeconfig,
     namespace,
+    [tenant],
   ));
 
   const certDir = tempDir('fake-kubelet-');
@@ -117,6 +123,7 @@ afterAll(async () => {
   const core = admin.makeApiClient(CoreV1Api);
   if (nodeName) await core.deleteNode({ name: nodeName }).catch(() => undefined);
   if (namespace) await core.deleteNamespace({ name: namespace });
+  if (tenant) await core.deleteNamespace({ name: tenant }).catch(() => undefined);
   removeTempDirs();
 });
 
@@ -219,6 +226,7 @@ describe('a kaniko build log with a 64 MiB line', () => {
         `  context-pvc-mount-path: ${tempDir('buildlog-pvc-')}`,
         'kubernetes:',
         `  build-service-account: ${buildServiceAccount}`,
+        `  target-namespaces: [${tenant}]`,
         'launchjobs:',
         '  git-sources: {hosts: [127.0.0.1], schemes: [git]}',
         '',
@@ -237,7 +245,7 @@ describe('a kaniko build log with a 64 MiB line', () => {
       );
       const jobs = new LaunchJobClient(admin);
       const launchJob = await jobs.create(
-        namespace,
+        tenant,
         { name: uniqueName('lj') },
         { queue, source: { git: { url } } },
       );
@@ -268,7 +276,7 @@ describe('a kaniko build log with a 64 MiB line', () => {
       await failBuild(job, pod);
       const failed = await waitFor(
         `${launchJob.metadata.name} to fail`,
-        () => jobs.get(namespace, launchJob.metadata.name!),
+        () => jobs.get(tenant, launchJob.metadata.name!),
         (j) => j.status?.phase === 'Failed',
         60_000,
       );

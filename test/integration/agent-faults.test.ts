@@ -146,7 +146,7 @@ async function storeContext(
   const bytes = readFileSync(archive);
   const uploadToken = newUploadToken();
   await (await selectContextStore(settings))!.put(key, bytes, {
-    metadata: contextUploadMetadata({ namespace, uploadToken }),
+    metadata: contextUploadMetadata({ namespace: tenant, uploadToken }),
   });
   return {
     key,

@@ -81,6 +81,10 @@ const COLLECTIONS: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': '/apis/rbac.authorization.k8s.io/v1/clusterroles',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding':
     '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy':
+    '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies',
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding':
+    '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings',
 };
 
 /**
@@ -337,8 +341,14 @@ describe.each(scenarios)('helm install -f %s', (file) => {
     async () => {
       expect(manifests.length).toBeGreaterThanOrEqual(6);
       for (const doc of manifests) {
-        // Only the ClusterRole and its binding (get on the served namespaces) are cluster-wide.
-        const clusterWide = doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding';
+        // Cluster-wide: the ClusterRoles (get on the served namespaces; the submitter role) and
+        // their bindings, and the admission policy and its binding.
+        const clusterWide = [
+          'ClusterRole',
+          'ClusterRoleBinding',
+          'ValidatingAdmissionPolicy',
+          'ValidatingAdmissionPolicyBinding',
+        ].includes(doc.kind);
         expect(clusterWide ? [undefined] : [namespace, ...targets]).toContain(
           doc.metadata.namespace,
         );
