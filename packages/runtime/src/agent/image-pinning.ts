@@ -13,6 +13,20 @@ export type PrebuiltPin = { digest: string } | { pinNote: string };
 
 /** How long resolving a prebuilt tag may take before the job runs by tag instead. */
 const PREBUILT_RESOLVE_MS = 15_000;
+/** A registry that could not be reached is not asked again for this long (a burst of jobs of
+ * one unreachable registry would otherwise each wait PREBUILT_RESOLVE_MS). */
+const UNREACHABLE_FOR_MS = 60_000;
+const unreachable = new Map<string, { until: number; why: string }>();
+/** Lookups in flight, by image: jobs of the same image share one answer. */
+const resolving = new Map<string, Promise<PrebuiltPin>>();
+
+/** The registry host of an image name as Docker reads it (no host: Docker Hub). */
+function registryHost(name: string): string {
+  const first = name.split('/')[0]!;
+  return name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+    ? first
+    : 'docker.io';
+}
 
 /** Throws `ImageDigestUnknown` unless the report carries a manifest digest to run by. */
 export function requirePinnedDigest(
@@ -40,10 +54,18 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
  * registry credentials. Anything else (an unparsable name, a registry that cannot be reached,
  * refuses the agent or has no such tag) gives a note instead: the job runs by tag.
  */
-export async function resolvePrebuiltImage(
+export function resolvePrebuiltImage(
   image: string,
   registryOptions: RegistryOptions = {},
 ): Promise<PrebuiltPin> {
+  const inFlight = resolving.get(image);
+  if (inFlight) return inFlight;
+  const lookup = resolveOnce(image, registryOptions).finally(() => resolving.delete(image));
+  resolving.set(image, lookup);
+  return lookup;
+}
+
+async function resolveOnce(image: string, registryOptions: RegistryOptions): Promise<PrebuiltPin> {
   let parts;
   try {
     parts = parseImageReference(image);
@@ -58,6 +80,13 @@ export async function resolvePrebuiltImage(
     };
   }
   const tag = parts.tag ?? 'latest';
+  const host = registryHost(parts.name);
+  const down = unreachable.get(host);
+  if (down && down.until > Date.now()) {
+    return {
+      pinNote: `runs by tag: the agent could not resolve ${image} to a digest (${host} did not answer a moment ago: ${down.why})`,
+    };
+  }
   try {
     // A registry that says "not now" is not waited for long: the job runs by tag instead.
     const registry = await createRegistry(parsed.value, {
@@ -72,8 +101,15 @@ export async function resolvePrebuiltImage(
         : `runs by tag: the registry answered that ${image} does not exist (as the agent's credentials see it)`,
     };
   } catch (error) {
-    return {
-      pinNote: `runs by tag: the agent could not resolve ${image} to a digest (${(error as Error).message})`,
-    };
+    const why = (error as Error).message;
+    // Only a registry that did not answer is skipped for a while; one that refused answers fast.
+    if (
+      /no answer within|unreachable|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH/i.test(
+        why,
+      )
+    ) {
+      unreachable.set(host, { until: Date.now() + UNREACHABLE_FOR_MS, why });
+    }
+    return { pinNote: `runs by tag: the agent could not resolve ${image} to a digest (${why})` };
   }
 }
