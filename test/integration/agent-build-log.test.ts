@@ -20,7 +20,7 @@ import { startGitDaemon, type GitDaemon } from '../../packages/runtime/test/git-
 import { loopbackCertificate } from '../../packages/runtime/test/loopback-tls.js';
 import {
   applyLaunchJobCrd,
-  chartAgentKubeConfig,
+  namespacesWithChartRbac,
   removeTempDirs,
   tempDir,
   waitFor,
@@ -81,14 +81,10 @@ beforeAll(async () => {
   namespace = uniqueName('buildlog-ns');
   tenant = uniqueName('buildlog-team');
   const core = admin.makeApiClient(CoreV1Api);
-  for (const name of [namespace, tenant]) {
-    await core.createNamespace({ body: { metadata: { name } } });
-  }
-  ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
+  ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await namespacesWithChartRbac(
     admin,
     env.kubeconfig,
-    namespace,
-    [tenant],
+    { agentNamespace: namespace, tenants: [tenant] },
   ));
 
   const certDir = tempDir('fake-kubelet-');

@@ -36,7 +36,7 @@ import {
 import { LABEL_AGENT_LEASE } from '../../packages/runtime/src/agent/lease.js';
 import {
   applyLaunchJobCrd,
-  chartAgentKubeConfig,
+  namespacesWithChartRbac,
   configFile,
   endRunJob,
   removeTempDirs,
@@ -84,14 +84,10 @@ beforeAll(async () => {
   namespace = uniqueName('agent-faults');
   tenant = uniqueName('faults-tenant');
   core = admin.makeApiClient(CoreV1Api);
-  for (const name of [namespace, tenant]) {
-    await core.createNamespace({ body: { metadata: { name } } });
-  }
-  ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await chartAgentKubeConfig(
+  ({ kubeConfig: agentKubeConfig, buildServiceAccount } = await namespacesWithChartRbac(
     admin,
     env.kubeconfig,
-    namespace,
-    [tenant],
+    { agentNamespace: namespace, tenants: [tenant] },
   ));
   adminJobs = new LaunchJobClient(admin);
   batch = admin.makeApiClient(BatchV1Api);

@@ -3,6 +3,7 @@
 // the agent's credentials and never runs user code).
 import type { LaunchAgentConfig } from '../generated/agent-config.js';
 import type { Problem } from '../problems.js';
+import { configuredQueues } from './run-template-rules.js';
 
 export function checkQueuePolicies(config: LaunchAgentConfig): {
   errors: Problem[];
@@ -23,10 +24,7 @@ export function checkQueuePolicies(config: LaunchAgentConfig): {
     });
   }
   if (!policies) return { errors, warnings };
-  const queues = new Set([
-    ...(config.queues ?? ['default']),
-    ...(config.queue ? [config.queue] : []),
-  ]);
+  const queues = configuredQueues(config);
   for (const [queue, policy] of Object.entries(policies)) {
     if (!policy) continue;
     const root = `queue-policies.${queue}`;

@@ -31,14 +31,16 @@ function walk(value: unknown, path: string, visit: (text: string, path: string) 
   }
 }
 
+/** The queues a config serves: `queues` (default `default`) and the legacy `queue`. */
+export function configuredQueues(config: LaunchAgentConfig): Set<string> {
+  return new Set([...(config.queues ?? ['default']), ...(config.queue ? [config.queue] : [])]);
+}
+
 export function checkRunTemplates(config: LaunchAgentConfig): Problem[] {
   const templates = config['run-templates'];
   if (!templates) return [];
   const problems: Problem[] = [];
-  const queues = new Set([
-    ...(config.queues ?? ['default']),
-    ...(config.queue ? [config.queue] : []),
-  ]);
+  const queues = configuredQueues(config);
   const known = Object.keys(RUN_TEMPLATE_MACROS);
   for (const [queue, template] of Object.entries(templates)) {
     const root = `run-templates.${queue}`;
